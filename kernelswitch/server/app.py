@@ -1,0 +1,63 @@
+"""The jupyter_server extension: owns env discovery, libvirt and consoles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Int, List, Unicode, default
+
+from .. import __version__
+
+
+class KernelSwitchApp(ExtensionApp):
+    """kernelswitch server extension (REST under ``{base_url}kernelswitch/api/``)."""
+
+    name = "kernelswitch"
+    extension_url = "/lab"
+    load_other_extensions = True
+
+    libvirt_uris = List(
+        Unicode(),
+        config=True,
+        help="libvirt connection URIs to manage; the first one is where new VMs go.",
+    )
+
+    @default("libvirt_uris")
+    def _default_uris(self) -> list[str]:
+        import os
+
+        env = os.environ.get("KERNELSWITCH_LIBVIRT_URI")
+        return [env] if env else ["qemu:///session"]
+
+    env_roots = List(
+        Unicode(),
+        config=True,
+        help="Directories scanned for Python environments (default: home and the root dir).",
+    )
+
+    @default("env_roots")
+    def _default_env_roots(self) -> list[str]:
+        from pathlib import Path
+
+        roots = [str(Path.home())]
+        root_dir = getattr(self.serverapp, "root_dir", None)
+        if root_dir and root_dir not in roots:
+            roots.append(root_dir)
+        return roots
+
+    env_depth = Int(5, config=True, help="How deep the environment scan descends.")
+
+    def initialize_settings(self) -> None:
+        self.settings["kernelswitch_app"] = self
+        self.log.info("kernelswitch %s: libvirt %s", __version__, ", ".join(self.libvirt_uris))
+
+    def initialize_handlers(self) -> None:
+        from .routes import handlers
+
+        self.handlers.extend(handlers())
+
+    async def stop_extension(self) -> None:
+        closers: list[Any] = self.settings.get("kernelswitch_closers", [])
+        for close in closers:
+            await close()

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# One idempotent setup for a fresh Debian/Ubuntu machine:
+#   apt packages -> libvirt daemons -> .venv with the package -> front ends
+#   (--test: also the cached test OS images)
+# Running it again only checks; each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root="$PWD"
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# ---------------------------------------------------------------- apt
+apt_packages=(
+  libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
+  libvirt-dev pkg-config gir1.2-libosinfo-1.0 osinfo-db libosinfo-bin
+  libgirepository1.0-dev libcairo2-dev
+  python3-venv python3-dev build-essential
+  nodejs npm
+)
+if (( want_test )); then
+  apt_packages+=(chromium busybox-static isolinux syslinux-common xorriso cpio virtinst)
+fi
+
+missing=()
+for p in "${apt_packages[@]}"; do
+  # nodejs/npm may come from elsewhere (nodesource, nvm): a working binary is enough
+  case "$p" in
+    nodejs) command -v node >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
+  esac
+  status="$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)"
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+if (( ${#missing[@]} )); then
+  cmd=(apt-get install -y --no-install-recommends "${missing[@]}")
+  if [[ $EUID -eq 0 ]]; then sudo=()
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo=(sudo)
+  else
+    echo "Missing Debian packages: ${missing[*]}" >&2
+    echo "Run this as root, then run this command again:" >&2
+    echo "  sudo apt-get update && sudo ${cmd[*]}" >&2
+    exit 1
+  fi
+  say "installing apt packages: ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" "${cmd[@]}"
+fi
+
+# ---------------------------------------------------------------- libvirt daemons
+# There is no systemd here: start virtlogd and libvirtd when their sockets are missing.
+start_daemon() {  # name socket
+  local name="$1" sock="$2"
+  if [[ -S "$sock" ]] && pgrep -x "$name" >/dev/null; then return; fi
+  local run=()
+  [[ $EUID -eq 0 ]] || run=(sudo -n)
+  say "starting $name"
+  "${run[@]}" mkdir -p /var/log/libvirt /run/libvirt
+  "${run[@]}" rm -f "$sock"
+  "${run[@]}" "$name" -d
+  for _ in $(seq 1 100); do [[ -S "$sock" ]] && return; sleep 0.1; done
+  echo "$name did not create $sock; see /var/log/libvirt" >&2
+  exit 1
+}
+start_daemon virtlogd /run/libvirt/virtlogd-sock
+start_daemon libvirtd /run/libvirt/libvirt-sock
+
+# ---------------------------------------------------------------- front ends
+# Rebuilt only when their sources changed (hash stamp beside the output).
+frontend_hash="$(cat package.json package-lock.json labextension/package.json labextension/tsconfig.json \
+  widgets/package.json $(find labextension/src labextension/style widgets/src -type f 2>/dev/null | sort) \
+  2>/dev/null | sha256sum | cut -c1-16)"
+stamp="kernelswitch/static/.build-$frontend_hash"
+need_frontend=0
+[[ -f "$stamp" && -f kernelswitch/labextension/package.json ]] || need_frontend=1
+
+# ---------------------------------------------------------------- venv
+py="${PYTHON:-python3}"
+if [[ ! -x .venv/bin/python ]]; then
+  say "creating .venv with $($py --version)"
+  "$py" -m venv .venv
+fi
+pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+py_hash="$(sha256sum pyproject.toml | cut -c1-16)"
+if [[ ! -f ".venv/.kernelswitch-$py_hash" ]]; then
+  say "installing build tools into .venv"
+  "${pip[@]}" install -U pip wheel
+  "${pip[@]}" install "hatchling>=1.21" "hatch-jupyter-builder>=0.9" "jupyterlab>=4.2,<5"
+fi
+
+if (( need_frontend )); then
+  say "building front ends (npm)"
+  # jupyter labextension build needs the venv's jupyterlab on PATH
+  PATH="$root/.venv/bin:$PATH"
+  if [[ -f package-lock.json ]]; then npm ci --no-audit --no-fund --loglevel=error
+  else npm install --no-audit --no-fund --loglevel=error; fi
+  npm run build
+  rm -f kernelswitch/static/.build-*
+  touch "$stamp"
+fi
+
+if [[ ! -f ".venv/.kernelswitch-$py_hash" ]]; then
+  say "installing kernelswitch into .venv (PyGObject compiles: about a minute)"
+  "${pip[@]}" install --no-build-isolation -e ".[test]"
+  rm -f .venv/.kernelswitch-*
+  touch ".venv/.kernelswitch-$py_hash"
+fi
+
+# ---------------------------------------------------------------- test OS
+if (( want_test )); then
+  bash scripts/build-testos.sh
+fi
+
+say "setup done"
