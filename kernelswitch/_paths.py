@@ -17,5 +17,6 @@ def cache_dir() -> Path:
 
 
 def testos_dir() -> Path:
-    """Where the test OS images are built and cached."""
-    return cache_dir() / "testos"
+    """Where the test OS images are built and cached (``$KERNELSWITCH_TESTOS_DIR``)."""
+    env = os.environ.get("KERNELSWITCH_TESTOS_DIR")
+    return Path(env) if env else cache_dir() / "testos"

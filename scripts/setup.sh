@@ -86,7 +86,7 @@ py_hash="$(sha256sum pyproject.toml | cut -c1-16)"
 if [[ ! -f ".venv/.kernelswitch-$py_hash" ]]; then
   say "installing build tools into .venv"
   "${pip[@]}" install -U pip wheel
-  "${pip[@]}" install "hatchling>=1.21" "hatch-jupyter-builder>=0.9" "jupyterlab>=4.2,<5"
+  "${pip[@]}" install "hatchling>=1.21" "hatch-jupyter-builder>=0.9" editables "jupyterlab>=4.2,<5"
 fi
 
 if (( need_frontend )); then
@@ -105,6 +105,12 @@ if [[ ! -f ".venv/.kernelswitch-$py_hash" ]]; then
   "${pip[@]}" install --no-build-isolation -e ".[test]"
   rm -f .venv/.kernelswitch-*
   touch ".venv/.kernelswitch-$py_hash"
+fi
+# An editable install copies the labextension once; link it instead so that
+# front-end rebuilds are seen without reinstalling (the extension template's way).
+labext=".venv/share/jupyter/labextensions/kernelswitch"
+if [[ ! -L "$labext" ]]; then
+  .venv/bin/jupyter labextension develop --overwrite . >/dev/null
 fi
 
 # ---------------------------------------------------------------- test OS

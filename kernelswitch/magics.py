@@ -1,0 +1,125 @@
+"""``%vm`` and ``%pyenv``: thin clients of the kernelswitch REST API."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from typing import Any
+
+from IPython.core.magic import Magics, line_magic, magics_class
+
+from .errors import KernelSwitchError
+
+
+class _UsageError(KernelSwitchError):
+    code = "usage"
+
+
+def _parse(parser: Any, line: str) -> Any:
+    """Parse a magic's line; argparse's own usage errors and --help end in _Stop."""
+    try:
+        words = shlex.split(line)
+    except ValueError as e:  # an unclosed quote
+        raise _UsageError(f"cannot read the line: {e}") from None
+    try:
+        return parser.parse_args(words)
+    except SystemExit:  # argparse already printed the usage or the help
+        raise _Stop() from None
+
+
+class _Stop(Exception):
+    """Parsing ended (help shown or usage error printed); nothing else to do."""
+
+
+def _pyenv_parser() -> Any:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="%pyenv", description="Python environments")
+    sub = p.add_subparsers(dest="action", metavar="ACTION")
+    sub.required = True
+    ls = sub.add_parser("list", help="every environment on the machine")
+    ls.add_argument("--refresh", action="store_true", help="rescan instead of using the cache")
+    ls.add_argument("--json", action="store_true")
+    cur = sub.add_parser("current", help="the environment this kernel runs in")
+    cur.add_argument("--json", action="store_true")
+    cmp_ = sub.add_parser("compare", help="what changes if this kernel moved to TARGET")
+    cmp_.add_argument("target", help="interpreter path or environment folder")
+    cmp_.add_argument("--notebook", help="also check this notebook's imports")
+    cmp_.add_argument("--json", action="store_true")
+    return p
+
+
+def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
+    widths = {c: max([len(c)] + [len(str(r.get(c) or "")) for r in rows]) for c in cols}
+    lines = ["  ".join(c.ljust(widths[c]) for c in cols)]
+    lines += ["  ".join(str(r.get(c) or "").ljust(widths[c]) for c in cols) for r in rows]
+    return "\n".join(lines)
+
+
+@magics_class
+class KernelSwitchMagics(Magics):
+    """``%vm ...`` and ``%pyenv ...``; ``%vm --help`` lists the verbs."""
+
+    @line_magic
+    def pyenv(self, line: str) -> Any:
+        """Python environments: %pyenv list|current|compare."""
+        try:
+            args = _parse(_pyenv_parser(), line)
+            return self._pyenv(args)
+        except _Stop:
+            return None
+        except KernelSwitchError as e:
+            if e.message:
+                print(f"%pyenv: {e.message}", file=sys.stderr)
+            return None
+
+    def _pyenv(self, args: Any) -> Any:
+        from . import _client
+
+        if args.action == "list":
+            data = _client.request("GET", "envs?refresh=1" if args.refresh else "envs")
+            if args.json:
+                return data
+            envs = data.get("envs", [])
+            print(_table(envs, ["name", "kind", "version", "mode", "prefix"]))
+            if data.get("partial"):
+                print("(partial: the scan ran out of time; use --refresh to scan again)")
+            return None
+        from .envs import compare, resolve
+
+        current = resolve(sys.prefix)
+        if args.action == "current":
+            if args.json:
+                return current.to_json()
+            rec = current.to_json()
+            print(f"{rec['name']} ({rec['kind']}, Python {rec['version']}) at {rec['prefix']}")
+            return None
+        target = resolve(args.target)
+        result = compare(current, target, notebook=args.notebook).to_json()
+        if args.json:
+            return result
+        print(json.dumps(result, indent=2))
+        return None
+
+    @line_magic
+    def vm(self, line: str) -> Any:
+        """Virtual machines: %vm list|create|start|shutdown|... (see %vm --help)."""
+        from . import _vm_commands
+        from ._vm_rest import RestBackend
+
+        try:
+            args = _parse(_vm_commands.build_parser("%vm"), line)
+            result = _vm_commands.run(args, RestBackend())
+        except _Stop:
+            return None
+        except KernelSwitchError as e:
+            if e.message:
+                print(f"%vm: {e.message}", file=sys.stderr)
+            return None
+        if getattr(args, "json", False):
+            return result
+        text = _vm_commands.format_human(result)
+        if text:
+            print(text)
+        return None

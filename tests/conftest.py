@@ -1,0 +1,20 @@
+"""Shared fixtures. Every layer is real; a missing component fails, never skips."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Keep the env-probe cache out of the user's cache dir (the test OS cache stays)."""
+    if "KERNELSWITCH_TESTOS_DIR" not in __import__("os").environ:
+        from kernelswitch._paths import testos_dir
+
+        monkeypatch.setenv("KERNELSWITCH_TESTOS_DIR", str(testos_dir()))
+    monkeypatch.setenv("KERNELSWITCH_CACHE", str(tmp_path_factory.mktemp("ks-cache")))

@@ -1,0 +1,60 @@
+"""Server layer: a real jupyter_server with the extension answers the envs API."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture
+def env_root(tmp_path: Path) -> Path:
+    root = tmp_path / "projects"
+    root.mkdir()
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "demo-env")], check=True)
+    return root
+
+
+@pytest.fixture
+def jp_server_config(env_root: Path) -> dict:
+    return {
+        "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
+        "KernelSwitchApp": {"env_roots": [str(env_root)], "env_depth": 3},
+    }
+
+
+async def test_envs_authenticated(jp_fetch, env_root: Path) -> None:
+    resp = await jp_fetch("kernelswitch", "api", "envs")
+    assert resp.code == 200
+    assert resp.headers["Content-Type"].startswith("application/json")
+    body = json.loads(resp.body)
+    prefixes = {e["prefix"]: e for e in body["envs"]}
+    rec = prefixes[str(env_root / "demo-env")]
+    assert rec["version"] == "{}.{}.{}".format(*sys.version_info[:3])
+    assert rec["kind"] in ("venv", "virtualenv")
+    assert set(rec) >= {
+        "kind", "name", "prefix", "executable", "version",
+        "version_source", "has_ipykernel", "mode", "error",
+    }  # fmt: skip
+
+
+async def test_envs_refuses_without_token(jp_fetch, http_server_client, jp_base_url) -> None:
+    with pytest.raises(HTTPClientError) as e:
+        await http_server_client.fetch(
+            f"{jp_base_url}kernelswitch/api/envs", headers={"Accept": "application/json"}
+        )
+    assert e.value.code == 403
+    err = json.loads(e.value.response.body)
+    assert err["error"]["code"] == "forbidden"
+
+
+async def test_unknown_route_is_json_404(jp_fetch) -> None:
+    with pytest.raises(HTTPClientError) as e:
+        await jp_fetch("kernelswitch", "api", "nothing-here")
+    assert e.value.code == 404
