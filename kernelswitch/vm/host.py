@@ -374,3 +374,65 @@ def report(conn: Any | None = None) -> dict[str, Any]:
     if conn is not None:
         out["caps"] = domain_caps(conn, acc).to_json()
     return out
+
+
+# ------------------------------------------------------- hypervisor identity
+
+QEMU_CONF = Path("/etc/libvirt/qemu.conf")
+#: Debian's build default for the user QEMU runs as under a privileged daemon.
+DEFAULT_QEMU_USER = "libvirt-qemu"
+
+
+@dataclasses.dataclass(frozen=True)
+class HypervisorUser:
+    """Who QEMU runs as, hence who must be able to reach ISOs and disks."""
+
+    name: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    #: libvirt chowns disk/ISO files to this user while the guest runs
+    #: (qemu.conf dynamic_ownership), so only the directories must be reachable.
+    dynamic_ownership: bool
+
+
+def _qemu_conf() -> dict[str, str]:
+    out: dict[str, str] = {}
+    try:
+        text = QEMU_CONF.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return out
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        out[key.strip()] = value.strip().strip('"')
+    return out
+
+
+def hypervisor_user(uri: str = "qemu:///session") -> HypervisorUser:
+    """The account QEMU guests run as for *uri* on this host.
+
+    A privileged daemon (``qemu:///system``, or any URI when we are root)
+    drops QEMU to qemu.conf's ``user`` (``libvirt-qemu`` on Debian); an
+    unprivileged session runs QEMU as ourselves.
+    """
+    import grp
+    import pwd
+
+    privileged = os.geteuid() == 0 or uri.rstrip("/").endswith("/system")
+    if privileged:
+        conf = _qemu_conf()
+        name = conf.get("user", DEFAULT_QEMU_USER)
+        dyn = conf.get("dynamic_ownership", "1") != "0"
+        try:
+            pw = pwd.getpwnam(name) if not name.startswith("+") else pwd.getpwuid(int(name[1:]))
+        except (KeyError, ValueError):
+            pw = pwd.getpwuid(os.geteuid())
+            dyn = False
+    else:
+        pw = pwd.getpwuid(os.geteuid())
+        dyn = False
+    groups = {pw.pw_gid, *(g.gr_gid for g in grp.getgrall() if pw.pw_name in g.gr_mem)}
+    return HypervisorUser(pw.pw_name, pw.pw_uid, pw.pw_gid, tuple(sorted(groups)), dyn)
