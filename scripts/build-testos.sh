@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Build the test OS images (offline, from Debian packages) into the kernelswitch
+# cache: $KERNELSWITCH_CACHE/testos or ~/.cache/kernelswitch/testos.
+#
+#   testos-fedora.iso  volume id Fedora-WS-Live-37-1-7: libosinfo says fedora37
+#   testos-plain.iso   volume id TESTOS: libosinfo does not identify it
+#
+# The guest: Debian's kernel + a busybox initramfs whose /init loads the disk,
+# sound and USB-input modules, writes KERNELSWITCH-TESTOS-READY to ttyS0,
+# powers off on the ACPI power button (so `virsh shutdown` works) and runs a
+# shell on the VGA console (tty1), so keys typed there can be checked in the
+# serial log: `echo hello > /dev/ttyS0`.
+#
+# Idempotent: nothing is done when both ISOs exist and the stamp holds the hash
+# of this recipe. `--force` rebuilds.
+#
+# Guests run as user libvirt-qemu, so the ISOs must be readable by it. When a
+# parent folder of the cache is not searchable by that user (root's home is
+# 0700), this script adds the search bit (o+x, not read) to that folder and
+# says so. This is a test fixture: kernelswitch itself never changes
+# permissions of a user's files, it reports them.
+set -euo pipefail
+
+force=0
+[[ "${1:-}" == "--force" ]] && force=1
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { echo "build-testos: $*" >&2; exit 1; }
+
+if [[ -n "${KERNELSWITCH_CACHE:-}" ]]; then cache="$KERNELSWITCH_CACHE"
+else cache="${XDG_CACHE_HOME:-$HOME/.cache}/kernelswitch"; fi
+out="$cache/testos"
+marker="KERNELSWITCH-TESTOS-READY"
+recipe="$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)"
+stamp="$out/.recipe-$recipe"
+fedora_iso="$out/testos-fedora.iso"
+plain_iso="$out/testos-plain.iso"
+
+# ------------------------------------------------------------- reachability
+make_reachable() {
+  # ISOs world-readable; each parent searchable by libvirt-qemu (guests run as it).
+  chmod 0755 "$out"
+  chmod 0644 "$fedora_iso" "$plain_iso"
+  id libvirt-qemu >/dev/null 2>&1 || return 0
+  [[ $EUID -eq 0 ]] || return 0
+  if runuser -u libvirt-qemu -- test -r "$fedora_iso"; then return 0; fi
+  local d="$out"
+  while [[ "$d" != "/" ]]; do
+    d="$(dirname "$d")"
+    if [[ "$(stat -c %A "$d")" != *[xt] ]]; then  # others may not search it
+      say "making $d searchable (o+x) so libvirt-qemu can reach the test ISOs"
+      chmod o+x "$d"
+    fi
+  done
+  runuser -u libvirt-qemu -- test -r "$fedora_iso" \
+    || die "libvirt-qemu still cannot read $fedora_iso; set KERNELSWITCH_CACHE to a folder it can reach"
+}
+
+if (( ! force )) && [[ -f "$stamp" && -f "$fedora_iso" && -f "$plain_iso" ]]; then
+  make_reachable
+  echo "test OS images up to date in $out"
+  exit 0
+fi
+
+for tool in busybox xorriso gzip python3 apt-get dpkg; do
+  command -v "$tool" >/dev/null || die "missing $tool: run scripts/setup.sh --test"
+done
+busybox_bin="$(command -v busybox)"
+file -b "$busybox_bin" 2>/dev/null | grep -q dynamic && die "$busybox_bin is not static: apt-get install busybox-static"
+isolinux_bin=/usr/lib/ISOLINUX/isolinux.bin
+isohdpfx=/usr/lib/ISOLINUX/isohdpfx.bin
+ldlinux=/usr/lib/syslinux/modules/bios/ldlinux.c32
+for f in "$isolinux_bin" "$isohdpfx" "$ldlinux"; do
+  [[ -f "$f" ]] || die "missing $f: apt-get install isolinux syslinux-common"
+done
+
+mkdir -p "$out" "$cache/debs"
+
+# ------------------------------------------------------------- kernel package
+kpkg="$(apt-cache depends linux-image-amd64 2>/dev/null \
+  | sed -n 's/^ *Depends: \(linux-image-[0-9.]*-[0-9]*-amd64\)$/\1/p' | head -n1)"
+[[ -n "$kpkg" ]] || die "cannot tell which kernel linux-image-amd64 depends on (apt-get update?)"
+deb="$(ls "$cache/debs/${kpkg}"_*.deb 2>/dev/null | head -n1 || true)"
+if [[ -z "$deb" ]]; then
+  say "downloading $kpkg (~70 MB, once)"
+  (cd "$cache/debs" && apt-get download "$kpkg")
+  deb="$(ls "$cache/debs/${kpkg}"_*.deb | head -n1)"
+fi
+
+work="$(mktemp -d "$out/.build.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+say "unpacking $(basename "$deb")"
+dpkg -x "$deb" "$work/kpkg"
+kver="${kpkg#linux-image-}"
+moddir="$work/kpkg/lib/modules/$kver"
+[[ -d "$moddir" ]] || die "no modules for $kver in $deb"
+
+# ------------------------------------------------------------- initramfs
+root="$work/initramfs"
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,etc/acpi/PWRF,lib/modules}
+cp "$busybox_bin" "$root/bin/busybox"
+
+# Modules in load order (dependencies first), resolved from each module's
+# .modinfo "depends=" (no depmod needed on the host).
+wanted=(virtio_pci virtio_blk ahci sd_mod sr_mod snd-hda-intel snd-hda-codec-generic
+        xhci-pci usbhid hid-generic evdev button)
+python3 - "$moddir" "$root/lib/modules" "${wanted[@]}" >"$root/etc/modules" <<'PY'
+import os, shutil, sys
+moddir, dest, wanted = sys.argv[1], sys.argv[2], sys.argv[3:]
+norm = lambda n: n.replace("-", "_")
+path = {}
+for d, _, files in os.walk(moddir):
+    for f in files:
+        if f.endswith(".ko"):
+            path[norm(f[:-3])] = os.path.join(d, f)
+def deps(name):
+    with open(path[name], "rb") as fh:
+        for s in fh.read().split(b"\0"):
+            if s.startswith(b"depends="):
+                return [norm(x) for x in s[8:].decode().split(",") if x]
+    return []
+order, seen = [], set()
+def visit(name):
+    if name in seen:
+        return
+    seen.add(name)
+    for dep in deps(name):
+        visit(dep)
+    order.append(name)
+for w in wanted:
+    if norm(w) not in path:
+        sys.exit(f"module {w} not found in {moddir}")
+    visit(norm(w))
+for name in order:
+    shutil.copy(path[name], os.path.join(dest, name + ".ko"))
+    print(name)
+PY
+say "initramfs modules: $(tr '\n' ' ' <"$root/etc/modules")"
+
+# busybox acpid turns the power button (input event KEY_POWER) into the
+# action PWRF/00000080, which runs the files in /etc/acpi/PWRF/.
+cat >"$root/etc/acpi/PWRF/00000080" <<'SH'
+#!/bin/sh
+echo "KERNELSWITCH-TESTOS-POWEROFF" > /dev/ttyS0
+sync
+poweroff -f
+SH
+chmod 0755 "$root/etc/acpi/PWRF/00000080"
+echo "PWRF PWRF/00000080" >"$root/etc/acpid.conf"
+
+cat >"$root/init" <<SH
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+while read -r m; do insmod "/lib/modules/\$m.ko" 2>/dev/null; done </etc/modules
+mdev -s 2>/dev/null
+sleep 1
+acpid -c /etc/acpi -a /etc/acpid.conf -l /tmp/acpid.log
+hostname testos
+{
+  echo "KERNELSWITCH-TESTOS kernel=\$(uname -r)"
+  echo "KERNELSWITCH-TESTOS disks=\$(ls /sys/block | tr '\n' ' ')"
+  echo "KERNELSWITCH-TESTOS sound=\$(cat /proc/asound/cards 2>/dev/null | grep -c '^ *[0-9]')"
+  echo "KERNELSWITCH-TESTOS input=\$(cat /sys/class/input/*/name 2>/dev/null | tr '\n' ';')"
+  echo "$marker"
+} >/dev/ttyS0
+echo "$marker (type: echo hello > /dev/ttyS0)" >/dev/tty1
+# pid 1 must never exit: respawn the console shell.
+while true; do
+  setsid -c sh </dev/tty1 >/dev/tty1 2>&1
+done
+SH
+chmod 0755 "$root/init"
+(cd "$root" && find . | LC_ALL=C sort | busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -9n) \
+  >"$work/initrd.gz"
+
+# ------------------------------------------------------------- ISOs
+iso="$work/iso"
+mkdir -p "$iso/isolinux" "$iso/boot"
+cp "$work/kpkg/boot/vmlinuz-$kver" "$iso/boot/vmlinuz"
+cp "$work/initrd.gz" "$iso/boot/initrd.gz"
+cp "$isolinux_bin" "$ldlinux" "$iso/isolinux/"
+cat >"$iso/isolinux/isolinux.cfg" <<'CFG'
+DEFAULT testos
+PROMPT 0
+TIMEOUT 0
+LABEL testos
+  KERNEL /boot/vmlinuz
+  INITRD /boot/initrd.gz
+  APPEND console=ttyS0 console=tty0 loglevel=4 panic=5
+CFG
+
+mkiso() {  # volid output
+  xorriso -as mkisofs -quiet -o "$2.tmp" -V "$1" -sysid LINUX -J -R \
+    -b isolinux/isolinux.bin -c isolinux/boot.cat \
+    -no-emul-boot -boot-load-size 4 -boot-info-table \
+    -isohybrid-mbr "$isohdpfx" "$iso" 2>/dev/null
+  mv -f "$2.tmp" "$2"
+}
+say "writing ISOs"
+mkiso Fedora-WS-Live-37-1-7 "$fedora_iso"
+mkiso TESTOS "$plain_iso"
+
+if command -v osinfo-detect >/dev/null; then
+  # (capture first: `grep -q` closing the pipe early would trip pipefail)
+  detected="$(osinfo-detect "$fedora_iso" 2>&1 || true)"
+  [[ "$detected" == *"OS 'Fedora Workstation 37"* ]] \
+    || die "libosinfo does not identify $fedora_iso as fedora37: $detected"
+  detected="$(osinfo-detect "$plain_iso" 2>&1 || true)"
+  [[ "$detected" != *"for OS"* ]] || die "libosinfo unexpectedly identifies $plain_iso: $detected"
+fi
+
+rm -f "$out"/.recipe-*
+echo "kernel=$kpkg" >"$stamp"
+make_reachable
+say "test OS images ready in $out"
+ls -l "$fedora_iso" "$plain_iso"
