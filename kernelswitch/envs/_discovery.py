@@ -1,0 +1,200 @@
+"""discover(): every Python environment under some roots and in the tools' places."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._files import read_pyvenv_cfg
+from ._probe import probe, probe_cache
+from ._record import Discovery, EnvRecord, ScanError, ServerPython, server_python
+from ._walk import Key, walk
+from .errors import EnvError
+from .locators import Candidate, Locator, default_name, load_locators
+
+log = logging.getLogger(__name__)
+
+#: Seconds a scan may take before it returns what it has, flagged ``partial``.
+DEFAULT_BUDGET = 5.0
+#: How deep below each root the walk looks (root = 0).
+DEFAULT_DEPTH = 5
+#: Seconds a completed walk is reused without ``refresh`` (probes are still
+#: revalidated against the files' mtimes on every call).
+WALK_TTL = 60.0
+
+
+@dataclass
+class _Walked:
+    at: float
+    candidates: list[Candidate]
+    errors: list[ScanError] = field(default_factory=list)
+
+
+_walks: dict[tuple[tuple[str, ...], int], _Walked] = {}
+
+
+def default_roots() -> list[str]:
+    """Home and the current directory."""
+    roots = [os.path.abspath(Path.home())]
+    cwd = os.getcwd()
+    if cwd not in roots:
+        roots.append(cwd)
+    return roots
+
+
+def _cache_key(c: Candidate) -> str:
+    return f"{c.prefix}\0{c.executable or ''}"
+
+
+def _stat_key(path: str) -> Key | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _collect(
+    roots: list[str], depth: int, deadline: float, locators: list[Locator]
+) -> tuple[list[Candidate], list[ScanError], bool]:
+    """Candidates from the locators' own places, then from walking ``roots``."""
+    errors: list[ScanError] = []
+    cands: list[Candidate] = []
+    env_keys: set[Key] = set()
+    exe_keys: set[Key] = set()
+    paths: set[str] = set()
+    for loc in locators:
+        try:
+            found = list(loc.locations())
+        except Exception as e:  # a plugin's bug must not stop the scan
+            errors.append(ScanError(type(loc).__name__, f"locator {loc.kind} failed: {e}"))
+            continue
+        for c in found:
+            if c.executable:
+                key = _stat_key(c.executable)
+                if key is None or key in exe_keys:
+                    continue
+                exe_keys.add(key)
+            else:
+                if c.prefix in paths:
+                    continue
+                key = _stat_key(c.prefix)
+                if key is None or key in env_keys:
+                    continue
+                env_keys.add(key)
+                paths.add(c.prefix)
+            if c.kind and not c.name:
+                c.name = loc.name(c)
+            cands.append(c)
+
+    res = walk(roots, depth, deadline, skip=env_keys)
+    errors += [ScanError(p, m) for p, m in res.errors]
+    for f in res.found:
+        cands.append(
+            Candidate(
+                f.prefix,
+                has_cfg=f.has_cfg,
+                has_conda_meta=f.has_conda_meta,
+                via_link=f.via_link,
+            )
+        )
+    return cands, errors, res.partial
+
+
+def _probe(cand: Candidate, locators: list[Locator], server: ServerPython) -> EnvRecord:
+    cfg: dict[str, str] | None = None
+    cfg_error: EnvError | None = None
+    if cand.has_cfg:
+        try:
+            cfg = read_pyvenv_cfg(os.path.join(cand.prefix, "pyvenv.cfg"))
+        except EnvError as e:
+            cfg_error = e
+    cand.cfg = cfg or {}
+    kind = cand.kind
+    name = cand.name
+    if kind is None:
+        for loc in locators:
+            try:
+                claimed = loc.claim(cand)
+            except Exception as e:  # a plugin's bug must not stop the scan
+                log.warning("locator %s failed on %s: %s", loc.kind, cand.prefix, e)
+                continue
+            if claimed:
+                kind = loc.kind
+                name = loc.name(cand)
+                break
+    if kind is None:
+        kind = "conda" if cand.has_conda_meta else "venv"
+    probed = probe(
+        cand.prefix,
+        kind,
+        name or default_name(cand.prefix),
+        executable=cand.executable,
+        version_hint=cand.version_hint,
+        cfg=cfg,
+        cfg_error=cfg_error,
+    )
+    probe_cache().put(_cache_key(cand), probed)
+    return probed.record.with_mode(server)
+
+
+def discover(
+    roots: Sequence[str | Path] | None = None,
+    depth: int = DEFAULT_DEPTH,
+    budget: float = DEFAULT_BUDGET,
+    refresh: bool = False,
+) -> Discovery:
+    """Every Python environment under ``roots`` (default: home and the current
+    directory, ``depth`` levels down) and in each locator's own places.
+
+    Reads files only and never runs an interpreter. After ``budget`` seconds
+    the envs found so far come back with ``partial=True``. A repeated call
+    within :data:`WALK_TTL` reuses the walk and revalidates each env by mtime;
+    ``refresh=True`` walks and probes everything again.
+    """
+    t0 = time.monotonic()
+    deadline = t0 + budget
+    root_list = [
+        os.path.abspath(os.path.expanduser(str(r)))
+        for r in (default_roots() if roots is None else roots)
+    ]
+    server = server_python()
+    locators, plugin_errors = load_locators()
+    cache = probe_cache()
+    wkey = (tuple(root_list), depth)
+    walked = None if refresh else _walks.get(wkey)
+    partial = False
+    if walked is None or t0 - walked.at > WALK_TTL:
+        cands, errors, partial = _collect(root_list, depth, deadline, locators)
+        walked = _Walked(t0, cands, errors)
+        if partial:
+            _walks.pop(wkey, None)
+        else:
+            _walks[wkey] = walked
+    errors = list(walked.errors) + [ScanError(n, m) for n, m in plugin_errors]
+
+    records: list[EnvRecord] = []
+    n = 0
+    for cand in walked.candidates:
+        n += 1
+        if n & 63 == 0 and time.monotonic() > deadline:
+            partial = True
+            break
+        rec = None if refresh else cache.get(_cache_key(cand))
+        if rec is None:
+            rec = _probe(cand, locators, server)
+        elif not rec.reason:
+            rec.with_mode(server)
+        records.append(rec)
+    cache.save()
+    records.sort(key=lambda r: (r.kind == "system", r.name.lower(), r.prefix))
+    return Discovery(records, partial=partial, errors=errors, elapsed=time.monotonic() - t0)
+
+
+def forget_walks() -> None:
+    """Drop the remembered walks (tests, or after the roots changed on disk)."""
+    _walks.clear()

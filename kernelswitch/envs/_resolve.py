@@ -1,0 +1,169 @@
+"""resolve(): turn what a user typed (an interpreter, an env folder, ``system``)
+into an env record, or a precise error."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from ._files import (
+    find_executable,
+    looks_like_python,
+    read_pyvenv_cfg,
+    scan_site,
+    site_dirs,
+    version_from_dirname,
+)
+from ._probe import interpreter_version, probe, probe_cache
+from ._record import EnvRecord, major_minor, server_python
+from .errors import BrokenSymlink, EnvError, EnvNotFound, EnvUnreadable, NotAPython
+from .locators import Candidate, PyenvLocator, UvLocator, default_name, load_locators
+
+#: Where "the system interpreter" is looked for first, before PATH.
+SYSTEM_CANDIDATES = ("/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3")
+
+_HOW = (
+    "pass a Python interpreter (…/bin/python) or an environment folder "
+    "(one with pyvenv.cfg or conda-meta/)"
+)
+# Version sources that only tell major.minor: resolve asks the interpreter.
+_PARTIAL = frozenset({"lib-dir", "executable-name"})
+
+
+def system_python() -> str:
+    """The system interpreter: the usual places first, then ``python3`` on PATH
+    outside pyenv shims and environments."""
+    for exe in SYSTEM_CANDIDATES:
+        if os.path.isfile(exe) and os.access(exe, os.X_OK):
+            return exe
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        if not d or os.path.basename(d) == "shims":
+            continue
+        prefix = os.path.dirname(d)
+        if os.path.exists(os.path.join(prefix, "pyvenv.cfg")) or os.path.isdir(
+            os.path.join(prefix, "conda-meta")
+        ):
+            continue
+        found = shutil.which("python3", path=d)
+        if found:
+            return found
+    raise EnvNotFound(
+        "no system Python found (looked at /usr/bin/python3, /usr/local/bin/python3 and PATH); "
+        "install python3 or " + _HOW
+    )
+
+
+def _split_target(path: str) -> tuple[str, str | None]:
+    """``(prefix, executable or None)`` of an existing path."""
+    if os.path.isdir(path):
+        return path, None
+    base = os.path.basename(path)
+    if not looks_like_python(base):
+        raise NotAPython(
+            f"{path} is a file but not a Python interpreter (its name is not python*); {_HOW}",
+            details={"path": path},
+        )
+    d = os.path.dirname(path)
+    if os.path.exists(os.path.join(d, "pyvenv.cfg")) or os.path.isdir(
+        os.path.join(d, "conda-meta")
+    ):
+        return d, path  # Windows conda/venv root with python.exe
+    if os.path.basename(d) in ("bin", "Scripts"):
+        return os.path.dirname(d), path
+    return d, path
+
+
+def _bare_kind(prefix: str) -> str:
+    for loc in (PyenvLocator(), UvLocator()):
+        folder = loc.root() / "versions" if isinstance(loc, PyenvLocator) else loc.folder()
+        if os.path.dirname(prefix) == os.path.abspath(folder):
+            return loc.kind
+    if prefix in ("/usr", "/usr/local", "/"):
+        return "system"
+    return "python"
+
+
+def resolve(target: str) -> EnvRecord:
+    """The env record of ``target``: an interpreter path, an env folder, or
+    ``""``/``"system"`` for the system interpreter.
+
+    Paths are made absolute, never resolved (a symlinked venv stays a venv).
+    Files are read first; the interpreter runs (once, cached) only when they
+    did not tell its version. Raises :class:`~kernelswitch.envs.errors.EnvError`
+    subclasses: EnvNotFound, NotAPython, BrokenSymlink, BaseInterpreterGone,
+    EnvUnreadable, InvalidEnvConfig.
+    """
+    t = (target or "").strip()
+    path: str
+    if t in ("", "system"):
+        path = system_python()
+    else:
+        path = os.path.abspath(os.path.expanduser(t))
+    if not os.path.exists(path):
+        if os.path.islink(path):
+            raise BrokenSymlink(
+                f"{path} is a broken symlink (it points to {os.readlink(path)}, which does not "
+                "exist); fix the link or " + _HOW,
+                details={"path": path},
+            )
+        raise EnvNotFound(f"{path} does not exist; {_HOW}", details={"path": path})
+    try:
+        prefix, exe = _split_target(path)
+    except PermissionError as e:
+        raise EnvUnreadable(f"cannot read {path}: permission denied", details={"path": path}) from e
+    if not os.access(prefix, os.R_OK | os.X_OK):
+        raise EnvUnreadable(
+            f"cannot read {prefix}: permission denied; check its permissions or run as its owner",
+            details={"path": prefix},
+        )
+    has_cfg = os.path.isfile(os.path.join(prefix, "pyvenv.cfg"))
+    has_conda = os.path.isdir(os.path.join(prefix, "conda-meta"))
+    if not has_cfg and not has_conda and exe is None:
+        found, broken = find_executable(prefix)
+        if found is None:
+            raise NotAPython(
+                f"{prefix} is a folder but not a Python environment: no pyvenv.cfg, "
+                f"conda-meta/ or bin/python in it; {_HOW}",
+                details={"path": prefix},
+            )
+        if broken:
+            raise BrokenSymlink(
+                f"{found} is a broken symlink (points to {os.readlink(found)}); "
+                "reinstall that Python or " + _HOW,
+                details={"path": found},
+            )
+    cfg = read_pyvenv_cfg(os.path.join(prefix, "pyvenv.cfg")) if has_cfg else None
+
+    cand = Candidate(prefix, has_cfg=has_cfg, has_conda_meta=has_conda, cfg=cfg or {},
+                     executable=exe)
+    kind: str | None = None
+    name: str | None = None
+    if has_cfg or has_conda:
+        locators, _ = load_locators()
+        for loc in locators:
+            if loc.claim(cand):
+                kind, name = loc.kind, loc.name(cand)
+                break
+    if kind is None:
+        kind = _bare_kind(prefix)
+        name = os.path.basename(exe) + f" ({os.path.dirname(exe)})" if (
+            kind == "system" and exe) else os.path.basename(prefix)
+    hint = None
+    if kind in ("pyenv", "uv"):
+        v = version_from_dirname(os.path.basename(prefix))
+        hint = (v, "directory-name") if v else None
+    probed = probe(prefix, kind, name or default_name(prefix), executable=exe,
+                   version_hint=hint, cfg=cfg)
+    rec = probed.record
+    if rec.error:
+        err = probed.error_type or EnvError
+        raise err(rec.error, details={"path": prefix})
+    if rec.executable and (rec.version is None or rec.version_source in _PARTIAL):
+        rec.version = interpreter_version(rec.executable)
+        rec.version_source = "interpreter"
+        if not rec.packages:
+            dirs, _ = site_dirs(prefix, major_minor(rec.version), system=kind == "system")
+            rec.packages, rec.modules = scan_site(dirs)
+            rec.has_ipykernel = "ipykernel" in rec.packages
+    probe_cache().save()
+    return rec.with_mode(server_python())

@@ -1,0 +1,164 @@
+"""Walk directory trees looking for environment roots, fast and loop-free.
+
+One ``scandir`` per directory; ``d_type`` and ``d_ino`` come with the listing,
+so real directories cost no ``stat``. Directory symlinks are followed only
+after the real tree is done, and only to folders not seen yet, so a loop (or a
+link to something already scanned) ends at once and the real path of an env
+wins over a link to it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+#: Folder names never descended into: they hold no environments worth a look
+#: (or, like .tox, only throwaway ones) and can be huge.
+PRUNE = frozenset(
+    {
+        "node_modules",
+        ".git",
+        ".hg",
+        ".svn",
+        "__pycache__",
+        "site-packages",
+        "dist-packages",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".ipynb_checkpoints",
+        ".cache",
+        ".npm",
+        ".yarn",
+        ".cargo",
+        ".rustup",
+        ".gradle",
+        ".m2",
+        ".Trash",
+        "Trash",
+        "proc",
+    }
+)
+
+Key = tuple[int, int]
+
+
+@dataclass
+class Found:
+    prefix: str
+    has_cfg: bool
+    has_conda_meta: bool
+    via_link: bool
+    key: Key
+
+
+@dataclass
+class WalkResult:
+    found: list[Found] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    partial: bool = False
+    dirs: int = 0
+
+
+def walk(
+    roots: list[str],
+    depth: int,
+    deadline: float,
+    skip: set[Key],
+    prune: frozenset[str] = PRUNE,
+    clock: Callable[[], float] = time.monotonic,
+) -> WalkResult:
+    """Find folders holding ``pyvenv.cfg`` or ``conda-meta/`` under ``roots``.
+
+    ``skip`` holds (dev, inode) of folders already known (envs from the
+    locators' own places): they are neither listed nor reported again.
+    An env's own subfolders are not descended into, except a conda base's
+    ``envs/``. Stops at ``deadline`` (``clock()`` time) with ``partial`` set.
+    """
+    res = WalkResult()
+    visited: set[Key] = set(skip)
+    # (path, depth, (dev, inode), via_link)
+    stack: list[tuple[str, int, Key, bool]] = []
+    links: list[tuple[str, int, bool]] = []
+    for r in reversed(roots):
+        try:
+            st = os.stat(r)
+        except OSError as err:
+            res.errors.append((r, f"cannot scan {r}: {err.strerror}"))
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in visited:
+            continue
+        visited.add(key)
+        stack.append((r, 0, key, False))
+
+    n = 0
+    while True:
+        if not stack:
+            if not links:
+                break
+            # the real trees are done: follow links to folders not seen yet
+            path, d, via = links.pop()
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue  # dangling link: nothing to scan
+            key = (st.st_dev, st.st_ino)
+            if key in visited:
+                continue
+            visited.add(key)
+            stack.append((path, d, key, True))
+            continue
+        path, d, here, via = stack.pop()
+        dev = here[0]
+        n += 1
+        if n & 127 == 0 and clock() > deadline:
+            res.partial = True
+            break
+        try:
+            it = os.scandir(path)
+        except OSError as err:
+            res.errors.append((path, f"cannot list {path}: {err.strerror}"))
+            continue
+        has_cfg = has_conda = False
+        subdirs: list[tuple[str, str, int, bool]] = []
+        with it:
+            for e in it:
+                name = e.name
+                if name == "pyvenv.cfg":
+                    has_cfg = True
+                    continue
+                if name == "conda-meta":
+                    has_conda = True
+                    continue
+                if d >= depth or name in prune:
+                    continue
+                try:
+                    if e.is_symlink():
+                        if e.is_dir():
+                            subdirs.append((name, e.path, 0, True))
+                    elif e.is_dir(follow_symlinks=False):
+                        subdirs.append((name, e.path, e.inode(), False))
+                except OSError:
+                    continue
+        if has_cfg or has_conda:
+            res.found.append(Found(path, has_cfg, has_conda, via, here))
+            if not has_conda:
+                continue
+            subdirs = [s for s in subdirs if s[0] == "envs"]
+        for _name, p, ino, is_link in subdirs:
+            if is_link:
+                links.append((p, d + 1, True))
+                continue
+            key = (dev, ino)
+            if key in visited:
+                continue
+            visited.add(key)
+            stack.append((p, d + 1, key, via))
+    res.dirs = n
+    return res
+
