@@ -1,0 +1,209 @@
+"""``kernelswitch envs | resolve | compare``: the environment engine on the command line.
+
+``cli.py`` calls :func:`register` with its subparsers; each command sets
+``func(args) -> exit code``. Human tables by default, the JSON records with
+``--json``; bad input gives one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .errors import KernelSwitchError
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # the engine refused the input (not found, not a Python ...)
+EXIT_USAGE = 2  # the command line itself is wrong
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _fail(message: str, code: int) -> int:
+    print("kernelswitch: error: " + " ".join(message.split()), file=sys.stderr)
+    return code
+
+
+def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except _UsageError as e:
+            return _fail(str(e), EXIT_USAGE)
+        except KernelSwitchError as e:
+            return _fail(e.message, EXIT_ERROR)
+
+    run.__name__ = fn.__name__
+    run.__doc__ = fn.__doc__
+    return run
+
+
+def _number(text: str, what: str, cast: Callable[[str], Any]) -> Any:
+    try:
+        value = cast(text)
+    except ValueError:
+        raise _UsageError(f"{what} must be a number, not {text!r}") from None
+    if value < 0:
+        raise _UsageError(f"{what} must not be negative, got {text}")
+    return value
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for r in [header, *rows]:
+        cells = [str(c).ljust(w) for c, w in zip(r, widths, strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def cmd_envs(args: argparse.Namespace) -> int:
+    """List the Python environments on this machine."""
+    from .envs import discover
+
+    depth = _number(args.depth, "--depth", int)
+    budget = _number(args.budget, "--budget", float)
+    roots = args.root
+    if roots:
+        for r in roots:
+            if not os.path.isdir(os.path.expanduser(r)):
+                raise _UsageError(f"--root {r}: no such directory")
+    result = discover(roots=roots, depth=depth, budget=budget, refresh=args.refresh)
+    if args.json:
+        _print_json(result.to_json(packages=args.packages))
+    else:
+        rows = [
+            (
+                e.kind,
+                e.name,
+                e.version or "?",
+                "yes" if e.has_ipykernel else "no",
+                e.mode if not e.error else "error",
+                e.prefix,
+            )
+            for e in result.envs
+        ]
+        print(_table(rows, ("KIND", "NAME", "PYTHON", "IPYKERNEL", "MODE", "PREFIX")))
+        for e in result.envs:
+            if e.error:
+                print(f"! {e.prefix}: {e.error}")
+        for err in result.errors:
+            print(f"! {err.message}", file=sys.stderr)
+    if result.partial:
+        print(
+            f"kernelswitch: warning: scan stopped after {budget:g} s, results are partial "
+            "(raise --budget or lower --depth)",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def _record_lines(rec: Any, indent: str = "") -> list[str]:
+    d = rec.to_json()
+    return [f"{indent}{k}: {'' if v is None else v}" for k, v in d.items()]
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    """Resolve an interpreter, env folder or 'system' into an env record."""
+    from .envs import resolve
+
+    rec = resolve(args.target)
+    if args.json:
+        _print_json(rec.to_json(packages=args.packages))
+    else:
+        print("\n".join(_record_lines(rec)))
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare the current env with a target (and a notebook's imports)."""
+    from .envs import compare
+
+    comp = compare(args.current, args.target, notebook=args.notebook)
+    if args.json:
+        _print_json(comp.to_json())
+        return EXIT_OK
+    t = comp.target
+    print(f"target:   {t.name} ({t.kind}, {t.prefix})")
+    print(f"mode:     {comp.mode} — {comp.reason}")
+    change = comp.version_change
+    if comp.direction != "none":
+        change = f"{comp.version_change} {comp.direction}"
+    print(f"python:   {comp.version_from or '?'} -> {comp.version_to or '?'} ({change})")
+    if comp.missing_packages:
+        names = ", ".join(sorted(comp.missing_packages))
+        print(f"missing:  {len(comp.missing_packages)} package(s) not in target: {names}")
+    else:
+        print("missing:  none (target has every package of current)")
+    if comp.notebook is not None:
+        if comp.unsatisfied_imports:
+            print(f"imports:  target cannot import: {', '.join(comp.unsatisfied_imports)}")
+        else:
+            print(f"imports:  all {len(comp.notebook_imports)} import(s) of the notebook satisfied")
+    return EXIT_OK
+
+
+def register(subparsers: Any) -> None:
+    """Add ``envs``, ``resolve`` and ``compare`` to the ``kernelswitch`` command."""
+    from .envs import DEFAULT_BUDGET, DEFAULT_DEPTH
+
+    p = subparsers.add_parser(
+        "envs",
+        help="list Python environments (reads files, runs nothing)",
+        description="List every Python environment under the roots and in the tools' places.",
+    )
+    p.add_argument("--root", action="append", metavar="DIR",
+                   help="directory to scan (repeatable; default: home and cwd)")
+    p.add_argument("--depth", default=str(DEFAULT_DEPTH), metavar="N",
+                   help=f"levels below each root to look (default {DEFAULT_DEPTH})")
+    p.add_argument("--budget", default=str(DEFAULT_BUDGET), metavar="SECONDS",
+                   help=f"seconds before partial results return (default {DEFAULT_BUDGET:g})")
+    p.add_argument("--refresh", action="store_true", help="ignore caches and rescan")
+    p.add_argument("--packages", action="store_true", help="with --json: include packages")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_guard(cmd_envs))
+
+    p = subparsers.add_parser(
+        "resolve",
+        help="resolve an interpreter, env folder or 'system'",
+        description="Resolve TARGET (interpreter path, env folder, or 'system') to an env record.",
+    )
+    p.add_argument("target", metavar="TARGET")
+    p.add_argument("--packages", action="store_true", help="with --json: include packages")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_guard(cmd_resolve))
+
+    p = subparsers.add_parser(
+        "compare",
+        help="compare two environments (and a notebook's imports)",
+        description="What changes when a kernel moves from CURRENT to TARGET.",
+    )
+    p.add_argument("current", metavar="CURRENT")
+    p.add_argument("target", metavar="TARGET")
+    p.add_argument("--notebook", metavar="NB", help="report the notebook's unmet imports")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_guard(cmd_compare))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Stand-alone entry (tests, and before cli.py wires :func:`register`)."""
+    parser = argparse.ArgumentParser(prog="kernelswitch")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

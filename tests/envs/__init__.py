@@ -1,0 +1,1 @@
+"""Tests of the environment engine (kernelswitch.envs and its CLI)."""
