@@ -76,12 +76,19 @@ def frontends_built() -> None:
 
 
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory, frontends_built: None) -> Iterator[RunningServer]:
-    """JupyterLab with kernelswitch, its env root holding one fresh venv."""
-    base = tmp_path_factory.mktemp("lab")
-    root = base / "root"
-    envs = base / "envs"
+def lab_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The `lab` server's root directory (notebooks written here open in it)."""
+    root = tmp_path_factory.mktemp("lab") / "root"
     root.mkdir()
+    return root
+
+
+@pytest.fixture(scope="session")
+def lab(lab_root: Path, frontends_built: None) -> Iterator[RunningServer]:
+    """JupyterLab with kernelswitch, its env root holding one fresh venv."""
+    root = lab_root
+    base = root.parent
+    envs = base / "envs"
     envs.mkdir()
     subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", str(envs / DEMO_ENV)], check=True

@@ -1,0 +1,59 @@
+"""Notebook widgets in JupyterLab: the EnvPicker renders the server's envs and syncs back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from playwright.sync_api import Page, expect
+from support.jupyter import RunningServer
+
+DEMO_ENV = "demo-env"  # made by the `lab` fixture (conftest.py)
+
+
+def _write_notebook(path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from kernelswitch.widgets import EnvPicker\npicker = EnvPicker()\npicker"
+        ),
+        nbformat.v4.new_code_cell('print("selected:", picker.selected)'),
+    ]
+    nbformat.write(nb, path)
+
+
+def test_env_picker_renders_and_selects(
+    page: Page, lab: RunningServer, lab_root: Path, tmp_path: Path
+) -> None:
+    api: Any = lab.api("envs")
+    demo_prefix = next(e["prefix"] for e in api["envs"] if e["name"] == DEMO_ENV)
+    _write_notebook(lab_root / "picker.ipynb")
+
+    page.goto(f"{lab.url}lab/tree/picker.ipynb?token={lab.token}")
+    notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
+    expect(notebook).to_be_visible(timeout=90_000)
+    cells = notebook.locator(".jp-CodeCell")
+    expect(cells).to_have_count(2)
+
+    cells.nth(0).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    picker = cells.nth(0).locator(".ks-picker")
+    expect(picker).to_have_attribute("data-state", "ready", timeout=90_000)
+    expect(picker.locator(".ks-picker-env")).to_have_count(len(api["envs"]))
+    row = picker.locator(f'.ks-picker-env[data-prefix="{demo_prefix}"]')
+    row.click()
+    expect(row).to_have_class("ks-picker-env ks-selected")
+    page.screenshot(path=str(tmp_path / "env-picker.png"))
+
+    # The click reached the kernel: the Python side sees the selection.
+    cells.nth(1).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    expect(cells.nth(1).locator(".jp-OutputArea-output")).to_have_text(
+        f"selected: {demo_prefix}", timeout=60_000
+    )
