@@ -129,16 +129,26 @@ def notebook_imports(path: str | Path) -> list[str]:
         if src is None:
             continue
         try:
-            tree = ast.parse(src)
+            names.update(_imports(ast.parse(src)))
         except SyntaxError:
-            names.update(m.group(1) for m in map(_IMPORT_LINE.match, src.splitlines()) if m)
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names.update(a.name.split(".")[0] for a in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.add(node.module.split(".")[0])
+            # a cell that does not parse: keep its import lines that do
+            for line in src.splitlines():
+                if _IMPORT_LINE.match(line):
+                    try:
+                        names.update(_imports(ast.parse(line.strip())))
+                    except SyntaxError:
+                        continue
     return sorted(names)
+
+
+def _imports(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
 
 
 def _satisfied(name: str, target: EnvRecord, nb_dir: str | None) -> bool:

@@ -16,7 +16,14 @@ from ._files import (
 )
 from ._probe import interpreter_version, probe, probe_cache
 from ._record import EnvRecord, major_minor, server_python
-from .errors import BrokenSymlink, EnvError, EnvNotFound, EnvUnreadable, NotAPython
+from .errors import (
+    BaseInterpreterGone,
+    BrokenSymlink,
+    EnvError,
+    EnvNotFound,
+    EnvUnreadable,
+    NotAPython,
+)
 from .locators import Candidate, PyenvLocator, UvLocator, default_name, load_locators
 
 #: Where "the system interpreter" is looked for first, before PATH.
@@ -101,6 +108,16 @@ def resolve(target: str) -> EnvRecord:
         path = os.path.abspath(os.path.expanduser(t))
     if not os.path.exists(path):
         if os.path.islink(path):
+            up = os.path.dirname(os.path.dirname(path))
+            if os.path.basename(os.path.dirname(path)) in ("bin", "Scripts") and os.path.isfile(
+                os.path.join(up, "pyvenv.cfg")
+            ):
+                raise BaseInterpreterGone(
+                    f"base interpreter gone: {path} is a broken symlink (it points to "
+                    f"{os.readlink(path)}); recreate the venv with "
+                    f"`python3 -m venv --clear {up}`",
+                    details={"path": path},
+                )
             raise BrokenSymlink(
                 f"{path} is a broken symlink (it points to {os.readlink(path)}, which does not "
                 "exist); fix the link or " + _HOW,
