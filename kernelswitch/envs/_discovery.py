@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._files import read_pyvenv_cfg
 from ._probe import probe, probe_cache
@@ -17,6 +19,7 @@ from .errors import EnvError
 from .locators import Candidate, Locator, default_name, load_locators
 
 log = logging.getLogger(__name__)
+_DIGITS = re.compile(r"(\d+)")
 
 #: Seconds a scan may take before it returns what it has, flagged ``partial``.
 DEFAULT_BUDGET = 5.0
@@ -32,6 +35,13 @@ class _Walked:
     at: float
     candidates: list[Candidate]
     errors: list[ScanError] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    #: last call's records (candidate order) and their sorted list, reused when unchanged
+    last: list[EnvRecord] = field(default_factory=list)
+    last_sorted: list[EnvRecord] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.keys = [_cache_key(c) for c in self.candidates]
 
 
 _walks: dict[tuple[tuple[str, ...], int], _Walked] = {}
@@ -154,7 +164,9 @@ def discover(
     Reads files only and never runs an interpreter. After ``budget`` seconds
     the envs found so far come back with ``partial=True``. A repeated call
     within :data:`WALK_TTL` reuses the walk and revalidates each env by mtime;
-    ``refresh=True`` walks and probes everything again.
+    ``refresh=True`` walks and probes everything again. Between walks only
+    site-packages is rechecked (installs show at once); an edited pyvenv.cfg
+    shows with the next walk.
     """
     t0 = time.monotonic()
     deadline = t0 + budget
@@ -165,10 +177,12 @@ def discover(
     server = server_python()
     locators, plugin_errors = load_locators()
     cache = probe_cache()
+    cache.load()
     wkey = (tuple(root_list), depth)
     walked = None if refresh else _walks.get(wkey)
     partial = False
-    if walked is None or t0 - walked.at > WALK_TTL:
+    fresh_walk = walked is None or t0 - walked.at > WALK_TTL
+    if walked is None or fresh_walk:
         cands, errors, partial = _collect(root_list, depth, deadline, locators)
         walked = _Walked(t0, cands, errors)
         if partial:
@@ -179,20 +193,36 @@ def discover(
 
     records: list[EnvRecord] = []
     n = 0
-    for cand in walked.candidates:
+    get = cache.get
+    quick = not fresh_walk  # a reused walk checks site-packages only
+    for cand, key in zip(walked.candidates, walked.keys, strict=True):
         n += 1
         if n & 63 == 0 and time.monotonic() > deadline:
             partial = True
             break
-        rec = None if refresh else cache.get(_cache_key(cand))
+        rec = None if refresh else get(key, quick)
         if rec is None:
             rec = _probe(cand, locators, server)
         elif not rec.reason:
             rec.with_mode(server)
         records.append(rec)
     cache.save()
-    records.sort(key=lambda r: (r.kind == "system", r.name.lower(), r.prefix))
-    return Discovery(records, partial=partial, errors=errors, elapsed=time.monotonic() - t0)
+    if len(records) == len(walked.last) and all(
+        a is b for a, b in zip(records, walked.last, strict=True)
+    ):
+        ordered = list(walked.last_sorted)
+    else:
+        ordered = sorted(records, key=_order)
+        if not partial:
+            walked.last, walked.last_sorted = records, list(ordered)
+    return Discovery(ordered, partial=partial, errors=errors, elapsed=time.monotonic() - t0)
+
+
+def _order(r: EnvRecord) -> tuple[bool, list[Any], str]:
+    # natural order: 3.9 before 3.10, system interpreters last
+    parts: list[Any] = [(0, int(p)) if p.isdigit() else (1, p) for p in _DIGITS.split(
+        r.name.lower()) if p]
+    return (r.kind == "system", parts, r.prefix)
 
 
 def forget_walks() -> None:

@@ -142,9 +142,9 @@ def probe(
         config=cfg,
     )
     marker = cfg_path if is_venv else conda_meta if is_conda else executable or prefix
-    paths = [marker, *dirs]
-    if not dirs:
-        paths.append(os.path.join(prefix, "lib"))
+    # site-packages first: installs change it, and a quick check looks at it alone
+    paths = [*dirs] if dirs else [os.path.join(prefix, "lib")]
+    paths.append(marker)
     return Probed(record, paths, error_type)
 
 
@@ -206,6 +206,10 @@ class ProbeCache:
     def path(self) -> str:
         return os.path.join(str(_paths.cache_dir()), "envs", "probes.json")
 
+    def load(self) -> None:
+        """(Re)load the disk file if the cache dir changed since the last call."""
+        self._ensure()
+
     def _ensure(self) -> None:
         path = self.path()
         if self._loaded_from == path:
@@ -231,8 +235,15 @@ class ProbeCache:
         self._versions.clear()
         self._dirty = True
 
-    def get(self, key: str) -> EnvRecord | None:
-        self._ensure()
+    def get(self, key: str, quick: bool = False) -> EnvRecord | None:
+        """The cached record of ``key`` if its files are unchanged.
+
+        ``quick`` checks only the first stamped path (site-packages, which every
+        install and uninstall touches); the full check also covers pyvenv.cfg /
+        conda-meta, which change when an env is recreated or upgraded.
+        """
+        if self._loaded_from is None:
+            self._ensure()
         hit = self._records.get(key)
         if hit is None:
             raw = self._raw.pop(key, None)
@@ -252,14 +263,13 @@ class ProbeCache:
                 return None
             self._records[key] = hit
         paths, stamps, record = hit
-        if stamp(paths) != stamps:
+        if (stamp(paths[:1]) != stamps[:1]) if quick else (stamp(paths) != stamps):
             del self._records[key]
             self._dirty = True
             return None
         return record
 
     def put(self, key: str, probed: Probed) -> None:
-        self._ensure()
         self._records[key] = (probed.stamp_paths, stamp(probed.stamp_paths), probed.record)
         self._dirty = True
 
@@ -302,7 +312,8 @@ class ProbeCache:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".probes-")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, separators=(",", ":"))
+                # dumps, not dump: only the one-shot encoder is the fast C one
+                f.write(json.dumps(data, separators=(",", ":")))
             os.replace(tmp, path)
             self._dirty = False
         except OSError as e:

@@ -13,6 +13,8 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from os import DirEntry, sep
+from os.path import isdir, isfile
 
 #: Folder names never descended into: they hold no environments worth a look
 #: (or, like .tox, only throwaway ones) and can be huge.
@@ -114,51 +116,58 @@ def walk(
             stack.append((path, d, key, True))
             continue
         path, d, here, via = stack.pop()
-        dev = here[0]
         n += 1
         if n & 127 == 0 and clock() > deadline:
             res.partial = True
             break
+        if d >= depth:
+            # a leaf: only its markers matter, and two stats beat a listing
+            has_cfg = isfile(path + sep + "pyvenv.cfg")
+            has_conda = isdir(path + sep + "conda-meta")
+            if has_cfg or has_conda:
+                res.found.append(Found(path, has_cfg, has_conda, via, here))
+            continue
         try:
             it = os.scandir(path)
         except OSError as err:
             res.errors.append((path, f"cannot list {path}: {err.strerror}"))
             continue
         has_cfg = has_conda = False
-        subdirs: list[tuple[str, str, int, bool]] = []
+        dirs: list[DirEntry[str]] = []
+        links_here: list[str] = []
         with it:
             for e in it:
                 name = e.name
-                if name == "pyvenv.cfg":
-                    has_cfg = True
-                    continue
-                if name == "conda-meta":
-                    has_conda = True
-                    continue
-                if d >= depth or name in prune:
+                if name in prune:
                     continue
                 try:
-                    if e.is_symlink():
-                        if e.is_dir():
-                            subdirs.append((name, e.path, 0, True))
-                    elif e.is_dir(follow_symlinks=False):
-                        subdirs.append((name, e.path, e.inode(), False))
+                    if e.is_dir(follow_symlinks=False):
+                        if name == "conda-meta":
+                            has_conda = True
+                        else:
+                            dirs.append(e)
+                    elif name == "pyvenv.cfg":
+                        has_cfg = True
+                    elif e.is_symlink() and e.is_dir():
+                        links_here.append(e.path)
                 except OSError:
                     continue
         if has_cfg or has_conda:
             res.found.append(Found(path, has_cfg, has_conda, via, here))
             if not has_conda:
                 continue
-            subdirs = [s for s in subdirs if s[0] == "envs"]
-        for _name, p, ino, is_link in subdirs:
-            if is_link:
-                links.append((p, d + 1, True))
-                continue
-            key = (dev, ino)
+            dirs = [e for e in dirs if e.name == "envs"]
+            links_here = []
+        dev = here[0]
+        d1 = d + 1
+        for e in dirs:
+            key = (dev, e.inode())
             if key in visited:
                 continue
             visited.add(key)
-            stack.append((p, d + 1, key, via))
+            stack.append((e.path, d1, key, via))
+        for p in links_here:
+            links.append((p, d1, True))
     res.dirs = n
     return res
 

@@ -30,6 +30,7 @@ import re
 from abc import ABC
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
@@ -98,11 +99,8 @@ def _markers(prefix: str) -> tuple[bool, bool]:
     )
 
 
-def _under(prefix: str, folder: Path | None) -> bool:
-    if folder is None:
-        return False
-    f = os.path.abspath(folder)
-    return os.path.dirname(prefix) == f
+def _parent(prefix: str) -> str:
+    return os.path.dirname(prefix)
 
 
 def default_name(prefix: str) -> str:
@@ -153,11 +151,15 @@ class PoetryLocator(Locator):
             "XDG_CACHE_HOME", ".cache"
         ) / "pypoetry" / "virtualenvs"
 
+    @cached_property
+    def _folder(self) -> str:
+        return os.path.abspath(self.folder())
+
     def locations(self) -> Iterable[Candidate]:
         return self._venvs_in(self.folder())
 
     def claim(self, cand: Candidate) -> bool:
-        if _under(cand.prefix, self.folder()):
+        if _parent(cand.prefix) == self._folder:
             return True
         parent = os.path.dirname(cand.prefix)
         return os.path.basename(cand.prefix) == ".venv" and os.path.exists(
@@ -190,10 +192,12 @@ class PipenvLocator(Locator):
             os.path.join(prefix, ".project")
         )
 
+    @cached_property
+    def _folders(self) -> frozenset[str]:
+        return frozenset(os.path.abspath(f) for f in self.folders())
+
     def claim(self, cand: Candidate) -> bool:
-        if any(_under(cand.prefix, f) for f in self.folders()) and self._pipenv_named(
-            cand.prefix
-        ):
+        if _parent(cand.prefix) in self._folders and self._pipenv_named(cand.prefix):
             return True
         parent = os.path.dirname(cand.prefix)
         return os.path.basename(cand.prefix) == ".venv" and os.path.exists(
@@ -216,9 +220,12 @@ class HatchLocator(Locator):
             for h in _children(Path(project)):
                 yield from self._venvs_in(Path(h))
 
+    @cached_property
+    def _folder(self) -> str:
+        return os.path.abspath(self.folder()) + os.sep
+
     def claim(self, cand: Candidate) -> bool:
-        root = os.path.abspath(self.folder()) + os.sep
-        return cand.prefix.startswith(root)
+        return cand.prefix.startswith(self._folder)
 
 
 class VirtualenvwrapperLocator(Locator):
@@ -233,8 +240,12 @@ class VirtualenvwrapperLocator(Locator):
     def locations(self) -> Iterable[Candidate]:
         return self._venvs_in(self.folder())
 
+    @cached_property
+    def _folder(self) -> str:
+        return os.path.abspath(self.folder())
+
     def claim(self, cand: Candidate) -> bool:
-        return _under(cand.prefix, self.folder())
+        return _parent(cand.prefix) == self._folder
 
 
 class PyenvLocator(Locator):
@@ -283,9 +294,12 @@ class PyenvLocator(Locator):
                         has_conda_meta=has_conda,
                     )
 
+    @cached_property
+    def _versions(self) -> str:
+        return os.path.abspath(self.root() / "versions") + os.sep
+
     def claim(self, cand: Candidate) -> bool:
-        versions = os.path.abspath(self.root() / "versions") + os.sep
-        return cand.prefix.startswith(versions) and cand.has_cfg
+        return cand.has_cfg and cand.prefix.startswith(self._versions)
 
     def name(self, cand: Candidate) -> str:
         return cand.name or os.path.basename(cand.prefix)

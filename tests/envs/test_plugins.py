@@ -1,0 +1,68 @@
+"""Locator plugins through the real entry-point machinery (a dist-info on sys.path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kernelswitch.envs import ENTRY_POINT_GROUP, discover
+from kernelswitch.envs.locators import BUILTIN_ENTRY_POINTS, BUILTIN_LOCATORS, load_locators
+
+from .conftest import fake_prefix, write
+
+PLUGIN = '''
+from kernelswitch.envs.locators import Candidate, Locator
+
+ROOT = {root!r}
+
+
+class SpackLocator(Locator):
+    kind = "spack"
+    priority = 5
+
+    def locations(self):
+        yield Candidate(ROOT, kind=self.kind, name="spack-python",
+                        version_hint=("3.10.2", "directory-name"))
+'''
+
+
+def install_plugin(site: Path, entries: dict[str, str], module: str = "") -> None:
+    dist = site / "ks_plugin-1.0.dist-info"
+    write(dist / "METADATA", "Metadata-Version: 2.1\nName: ks-plugin\nVersion: 1.0\n")
+    lines = [f"[{ENTRY_POINT_GROUP}]"] + [f"{k} = {v}" for k, v in entries.items()]
+    write(dist / "entry_points.txt", "\n".join(lines) + "\n")
+    if module:
+        write(site / "ks_plugin.py", module)
+
+
+def test_builtins_work_without_installed_entry_points() -> None:
+    locs, errors = load_locators()
+    kinds = [loc.kind for loc in locs]
+    assert set(kinds) >= {cls.kind for cls in BUILTIN_LOCATORS}
+    assert kinds.index("poetry") < kinds.index("uv") < kinds.index("venv")
+    assert errors == []
+    assert BUILTIN_ENTRY_POINTS["venv"] == "kernelswitch.envs.locators:VenvLocator"
+
+
+def test_plugin_locator_is_loaded_and_a_broken_one_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = fake_prefix(tmp_path / "spack" / "python-3.10.2", "3.10.2")
+    site = tmp_path / "site"
+    install_plugin(
+        site,
+        {
+            "spack": "ks_plugin:SpackLocator",
+            "broken": "ks_plugin_missing:Nothing",
+            # a builtin listed again (as pyproject does) is not loaded twice
+            "venv": BUILTIN_ENTRY_POINTS["venv"],
+        },
+        PLUGIN.format(root=str(prefix)),
+    )
+    monkeypatch.syspath_prepend(str(site))
+    result = discover(roots=[tmp_path / "empty-root"])
+    rec = next(e for e in result.envs if e.prefix == str(prefix))
+    assert (rec.kind, rec.name, rec.version) == ("spack", "spack-python", "3.10.2")
+    assert any("broken" in e.message and "failed to load" in e.message for e in result.errors)
+    assert [loc.kind for loc in load_locators()[0]].count("venv") == 1
