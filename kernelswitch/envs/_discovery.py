@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ._files import read_pyvenv_cfg
-from ._probe import probe, probe_cache
+from ._probe import lock, probe, probe_cache
 from ._record import Discovery, EnvRecord, ScanError, ServerPython, server_python
 from ._walk import Key, walk
 from .errors import EnvError
@@ -115,7 +115,7 @@ def _collect(
     return cands, errors, res.partial
 
 
-def _probe(cand: Candidate, locators: list[Locator], server: ServerPython) -> EnvRecord:
+def _probe_one(cand: Candidate, locators: list[Locator], server: ServerPython) -> EnvRecord:
     cfg: dict[str, str] | None = None
     cfg_error: EnvError | None = None
     if cand.has_cfg:
@@ -168,6 +168,13 @@ def discover(
     site-packages is rechecked (installs show at once); an edited pyvenv.cfg
     shows with the next walk.
     """
+    with lock:
+        return _discover(roots, depth, budget, refresh)
+
+
+def _discover(
+    roots: Sequence[str | Path] | None, depth: int, budget: float, refresh: bool
+) -> Discovery:
     t0 = time.monotonic()
     deadline = t0 + budget
     root_list = [
@@ -202,7 +209,7 @@ def discover(
             break
         rec = None if refresh else get(key, quick)
         if rec is None:
-            rec = _probe(cand, locators, server)
+            rec = _probe_one(cand, locators, server)
         elif not rec.reason:
             rec.with_mode(server)
         records.append(rec)

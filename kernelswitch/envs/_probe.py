@@ -13,6 +13,7 @@ import logging
 import os
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -324,6 +325,10 @@ _FIELDS = ("kind", "name", "prefix", "executable", "version", "version_source",
            "has_ipykernel", "error")
 
 _cache = ProbeCache()
+
+#: Serializes scans and resolves: the server runs them in executor threads, and
+#: a caller that waits gets the first one's fresh caches.
+lock = threading.RLock()
 
 
 def probe_cache() -> ProbeCache:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 
+from . import _probe
 from ._files import (
     find_executable,
     looks_like_python,
@@ -100,6 +101,11 @@ def resolve(target: str) -> EnvRecord:
     subclasses: EnvNotFound, NotAPython, BrokenSymlink, BaseInterpreterGone,
     EnvUnreadable, InvalidEnvConfig.
     """
+    with _probe.lock:
+        return _resolve(target)
+
+
+def _resolve(target: str) -> EnvRecord:
     t = (target or "").strip()
     path: str
     if t in ("", "system"):

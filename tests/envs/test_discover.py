@@ -7,6 +7,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from kernelswitch.envs import EnvRecord, _probe, discover, server_python
 
 from .conftest import PY, fake_prefix, make_venv, write
@@ -189,3 +191,27 @@ def test_removed_env_disappears_after_refresh(tmp_path: Path) -> None:
     assert str(venv) in [e.prefix for e in discover(roots=[tmp_path]).envs]
     shutil.rmtree(venv)
     assert str(venv) not in [e.prefix for e in discover(roots=[tmp_path], refresh=True).envs]
+
+
+def test_linked_folder_of_projects_is_scanned(tmp_path: Path) -> None:
+    data = tmp_path / "data" / "projects"
+    venv = make_venv(data / "p1" / ".venv")
+    scan = tmp_path / "scan"
+    scan.mkdir()
+    (scan / "projects").symlink_to(data, target_is_directory=True)
+    rec = by_prefix(discover(roots=[scan]).envs, scan / "projects" / "p1" / ".venv")
+    assert rec.kind == "venv" and rec.error is None
+    assert str(venv) != rec.prefix  # reported where the user reaches it
+
+
+def test_default_roots_and_concurrent_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, home: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    venv = make_venv(home / "work" / "venv")
+    monkeypatch.chdir(tmp_path)
+    with ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(lambda _: discover(), range(4)))
+    for r in results:
+        assert str(venv) in [e.prefix for e in r.envs]
