@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable
 
 from .errors import EnvUnreadable, InvalidEnvConfig
@@ -54,7 +55,14 @@ def clean_version(raw: str) -> str | None:
 def read_pyvenv_cfg(path: str) -> dict[str, str]:
     """The keys of a ``pyvenv.cfg``; raise when it is unreadable or not a venv config."""
     try:
-        with open(path, "rb") as f:
+        # non-blocking open + regular-file check: a FIFO named pyvenv.cfg must not hang a scan
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb", closefd=True) as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise InvalidEnvConfig(
+                    f"{path} is not a regular file, so not a venv config; recreate the venv",
+                    details={"path": path},
+                )
             data = f.read(64 * 1024)
     except PermissionError as e:
         raise EnvUnreadable(

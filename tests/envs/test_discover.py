@@ -123,7 +123,11 @@ def test_garbage_pyvenv_cfg_is_an_error_record(tmp_path: Path) -> None:
     write(bad / "pyvenv.cfg").write_bytes(b"\x00\xff\xfe garbage \x80")
     nohome = tmp_path / "nohome"
     write(nohome / "pyvenv.cfg", "this is not = a venv\n[section]\n")
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / "pyvenv.cfg")
     envs = discover(roots=[tmp_path]).envs
+    assert "not a regular file" in (by_prefix(envs, fifo).error or "")
     assert "not text" in (by_prefix(envs, bad).error or "")
     assert "no 'home' key" in (by_prefix(envs, nohome).error or "")
     assert by_prefix(envs, ok).error is None

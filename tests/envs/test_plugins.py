@@ -66,3 +66,13 @@ def test_plugin_locator_is_loaded_and_a_broken_one_reported(
     assert (rec.kind, rec.name, rec.version) == ("spack", "spack-python", "3.10.2")
     assert any("broken" in e.message and "failed to load" in e.message for e in result.errors)
     assert [loc.kind for loc in load_locators()[0]].count("venv") == 1
+
+
+def test_installed_entry_points_name_the_builtins() -> None:
+    """pyproject's [project.entry-points."kernelswitch.locators"] lists exactly the builtins."""
+    from importlib.metadata import entry_points
+
+    ours = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)
+            if ep.dist is not None and ep.dist.name == "kernelswitch"}
+    for name, value in ours.items():
+        assert BUILTIN_ENTRY_POINTS.get(name) == value, name
