@@ -209,6 +209,8 @@ def _discover(
             break
         rec = None if refresh else get(key, quick)
         if rec is None:
+            if not os.path.isdir(cand.prefix):
+                continue  # removed since the walk
             rec = _probe_one(cand, locators, server)
         elif not rec.reason:
             rec.with_mode(server)

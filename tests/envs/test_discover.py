@@ -194,6 +194,7 @@ def test_removed_env_disappears_after_refresh(tmp_path: Path) -> None:
     venv = make_venv(tmp_path / "v")
     assert str(venv) in [e.prefix for e in discover(roots=[tmp_path]).envs]
     shutil.rmtree(venv)
+    assert str(venv) not in [e.prefix for e in discover(roots=[tmp_path]).envs]
     assert str(venv) not in [e.prefix for e in discover(roots=[tmp_path], refresh=True).envs]
 
 
