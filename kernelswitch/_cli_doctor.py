@@ -97,18 +97,15 @@ def _check_qemu() -> Check:
 
 
 def _check_accel() -> Check:
-    from .vm.host import detect_accelerator
+    from .vm.host import detect_accel
 
-    result = detect_accelerator()
-    detail = f"{result.name.upper()}: {result.reason}"
-    if not result.name:
-        return Check(
-            "accelerator",
-            False,
-            result.reason,
-            "install qemu-system-x86 (TCG needs no hardware support)",
-        )
-    return Check("accelerator", True, detail, data={"accel": result.name})
+    report = detect_accel()
+    return Check(
+        "accelerator",
+        True,
+        f"{report.accel.upper()} ({report.method}): {report.reason}",
+        data={"accel": report.accel, "method": report.method},
+    )
 
 
 def _check_osinfo() -> Check:

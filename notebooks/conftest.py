@@ -31,7 +31,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
     root = Path(_stack.enter_context(tempfile.TemporaryDirectory(prefix="ks-nb-")))
     server = _stack.enter_context(
-        jupyter_server(root, extra_args=[f"--KernelSwitchApp.env_roots={[str(root)]}"])
+        jupyter_server(root, extra_args=[f"--KernelSwitchApp.env_roots={root}"])
     )
     os.environ["KERNELSWITCH_URL"] = server.url
     os.environ["KERNELSWITCH_TOKEN"] = server.token

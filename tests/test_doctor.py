@@ -1,0 +1,37 @@
+"""`kernelswitch doctor` against the real host."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def _doctor(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kernelswitch.cli", "doctor", *args],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_doctor_says_vms_can_run_and_names_the_accelerator() -> None:
+    out = _doctor("--json")
+    report = json.loads(out.stdout)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert report["vms_can_run"] is True
+    checks = {c["name"]: c for c in report["checks"]}
+    accel = checks["accelerator"]
+    assert accel["ok"] and accel["data"]["accel"] in ("kvm", "tcg")
+    assert accel["data"]["accel"].upper() in accel["detail"]
+    assert checks["libvirt"]["ok"] and checks["QEMU"]["ok"]
+    assert checks["osinfo database"]["data"]["os_count"] > 100
+
+
+def test_doctor_human_output_and_failure_exit(tmp_path) -> None:
+    ok = _doctor()
+    assert ok.returncode == 0
+    assert "[ok  ] accelerator" in ok.stdout
+    bad = _doctor("--uri", "qemu+unix:///session?socket=" + str(tmp_path / "nope"))
+    assert bad.returncode == 1
+    assert "[FAIL] libvirt" in bad.stdout
+    assert "fix:" in bad.stdout

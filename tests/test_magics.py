@@ -1,0 +1,77 @@
+"""%pyenv through a real IPython shell against a real kernelswitch server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.jupyter import RunningServer, jupyter_server
+
+
+@pytest.fixture(scope="module")
+def env_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("magic-envs")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "alpha")], check=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(env_root: Path) -> Iterator[RunningServer]:
+    with jupyter_server(
+        env_root, extra_args=[f"--KernelSwitchApp.env_roots={env_root}"]
+    ) as srv:
+        yield srv
+
+
+@pytest.fixture
+def ip(server: RunningServer, monkeypatch: pytest.MonkeyPatch):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setenv("KERNELSWITCH_URL", server.url)
+    monkeypatch.setenv("KERNELSWITCH_TOKEN", server.token)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "kernelswitch")
+    yield shell
+
+
+def test_pyenv_list_json(ip, env_root: Path) -> None:
+    data = ip.run_line_magic("pyenv", "list --json")
+    prefixes = [e["prefix"] for e in data["envs"]]
+    assert str(env_root / "alpha") in prefixes
+    assert data["partial"] is False
+
+
+def test_pyenv_list_table(ip, capsys: pytest.CaptureFixture[str], env_root: Path) -> None:
+    assert ip.run_line_magic("pyenv", "list") is None
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:4] == ["name", "kind", "version", "mode"]
+    assert "alpha" in out
+
+
+def test_pyenv_current(ip) -> None:
+    rec = ip.run_line_magic("pyenv", "current --json")
+    assert rec["prefix"] == sys.prefix
+    assert rec["version"] == "{}.{}.{}".format(*sys.version_info[:3])
+
+
+def test_pyenv_compare_bad_target_is_one_clear_line(ip, capsys, tmp_path: Path) -> None:
+    assert ip.run_line_magic("pyenv", f"compare {tmp_path / 'missing'}") is None
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("%pyenv: ") and "missing" in err and "\n" not in err
+
+
+def test_pyenv_usage_error(ip, capsys) -> None:
+    assert ip.run_line_magic("pyenv", "frobnicate") is None
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_server_unreachable_is_explained(ip, capsys, monkeypatch) -> None:
+    from support.jupyter import free_port
+
+    monkeypatch.setenv("KERNELSWITCH_URL", f"http://127.0.0.1:{free_port()}/")
+    assert ip.run_line_magic("pyenv", "list") is None
+    err = capsys.readouterr().err
+    assert "%pyenv: cannot reach the Jupyter server" in err
