@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,10 @@ def test_env_picker_renders_and_selects(
     expect(notebook).to_be_visible(timeout=90_000)
     cells = notebook.locator(".jp-CodeCell")
     expect(cells).to_have_count(2)
+    # A cell run before the kernel is up is skipped: wait for it to be idle.
+    expect(page.locator("#jp-main-statusbar")).to_contain_text(
+        re.compile(r"Python 3 \(ipykernel\) \| Idle"), timeout=90_000
+    )
 
     cells.nth(0).locator(".jp-InputArea-editor").click()
     page.keyboard.press("Shift+Enter")
