@@ -141,7 +141,9 @@ def jp_server_cleanup() -> None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: a live playwright keeps its loop marked as
+# running, which would break asyncio tests collected after this folder.
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
