@@ -69,7 +69,7 @@ start_daemon libvirtd /run/libvirt/libvirt-sock
 # ---------------------------------------------------------------- front ends
 # Rebuilt only when their sources changed (hash stamp beside the output).
 frontend_hash="$(cat package.json package-lock.json labextension/package.json labextension/tsconfig.json \
-  widgets/package.json $(find labextension/src labextension/style widgets/src -type f 2>/dev/null | sort) \
+  widgets/package.json widgets/tsconfig.json $(find labextension/src labextension/style widgets/src -type f 2>/dev/null | sort) \
   2>/dev/null | sha256sum | cut -c1-16)"
 stamp="kernelswitch/static/.build-$frontend_hash"
 need_frontend=0
@@ -86,7 +86,7 @@ py_hash="$(sha256sum pyproject.toml | cut -c1-16)"
 if [[ ! -f ".venv/.kernelswitch-$py_hash" ]]; then
   say "installing build tools into .venv"
   "${pip[@]}" install -U pip wheel
-  "${pip[@]}" install "hatchling>=1.21" "hatch-jupyter-builder>=0.9" editables "jupyterlab>=4.2,<5"
+  "${pip[@]}" install "hatchling>=1.21" "hatch-jupyter-builder>=0.9" editables "jupyterlab>=4.6,<5"
 fi
 
 if (( need_frontend )); then
