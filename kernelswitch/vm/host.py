@@ -37,6 +37,7 @@ import dataclasses
 import json
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -370,6 +371,31 @@ def domain_caps(conn: Any, accel: str | AccelReport | None = None) -> HostCaps:
     return parse_domain_caps(xml, tuple(sorted(machines)))
 
 
+def dev_kvm_problem(user: HypervisorUser | None = None) -> str | None:
+    """A host-setup problem with /dev/kvm that slows libvirt down, with its fix.
+
+    When /dev/kvm exists but the hypervisor user cannot open it (no udev, so
+    it stays root-only 0600), a privileged libvirtd probes QEMU with KVM yet
+    finds KVM "not available now" on every lookup, so it re-probes QEMU
+    capabilities (seconds each) on every define/start/domcaps call, and calls
+    pile up. Debian's udev rule makes it root:kvm 0660; do the same.
+    """
+    if not os.path.exists("/dev/kvm"):
+        return None
+    user = user or hypervisor_user("qemu:///system")
+    st = os.stat("/dev/kvm")
+    if user.uid == 0 or user.uid == st.st_uid:
+        return None
+    mode = st.st_mode
+    if (st.st_gid in user.groups and mode & 0o060 == 0o060) or mode & 0o006 == 0o006:
+        return None
+    return (
+        f"/dev/kvm is not accessible to {user.name!r} (mode {stat.S_IMODE(mode):04o}), so "
+        "libvirtd re-probes QEMU on every call and defines/starts stall. Fix (what "
+        "Debian's udev rule does): chgrp kvm /dev/kvm && chmod 0660 /dev/kvm"
+    )
+
+
 def report(conn: Any | None = None) -> dict[str, Any]:
     """Everything above as JSON, for ``kernelswitch doctor``."""
     acc = detect_accel()
@@ -377,6 +403,7 @@ def report(conn: Any | None = None) -> dict[str, Any]:
         "accel": acc.to_json(),
         "memory": memory_info(),
         "cpus": cpu_count(),
+        "dev_kvm_problem": dev_kvm_problem(),
     }
     if conn is not None:
         out["caps"] = domain_caps(conn, acc).to_json()

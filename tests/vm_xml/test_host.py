@@ -95,3 +95,17 @@ def test_parse_domain_caps_without_efi() -> None:
     caps = host.parse_domain_caps(xml)
     assert caps.domain_type == "kvm" and caps.machine == "pc-q35-8.0" and caps.max_vcpus == 4
     assert not caps.efi_supported and caps.ovmf_path is None
+
+
+def test_dev_kvm_problem_detected() -> None:
+    user = host.hypervisor_user("qemu:///system")
+    problem = host.dev_kvm_problem(user)
+    if Path("/dev/kvm").exists():
+        st = Path("/dev/kvm").stat()
+        reachable = st.st_gid in user.groups and st.st_mode & 0o060 == 0o060
+        assert (problem is None) == reachable
+    # A user outside the kvm group is always told how to fix it.
+    outsider = host.HypervisorUser("nobody", 65534, 65534, (65534,), True)
+    if Path("/dev/kvm").exists() and Path("/dev/kvm").stat().st_mode & 0o006 == 0:
+        msg = host.dev_kvm_problem(outsider)
+        assert msg is not None and "chmod 0660 /dev/kvm" in msg
