@@ -190,3 +190,27 @@ def test_parse_round_trip() -> None:
     assert info["interfaces"][0]["mac"] == MAC
     assert info["serial_log"].endswith(".serial.log")
     assert info["memory"] // MiB == 2048
+
+
+@pytest.mark.parametrize(
+    ("golden", "os_id", "uri", "accel", "caps"), CASES, ids=[c[0] for c in CASES]
+)
+def test_libvirt_accepts(
+    golden: str, os_id: str, uri: str, accel: str, caps: HostCaps | None
+) -> None:
+    """The real libvirtd validates each generated domain against its schema (define only)."""
+    import libvirt
+
+    # Defined on the session daemon under TCG (the accelerator is golden-tested above).
+    xml = _xml(os_id, uri, "tcg", caps).replace(f"test-{os_id}", f"ks-xmltest-{golden}")
+    conn = libvirt.open(SESSION)
+    try:
+        dom = conn.defineXMLFlags(xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+        try:
+            back = parse_domain(dom.XMLDesc(0))
+            assert back["os_id"] == osinfo.get_os(os_id).id
+            assert back["graphics"] == [{"type": "vnc", "listen": ["none"]}]
+        finally:
+            dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+    finally:
+        conn.close()
