@@ -1,0 +1,510 @@
+"""Create and run VMs: the logic behind ``vm ...`` (REST, magics and CLI).
+
+Public API (stable):
+
+- :class:`VMManager` ``(uri='qemu:///session', pool_dir=None)`` with
+  ``create(name, iso, os=None, memory=None, cpus=None, disk=None, start=True)``,
+  ``start``, ``shutdown(name, timeout=60, wait=True)``, ``destroy``, ``reboot``,
+  ``suspend``, ``resume``, ``info``, ``list``, ``delete(name, disks=False,
+  force=False)``, ``storage_usage``. Every method blocks: the server runs them
+  with :meth:`VMManager.aio` (a worker thread), the CLI calls them directly.
+- Answers are JSON-ready dicts (see :meth:`VMManager.info`).
+
+libvirt errors are translated here, at one boundary (:func:`_translate`), into
+the :mod:`.errors` tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .._paths import cache_dir
+from .connection import DEFAULT_URI, Connection, get_connection, is_connection_error
+from .connection import libvirt_module as _libvirt
+from .errors import HostError, VMError, VMNotFound, VMStateError
+from .storage import Storage, default_pool_dir
+
+__all__ = ["STATES", "ShutdownTimeout", "VMManager"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: libvirt's virDomainState values, as our API names them.
+STATES = {
+    0: "nostate",
+    1: "running",
+    2: "blocked",
+    3: "paused",
+    4: "shutting-down",
+    5: "shutoff",
+    6: "crashed",
+    7: "pmsuspended",
+}
+ACTIVE_STATES = ("running", "blocked", "paused", "shutting-down", "pmsuspended")
+#: Default seconds a guest gets to power off after the ACPI power button.
+SHUTDOWN_TIMEOUT = 60.0
+POLL_INTERVAL = 0.2
+
+
+class ShutdownTimeout(VMStateError):
+    """The guest ignored the ACPI power button for the whole timeout."""
+
+    code = "still_running"
+
+
+def preview_dir() -> Path:
+    """Where console screenshots used as VM previews are kept."""
+    return cache_dir() / "previews"
+
+
+def log_dir() -> Path:
+    """Serial logs of the guests (``<serial type='file'>``)."""
+    return default_pool_dir().parent / "logs"
+
+
+def _translate(e: Exception, name: str | None = None) -> Exception:
+    """A libvirt error as one of ours (other exceptions pass through)."""
+    libvirt = _libvirt()
+    if not isinstance(e, libvirt.libvirtError):
+        return e
+    code = e.get_error_code()
+    text = e.get_error_message() or str(e)
+    vm = f"VM {name!r}" if name else "the VM"
+    if code == libvirt.VIR_ERR_NO_DOMAIN:
+        return VMNotFound(
+            f"There is no VM named {name!r}. List them with `kernelswitch vm list`.",
+            details={"name": name},
+        )
+    if code == libvirt.VIR_ERR_OPERATION_INVALID:
+        return VMStateError(f"Cannot do that to {vm} now: {text}.", details={"name": name})
+    if code in (libvirt.VIR_ERR_DOM_EXIST,) or "already exists" in text:
+        return VMError(f"{vm} already exists: {text}.", details={"name": name})
+    if is_connection_error(e):
+        return HostError(
+            f"Lost the connection to libvirt: {text}. Is libvirtd running?", details={"name": name}
+        )
+    return VMError(f"libvirt refused the operation on {vm}: {text}.", details={"name": name})
+
+
+class VMManager:
+    """The VMs of one libvirt URI."""
+
+    def __init__(
+        self,
+        uri: str = DEFAULT_URI,
+        *,
+        pool_dir: str | os.PathLike[str] | None = None,
+        connection: Connection | None = None,
+    ) -> None:
+        self.uri = uri
+        self.connection = connection or get_connection(uri)
+        self.storage = Storage(self.connection, pool_dir)
+        self._create_lock = threading.Lock()
+        self._host_caps: Any = None
+
+    # ----------------------------------------------------------- plumbing
+
+    async def aio(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking manager method in a worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+
+    def _call(self, fn: Callable[[Any], T], name: str | None = None) -> T:
+        try:
+            return self.connection.call(fn)
+        except Exception as e:
+            raise _translate(e, name) from e
+
+    def _on_domain(self, name: str, fn: Callable[[Any], T]) -> T:
+        """``fn(virDomain)`` for the VM called *name*; errors translated."""
+        return self._call(lambda conn: fn(conn.lookupByName(name)), name)
+
+    @staticmethod
+    def _state(dom: Any) -> str:
+        return STATES.get(dom.state()[0], "nostate")
+
+    # ----------------------------------------------------------- queries
+
+    def names(self) -> list[str]:
+        return self._call(lambda conn: sorted(d.name() for d in conn.listAllDomains(0)))
+
+    def info(self, name: str) -> dict[str, Any]:
+        """Everything ``vm info`` shows, parsed from the domain XML (sizes in bytes)."""
+        return self._on_domain(name, self._info)
+
+    def _info(self, dom: Any) -> dict[str, Any]:
+        from .domain import parse_domain
+
+        parsed = parse_domain(dom.XMLDesc(0))
+        state = self._state(dom)
+        disks = []
+        for d in parsed["disks"]:
+            if d["device"] != "disk":
+                continue
+            sizes = self.storage.volume_sizes(d["path"]) if d["path"] else {}
+            disks.append({**d, **sizes})
+        media = [
+            {"target": m["target"], "bus": m["bus"], "path": m["path"], "ejected": not m["path"]}
+            for m in parsed["media"]
+        ]
+        uuid = parsed["uuid"]
+        return {
+            "id": parsed["id"] if state in ACTIVE_STATES else None,
+            "name": parsed["name"],
+            "uuid": uuid,
+            "state": state,
+            "os_id": parsed["os_id"],
+            "memory": parsed["memory"],
+            "vcpus": parsed["vcpus"],
+            "machine": parsed["machine"],
+            "firmware": parsed["firmware"],
+            "type": parsed["type"],
+            "disks": disks,
+            "media": media,
+            "interfaces": parsed["interfaces"],
+            "serial_log": parsed["serial_log"],
+            "preview_path": str(preview_dir() / f"{uuid}.png"),
+            "persistent": bool(dom.isPersistent()),
+            "uri": self.uri,
+        }
+
+    def list(self) -> list[dict[str, Any]]:
+        """``info`` of every VM, by name."""
+        libvirt = _libvirt()
+
+        def collect(conn: Any) -> list[dict[str, Any]]:
+            out = []
+            for dom in conn.listAllDomains(0):
+                try:
+                    out.append(self._info(dom))
+                except libvirt.libvirtError as e:  # undefined while we looked
+                    if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                        raise
+            return sorted(out, key=lambda i: i["name"])
+
+        return self._call(collect)
+
+    def storage_usage(self) -> dict[str, Any]:
+        return self.storage.usage()
+
+    # ----------------------------------------------------------- create
+
+    def create(
+        self,
+        name: str,
+        iso: str,
+        os: str | None = None,  # REST key name; shadows the module inside
+        memory: str | int | None = None,
+        cpus: str | int | None = None,
+        disk: str | int | None = None,
+        start: bool = True,
+        *,
+        limits: Any = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Validate, identify, make the disk, define (and start) the VM; return its info.
+
+        Nothing exists before validation passes; a failure after that removes
+        exactly what this call made (volume, definition, serial log).
+        """
+        from .host import host_limits
+        from .spec import resolve_spec
+
+        say = progress or (lambda _msg: None)
+        with self._create_lock:
+            say("checking the request")
+            existing = self.names()
+            pool_dir = self.storage.pool_path()
+            spec, os_info = resolve_spec(
+                name,
+                iso,
+                os,
+                memory,
+                cpus,
+                disk,
+                start,
+                existing_names=existing,
+                limits=limits or host_limits(pool_dir),
+                uri=self.uri,
+            )
+            return self.create_spec(spec, os_info, progress=say)
+
+    def create_spec(
+        self, spec: Any, os_info: Any, *, progress: Callable[[str], None] | None = None
+    ) -> dict[str, Any]:
+        """Create a VM from an already validated :class:`~.spec.VMSpec`."""
+        from .domain import build_domain_xml
+        from .host import detect_accel
+
+        say = progress or (lambda _msg: None)
+        libvirt = _libvirt()
+        made_volume: str | None = None
+        made_uuid: str | None = None
+        serial_log = log_dir() / f"{spec.name}.serial.log"
+        log_existed = serial_log.exists()
+        try:
+            say(f"creating a {spec.disk // 1024**3 or 1} GiB disk")
+            vol = self.storage.create_volume(spec.name, spec.disk)
+            made_volume = vol.path
+            serial_log.parent.mkdir(parents=True, exist_ok=True)
+            accel = detect_accel()
+            xml = build_domain_xml(
+                spec,
+                os_info,
+                disk_path=vol.path,
+                serial_log=str(serial_log),
+                uri=self.uri,
+                accel=accel,
+                host_caps=self._caps(accel),
+            )
+            say("defining the VM")
+            dom = self._call(lambda conn: conn.defineXML(xml), spec.name)
+            made_uuid = dom.UUIDString()
+            if spec.start:
+                say("starting the VM")
+                self._call(lambda conn: conn.lookupByUUIDString(made_uuid).create(), spec.name)
+            say("done")
+            return self.info(spec.name)
+        except BaseException as e:
+            self._undo_create(spec.name, made_uuid, made_volume, serial_log, log_existed)
+            if isinstance(e, libvirt.libvirtError):
+                raise _translate(e, spec.name) from e
+            raise
+
+    def _caps(self, accel: Any) -> Any:
+        from .host import domain_caps
+
+        if self._host_caps is None:
+            self._host_caps = self.connection.call(lambda conn: domain_caps(conn, accel))
+        return self._host_caps
+
+    def _undo_create(
+        self,
+        name: str,
+        uuid: str | None,
+        volume: str | None,
+        serial_log: Path,
+        log_existed: bool,
+    ) -> None:
+        """Remove what a failed create made, and nothing else."""
+        libvirt = _libvirt()
+        if uuid is not None:
+
+            def undefine(conn: Any) -> None:
+                try:
+                    dom = conn.lookupByUUIDString(uuid)
+                except libvirt.libvirtError:
+                    return
+                if dom.isActive():
+                    dom.destroy()
+                self._undefine(dom)
+
+            try:
+                self.connection.call(undefine)
+            except Exception:
+                log.exception("vm=%s: could not undefine after a failed create", name)
+        if volume is not None:
+            try:
+                self.storage.delete_path(volume)
+            except Exception:
+                log.exception("vm=%s: could not remove %s after a failed create", name, volume)
+        if not log_existed:
+            with contextlib.suppress(OSError):
+                serial_log.unlink()
+
+    @staticmethod
+    def _undefine(dom: Any) -> None:
+        libvirt = _libvirt()
+        flags = (
+            libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+            | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+            | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+            | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
+        )
+        try:
+            dom.undefineFlags(flags)
+        except libvirt.libvirtError as e:
+            if e.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+                raise
+            dom.undefine()
+
+    # ----------------------------------------------------------- run
+
+    def start(self, name: str) -> dict[str, Any]:
+        def start(dom: Any) -> None:
+            state = self._state(dom)
+            if state in ACTIVE_STATES:
+                raise VMStateError(
+                    f"VM {name!r} is already {state}.", details={"name": name, "state": state}
+                )
+            dom.create()
+
+        self._on_domain(name, start)
+        return self.info(name)
+
+    def _require_active(self, dom: Any, name: str, verb: str) -> str:
+        state = self._state(dom)
+        if state not in ACTIVE_STATES:
+            raise VMStateError(
+                f"Cannot {verb} VM {name!r}: it is not running ({state}). "
+                f"Start it with `kernelswitch vm start {name}`.",
+                details={"name": name, "state": state},
+            )
+        return state
+
+    def shutdown(
+        self, name: str, timeout: float = SHUTDOWN_TIMEOUT, wait: bool = True
+    ) -> dict[str, Any]:
+        """Press the ACPI power button; with *wait*, until it is off or *timeout* passes."""
+        libvirt = _libvirt()
+
+        def press(dom: Any) -> None:
+            self._require_active(dom, name, "shut down")
+            dom.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN)
+
+        self._on_domain(name, press)
+        if wait:
+            if not self._wait_state(name, ("shutoff",), timeout):
+                raise ShutdownTimeout(
+                    f"VM {name!r} is still running {timeout:g} s after the ACPI power "
+                    "button was pressed: the guest ignored it (no ACPI support, or it is "
+                    f"busy). Force it off with `kernelswitch vm destroy {name}`.",
+                    details={"name": name, "timeout": timeout},
+                )
+        return self.info(name)
+
+    def _wait_state(self, name: str, states: tuple[str, ...], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self._on_domain(name, self._state)
+            if state in states:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_INTERVAL)
+
+    def destroy(self, name: str) -> dict[str, Any]:
+        """Pull the plug (the guest gets no chance to shut down)."""
+
+        def destroy(dom: Any) -> None:
+            self._require_active(dom, name, "destroy")
+            dom.destroy()
+
+        self._on_domain(name, destroy)
+        return self.info(name)
+
+    def reboot(self, name: str) -> dict[str, Any]:
+        """Ask the guest to reboot (ACPI); libvirt restarts it when it powers down."""
+
+        def reboot(dom: Any) -> None:
+            self._require_active(dom, name, "reboot")
+            dom.reboot(0)
+
+        self._on_domain(name, reboot)
+        return self.info(name)
+
+    def suspend(self, name: str) -> dict[str, Any]:
+        """Pause the guest's CPUs (it keeps its memory)."""
+
+        def suspend(dom: Any) -> None:
+            state = self._require_active(dom, name, "suspend")
+            if state == "paused":
+                raise VMStateError(f"VM {name!r} is already paused.", details={"name": name})
+            dom.suspend()
+
+        self._on_domain(name, suspend)
+        return self.info(name)
+
+    def resume(self, name: str) -> dict[str, Any]:
+        def resume(dom: Any) -> None:
+            if self._state(dom) != "paused":
+                raise VMStateError(
+                    f"VM {name!r} is not paused ({self._state(dom)}); nothing to resume.",
+                    details={"name": name},
+                )
+            dom.resume()
+
+        self._on_domain(name, resume)
+        return self.info(name)
+
+    # ----------------------------------------------------------- delete
+
+    def delete(self, name: str, disks: bool = False, force: bool = False) -> dict[str, Any]:
+        """Undefine the VM (with NVRAM, snapshot metadata, managed save).
+
+        Its disks are removed only when *disks* is true, and never while another
+        VM uses them; the answer lists exactly what was removed and what kept.
+        A running VM is refused unless *force* (then it is destroyed first).
+        """
+        libvirt = _libvirt()
+        removed: list[str] = []
+        kept: list[dict[str, str]] = []
+
+        def undefine(conn: Any) -> tuple[list[str], str | None]:
+            dom = conn.lookupByName(name)
+            info = self._info(dom)
+            if info["state"] in ACTIVE_STATES:
+                if not force:
+                    raise VMStateError(
+                        f"VM {name!r} is {info['state']}. Shut it down first, or delete "
+                        "with --force to stop it now.",
+                        details={"name": name, "state": info["state"]},
+                    )
+                with contextlib.suppress(libvirt.libvirtError):
+                    dom.destroy()
+            self._undefine(dom)
+            return [d["path"] for d in info["disks"] if d["path"]], info["serial_log"]
+
+        paths, serial_log = self._call(undefine, name)
+        if disks:
+            in_use = self._disks_in_use()
+            for path in paths:
+                if path in in_use:
+                    kept.append({"path": path, "reason": f"used by VM {in_use[path]!r}"})
+                    continue
+                try:
+                    if self.storage.delete_path(path):
+                        removed.append(path)
+                    else:
+                        kept.append({"path": path, "reason": "not found"})
+                except Exception as e:
+                    kept.append({"path": path, "reason": str(_translate(e, name))})
+        else:
+            kept = [{"path": p, "reason": "not asked to remove disks"} for p in paths]
+        if serial_log and Path(serial_log).parent == log_dir():
+            with contextlib.suppress(OSError):
+                Path(serial_log).unlink()
+        return {"name": name, "deleted": True, "removed_disks": removed, "kept_disks": kept}
+
+    def _disks_in_use(self) -> dict[str, str]:
+        from .domain import parse_domain
+
+        def scan(conn: Any) -> dict[str, str]:
+            used = {}
+            for dom in conn.listAllDomains(0):
+                for d in parse_domain(dom.XMLDesc(0))["disks"]:
+                    if d["path"]:
+                        used[d["path"]] = dom.name()
+            return used
+
+        return self._call(scan)
+
+    # ----------------------------------------------------------- misc
+
+    @contextlib.contextmanager
+    def events(self, cb: Callable[[Any], None]) -> Iterator[None]:
+        """Subscribe *cb* to this URI's VM events for the duration of a ``with``."""
+        remove = self.connection.add_listener(cb)
+        try:
+            yield
+        finally:
+            remove()

@@ -1,0 +1,261 @@
+"""The storage pool VM disks live in: a libvirt directory pool made on first use.
+
+Public API (stable):
+
+- :func:`default_pool_dir` — ``$KERNELSWITCH_POOL_DIR`` or
+  ``$XDG_DATA_HOME/kernelswitch/images`` (``~/.local/share/kernelswitch/images``).
+- :class:`Storage` ``(connection, pool_dir=None, pool_name='kernelswitch')`` —
+  ``ensure_pool()``, ``create_volume(name, size) -> VolumeRef``,
+  ``delete_path(path) -> bool``, ``usage() -> dict`` (the ``GET storage`` body).
+
+All calls block: run them off the event loop.
+
+Guests run as the hypervisor user (``libvirt-qemu`` under a privileged
+daemon). libvirt hands disk files to that user while a guest runs, but every
+folder above the pool must be searchable by it. When one is not, we say which
+and how to fix it; we never change permissions outside our own pool folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from .connection import Connection, libvirt_module
+from .errors import HostError, VMError
+from .host import hypervisor_user
+
+__all__ = ["POOL_NAME", "Storage", "VolumeRef", "default_pool_dir"]
+
+POOL_NAME = "kernelswitch"
+POOL_DIR_ENV = "KERNELSWITCH_POOL_DIR"
+
+
+def default_pool_dir() -> Path:
+    env = os.environ.get(POOL_DIR_ENV)
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "kernelswitch" / "images"
+
+
+@dataclasses.dataclass(frozen=True)
+class VolumeRef:
+    name: str
+    path: str
+    capacity: int
+
+
+def _unsearchable_dirs(path: Path, uid: int, groups: tuple[int, ...]) -> list[str]:
+    """Folders above and at *path* the given user cannot enter (mode bits only)."""
+    if uid == 0:
+        return []
+    blocked = []
+    for d in [*reversed(path.parents), path]:
+        try:
+            st = os.stat(d)
+        except OSError:
+            continue
+        mode = st.st_mode
+        if st.st_uid == uid:
+            ok = bool(mode & stat.S_IXUSR)
+        elif st.st_gid in groups:
+            ok = bool(mode & stat.S_IXGRP)
+        else:
+            ok = bool(mode & stat.S_IXOTH)
+        if not ok:
+            blocked.append(str(d))
+    return blocked
+
+
+class Storage:
+    """Our directory pool on one libvirt connection."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        pool_dir: str | os.PathLike[str] | None = None,
+        pool_name: str = POOL_NAME,
+    ) -> None:
+        self.connection = connection
+        self.pool_dir = Path(pool_dir) if pool_dir is not None else default_pool_dir()
+        self.pool_name = pool_name
+
+    # ------------------------------------------------------------ the pool
+
+    def _check_reachable(self) -> None:
+        user = hypervisor_user(self.connection.uri)
+        blocked = _unsearchable_dirs(self.pool_dir, user.uid, user.groups)
+        if blocked:
+            msg = (
+                f"VM disks go to {self.pool_dir}, but the hypervisor runs as user "
+                f"{user.name!r}, which cannot enter {', '.join(blocked)}. Fix: allow it to "
+                f"pass through (`chmod o+x {' '.join(blocked)}`), or choose a pool folder it "
+                f"can reach with {POOL_DIR_ENV}=/var/lib/libvirt/images/kernelswitch."
+            )
+            raise HostError(msg, details={"pool_dir": str(self.pool_dir), "blocked": blocked})
+
+    def ensure_pool(self) -> Any:
+        """The started ``virStoragePool`` (defined, built and autostarted on first use)."""
+        return self._call(self._pool)
+
+    def _call(self, fn: Any) -> Any:
+        libvirt = libvirt_module()
+        try:
+            return self.connection.call(fn)
+        except libvirt.libvirtError as e:
+            msg = f"Storage pool {self.pool_name!r} at {self.pool_dir}: {e.get_error_message()}."
+            raise HostError(msg) from e
+        except OSError as e:
+            msg = f"Cannot use the disk folder {self.pool_dir}: {e.strerror}."
+            raise HostError(msg) from e
+
+    def _pool(self, conn: Any) -> Any:
+        libvirt = libvirt_module()
+        try:
+            pool = conn.storagePoolLookupByName(self.pool_name)
+        except libvirt.libvirtError as e:
+            if e.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_POOL:
+                raise
+            pool = None
+        if pool is None:
+            # Our own folder: 0711 lets the hypervisor user reach its disks,
+            # not list them. Parents are created with the usual umask.
+            self.pool_dir.parent.mkdir(parents=True, exist_ok=True)
+            self.pool_dir.mkdir(mode=0o711, exist_ok=True)
+            self._check_reachable()
+            pool = conn.storagePoolDefineXML(self._pool_xml(), 0)
+            try:
+                pool.setAutostart(1)
+            except libvirt.libvirtError:
+                pass  # some daemons refuse autostart; we start it on use anyway
+        if not pool.isActive():
+            path = ET.fromstring(pool.XMLDesc(0)).findtext("./target/path")
+            if path:
+                Path(path).mkdir(mode=0o711, parents=True, exist_ok=True)
+            pool.create(0)
+        return pool
+
+    def _pool_xml(self) -> str:
+        pool = ET.Element("pool", type="dir")
+        ET.SubElement(pool, "name").text = self.pool_name
+        target = ET.SubElement(pool, "target")
+        ET.SubElement(target, "path").text = str(self.pool_dir)
+        return ET.tostring(pool, encoding="unicode")
+
+    def pool_path(self) -> Path:
+        return self._call(lambda conn: self._pool_path(self._pool(conn)))
+
+    def _pool_path(self, pool: Any) -> Path:
+        path = ET.fromstring(pool.XMLDesc(0)).findtext("./target/path")
+        return Path(path or self.pool_dir)
+
+    # ------------------------------------------------------------ volumes
+
+    def create_volume(self, vm_name: str, size: int) -> VolumeRef:
+        """A new qcow2 volume for *vm_name* (never reuses an existing file)."""
+        libvirt = libvirt_module()
+
+        def create(conn: Any) -> VolumeRef:
+            pool = self._pool(conn)
+            pool.refresh(0)
+            existing = set(pool.listVolumes())
+            directory = self._pool_path(pool)
+            name = f"{vm_name}.qcow2"
+            n = 1
+            while name in existing or (directory / name).exists():
+                name = f"{vm_name}-{n}.qcow2"
+                n += 1
+            vol = ET.Element("volume")
+            ET.SubElement(vol, "name").text = name
+            ET.SubElement(vol, "capacity", unit="bytes").text = str(int(size))
+            ET.SubElement(vol, "allocation", unit="bytes").text = "0"
+            target = ET.SubElement(vol, "target")
+            ET.SubElement(target, "format", type="qcow2")
+            try:
+                v = pool.createXML(ET.tostring(vol, encoding="unicode"), 0)
+            except libvirt.libvirtError as e:
+                msg = f"Cannot create the disk {name} in {directory}: {e.get_error_message()}."
+                raise VMError(msg) from e
+            return VolumeRef(name=name, path=v.path(), capacity=int(size))
+
+        return self._call(create)
+
+    def delete_path(self, path: str) -> bool:
+        """Delete the disk at *path*: through libvirt when it is a volume, else the file.
+
+        True when something was removed.
+        """
+        libvirt = libvirt_module()
+
+        def delete(conn: Any) -> bool:
+            try:
+                vol = conn.storageVolLookupByPath(path)
+            except libvirt.libvirtError:
+                vol = None
+            if vol is not None:
+                try:
+                    vol.delete(0)
+                    return True
+                except libvirt.libvirtError:
+                    if os.path.exists(path):
+                        raise
+                    return False
+            if os.path.isfile(path):
+                os.remove(path)
+                return True
+            return False
+
+        return self.connection.call(delete)
+
+    def volume_sizes(self, path: str) -> dict[str, int | None]:
+        """Capacity (virtual size) and allocation (bytes on disk) of the disk at *path*."""
+        libvirt = libvirt_module()
+
+        def sizes(conn: Any) -> dict[str, int | None]:
+            try:
+                vol = conn.storageVolLookupByPath(path)
+                _type, capacity, allocation = vol.info()
+                return {"capacity": int(capacity), "allocation": int(allocation)}
+            except libvirt.libvirtError:
+                pass
+            try:
+                st = os.stat(path)
+            except OSError:
+                return {"capacity": None, "allocation": None}
+            return {"capacity": st.st_size, "allocation": st.st_blocks * 512}
+
+        return self.connection.call(sizes)
+
+    def usage(self) -> dict[str, Any]:
+        """Pool capacity and the disks in it (bytes)."""
+
+        def usage(conn: Any) -> dict[str, Any]:
+            pool = self._pool(conn)
+            pool.refresh(0)
+            _state, capacity, allocation, available = pool.info()
+            volumes = []
+            for name in sorted(pool.listVolumes()):
+                try:
+                    v = pool.storageVolLookupByName(name)
+                    _t, cap, alloc = v.info()
+                except Exception:  # vanished between list and lookup
+                    continue
+                volumes.append(
+                    {"name": name, "path": v.path(), "capacity": cap, "allocation": alloc}
+                )
+            return {
+                "pool": self.pool_name,
+                "path": str(self._pool_path(pool)),
+                "capacity": capacity,
+                "allocation": allocation,
+                "available": available,
+                "volumes": volumes,
+            }
+
+        return self._call(usage)
