@@ -150,8 +150,7 @@ class VMManager:
         for d in parsed["disks"]:
             if d["device"] != "disk":
                 continue
-            sizes = self.storage.volume_sizes(d["path"]) if d["path"] else {}
-            disks.append({**d, **sizes})
+            disks.append({**d, **self._disk_sizes(dom, d["path"])})
         media = [
             {"target": m["target"], "bus": m["bus"], "path": m["path"], "ejected": not m["path"]}
             for m in parsed["media"]
@@ -176,6 +175,16 @@ class VMManager:
             "persistent": bool(dom.isPersistent()),
             "uri": self.uri,
         }
+
+    def _disk_sizes(self, dom: Any, path: str | None) -> dict[str, int | None]:
+        """Virtual size and bytes used; libvirt reads qcow2 headers even when shut off."""
+        if not path:
+            return {"capacity": None, "allocation": None}
+        try:
+            capacity, allocation, _physical = dom.blockInfo(path, 0)
+            return {"capacity": int(capacity), "allocation": int(allocation)}
+        except Exception:  # not readable now (e.g. missing file): ask the pool
+            return self.storage.volume_sizes(path)
 
     def list(self) -> list[dict[str, Any]]:
         """``info`` of every VM, by name."""
