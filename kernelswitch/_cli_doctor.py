@@ -41,7 +41,8 @@ def _check_daemons() -> Check:
             "libvirt daemons",
             False,
             f"not running: {', '.join(missing)} (their sockets are missing)",
-            "mkdir -p /var/log/libvirt && " + " && ".join(f"{m} -d" for m in missing)
+            "mkdir -p /var/log/libvirt && "
+            + " && ".join(f"{m} -d" for m in missing)
             + "   (or ./dev setup, which does this)",
         )
     return Check("libvirt daemons", True, "virtlogd and libvirtd sockets present")
@@ -83,11 +84,27 @@ def _check_libvirt(uri: str) -> Check:
     )
 
 
+def _check_dev_kvm() -> Check:
+    from .vm.host import dev_kvm_problem
+
+    problem = dev_kvm_problem()
+    if problem:
+        detail, _, fix = problem.partition(" Fix ")
+        # slow (libvirtd re-probes QEMU on every call) but VMs still run
+        return Check(
+            "/dev/kvm access", False, detail, fix.split("): ", 1)[-1] or problem, required=False
+        )
+    return Check("/dev/kvm access", True, "no /dev/kvm, or the hypervisor user can open it")
+
+
 def _check_qemu() -> Check:
     exe = shutil.which("qemu-system-x86_64")
     if not exe:
         return Check(
-            "QEMU", False, "qemu-system-x86_64 not found", "apt-get install qemu-system-x86 qemu-utils"
+            "QEMU",
+            False,
+            "qemu-system-x86_64 not found",
+            "apt-get install qemu-system-x86 qemu-utils",
         )
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=20)
     first = out.stdout.splitlines()[0] if out.stdout else "unknown version"
@@ -152,6 +169,7 @@ def run_checks(uri: str) -> list[Check]:
         _check_daemons,
         lambda: _check_libvirt(uri),
         _check_qemu,
+        _check_dev_kvm,
         _check_accel,
         _check_osinfo,
         _check_chromium,
@@ -170,7 +188,9 @@ def _doctor(args: argparse.Namespace) -> int:
     results = run_checks(uri)
     can_run = all(c.ok for c in results if c.required)
     if args.json:
-        print(json.dumps({"vms_can_run": can_run, "checks": [asdict(c) for c in results]}, indent=2))
+        print(
+            json.dumps({"vms_can_run": can_run, "checks": [asdict(c) for c in results]}, indent=2)
+        )
     else:
         for c in results:
             mark = "ok  " if c.ok else ("FAIL" if c.required else "warn")

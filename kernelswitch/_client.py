@@ -40,7 +40,9 @@ class Server:
 def find_server() -> Server:
     url = os.environ.get("KERNELSWITCH_URL")
     if url:
-        return Server(url if url.endswith("/") else url + "/", os.environ.get("KERNELSWITCH_TOKEN", ""))
+        return Server(
+            url if url.endswith("/") else url + "/", os.environ.get("KERNELSWITCH_TOKEN", "")
+        )
     try:
         from jupyter_server.serverapp import list_running_servers
     except ImportError as e:  # pragma: no cover - jupyter_server is a dependency

@@ -106,11 +106,10 @@ class KernelSwitchMagics(Magics):
     def vm(self, line: str) -> Any:
         """Virtual machines: %vm list|create|start|shutdown|... (see %vm --help)."""
         from . import _vm_commands
-        from ._vm_rest import RestBackend
 
         try:
             args = _parse(_vm_commands.build_parser("%vm"), line)
-            result = _vm_commands.run(args, RestBackend())
+            result = _vm_commands.run(args, _vm_commands.RESTBackend())
         except _Stop:
             return None
         except KernelSwitchError as e:
@@ -118,7 +117,7 @@ class KernelSwitchMagics(Magics):
                 print(f"%vm: {e.message}", file=sys.stderr)
             return None
         if getattr(args, "json", False):
-            return result
+            return result.to_json()
         text = _vm_commands.format_human(result)
         if text:
             print(text)

@@ -63,6 +63,13 @@ start_daemon() {  # name socket
   echo "$name did not create $sock; see /var/log/libvirt" >&2
   exit 1
 }
+# No udev either: give /dev/kvm the owner Debian's udev rule gives it. A
+# root-only /dev/kvm makes libvirtd re-probe QEMU on every call (seconds each).
+if [[ -e /dev/kvm && "$(stat -c %G:%a /dev/kvm)" != "kvm:660" ]] && getent group kvm >/dev/null; then
+  say "giving /dev/kvm to group kvm (mode 0660), as udev would"
+  run=(); [[ $EUID -eq 0 ]] || run=(sudo -n)
+  "${run[@]}" chgrp kvm /dev/kvm && "${run[@]}" chmod 0660 /dev/kvm
+fi
 start_daemon virtlogd /run/libvirt/virtlogd-sock
 start_daemon libvirtd /run/libvirt/libvirt-sock
 

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . .venv/bin/activate
 echo "== ruff"
-ruff check kernelswitch tests benchmarks
+ruff check kernelswitch tests benchmarks notebooks conftest.py
 echo "== mypy"
 mypy
 echo "== pytest"

@@ -20,9 +20,7 @@ def env_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(env_root: Path) -> Iterator[RunningServer]:
-    with jupyter_server(
-        env_root, extra_args=[f"--KernelSwitchApp.env_roots={env_root}"]
-    ) as srv:
+    with jupyter_server(env_root, extra_args=[f"--KernelSwitchApp.env_roots={env_root}"]) as srv:
         yield srv
 
 

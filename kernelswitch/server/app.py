@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -48,9 +49,33 @@ class KernelSwitchApp(ExtensionApp):
 
     env_depth = Int(5, config=True, help="How deep the environment scan descends.")
 
+    _vm_manager: Any = None
+    _vm_lock = threading.Lock()
+
+    @property
+    def vm_manager(self) -> Any:
+        """The VM manager of the first libvirt URI, made on first use."""
+        with self._vm_lock:
+            if self._vm_manager is None:
+                from ..vm.manager import VMManager
+
+                self._vm_manager = VMManager(self.libvirt_uris[0])
+            return self._vm_manager
+
     def initialize_settings(self) -> None:
         self.settings["kernelswitch_app"] = self
         self.log.info("kernelswitch %s: libvirt %s", __version__, ", ".join(self.libvirt_uris))
+        # The osinfo database takes ~0.4 s to load: do it now, off the event
+        # loop, so the first create or identify does not pay for it.
+        threading.Thread(target=self._preload_osinfo, name="ks-osinfo", daemon=True).start()
+
+    def _preload_osinfo(self) -> None:
+        try:
+            from ..vm import osinfo
+
+            osinfo.preload()
+        except Exception as e:  # doctor explains; the server still serves envs
+            self.log.warning("kernelswitch: osinfo database not loaded: %s", e)
 
     def initialize_handlers(self) -> None:
         from .routes import handlers
@@ -58,6 +83,7 @@ class KernelSwitchApp(ExtensionApp):
         self.handlers.extend(handlers())
 
     async def stop_extension(self) -> None:
-        closers: list[Any] = self.settings.get("kernelswitch_closers", [])
-        for close in closers:
-            await close()
+        if self._vm_manager is not None:
+            from ..vm.connection import close_all
+
+            close_all()

@@ -9,7 +9,9 @@ API = r"/kernelswitch/api"
 
 def handlers() -> list[tuple[str, Any]]:
     from .envs_handlers import routes as env_routes
+    from .vm_handlers import routes as vm_routes
 
     out: list[tuple[str, Any]] = []
     out += env_routes(API)
+    out += vm_routes(API)
     return out

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.server
 def env_root(tmp_path: Path) -> Path:
     root = tmp_path / "projects"
     root.mkdir()
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "demo-env")], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(root / "demo-env")], check=True
+    )
     return root
 
 
