@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from IPython.core.magic import Magics, line_magic, magics_class
@@ -48,6 +52,42 @@ def _pyenv_parser() -> Any:
     cmp_.add_argument("--notebook", help="also check this notebook's imports")
     cmp_.add_argument("--json", action="store_true")
     return p
+
+
+#: Verbs that can take a while, with what the progress line says meanwhile.
+_LONG_VERBS = {
+    "create": "Creating VM",
+    "start": "Starting",
+    "shutdown": "Shutting down",
+    "reboot": "Rebooting",
+    "delete": "Deleting",
+}
+
+
+@contextmanager
+def _progress(label: str | None) -> Iterator[None]:
+    """A status line with the elapsed time while a long call runs (notebook only)."""
+    if label is None:
+        yield
+        return
+    from IPython.display import display
+
+    start = time.monotonic()
+    handle = display({"text/plain": f"{label}…"}, raw=True, display_id=True)
+    done = threading.Event()
+
+    def tick() -> None:
+        while not done.wait(1.0):
+            handle.update({"text/plain": f"{label}… {time.monotonic() - start:.0f} s"}, raw=True)
+
+    ticker = threading.Thread(target=tick, name="ks-progress", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
+        handle.update({"text/plain": f"{label}: {time.monotonic() - start:.1f} s"}, raw=True)
 
 
 def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
@@ -109,7 +149,9 @@ class KernelSwitchMagics(Magics):
 
         try:
             args = _parse(_vm_commands.build_parser("%vm"), line)
-            result = _vm_commands.run(args, _vm_commands.RESTBackend())
+            label = _LONG_VERBS.get(args.vm_command)
+            with _progress(f"{label} {args.name!r}" if label else None):
+                result = _vm_commands.run(args, _vm_commands.RESTBackend())
         except _Stop:
             return None
         except KernelSwitchError as e:

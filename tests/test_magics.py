@@ -73,3 +73,30 @@ def test_server_unreachable_is_explained(ip, capsys, monkeypatch) -> None:
     assert ip.run_line_magic("pyenv", "list") is None
     err = capsys.readouterr().err
     assert "%pyenv: cannot reach the Jupyter server" in err
+
+
+def test_vm_list_json(ip) -> None:
+    vms = ip.run_line_magic("vm", "list --json")
+    assert isinstance(vms, list)
+
+
+def test_vm_bad_name_is_refused_before_anything_exists(ip, capsys, tmp_path: Path) -> None:
+    before = ip.run_line_magic("vm", "list --json")
+    assert ip.run_line_magic("vm", f"create 'bad<name' --iso {tmp_path / 'x.iso'}") is None
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("%vm: ") and "name" in err.lower()
+    assert ip.run_line_magic("vm", "list --json") == before
+
+
+def test_vm_unknown_vm_is_one_clear_line(ip, capsys) -> None:
+    assert ip.run_line_magic("vm", "info no-such-vm-here") is None
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("%vm: ") and "no-such-vm-here" in err
+
+
+def test_vm_create_shows_progress_and_error(ip, capsys, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.iso"
+    assert ip.run_line_magic("vm", f"create okname --iso {missing}") is None
+    captured = capsys.readouterr()
+    assert "Creating VM 'okname'" in captured.out
+    assert str(missing) in captured.err
