@@ -1,7 +1,7 @@
 """REST: create and run VMs.
 
 ``GET|POST vms``, ``GET|DELETE vms/{name}``,
-``POST vms/{name}/{start|shutdown|destroy|reboot|suspend|resume}``.
+``POST vms/{name}/{start|shutdown|destroy|reboot|suspend|resume}``, ``GET storage``.
 
 Handlers are thin: every blocking libvirt call runs in a worker thread through
 :meth:`VMManager.aio`; errors are :class:`~kernelswitch.errors.KernelSwitchError`
@@ -114,11 +114,20 @@ class VMActionHandler(VMBaseHandler):
         self.send_json(await self.vms.aio(method, name, **kwargs))
 
 
+class StorageHandler(VMBaseHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """The disk pool: capacity, allocation, available, and its volumes (bytes)."""
+        self.send_json(await self.vms.aio(self.vms.storage_usage))
+
+
 def routes(api: str) -> list[tuple[str, Any]]:
     name = r"(?P<name>[^/]+)"
     actions = "|".join(ACTIONS)
     return [
         (rf"{api}/vms/?", VMsHandler),
+        (rf"{api}/storage/?", StorageHandler),
         (rf"{api}/vms/{name}/(?P<action>{actions})", VMActionHandler),
         (rf"{api}/vms/{name}/?", VMHandler),
     ]

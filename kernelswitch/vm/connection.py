@@ -136,6 +136,24 @@ class _EventThread:
             self.loop = loop
             return loop
 
+    def wake(self) -> None:
+        """Nudge the event loop after a call made in another thread.
+
+        libvirt updates its socket watch and keepalive timer from the thread
+        that made the call; libvirtaio then touches the loop without waking
+        it, so a timer could wait for the next unrelated wakeup.
+        """
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(_noop)
+            except RuntimeError:  # closed meanwhile
+                pass
+
+
+def _noop() -> None:
+    pass
+
 
 _EVENTS = _EventThread()
 _CONNECTIONS: dict[str, Connection] = {}
@@ -397,6 +415,12 @@ class Connection:
 
     def call(self, fn: Callable[[Any], T]) -> T:
         """``fn(virConnect)``; if the daemon went away, reopen and try once more."""
+        try:
+            return self._call(fn)
+        finally:
+            _EVENTS.wake()
+
+    def _call(self, fn: Callable[[Any], T]) -> T:
         c = self.conn()
         try:
             return fn(c)

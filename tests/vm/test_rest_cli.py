@@ -98,6 +98,14 @@ async def test_rest_bad_requests(jp_fetch: Any, testos: dict) -> None:
     assert (code, err["code"]) == (404, "vm_not_found")
 
 
+async def test_rest_storage(jp_fetch: Any, vm_manager: Any) -> None:
+    resp, body = await _call(jp_fetch, "GET", "storage")
+    assert resp.code == 200
+    assert body["path"] == str(vm_manager.storage.pool_path())
+    assert body["capacity"] >= body["available"] > 0
+    assert isinstance(body["volumes"], list)
+
+
 async def test_rest_refuses_without_token(http_server_client: Any, jp_base_url: str) -> None:
     with pytest.raises(HTTPClientError) as e:
         await http_server_client.fetch(f"{jp_base_url}kernelswitch/api/vms")
