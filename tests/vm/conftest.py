@@ -112,6 +112,17 @@ def vm_manager(libvirt_conn: Any) -> Iterator[Any]:
                 manager.delete(name, disks=True, force=True)
             except Exception:
                 pass
+    # ... and disks of test VMs that never got defined (an interrupted run).
+    try:
+        usage = manager.storage_usage()
+    except Exception:
+        return
+    for vol in usage["volumes"]:
+        if vol["name"].startswith(PREFIX):
+            try:
+                manager.storage.delete_path(vol["path"])
+            except Exception:
+                pass
 
 
 @pytest.fixture(scope="session")
