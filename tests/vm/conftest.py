@@ -17,8 +17,11 @@ from typing import Any
 
 import pytest
 
-#: Every VM a test makes starts with this, so cleanup never touches anything else.
+#: Every VM a test makes starts with this...
 PREFIX = "kstvm-"
+#: ... and with this session's token, so cleanup never touches anything else
+#: (not even the VMs of a test session running in parallel).
+SESSION_PREFIX = f"{PREFIX}{uuid.uuid4().hex[:4]}-"
 MARKER = "KERNELSWITCH-TESTOS-READY"
 BOOT_TIMEOUT = 90.0
 URI = "qemu:///session"
@@ -26,7 +29,7 @@ GiB = 1024**3
 
 
 def unique_name(tag: str = "") -> str:
-    return f"{PREFIX}{tag}{'-' if tag else ''}{uuid.uuid4().hex[:6]}"
+    return f"{SESSION_PREFIX}{tag}{'-' if tag else ''}{uuid.uuid4().hex[:6]}"
 
 
 def wait_serial(
@@ -48,6 +51,11 @@ def wait_serial(
     )
 
 
+def session_vms(manager: Any) -> list[str]:
+    """Names of this session's VMs (others' come and go while we run)."""
+    return sorted(n for n in manager.names() if n.startswith(SESSION_PREFIX))
+
+
 def qemu_processes(name: str) -> list[str]:
     out = subprocess.run(["ps", "-eo", "pid,stat,args"], capture_output=True, text=True).stdout
     return [
@@ -58,13 +66,13 @@ def qemu_processes(name: str) -> list[str]:
 
 
 def leftover_volumes(conn: Any) -> list[str]:
-    """Volumes of any pool whose name says a test made them."""
+    """Volumes of any pool whose name says this test session made them."""
     names = []
     for pool in conn.listAllStoragePools(0):
         if not pool.isActive():
             continue
         pool.refresh(0)
-        names += [v for v in pool.listVolumes() if v.startswith(PREFIX)]
+        names += [v for v in pool.listVolumes() if v.startswith(SESSION_PREFIX)]
     return names
 
 
@@ -107,7 +115,7 @@ def vm_manager(libvirt_conn: Any) -> Iterator[Any]:
     yield manager
     # Remove whatever a failed test left behind (only our prefix).
     for name in manager.names():
-        if name.startswith(PREFIX):
+        if name.startswith(SESSION_PREFIX):
             try:
                 manager.delete(name, disks=True, force=True)
             except Exception:
@@ -118,7 +126,7 @@ def vm_manager(libvirt_conn: Any) -> Iterator[Any]:
     except Exception:
         return
     for vol in usage["volumes"]:
-        if vol["name"].startswith(PREFIX):
+        if vol["name"].startswith(SESSION_PREFIX):
             try:
                 manager.storage.delete_path(vol["path"])
             except Exception:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import leftover_volumes, unique_name
+from .conftest import SESSION_PREFIX, leftover_volumes, session_vms, unique_name
 
 pytestmark = pytest.mark.vm
 
@@ -86,16 +86,19 @@ def test_bad_create_is_refused_and_changes_nothing(
         request["name"] = existing_vm
     if str(request["iso"]).startswith("@"):
         request["iso"] = bad_files[request["iso"][1:]]
-    before = (sorted(vm_manager.names()), sorted(leftover_volumes(libvirt_conn)))
+    before = (session_vms(vm_manager), sorted(leftover_volumes(libvirt_conn)))
     pool = vm_manager.storage.pool_path()
-    files_before = sorted(p.name for p in Path(pool).iterdir())
+    files_before = sorted(p.name for p in Path(pool).iterdir() if p.name.startswith(SESSION_PREFIX))
 
     with pytest.raises(VMError) as e:
         vm_manager.create(**request)
 
     assert expect in e.value.message, e.value.message
     assert e.value.http_status in (400, 409, 422)
-    after = (sorted(vm_manager.names()), sorted(leftover_volumes(libvirt_conn)))
+    after = (session_vms(vm_manager), sorted(leftover_volumes(libvirt_conn)))
     assert after == before
-    assert sorted(p.name for p in Path(pool).iterdir()) == files_before
+    files = sorted(p.name for p in Path(pool).iterdir() if p.name.startswith(SESSION_PREFIX))
+    assert files == files_before
     assert existing_vm in after[0]
+    if request["name"] != existing_vm:
+        assert request["name"] not in vm_manager.names()

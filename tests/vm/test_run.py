@@ -19,6 +19,7 @@ from .conftest import (
     PREFIX,
     leftover_volumes,
     qemu_processes,
+    session_vms,
     type_text,
     unique_name,
     wait_serial,
@@ -172,12 +173,12 @@ def test_unidentified_iso_lists_oses_then_os_flag_works(
     from kernelswitch.vm.errors import OSNotIdentified
 
     name = unique_name("plain")
-    before = (set(vm_manager.names()), set(leftover_volumes(libvirt_conn)))
+    before = (set(session_vms(vm_manager)), set(leftover_volumes(libvirt_conn)))
     with pytest.raises(OSNotIdentified) as e:
         vm_manager.create(name, str(testos["plain"]), memory="256M", disk="1G")
     assert len(e.value.details["oses"]) > 50
     assert "--os" in e.value.message
-    assert (set(vm_manager.names()), set(leftover_volumes(libvirt_conn))) == before
+    assert (set(session_vms(vm_manager)), set(leftover_volumes(libvirt_conn))) == before
 
     info = vm_manager.create(name, str(testos["plain"]), start=False, **SMALL)
     assert info["state"] == "shutoff"
@@ -225,7 +226,7 @@ def test_failed_create_removes_only_what_it_made(
     import kernelswitch.vm.domain as domain
 
     name = unique_name("fail")
-    before = (set(vm_manager.names()), set(leftover_volumes(libvirt_conn)))
+    before = (set(session_vms(vm_manager)), set(leftover_volumes(libvirt_conn)))
     # A real libvirt refusal: an emulator that does not exist.
     real = domain.build_domain_xml
 
@@ -239,7 +240,7 @@ def test_failed_create_removes_only_what_it_made(
 
     with pytest.raises(VMError):
         vm_manager.create(name, str(testos["plain"]), **SMALL)
-    assert (set(vm_manager.names()), set(leftover_volumes(libvirt_conn))) == before
+    assert (set(session_vms(vm_manager)), set(leftover_volumes(libvirt_conn))) == before
 
 
 def test_connection_dropped_by_daemon_reconnects() -> None:
