@@ -280,8 +280,10 @@ class Connection:
         with self._lock:
             if self._conn is not None and self.is_open:
                 return self._conn
-            if self._conn is not None:
+            if self._conn is not None:  # died before its close callback arrived
                 self._drop()
+                self._lost = True
+                self._emit(VMEvent("connection", self.uri, event="lost"))
             return self._open()
 
     def _open(self) -> Any:
