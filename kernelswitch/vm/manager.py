@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from .._paths import cache_dir
 from .connection import DEFAULT_URI, Connection, get_connection, is_connection_error
 from .connection import libvirt_module as _libvirt
-from .errors import HostError, VMError, VMNotFound, VMStateError
+from .errors import HostError, VMError, VMExists, VMNotFound, VMStateError
 from .storage import Storage, default_pool_dir
 
 __all__ = ["STATES", "ShutdownTimeout", "VMManager"]
@@ -86,8 +86,18 @@ def _translate(e: Exception, name: str | None = None) -> Exception:
         )
     if code == libvirt.VIR_ERR_OPERATION_INVALID:
         return VMStateError(f"Cannot do that to {vm} now: {text}.", details={"name": name})
-    if code in (libvirt.VIR_ERR_DOM_EXIST,) or "already exists" in text:
-        return VMError(f"{vm} already exists: {text}.", details={"name": name})
+    if code == libvirt.VIR_ERR_DOM_EXIST or "already exists" in text:
+        return VMExists(
+            f"{vm} already exists ({text}). Choose another name.", details={"name": name}
+        )
+    if "Permission denied" in text:
+        return HostError(
+            f"The hypervisor cannot open a file of {vm}: {text}. Guests run as the "
+            "hypervisor user (libvirt-qemu under a privileged daemon): every folder above "
+            "the ISO and the disks must be searchable by it. Move the files somewhere it can "
+            "reach, or grant it access; kernelswitch does not change permissions for you.",
+            details={"name": name},
+        )
     if is_connection_error(e):
         return HostError(
             f"Lost the connection to libvirt: {text}. Is libvirtd running?", details={"name": name}
