@@ -20,7 +20,7 @@ apt_packages=(
   nodejs npm
 )
 if (( want_test )); then
-  apt_packages+=(chromium busybox-static isolinux syslinux-common xorriso cpio virtinst)
+  apt_packages+=(chromium busybox-static isolinux syslinux-common xorriso virtinst)
 fi
 
 missing=()
