@@ -43,6 +43,12 @@ class VMStateError(VMError):
     http_status = 409
 
 
+class ShutdownTimeout(VMStateError):
+    """The guest ignored the ACPI power button for the whole timeout."""
+
+    code = "still_running"
+
+
 class HostError(VMError):
     """The host cannot do it (libvirtd unreachable, no space, no accelerator)."""
 

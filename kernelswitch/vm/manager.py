@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from .._paths import cache_dir
 from .connection import DEFAULT_URI, Connection, get_connection, is_connection_error
 from .connection import libvirt_module as _libvirt
-from .errors import HostError, VMError, VMExists, VMNotFound, VMStateError
+from .errors import HostError, ShutdownTimeout, VMError, VMExists, VMNotFound, VMStateError
 from .storage import Storage, default_pool_dir
 
 __all__ = ["STATES", "ShutdownTimeout", "VMManager"]
@@ -53,12 +53,6 @@ ACTIVE_STATES = ("running", "blocked", "paused", "shutting-down", "pmsuspended")
 #: Default seconds a guest gets to power off after the ACPI power button.
 SHUTDOWN_TIMEOUT = 60.0
 POLL_INTERVAL = 0.2
-
-
-class ShutdownTimeout(VMStateError):
-    """The guest ignored the ACPI power button for the whole timeout."""
-
-    code = "still_running"
 
 
 def preview_dir() -> Path:
