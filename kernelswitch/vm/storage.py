@@ -2,8 +2,10 @@
 
 Public API (stable):
 
-- :func:`default_pool_dir` — ``$KERNELSWITCH_POOL_DIR`` or
-  ``$XDG_DATA_HOME/kernelswitch/images`` (``~/.local/share/kernelswitch/images``).
+- :func:`default_pool_dir` — ``$KERNELSWITCH_POOL_DIR``; for root
+  ``/var/lib/kernelswitch/images`` (its guests run as libvirt-qemu, which cannot
+  enter /root); else ``$XDG_DATA_HOME/kernelswitch/images``
+  (``~/.local/share/kernelswitch/images``).
 - :class:`Storage` ``(connection, pool_dir=None, pool_name='kernelswitch')`` —
   ``ensure_pool()``, ``create_volume(name, size) -> VolumeRef``,
   ``delete_path(path) -> bool``, ``usage() -> dict`` (the ``GET storage`` body).
@@ -39,6 +41,10 @@ def default_pool_dir() -> Path:
     env = os.environ.get(POOL_DIR_ENV)
     if env:
         return Path(env)
+    if os.geteuid() == 0:
+        # root's guests run as libvirt-qemu, which cannot enter /root (0700):
+        # use a system folder, as virt-manager does for system VMs.
+        return Path("/var/lib/kernelswitch/images")
     xdg = os.environ.get("XDG_DATA_HOME")
     base = Path(xdg) if xdg else Path.home() / ".local" / "share"
     return base / "kernelswitch" / "images"
