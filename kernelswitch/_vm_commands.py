@@ -237,12 +237,12 @@ def _os_label(os_id: str | None) -> str:
     return "/".join(parts[-2:]) if len(parts) > 3 else os_id
 
 
-def format_human(result: Result) -> str:
-    """What a person reads after a ``vm`` command."""
+def format_human(result: Result, prog: str = "kernelswitch vm") -> str:
+    """What a person reads after a ``vm`` command (*prog* as the user typed it)."""
     data = result.data
     if result.verb == "list":
         if not data:
-            return "No VMs. Create one with: vm create NAME --iso PATH"
+            return f"No VMs. Create one with: {prog} create NAME --iso PATH"
         rows = [("NAME", "STATE", "OS", "MEMORY", "CPUS")]
         for vm in data:
             rows.append(

@@ -160,7 +160,7 @@ class KernelSwitchMagics(Magics):
             return None
         if getattr(args, "json", False):
             return result.to_json()
-        text = _vm_commands.format_human(result)
+        text = _vm_commands.format_human(result, prog="%vm")
         if text:
             print(text)
         return None
