@@ -30,6 +30,10 @@ __all__ = [
     "run",
 ]
 
+#: OS summaries (``short_id``, ``name``, ...); a name, since the backends' ``list``
+#: method shadows the builtin inside their class bodies.
+OSList = list[dict[str, Any]]
+
 RUN_ACTIONS = ("start", "shutdown", "destroy", "reboot", "suspend", "resume")
 
 
@@ -45,6 +49,8 @@ class VMBackend(Protocol):
     def action(self, name: str, action: str, options: dict[str, Any]) -> dict[str, Any]: ...
 
     def delete(self, name: str, disks: bool, force: bool) -> dict[str, Any]: ...
+
+    def oses(self, query: str | None) -> OSList: ...
 
 
 class LocalBackend:
@@ -75,6 +81,11 @@ class LocalBackend:
     def delete(self, name: str, disks: bool, force: bool) -> dict[str, Any]:
         return self.manager.delete(name, disks=disks, force=force)
 
+    def oses(self, query: str | None) -> OSList:
+        from .vm.osinfo import list_oses
+
+        return [o.to_summary() for o in list_oses(query)]
+
 
 class RESTBackend:
     """Talks to the Jupyter server's REST API (the magics, or a remote CLI)."""
@@ -102,6 +113,10 @@ class RESTBackend:
     def delete(self, name: str, disks: bool, force: bool) -> dict[str, Any]:
         q = f"?disks={int(disks)}&force={int(force)}"
         return self._req("DELETE", f"vms/{quote(name, safe='')}{q}")
+
+    def oses(self, query: str | None) -> OSList:
+        q = f"?q={quote(query)}" if query else ""
+        return self._req("GET", f"osinfo/oses{q}")["oses"]
 
 
 @dataclasses.dataclass
@@ -158,6 +173,9 @@ def _add_verbs(sub: Any) -> None:
                 "--no-wait", dest="wait", action="store_false", help="press the button only"
             )
 
+    p = verb("oses", "List the OSes libosinfo knows, for --os (all words of QUERY must match).")
+    p.add_argument("query", nargs="*", metavar="QUERY")
+
     p = verb("delete", "Delete a VM (its disks only with --disks).")
     p.add_argument("name")
     p.add_argument("--disks", action="store_true", help="also remove its disk images")
@@ -202,6 +220,8 @@ def run(args: argparse.Namespace, backend: VMBackend) -> Result:
         return Result(verb, backend.list())
     if verb == "info":
         return Result(verb, backend.info(args.name))
+    if verb == "oses":
+        return Result(verb, backend.oses(" ".join(args.query) or None))
     if verb == "create":
         request: dict[str, Any] = {"name": args.name, "iso": args.iso, "start": args.start}
         for key in ("os", "memory", "cpus", "disk"):
@@ -240,6 +260,11 @@ def _os_label(os_id: str | None) -> str:
 def format_human(result: Result, prog: str = "kernelswitch vm") -> str:
     """What a person reads after a ``vm`` command (*prog* as the user typed it)."""
     data = result.data
+    if result.verb == "oses":
+        if not data:
+            return f"No OS matches. Try fewer words, or: {prog} oses"
+        width = max(len(o["short_id"]) for o in data)
+        return "\n".join(f"{o['short_id']:<{width}}  {o['name']}" for o in data)
     if result.verb == "list":
         if not data:
             return f"No VMs. Create one with: {prog} create NAME --iso PATH"

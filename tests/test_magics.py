@@ -100,3 +100,10 @@ def test_vm_create_shows_progress_and_error(ip, capsys, tmp_path: Path) -> None:
     captured = capsys.readouterr()
     assert "Creating VM 'okname'" in captured.out
     assert str(missing) in captured.err
+
+
+def test_vm_oses_search(ip, capsys) -> None:
+    oses = ip.run_line_magic("vm", "oses fedora 37 --json")
+    assert "fedora37" in [o["short_id"] for o in oses]
+    assert ip.run_line_magic("vm", "oses win 11") is None
+    assert "win11" in capsys.readouterr().out

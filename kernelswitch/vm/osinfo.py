@@ -361,8 +361,8 @@ def not_identified_error(iso_path: str | Path) -> OSNotIdentified:
     oses = [o.to_summary() for o in list_oses()]
     msg = (
         f"Could not identify the operating system on {str(iso_path)!r}. "
-        "Pick it from the OS list and pass it with --os SHORT_ID "
-        "(for example --os fedora37), or --os generic."
+        "Pick it from the OS list (`vm oses QUERY` searches it, e.g. `vm oses fedora`) "
+        "and pass it with --os SHORT_ID (for example --os fedora37), or --os generic."
     )
     return OSNotIdentified(msg, details={"iso": str(iso_path), "oses": oses})
 
