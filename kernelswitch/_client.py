@@ -1,8 +1,8 @@
 """A small REST client for kernel-side code (magics, widgets) and the CLI.
 
 The kernel finds its server from ``KERNELSWITCH_URL`` / ``KERNELSWITCH_TOKEN``
-(injected at kernel launch) or, failing that, from the running servers that
-jupyter_server records in the runtime dir.
+or, failing that, from the running servers that jupyter_server records in the
+runtime dir, preferring its parent process (the server that launched it).
 """
 
 from __future__ import annotations
@@ -47,7 +47,10 @@ def find_server() -> Server:
         from jupyter_server.serverapp import list_running_servers
     except ImportError as e:  # pragma: no cover - jupyter_server is a dependency
         raise ServerUnreachable("jupyter_server is not installed in this environment") from e
-    for info in list_running_servers():
+    servers = list(list_running_servers())
+    # A kernel is a child of the server that launched it: prefer that one.
+    servers.sort(key=lambda info: info.get("pid") != os.getppid())
+    for info in servers:
         return Server(info["url"], info.get("token", ""))
     raise ServerUnreachable(
         "no running Jupyter server with kernelswitch was found; start one with "
