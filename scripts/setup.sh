@@ -14,7 +14,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 # ---------------------------------------------------------------- apt
 apt_packages=(
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
-  libvirt-dev pkg-config gir1.2-libosinfo-1.0 osinfo-db libosinfo-bin
+  ovmf libvirt-dev pkg-config gir1.2-libosinfo-1.0 osinfo-db libosinfo-bin
   libgirepository1.0-dev libcairo2-dev
   python3-venv python3-dev build-essential
   nodejs npm
