@@ -5,34 +5,13 @@
  * base URL and token, and the `_xsrf` cookie, the way ServerConnection does.
  */
 
-/** A Python environment as `GET kernelswitch/api/envs` reports it. */
-export interface EnvRecord {
-  kind: string;
-  name: string;
-  prefix: string;
-  executable: string;
-  version: string | null;
-  version_source: string | null;
-  has_ipykernel: boolean | null;
-  mode: string | null;
-  error: string | null;
-}
+import { networkError, readJSON } from '../../labextension/src/protocol';
 
-export interface EnvList {
-  envs: EnvRecord[];
-  partial: boolean;
-}
-
-export class APIError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string
-  ) {
-    super(message);
-    this.name = 'APIError';
-  }
-}
+export { APIError } from '../../labextension/src/protocol';
+export type {
+  IEnvList as EnvList,
+  IEnvRecord as EnvRecord
+} from '../../labextension/src/protocol';
 
 interface PageConfig {
   baseUrl: string;
@@ -82,22 +61,7 @@ export async function requestAPI<T>(endPoint: string, init: RequestInit = {}): P
       cache: 'no-store'
     });
   } catch (error) {
-    throw new APIError(0, 'network', `cannot reach the Jupyter server: ${String(error)}`);
+    throw networkError(error);
   }
-  const text = await response.text();
-  let body: unknown = null;
-  try {
-    body = text ? JSON.parse(text) : null;
-  } catch {
-    body = null;
-  }
-  if (!response.ok) {
-    const err = (body as { error?: { code?: string; message?: string } } | null)?.error;
-    throw new APIError(
-      response.status,
-      err?.code ?? `http_${response.status}`,
-      err?.message ?? `${response.status} ${response.statusText}`.trim()
-    );
-  }
-  return body as T;
+  return readJSON<T>(response);
 }
