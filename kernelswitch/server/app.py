@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Int, List, Unicode, default
+from traitlets import Int, List, TraitError, Unicode, default, validate
 
 from .. import __version__
 
@@ -21,8 +21,19 @@ class KernelSwitchApp(ExtensionApp):
     libvirt_uris = List(
         Unicode(),
         config=True,
-        help="libvirt connection URIs to manage; the first one is where new VMs go.",
+        help="libvirt connection URIs to manage; the VM list merges them and new VMs "
+        "go to the first one.",
     )
+
+    @validate("libvirt_uris")
+    def _check_uris(self, proposal: Any) -> list[str]:
+        uris = list(proposal["value"])
+        if not uris:
+            raise TraitError("libvirt_uris needs at least one URI, e.g. ['qemu:///session']")
+        bad = [u for u in uris if "://" not in u]
+        if bad:
+            raise TraitError(f"not libvirt URIs: {bad!r}; they look like qemu:///session")
+        return uris
 
     @default("libvirt_uris")
     def _default_uris(self) -> list[str]:
@@ -54,12 +65,12 @@ class KernelSwitchApp(ExtensionApp):
 
     @property
     def vm_manager(self) -> Any:
-        """The VM manager of the first libvirt URI, made on first use."""
+        """The VMs of every configured URI (a :class:`VMFleet`), made on first use."""
         with self._vm_lock:
             if self._vm_manager is None:
-                from ..vm.manager import VMManager
+                from ..vm.fleet import VMFleet
 
-                self._vm_manager = VMManager(self.libvirt_uris[0])
+                self._vm_manager = VMFleet(self.libvirt_uris)
             return self._vm_manager
 
     def initialize_settings(self) -> None:

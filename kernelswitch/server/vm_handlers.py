@@ -10,7 +10,6 @@ subclasses, which the base handler turns into ``{"error": {...}}``.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 from urllib.parse import quote
 
@@ -23,8 +22,6 @@ from ._base import KSHandler
 #: Verbs of ``POST vms/{name}/{action}`` handled here.
 ACTIONS = ("start", "shutdown", "destroy", "reboot", "suspend", "resume")
 CREATE_KEYS = ("name", "iso", "os", "memory", "cpus", "disk", "start")
-_MANAGER_KEY = "kernelswitch_vm_manager"
-_MANAGER_LOCK = threading.Lock()
 
 
 def _truthy(value: Any) -> bool:
@@ -36,19 +33,8 @@ def _truthy(value: Any) -> bool:
 class VMBaseHandler(KSHandler):
     @property
     def vms(self) -> Any:
-        """The server's :class:`~kernelswitch.vm.manager.VMManager` (first URI)."""
-        manager = getattr(self.ks, "vm_manager", None)
-        if manager is not None:
-            return manager
-        with _MANAGER_LOCK:
-            manager = self.settings.get(_MANAGER_KEY)
-            if manager is None:
-                from ..vm.manager import VMManager
-
-                uris = list(getattr(self.ks, "libvirt_uris", None) or ["qemu:///session"])
-                manager = VMManager(uris[0])
-                self.settings[_MANAGER_KEY] = manager
-        return manager
+        """Every configured URI's VMs (:class:`~kernelswitch.vm.fleet.VMFleet`)."""
+        return self.ks.vm_manager
 
 
 class VMsHandler(VMBaseHandler):
