@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ._format import comparison_text, env_table
 from .errors import KernelSwitchError
 
 EXIT_OK = 0
@@ -59,15 +60,6 @@ def _print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for r in [header, *rows]:
-        cells = [str(c).ljust(w) for c, w in zip(r, widths, strict=True)]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
-
-
 def cmd_envs(args: argparse.Namespace) -> int:
     """List the Python environments on this machine."""
     from .envs import discover
@@ -83,21 +75,7 @@ def cmd_envs(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result.to_json(packages=args.packages))
     else:
-        rows = [
-            (
-                e.kind,
-                e.name,
-                e.version or "?",
-                "yes" if e.has_ipykernel else "no",
-                e.mode if not e.error else "error",
-                e.prefix,
-            )
-            for e in result.envs
-        ]
-        print(_table(rows, ("KIND", "NAME", "PYTHON", "IPYKERNEL", "MODE", "PREFIX")))
-        for e in result.envs:
-            if e.error:
-                print(f"! {e.prefix}: {e.error}")
+        print(env_table([e.to_json() for e in result.envs]))
         for err in result.errors:
             print(f"! {err.message}", file=sys.stderr)
     if result.partial:
@@ -134,23 +112,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(comp.to_json())
         return EXIT_OK
-    t = comp.target
-    print(f"target:   {t.name} ({t.kind}, {t.prefix})")
-    print(f"mode:     {comp.mode} — {comp.reason}")
-    change = comp.version_change
-    if comp.direction != "none":
-        change = f"{comp.version_change} {comp.direction}"
-    print(f"python:   {comp.version_from or '?'} -> {comp.version_to or '?'} ({change})")
-    if comp.missing_packages:
-        names = ", ".join(sorted(comp.missing_packages))
-        print(f"missing:  {len(comp.missing_packages)} package(s) not in target: {names}")
-    else:
-        print("missing:  none (target has every package of current)")
-    if comp.notebook is not None:
-        if comp.unsatisfied_imports:
-            print(f"imports:  target cannot import: {', '.join(comp.unsatisfied_imports)}")
-        else:
-            print(f"imports:  all {len(comp.notebook_imports)} import(s) of the notebook satisfied")
+    print(comparison_text(comp))
     return EXIT_OK
 
 

@@ -19,6 +19,8 @@ import sys
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from ._format import table
+
 __all__ = [
     "LocalBackend",
     "RESTBackend",
@@ -268,15 +270,12 @@ def format_human(result: Result, prog: str = "kernelswitch vm") -> str:
     if result.verb == "list":
         if not data:
             return f"No VMs. Create one with: {prog} create NAME --iso PATH"
-        rows = [("NAME", "STATE", "OS", "MEMORY", "CPUS")]
-        for vm in data:
-            rows.append(
-                (vm["name"], vm["state"], _os_label(vm.get("os_id")), _size(vm.get("memory")),
-                 str(vm.get("vcpus") or "-"))
-            )  # fmt: skip
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-        return "\n".join(line.rstrip() for line in lines)
+        rows = [
+            (vm["name"], vm["state"], _os_label(vm.get("os_id")), _size(vm.get("memory")),
+             str(vm.get("vcpus") or "-"))
+            for vm in data
+        ]  # fmt: skip
+        return table(rows, ("NAME", "STATE", "OS", "MEMORY", "CPUS"))
     if result.verb == "delete":
         lines = [f"Deleted VM {data['name']}."]
         for path in data.get("removed_disks", []):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 import threading
@@ -13,6 +12,7 @@ from typing import Any
 
 from IPython.core.magic import Magics, line_magic, magics_class
 
+from ._format import comparison_text, env_table
 from .errors import KernelSwitchError
 
 
@@ -90,13 +90,6 @@ def _progress(label: str | None) -> Iterator[None]:
         handle.update({"text/plain": f"{label}: {time.monotonic() - start:.1f} s"}, raw=True)
 
 
-def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
-    widths = {c: max([len(c)] + [len(str(r.get(c) or "")) for r in rows]) for c in cols}
-    lines = ["  ".join(c.ljust(widths[c]) for c in cols)]
-    lines += ["  ".join(str(r.get(c) or "").ljust(widths[c]) for c in cols) for r in rows]
-    return "\n".join(lines)
-
-
 @magics_class
 class KernelSwitchMagics(Magics):
     """``%vm ...`` and ``%pyenv ...``; ``%vm --help`` lists the verbs."""
@@ -121,8 +114,7 @@ class KernelSwitchMagics(Magics):
             data = _client.request("GET", "envs?refresh=1" if args.refresh else "envs")
             if args.json:
                 return data
-            envs = data.get("envs", [])
-            print(_table(envs, ["name", "kind", "version", "mode", "prefix"]))
+            print(env_table(data.get("envs", [])))
             if data.get("partial"):
                 print("(partial: the scan ran out of time; use --refresh to scan again)")
             return None
@@ -136,10 +128,10 @@ class KernelSwitchMagics(Magics):
             print(f"{rec['name']} ({rec['kind']}, Python {rec['version']}) at {rec['prefix']}")
             return None
         target = resolve(args.target)
-        result = compare(current, target, notebook=args.notebook).to_json()
+        result = compare(current, target, notebook=args.notebook)
         if args.json:
-            return result
-        print(json.dumps(result, indent=2))
+            return result.to_json()
+        print(comparison_text(result))
         return None
 
     @line_magic

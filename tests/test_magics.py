@@ -45,14 +45,22 @@ def test_pyenv_list_json(ip, env_root: Path) -> None:
 def test_pyenv_list_table(ip, capsys: pytest.CaptureFixture[str], env_root: Path) -> None:
     assert ip.run_line_magic("pyenv", "list") is None
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split()[:4] == ["name", "kind", "version", "mode"]
-    assert "alpha" in out
+    # the same table as `kernelswitch envs`
+    assert out.splitlines()[0].split() == ["KIND", "NAME", "PYTHON", "IPYKERNEL", "MODE", "PREFIX"]
+    assert any(line.split()[1:2] == ["alpha"] for line in out.splitlines()[1:])
 
 
 def test_pyenv_current(ip) -> None:
     rec = ip.run_line_magic("pyenv", "current --json")
     assert rec["prefix"] == sys.prefix
     assert rec["version"] == "{}.{}.{}".format(*sys.version_info[:3])
+
+
+def test_pyenv_compare_reads_like_the_cli(ip, capsys, env_root: Path) -> None:
+    assert ip.run_line_magic("pyenv", f"compare {env_root / 'alpha'}") is None
+    out = capsys.readouterr().out
+    assert out.startswith("target:   alpha (venv, ")
+    assert "\nmode:     " in out and "\npython:   " in out
 
 
 def test_pyenv_compare_bad_target_is_one_clear_line(ip, capsys, tmp_path: Path) -> None:
