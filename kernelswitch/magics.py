@@ -54,6 +54,18 @@ def _pyenv_parser() -> Any:
     return p
 
 
+@contextmanager
+def _user_errors(prog: str) -> Iterator[None]:
+    """A user error becomes one line on stderr instead of a traceback."""
+    try:
+        yield
+    except _Stop:
+        pass
+    except KernelSwitchError as e:
+        if e.message:
+            print(f"{prog}: {e.message}", file=sys.stderr)
+
+
 #: Verbs that can take a while, with what the progress line says meanwhile.
 _LONG_VERBS = {
     "create": "Creating VM",
@@ -97,15 +109,9 @@ class KernelSwitchMagics(Magics):
     @line_magic
     def pyenv(self, line: str) -> Any:
         """Python environments: %pyenv list|current|compare."""
-        try:
-            args = _parse(_pyenv_parser(), line)
-            return self._pyenv(args)
-        except _Stop:
-            return None
-        except KernelSwitchError as e:
-            if e.message:
-                print(f"%pyenv: {e.message}", file=sys.stderr)
-            return None
+        with _user_errors("%pyenv"):
+            return self._pyenv(_parse(_pyenv_parser(), line))
+        return None  # the error was printed
 
     def _pyenv(self, args: Any) -> Any:
         from . import _client
@@ -139,17 +145,16 @@ class KernelSwitchMagics(Magics):
         """Virtual machines: %vm list|create|start|shutdown|... (see %vm --help)."""
         from . import _vm_commands
 
-        try:
-            args = _parse(_vm_commands.build_parser("%vm"), line)
-            label = _LONG_VERBS.get(args.vm_command)
-            with _progress(f"{label} {args.name!r}" if label else None):
-                result = _vm_commands.run(args, _vm_commands.RESTBackend())
-        except _Stop:
-            return None
-        except KernelSwitchError as e:
-            if e.message:
-                print(f"%vm: {e.message}", file=sys.stderr)
-            return None
+        with _user_errors("%vm"):
+            return self._vm(_parse(_vm_commands.build_parser("%vm"), line))
+        return None  # the error was printed
+
+    def _vm(self, args: Any) -> Any:
+        from . import _vm_commands
+
+        label = _LONG_VERBS.get(args.vm_command)
+        with _progress(f"{label} {args.name!r}" if label else None):
+            result = _vm_commands.run(args, _vm_commands.RESTBackend())
         if getattr(args, "json", False):
             return result.to_json()
         text = _vm_commands.format_human(result, prog="%vm")
