@@ -49,16 +49,31 @@ if (( ${#missing[@]} )); then
 fi
 
 # ---------------------------------------------------------------- libvirt daemons
-# There is no systemd here: start virtlogd and libvirtd when their sockets are missing.
+# Under systemd, ask it (socket activation leaves no process running while
+# idle). Without systemd (our machines), start them when a socket is missing
+# or its daemon is gone.
+as_root() {
+  if [[ $EUID -eq 0 ]]; then "$@"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo -n "$@"
+  else
+    echo "This step needs root: $*" >&2
+    echo "Run it as root (or give this user sudo), then run this command again." >&2
+    exit 1
+  fi
+}
 start_daemon() {  # name socket
   local name="$1" sock="$2"
+  if [[ -d /run/systemd/system ]]; then
+    systemctl is-active --quiet "$name.socket" "$name.service" 2>/dev/null \
+      || as_root systemctl start "$name.socket" 2>/dev/null \
+      || as_root systemctl start "$name"
+    return
+  fi
   if [[ -S "$sock" ]] && pgrep -x "$name" >/dev/null; then return; fi
-  local run=()
-  [[ $EUID -eq 0 ]] || run=(sudo -n)
   say "starting $name"
-  "${run[@]}" mkdir -p /var/log/libvirt /run/libvirt
-  "${run[@]}" rm -f "$sock"
-  "${run[@]}" "$name" -d
+  as_root mkdir -p /var/log/libvirt /run/libvirt
+  as_root rm -f "$sock"
+  as_root "$name" -d
   for _ in $(seq 1 100); do [[ -S "$sock" ]] && return; sleep 0.1; done
   echo "$name did not create $sock; see /var/log/libvirt" >&2
   exit 1
@@ -67,8 +82,7 @@ start_daemon() {  # name socket
 # root-only /dev/kvm makes libvirtd re-probe QEMU on every call (seconds each).
 if [[ -e /dev/kvm && "$(stat -c %G:%a /dev/kvm)" != "kvm:660" ]] && getent group kvm >/dev/null; then
   say "giving /dev/kvm to group kvm (mode 0660), as udev would"
-  run=(); [[ $EUID -eq 0 ]] || run=(sudo -n)
-  "${run[@]}" chgrp kvm /dev/kvm && "${run[@]}" chmod 0660 /dev/kvm
+  as_root chgrp kvm /dev/kvm && as_root chmod 0660 /dev/kvm
 fi
 start_daemon virtlogd /run/libvirt/virtlogd-sock
 start_daemon libvirtd /run/libvirt/libvirt-sock
