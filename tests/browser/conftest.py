@@ -45,6 +45,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
+def shots_dir() -> Path:
+    """Where the browser tests leave their screenshots: a cache, not the repo."""
+    from kernelswitch._paths import cache_dir
+
+    env = os.environ.get("KERNELSWITCH_SCREENSHOTS_DIR")
+    out = Path(env) if env else cache_dir() / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.fixture(scope="session")
 def chromium_path() -> str:
     path = shutil.which(CHROMIUM) or (CHROMIUM if os.access(CHROMIUM, os.X_OK) else None)
     if path is None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page, expect
 from support.jupyter import RunningServer
 
-REPO = Path(__file__).resolve().parents[2]
 SIDEBAR = "#kernelswitch-sidebar"
 DEMO_ENV = "demo-env"  # made by the `lab` fixture (conftest.py)
 
@@ -20,16 +18,7 @@ def _open_lab(page: Page, lab: RunningServer, path: str = "lab") -> None:
     expect(page.locator(".jp-LabShell")).to_be_visible()
 
 
-def _save_screenshot(page: Page, tmp_path: Path, name: str) -> Path:
-    shot = tmp_path / f"{name}.png"
-    page.screenshot(path=str(shot))
-    # Refresh the README's picture on request only, so test runs leave the tree clean.
-    if os.environ.get("KERNELSWITCH_SCREENSHOTS") == "1":
-        page.screenshot(path=str(REPO / "docs" / f"screenshot-{name}.png"))
-    return shot
-
-
-def test_sidebar_lists_envs(page: Page, lab: RunningServer, tmp_path: Path) -> None:
+def test_sidebar_lists_envs(page: Page, lab: RunningServer, shots_dir: Path) -> None:
     api: Any = lab.api("envs")
     names = [e["name"] or e["prefix"] for e in api["envs"]]
     assert DEMO_ENV in names, api
@@ -54,5 +43,6 @@ def test_sidebar_lists_envs(page: Page, lab: RunningServer, tmp_path: Path) -> N
     expect(panel).to_have_attribute("data-state", "ready")
     expect(rows).to_have_count(len(api["envs"]))
 
-    shot = _save_screenshot(page, tmp_path, "sidebar")
+    shot = shots_dir / "sidebar.png"
+    page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000

@@ -30,7 +30,7 @@ def _write_notebook(path: Path) -> None:
 
 
 def test_env_picker_renders_and_selects(
-    page: Page, lab: RunningServer, lab_root: Path, tmp_path: Path
+    page: Page, lab: RunningServer, lab_root: Path, shots_dir: Path
 ) -> None:
     api: Any = lab.api("envs")
     demo_prefix = next(e["prefix"] for e in api["envs"] if e["name"] == DEMO_ENV)
@@ -54,7 +54,8 @@ def test_env_picker_renders_and_selects(
     row = picker.locator(f'.ks-picker-env[data-prefix="{demo_prefix}"]')
     row.click()
     expect(row).to_have_class("ks-picker-env ks-selected")
-    page.screenshot(path=str(tmp_path / "env-picker.png"))
+    row.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots_dir / "env-picker.png"))
 
     # The click reached the kernel: the Python side sees the selection.
     cells.nth(1).locator(".jp-InputArea-editor").click()
