@@ -2,6 +2,7 @@ import { refreshIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { APIError, IEnvList, IEnvRecord, requestAPI } from './api';
+import { envSummary } from './protocol';
 
 type State =
   | { kind: 'loading' }
@@ -100,11 +101,7 @@ function envItem(env: IEnvRecord): HTMLLIElement {
   name.textContent = env.name || env.prefix;
   const meta = document.createElement('span');
   meta.className = 'ks-EnvPanel-envMeta';
-  const parts = [env.kind, env.version ? `Python ${env.version}` : 'version unknown'];
-  if (env.mode) {
-    parts.push(env.mode);
-  }
-  meta.textContent = parts.join(' · ');
+  meta.textContent = envSummary(env);
   li.append(name, meta);
   if (env.error) {
     li.classList.add('ks-mod-error');

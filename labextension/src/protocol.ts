@@ -60,3 +60,12 @@ export async function readJSON<T>(response: Response): Promise<T> {
   }
   return body as T;
 }
+
+/** One line about an env, as the sidebar and the picker show it: "venv · Python 3.11.7 · native". */
+export function envSummary(env: IEnvRecord): string {
+  const parts = [env.kind, env.version ? `Python ${env.version}` : 'version unknown'];
+  if (env.mode) {
+    parts.push(env.mode);
+  }
+  return parts.join(' · ');
+}

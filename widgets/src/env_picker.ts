@@ -1,5 +1,6 @@
 import type { RenderProps } from '@anywidget/types';
 
+import { envSummary } from '../../labextension/src/protocol';
 import { APIError, EnvList, EnvRecord, requestAPI } from './api';
 import css from './env_picker.css';
 
@@ -135,15 +136,10 @@ function envRow(env: EnvRecord, selected: boolean, onPick: () => void): HTMLLIEl
   name.textContent = env.name || env.prefix;
   const meta = document.createElement('span');
   meta.className = 'ks-picker-envMeta';
-  const parts = [env.kind, env.version ? `Python ${env.version}` : 'version unknown'];
-  if (env.mode) {
-    parts.push(env.mode);
-  }
+  meta.textContent = env.error ? `${envSummary(env)} · ${env.error}` : envSummary(env);
   if (env.error) {
-    parts.push(env.error);
     li.classList.add('ks-error');
   }
-  meta.textContent = parts.join(' · ');
   li.append(name, meta);
   li.addEventListener('click', onPick);
   li.addEventListener('keydown', (event) => {
