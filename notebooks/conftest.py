@@ -8,14 +8,11 @@ to the kernel through KERNELSWITCH_URL / KERNELSWITCH_TOKEN.
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 
 _stack = ExitStack()
 _started = False

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import os
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """Keep the env-probe cache out of the user's cache dir (the test OS cache stays)."""
-    if "KERNELSWITCH_TESTOS_DIR" not in __import__("os").environ:
+    if "KERNELSWITCH_TESTOS_DIR" not in os.environ:
         from kernelswitch._paths import testos_dir
 
         monkeypatch.setenv("KERNELSWITCH_TESTOS_DIR", str(testos_dir()))

@@ -4,7 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from ._base import KSHandler
+
 API = r"/kernelswitch/api"
+
+
+class NotFoundHandler(KSHandler):
+    """Unknown API paths get the API's JSON error, not Jupyter's HTML page."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        raise web.HTTPError(404, f"no kernelswitch API at {self.request.path}")
+
+    post = put = patch = delete = get
 
 
 def handlers() -> list[tuple[str, Any]]:
@@ -16,4 +32,6 @@ def handlers() -> list[tuple[str, Any]]:
     out += env_routes(API)
     out += vm_routes(API)
     out += osinfo_routes(API)
+    # last: anything else under the API is a JSON 404, like every other error
+    out.append((rf"{API}/.*", NotFoundHandler))
     return out

@@ -57,6 +57,9 @@ async def test_envs_refuses_without_token(jp_fetch, http_server_client, jp_base_
 
 
 async def test_unknown_route_is_json_404(jp_fetch) -> None:
-    with pytest.raises(HTTPClientError) as e:
-        await jp_fetch("kernelswitch", "api", "nothing-here")
-    assert e.value.code == 404
+    for method, body in (("GET", None), ("POST", "{}")):
+        with pytest.raises(HTTPClientError) as e:
+            await jp_fetch("kernelswitch", "api", "nothing-here", method=method, body=body)
+        assert e.value.code == 404
+        err = json.loads(e.value.response.body)["error"]
+        assert err["code"] == "not_found" and "nothing-here" in err["message"]
