@@ -83,9 +83,22 @@ def test_server_unreachable_is_explained(ip, capsys, monkeypatch) -> None:
     assert "%pyenv: cannot reach the Jupyter server" in err
 
 
-def test_vm_list_json(ip) -> None:
+def test_vm_list_matches_libvirt(ip, capsys) -> None:
+    import libvirt
+
+    conn = libvirt.open("qemu:///session")
+    try:
+        names = sorted(d.name() for d in conn.listAllDomains(0))
+    finally:
+        conn.close()
     vms = ip.run_line_magic("vm", "list --json")
-    assert isinstance(vms, list)
+    assert sorted(v["name"] for v in vms) == names
+    assert ip.run_line_magic("vm", "list") is None
+    out = capsys.readouterr().out
+    if names:
+        assert out.splitlines()[0].split() == ["NAME", "STATE", "OS", "MEMORY", "CPUS"]
+    else:
+        assert out.strip() == "No VMs. Create one with: %vm create NAME --iso PATH"
 
 
 def test_vm_bad_name_is_refused_before_anything_exists(ip, capsys, tmp_path: Path) -> None:
