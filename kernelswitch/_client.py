@@ -79,11 +79,7 @@ def request(
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             raw = resp.read()
-            if not raw:
-                return None
-            if resp.headers.get_content_type() != "application/json":
-                return raw
-            return json.loads(raw)
+            return json.loads(raw) if raw else None
     except urllib.error.HTTPError as e:
         raw = e.read()
         try:
