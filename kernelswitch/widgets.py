@@ -7,6 +7,7 @@ from ``widgets/src`` by ``npm run build``); each class names its view in the
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,15 @@ class FrontEndMissing(KernelSwitchError):
     http_status = 500
 
 
-def _bundle() -> Path:
+@functools.cache
+def _bundle() -> str:
+    """The bundle's text, read once per kernel (not once per widget)."""
     if not _BUNDLE.is_file():
         raise FrontEndMissing(
             f"the widget front end {_BUNDLE} is missing: run `npm ci && npm run build` "
             "in the kernelswitch source tree, or reinstall kernelswitch from a wheel"
         )
-    return _BUNDLE
+    return _BUNDLE.read_text(encoding="utf-8")
 
 
 class _KSWidget(anywidget.AnyWidget):
@@ -42,7 +45,7 @@ class _KSWidget(anywidget.AnyWidget):
     def __init__(self, **kwargs: Any) -> None:
         # Read at construction (not import) so a missing build is a clear error
         # when a widget is made, not when the module is imported.
-        self._esm = _bundle().read_text(encoding="utf-8")
+        self._esm = _bundle()
         super().__init__(**kwargs)
 
 
