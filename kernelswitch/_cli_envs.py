@@ -87,9 +87,8 @@ def cmd_envs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _record_lines(rec: Any, indent: str = "") -> list[str]:
-    d = rec.to_json()
-    return [f"{indent}{k}: {'' if v is None else v}" for k, v in d.items()]
+def _record_lines(rec: Any) -> list[str]:
+    return [f"{k}: {'' if v is None else v}" for k, v in rec.to_json().items()]
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
@@ -111,9 +110,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     comp = compare(args.current, args.target, notebook=args.notebook)
     if args.json:
         _print_json(comp.to_json())
-        return EXIT_OK
-    print(comparison_text(comp))
+    else:
+        print(comparison_text(comp))
     return EXIT_OK
+
+
+def _output_flags(p: argparse.ArgumentParser, packages: bool = True) -> None:
+    if packages:
+        p.add_argument("--packages", action="store_true", help="with --json: include packages")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def register(subparsers: Any) -> None:
@@ -132,8 +137,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--budget", default=str(DEFAULT_BUDGET), metavar="SECONDS",
                    help=f"seconds before partial results return (default {DEFAULT_BUDGET:g})")
     p.add_argument("--refresh", action="store_true", help="ignore caches and rescan")
-    p.add_argument("--packages", action="store_true", help="with --json: include packages")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _output_flags(p)
     p.set_defaults(func=_guard(cmd_envs))
 
     p = subparsers.add_parser(
@@ -142,8 +146,7 @@ def register(subparsers: Any) -> None:
         description="Resolve TARGET (interpreter path, env folder, or 'system') to an env record.",
     )
     p.add_argument("target", metavar="TARGET")
-    p.add_argument("--packages", action="store_true", help="with --json: include packages")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _output_flags(p)
     p.set_defaults(func=_guard(cmd_resolve))
 
     p = subparsers.add_parser(
@@ -154,7 +157,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("current", metavar="CURRENT")
     p.add_argument("target", metavar="TARGET")
     p.add_argument("--notebook", metavar="NB", help="report the notebook's unmet imports")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _output_flags(p, packages=False)
     p.set_defaults(func=_guard(cmd_compare))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import time
@@ -16,9 +15,8 @@ from ._probe import lock, probe, probe_cache
 from ._record import Discovery, EnvRecord, ScanError, ServerPython, server_python
 from ._walk import Key, walk
 from .errors import EnvError
-from .locators import Candidate, Locator, default_name, load_locators
+from .locators import Candidate, Locator, classify, default_name, load_locators
 
-log = logging.getLogger(__name__)
 _DIGITS = re.compile(r"(\d+)")
 
 #: Seconds a scan may take before it returns what it has, flagged ``partial``.
@@ -103,15 +101,8 @@ def _collect(
 
     res = walk(roots, depth, deadline, skip=env_keys)
     errors += [ScanError(p, m) for p, m in res.errors]
-    for f in res.found:
-        cands.append(
-            Candidate(
-                f.prefix,
-                has_cfg=f.has_cfg,
-                has_conda_meta=f.has_conda_meta,
-                via_link=f.via_link,
-            )
-        )
+    cands += [Candidate(f.prefix, has_cfg=f.has_cfg, has_conda_meta=f.has_conda_meta)
+              for f in res.found]
     return cands, errors, res.partial
 
 
@@ -124,25 +115,15 @@ def _probe_one(cand: Candidate, locators: list[Locator], server: ServerPython) -
         except EnvError as e:
             cfg_error = e
     cand.cfg = cfg or {}
-    kind = cand.kind
-    name = cand.name
+    kind, name = cand.kind, cand.name
     if kind is None:
-        for loc in locators:
-            try:
-                claimed = loc.claim(cand)
-            except Exception as e:  # a plugin's bug must not stop the scan
-                log.warning("locator %s failed on %s: %s", loc.kind, cand.prefix, e)
-                continue
-            if claimed:
-                kind = loc.kind
-                name = loc.name(cand)
-                break
-    if kind is None:
-        kind = "conda" if cand.has_conda_meta else "venv"
+        kind, name = classify(cand, locators) or (
+            "conda" if cand.has_conda_meta else "venv", None)
     probed = probe(
         cand.prefix,
         kind,
         name or default_name(cand.prefix),
+        has_conda_meta=cand.has_conda_meta,
         executable=cand.executable,
         version_hint=cand.version_hint,
         cfg=cfg,
@@ -199,18 +180,16 @@ def _discover(
     errors = list(walked.errors) + [ScanError(n, m) for n, m in plugin_errors]
 
     records: list[EnvRecord] = []
-    n = 0
     get = cache.get
     quick = not fresh_walk  # a reused walk checks site-packages only
-    for cand, key in zip(walked.candidates, walked.keys, strict=True):
-        n += 1
+    for n, (cand, key) in enumerate(zip(walked.candidates, walked.keys, strict=True), 1):
         if n & 63 == 0 and time.monotonic() > deadline:
             partial = True
             break
         rec = None if refresh else get(key, quick)
         if rec is None:
-            if not os.path.isdir(cand.prefix):
-                continue  # removed since the walk
+            if quick and not os.path.isdir(cand.prefix):
+                continue  # removed since the (reused) walk
             rec = _probe_one(cand, locators, server)
         elif not rec.reason:
             rec.with_mode(server)

@@ -41,6 +41,14 @@ def looks_like_python(basename: str) -> bool:
     return bool(_PY_NAME.match(basename))
 
 
+def env_markers(prefix: str) -> tuple[bool, bool]:
+    """``(has pyvenv.cfg, has conda-meta/)``: what makes a folder an environment."""
+    return (
+        os.path.isfile(os.path.join(prefix, "pyvenv.cfg")),
+        os.path.isdir(os.path.join(prefix, "conda-meta")),
+    )
+
+
 def normalize(name: str) -> str:
     """PEP 503 name normalization, so ``Foo_Bar`` and ``foo-bar`` compare equal."""
     return _NORMALIZE.sub("-", name).lower()

@@ -54,6 +54,7 @@ def probe(
     kind: str,
     name: str,
     *,
+    has_conda_meta: bool,
     executable: str | None = None,
     version_hint: tuple[str, str] | None = None,
     cfg: dict[str, str] | None = None,
@@ -62,14 +63,15 @@ def probe(
     """Build the record of ``prefix`` from its files (mode not yet filled in).
 
     ``cfg`` is the already-parsed ``pyvenv.cfg`` (or ``cfg_error`` why it
-    could not be); problems become the record's ``error``, never exceptions.
+    could not be) and ``has_conda_meta`` what the caller already saw on disk;
+    problems become the record's ``error``, never exceptions.
     """
     error: str | None = str(cfg_error) if cfg_error else None
     error_type: type[EnvError] | None = type(cfg_error) if cfg_error else None
     cfg_path = os.path.join(prefix, "pyvenv.cfg")
     conda_meta = os.path.join(prefix, "conda-meta")
     is_venv = cfg is not None or cfg_error is not None
-    is_conda = os.path.isdir(conda_meta)
+    is_conda = has_conda_meta
 
     broken = False
     if executable is None:
@@ -209,9 +211,6 @@ class ProbeCache:
 
     def load(self) -> None:
         """(Re)load the disk file if the cache dir changed since the last call."""
-        self._ensure()
-
-    def _ensure(self) -> None:
         path = self.path()
         if self._loaded_from == path:
             return
@@ -230,7 +229,7 @@ class ProbeCache:
             self._versions[exe] = (int(mtime), str(v))
 
     def clear(self) -> None:
-        self._ensure()
+        self.load()
         self._records.clear()
         self._raw.clear()
         self._versions.clear()
@@ -244,7 +243,7 @@ class ProbeCache:
         conda-meta, which change when an env is recreated or upgraded.
         """
         if self._loaded_from is None:
-            self._ensure()
+            self.load()
         hit = self._records.get(key)
         if hit is None:
             raw = self._raw.pop(key, None)
@@ -275,14 +274,14 @@ class ProbeCache:
         self._dirty = True
 
     def get_version(self, executable: str) -> str | None:
-        self._ensure()
+        self.load()
         hit = self._versions.get(executable)
         if hit and stamp([executable]) == [hit[0]]:
             return hit[1]
         return None
 
     def put_version(self, executable: str, version: str) -> None:
-        self._ensure()
+        self.load()
         self._versions[executable] = (stamp([executable])[0], version)
         self._dirty = True
         self.save()

@@ -15,17 +15,6 @@ MODE_NATIVE = "native"
 MODE_OVERLAY = "overlay"
 MODE_INCOMPATIBLE = "incompatible"
 
-#: Where a record's version came from, best first (see DESIGN decision 10).
-VERSION_SOURCES = (
-    "pyvenv.cfg",
-    "conda-meta",
-    "directory-name",
-    "patchlevel.h",
-    "lib-dir",
-    "executable-name",
-    "interpreter",
-)
-
 _MM = re.compile(r"^(\d+)\.(\d+)")
 
 
@@ -167,12 +156,12 @@ class Discovery:
     partial: bool = False
     errors: list[ScanError] = field(default_factory=list)
     elapsed: float = 0.0
-    spawns: int = 0
 
     def to_json(self, packages: bool = False) -> dict[str, Any]:
+        server = server_python()
         return {
             "envs": [e.to_json(packages) for e in self.envs],
             "partial": self.partial,
             "errors": [e.to_json() for e in self.errors],
-            "server": {"executable": sys.executable, "version": server_python().version},
+            "server": {"executable": server.executable, "version": server.version},
         }

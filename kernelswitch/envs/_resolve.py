@@ -8,6 +8,7 @@ import shutil
 
 from . import _probe
 from ._files import (
+    env_markers,
     find_executable,
     looks_like_python,
     read_pyvenv_cfg,
@@ -15,7 +16,7 @@ from ._files import (
     site_dirs,
     version_from_dirname,
 )
-from ._probe import interpreter_version, probe, probe_cache
+from ._probe import interpreter_version, probe
 from ._record import EnvRecord, major_minor, server_python
 from .errors import (
     BaseInterpreterGone,
@@ -25,7 +26,7 @@ from .errors import (
     EnvUnreadable,
     NotAPython,
 )
-from .locators import Candidate, PyenvLocator, UvLocator, default_name, load_locators
+from .locators import Candidate, PyenvLocator, UvLocator, classify, default_name, load_locators
 
 #: Where "the system interpreter" is looked for first, before PATH.
 SYSTEM_CANDIDATES = ("/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3")
@@ -47,10 +48,7 @@ def system_python() -> str:
     for d in os.environ.get("PATH", "").split(os.pathsep):
         if not d or os.path.basename(d) == "shims":
             continue
-        prefix = os.path.dirname(d)
-        if os.path.exists(os.path.join(prefix, "pyvenv.cfg")) or os.path.isdir(
-            os.path.join(prefix, "conda-meta")
-        ):
+        if any(env_markers(os.path.dirname(d))):
             continue
         found = shutil.which("python3", path=d)
         if found:
@@ -72,9 +70,7 @@ def _split_target(path: str) -> tuple[str, str | None]:
             details={"path": path},
         )
     d = os.path.dirname(path)
-    if os.path.exists(os.path.join(d, "pyvenv.cfg")) or os.path.isdir(
-        os.path.join(d, "conda-meta")
-    ):
+    if any(env_markers(d)):
         return d, path  # Windows conda/venv root with python.exe
     if os.path.basename(d) in ("bin", "Scripts"):
         return os.path.dirname(d), path
@@ -82,10 +78,11 @@ def _split_target(path: str) -> tuple[str, str | None]:
 
 
 def _bare_kind(prefix: str) -> str:
-    for loc in (PyenvLocator(), UvLocator()):
-        folder = loc.root() / "versions" if isinstance(loc, PyenvLocator) else loc.folder()
-        if os.path.dirname(prefix) == os.path.abspath(folder):
-            return loc.kind
+    parent = os.path.dirname(prefix)
+    for kind, folder in (("pyenv", PyenvLocator().root() / "versions"),
+                         ("uv", UvLocator().folder())):
+        if parent == os.path.abspath(folder):
+            return kind
     if prefix in ("/usr", "/usr/local", "/"):
         return "system"
     return "python"
@@ -139,8 +136,7 @@ def _resolve(target: str) -> EnvRecord:
             f"cannot read {prefix}: permission denied; check its permissions or run as its owner",
             details={"path": prefix},
         )
-    has_cfg = os.path.isfile(os.path.join(prefix, "pyvenv.cfg"))
-    has_conda = os.path.isdir(os.path.join(prefix, "conda-meta"))
+    has_cfg, has_conda = env_markers(prefix)
     if not has_cfg and not has_conda and exe is None:
         found, broken = find_executable(prefix)
         if found is None:
@@ -162,11 +158,7 @@ def _resolve(target: str) -> EnvRecord:
     kind: str | None = None
     name: str | None = None
     if has_cfg or has_conda:
-        locators, _ = load_locators()
-        for loc in locators:
-            if loc.claim(cand):
-                kind, name = loc.kind, loc.name(cand)
-                break
+        kind, name = classify(cand, load_locators()[0]) or (None, None)
     if kind is None:
         kind = _bare_kind(prefix)
         name = os.path.basename(exe) + f" ({os.path.dirname(exe)})" if (
@@ -175,8 +167,8 @@ def _resolve(target: str) -> EnvRecord:
     if kind in ("pyenv", "uv"):
         v = version_from_dirname(os.path.basename(prefix))
         hint = (v, "directory-name") if v else None
-    probed = probe(prefix, kind, name or default_name(prefix), executable=exe,
-                   version_hint=hint, cfg=cfg)
+    probed = probe(prefix, kind, name or default_name(prefix), has_conda_meta=has_conda,
+                   executable=exe, version_hint=hint, cfg=cfg)
     rec = probed.record
     if rec.error:
         err = probed.error_type or EnvError
@@ -188,5 +180,4 @@ def _resolve(target: str) -> EnvRecord:
             dirs, _ = site_dirs(prefix, major_minor(rec.version), system=kind == "system")
             rec.packages, rec.modules = scan_site(dirs)
             rec.has_ipykernel = "ipykernel" in rec.packages
-    probe_cache().save()
     return rec.with_mode(server_python())

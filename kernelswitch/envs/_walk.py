@@ -54,8 +54,6 @@ class Found:
     prefix: str
     has_cfg: bool
     has_conda_meta: bool
-    via_link: bool
-    key: Key
 
 
 @dataclass
@@ -63,7 +61,6 @@ class WalkResult:
     found: list[Found] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
     partial: bool = False
-    dirs: int = 0
 
 
 def walk(
@@ -83,9 +80,9 @@ def walk(
     """
     res = WalkResult()
     visited: set[Key] = set(skip)
-    # (path, depth, (dev, inode), via_link)
-    stack: list[tuple[str, int, Key, bool]] = []
-    links: list[tuple[str, int, bool]] = []
+    # (path, depth, (dev, inode))
+    stack: list[tuple[str, int, Key]] = []
+    links: list[tuple[str, int]] = []
     for r in reversed(roots):
         try:
             st = os.stat(r)
@@ -96,7 +93,7 @@ def walk(
         if key in visited:
             continue
         visited.add(key)
-        stack.append((r, 0, key, False))
+        stack.append((r, 0, key))
 
     n = 0
     while True:
@@ -104,7 +101,7 @@ def walk(
             if not links:
                 break
             # the real trees are done: follow links to folders not seen yet
-            path, d, via = links.pop()
+            path, d = links.pop()
             try:
                 st = os.stat(path)
             except OSError:
@@ -113,9 +110,9 @@ def walk(
             if key in visited:
                 continue
             visited.add(key)
-            stack.append((path, d, key, True))
+            stack.append((path, d, key))
             continue
-        path, d, here, via = stack.pop()
+        path, d, here = stack.pop()
         n += 1
         if n & 127 == 0 and clock() > deadline:
             res.partial = True
@@ -125,7 +122,7 @@ def walk(
             has_cfg = isfile(path + sep + "pyvenv.cfg")
             has_conda = isdir(path + sep + "conda-meta")
             if has_cfg or has_conda:
-                res.found.append(Found(path, has_cfg, has_conda, via, here))
+                res.found.append(Found(path, has_cfg, has_conda))
             continue
         try:
             it = os.scandir(path)
@@ -153,7 +150,7 @@ def walk(
                 except OSError:
                     continue
         if has_cfg or has_conda:
-            res.found.append(Found(path, has_cfg, has_conda, via, here))
+            res.found.append(Found(path, has_cfg, has_conda))
             if not has_conda:
                 continue
             dirs = [e for e in dirs if e.name == "envs"]
@@ -165,9 +162,8 @@ def walk(
             if key in visited:
                 continue
             visited.add(key)
-            stack.append((e.path, d1, key, via))
+            stack.append((e.path, d1, key))
         for p in links_here:
-            links.append((p, d1, True))
-    res.dirs = n
+            links.append((p, d1))
     return res
 

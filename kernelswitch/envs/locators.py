@@ -34,7 +34,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
-from ._files import looks_like_python, version_from_dirname
+from ._files import env_markers, version_from_dirname
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,6 @@ class Candidate:
     has_conda_meta: bool = False
     #: parsed pyvenv.cfg (filled in by discovery before ``claim`` is called)
     cfg: dict[str, str] = field(default_factory=dict)
-    #: reached through a symlink (loses against the same env reached directly)
-    via_link: bool = False
 
 
 def _home() -> Path:
@@ -92,15 +90,11 @@ def _children(folder: Path | None) -> Iterator[str]:
         yield os.path.abspath(p)
 
 
-def _markers(prefix: str) -> tuple[bool, bool]:
-    return (
-        os.path.isfile(os.path.join(prefix, "pyvenv.cfg")),
-        os.path.isdir(os.path.join(prefix, "conda-meta")),
+def _in_project(prefix: str, marker: str) -> bool:
+    """``prefix`` is a project's ``.venv`` whose project holds ``marker`` (poetry.lock ...)."""
+    return os.path.basename(prefix) == ".venv" and os.path.exists(
+        os.path.join(os.path.dirname(prefix), marker)
     )
-
-
-def _parent(prefix: str) -> str:
-    return os.path.dirname(prefix)
 
 
 def default_name(prefix: str) -> str:
@@ -134,7 +128,7 @@ class Locator(ABC):  # noqa: B024 - every hook is optional; subclasses override 
 
     def _venvs_in(self, folder: Path | None) -> Iterator[Candidate]:
         for p in _children(folder):
-            has_cfg, has_conda = _markers(p)
+            has_cfg, has_conda = env_markers(p)
             if has_cfg or has_conda:
                 yield Candidate(p, kind=self.kind, has_cfg=has_cfg, has_conda_meta=has_conda)
 
@@ -159,11 +153,8 @@ class PoetryLocator(Locator):
         return self._venvs_in(self.folder())
 
     def claim(self, cand: Candidate) -> bool:
-        if _parent(cand.prefix) == self._folder:
-            return True
-        parent = os.path.dirname(cand.prefix)
-        return os.path.basename(cand.prefix) == ".venv" and os.path.exists(
-            os.path.join(parent, "poetry.lock")
+        return os.path.dirname(cand.prefix) == self._folder or _in_project(
+            cand.prefix, "poetry.lock"
         )
 
 
@@ -197,12 +188,9 @@ class PipenvLocator(Locator):
         return frozenset(os.path.abspath(f) for f in self.folders())
 
     def claim(self, cand: Candidate) -> bool:
-        if _parent(cand.prefix) in self._folders and self._pipenv_named(cand.prefix):
+        if os.path.dirname(cand.prefix) in self._folders and self._pipenv_named(cand.prefix):
             return True
-        parent = os.path.dirname(cand.prefix)
-        return os.path.basename(cand.prefix) == ".venv" and os.path.exists(
-            os.path.join(parent, "Pipfile")
-        )
+        return _in_project(cand.prefix, "Pipfile")
 
 
 class HatchLocator(Locator):
@@ -245,7 +233,7 @@ class VirtualenvwrapperLocator(Locator):
         return os.path.abspath(self.folder())
 
     def claim(self, cand: Candidate) -> bool:
-        return _parent(cand.prefix) == self._folder
+        return os.path.dirname(cand.prefix) == self._folder
 
 
 class PyenvLocator(Locator):
@@ -265,7 +253,7 @@ class PyenvLocator(Locator):
             if os.path.islink(p):
                 # pyenv-virtualenv's versions/NAME -> X/envs/NAME: found below
                 continue
-            has_cfg, has_conda = _markers(p)
+            has_cfg, has_conda = env_markers(p)
             name = os.path.basename(p)
             v = version_from_dirname(name)
             if has_conda:
@@ -284,7 +272,7 @@ class PyenvLocator(Locator):
                 version_hint=(v, "directory-name") if v and kind == self.kind else None,
             )
             for e in _children(Path(p) / "envs"):
-                has_cfg, has_conda = _markers(e)
+                has_cfg, has_conda = env_markers(e)
                 if has_cfg or has_conda:
                     yield Candidate(
                         e,
@@ -439,13 +427,13 @@ class SystemLocator(Locator):
             except OSError:
                 continue
             prefix = os.path.dirname(d) or "/"
-            has_cfg, has_conda = _markers(prefix)
+            has_cfg, has_conda = env_markers(prefix)
             if has_cfg or has_conda:
                 yield Candidate(prefix, has_cfg=has_cfg, has_conda_meta=has_conda)
                 continue
             for n in names:
                 exe = os.path.join(d, n)
-                if looks_like_python(n) and os.access(exe, os.X_OK):
+                if os.access(exe, os.X_OK):
                     yield Candidate(prefix, kind=self.kind, name=f"{n} ({d})", executable=exe)
 
 
@@ -496,6 +484,20 @@ def _load_plugins() -> list[type[Locator]]:
         found.append(cls)
     _plugins = found
     return found
+
+
+def classify(cand: Candidate, locators: Iterable[Locator]) -> tuple[str, str] | None:
+    """``(kind, name)`` from the first locator that claims ``cand``, None if none does.
+
+    A plugin that raises is logged and skipped: its bug must not stop a scan.
+    """
+    for loc in locators:
+        try:
+            if loc.claim(cand):
+                return loc.kind, loc.name(cand)
+        except Exception as e:
+            log.warning("locator %s failed on %s: %s", loc.kind, cand.prefix, e)
+    return None
 
 
 def load_locators() -> tuple[list[Locator], list[tuple[str, str]]]:

@@ -102,8 +102,15 @@ def test_unreadable_directory_is_reported_and_scan_goes_on() -> None:
 def test_garbage_and_good_side_by_side_in_table(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    make_venv(tmp_path / "good")
-    write(tmp_path / "bad" / "pyvenv.cfg", "no equals here\n")
+    good = make_venv(tmp_path / "good")
+    bad = write(tmp_path / "bad" / "pyvenv.cfg", "no equals here\n").parent
     assert main(["envs", "--root", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "good" in out and "error" in out and "no 'home' key" in out
+    lines = capsys.readouterr().out.splitlines()
+
+    def row(prefix: Path) -> list[str]:
+        return next(ln.split() for ln in lines if ln.endswith(str(prefix)))
+
+    # KIND NAME PYTHON IPYKERNEL MODE PREFIX
+    assert row(good)[:2] == ["venv", "good"] and row(good)[4] == "overlay"
+    assert row(bad)[1] == "bad" and row(bad)[4] == "error"
+    assert any(ln.startswith(f"! {bad}: ") and "no 'home' key" in ln for ln in lines)

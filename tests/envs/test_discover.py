@@ -61,6 +61,19 @@ def test_system_site_packages_count(tmp_path: Path) -> None:
     assert rec.error is None
 
 
+def test_system_site_packages_of_the_base_are_seen(tmp_path: Path) -> None:
+    base = fake_prefix(tmp_path / "base", f"{PY}.0", packages=("ipykernel",))
+    cfg = {"home": str(base / "bin"), "version": f"{PY}.0"}
+    on = fake_prefix(tmp_path / "envs" / "on", f"{PY}.0",
+                     cfg={**cfg, "include-system-site-packages": "true"})
+    off = fake_prefix(tmp_path / "envs" / "off", f"{PY}.0",
+                      cfg={**cfg, "include-system-site-packages": "false"})
+    envs = discover(roots=[tmp_path / "envs"]).envs
+    ron, roff = by_prefix(envs, on), by_prefix(envs, off)
+    assert ron.has_ipykernel and ron.mode == "native" and "ipykernel" in ron.modules
+    assert not roff.has_ipykernel and roff.mode == "overlay"
+
+
 def test_depth_prune_and_dedupe(tmp_path: Path) -> None:
     deep = make_venv(tmp_path / "a" / "b" / "c" / "venv")
     hidden = make_venv(tmp_path / "web" / "node_modules" / "x" / "venv")
@@ -136,10 +149,18 @@ def test_garbage_pyvenv_cfg_is_an_error_record(tmp_path: Path) -> None:
 def test_incompatible_and_unknown_version(tmp_path: Path) -> None:
     other = "3.6.1" if PY != "3.6" else "3.7.1"
     old = fake_prefix(tmp_path / "old", other, cfg={"version": other})
+    # nothing on disk tells this one's version (no version key, no lib/pythonX.Y)
+    unknown = tmp_path / "unknown"
+    (tmp_path / "nobase" / "bin").mkdir(parents=True)
+    write(unknown / "pyvenv.cfg", f"home = {tmp_path / 'nobase' / 'bin'}\n")
+    write(unknown / "bin" / "python", "", 0o755)
     envs = discover(roots=[tmp_path]).envs
     rec = by_prefix(envs, old)
     assert rec.mode == "incompatible"
     assert "pip install ipykernel" in rec.reason and other[:3] in rec.reason
+    rec = by_prefix(envs, unknown)
+    assert (rec.version, rec.version_source, rec.mode) == (None, None, "incompatible")
+    assert "could not be read from files" in rec.reason
 
 
 def test_cache_is_revalidated_by_mtime(tmp_path: Path) -> None:

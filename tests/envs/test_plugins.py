@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kernelswitch.envs import ENTRY_POINT_GROUP, discover
+from kernelswitch.envs import ENTRY_POINT_GROUP, discover, resolve
 from kernelswitch.envs.locators import BUILTIN_ENTRY_POINTS, BUILTIN_LOCATORS, load_locators
 
 from .conftest import fake_prefix, write
@@ -24,6 +24,18 @@ class SpackLocator(Locator):
     def locations(self):
         yield Candidate(ROOT, kind=self.kind, name="spack-python",
                         version_hint=("3.10.2", "directory-name"))
+'''
+
+BUGGY = '''
+from kernelswitch.envs.locators import Locator
+
+
+class Buggy(Locator):
+    kind = "buggy"
+    priority = 1
+
+    def claim(self, cand):
+        raise RuntimeError("plugin bug")
 '''
 
 
@@ -74,5 +86,16 @@ def test_installed_entry_points_name_the_builtins() -> None:
 
     ours = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)
             if ep.dist is not None and ep.dist.name == "kernelswitch"}
-    for name, value in ours.items():
-        assert BUILTIN_ENTRY_POINTS.get(name) == value, name
+    assert ours == BUILTIN_ENTRY_POINTS
+
+
+def test_plugin_whose_claim_raises_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    venv = fake_prefix(tmp_path / "root" / "v", "3.11.4", cfg={"version": "3.11.4"})
+    site = tmp_path / "site"
+    install_plugin(site, {"buggy": "ks_plugin:Buggy"}, BUGGY)
+    monkeypatch.syspath_prepend(str(site))
+    rec = next(e for e in discover(roots=[tmp_path / "root"]).envs if e.prefix == str(venv))
+    assert (rec.kind, rec.version, rec.error) == ("venv", "3.11.4", None)
+    assert resolve(str(venv)).kind == "venv"
