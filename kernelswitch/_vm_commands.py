@@ -242,13 +242,9 @@ def run(args: argparse.Namespace, backend: VMBackend) -> Result:
 
 
 def _size(n: int | None) -> str:
-    if not n:
-        return "-"
-    for unit, size in (("T", 1024**4), ("G", 1024**3), ("M", 1024**2), ("K", 1024)):
-        if n >= size:
-            v = n / size
-            return f"{v:.0f}{unit}" if v == int(v) else f"{v:.1f}{unit}"
-    return f"{n}B"
+    from .vm.spec import human_size
+
+    return human_size(n) if n else "-"
 
 
 def _os_label(os_id: str | None) -> str:

@@ -57,7 +57,9 @@ __all__ = [
     "domain_caps",
     "free_disk",
     "host_limits",
+    "may_access",
     "memory_info",
+    "unsearchable_dirs",
 ]
 
 ACCEL_ENV = "KERNELSWITCH_ACCEL"
@@ -470,3 +472,84 @@ def hypervisor_user(uri: str = "qemu:///session") -> HypervisorUser:
         dyn = False
     groups = {pw.pw_gid, *(g.gr_gid for g in grp.getgrall() if pw.pw_name in g.gr_mem)}
     return HypervisorUser(pw.pw_name, pw.pw_uid, pw.pw_gid, tuple(sorted(groups)), dyn)
+
+
+# ------------------------------------------------------ what it may open
+
+_ACL_XATTR = "system.posix_acl_access"
+_ACL_USER_OBJ, _ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP, _ACL_MASK, _ACL_OTHER = (
+    0x01, 0x02, 0x04, 0x08, 0x10, 0x20,
+)  # fmt: skip
+
+
+def _acl_entries(path: str) -> list[tuple[int, int, int]] | None:
+    """POSIX ACL entries (tag, perm, id) of *path*, or None without an ACL."""
+    try:
+        raw = os.getxattr(path, _ACL_XATTR)
+    except OSError:
+        return None
+    if len(raw) < 4 or int.from_bytes(raw[:4], "little") != 2:
+        return None
+    out = []
+    for off in range(4, len(raw) - 7, 8):
+        tag = int.from_bytes(raw[off : off + 2], "little")
+        perm = int.from_bytes(raw[off + 2 : off + 4], "little")
+        ident = int.from_bytes(raw[off + 4 : off + 8], "little")
+        out.append((tag, perm, ident))
+    return out
+
+
+def may_access(
+    path: str | os.PathLike[str],
+    user: HypervisorUser,
+    want: int,
+    st: os.stat_result | None = None,
+) -> bool:
+    """Whether *user* has permission bits *want* (4 r, 2 w, 1 x) on *path*.
+
+    Mode bits and POSIX ACLs (``setfacl -m u:libvirt-qemu:x DIR``, the fix we
+    suggest, must count), as the kernel decides it.
+    """
+    if user.uid == 0:
+        return True
+    st = st or os.stat(path)
+    mode = st.st_mode
+    acl = _acl_entries(os.fspath(path))
+    if acl is None:
+        if user.uid == st.st_uid:
+            return (mode >> 6) & want == want
+        if st.st_gid in user.groups:
+            return (mode >> 3) & want == want
+        return mode & want == want
+    mask = next((p for t, p, _ in acl if t == _ACL_MASK), 7)
+    if user.uid == st.st_uid:
+        return (mode >> 6) & want == want
+    for t, p, i in acl:
+        if t == _ACL_USER and i == user.uid:
+            return p & mask & want == want
+    group_match = False
+    for t, p, i in acl:
+        gid = st.st_gid if t == _ACL_GROUP_OBJ else i if t == _ACL_GROUP else None
+        if gid is not None and gid in user.groups:
+            group_match = True
+            if p & mask & want == want:
+                return True
+    if group_match:
+        return False
+    return mode & want == want
+
+
+def unsearchable_dirs(directory: Path, user: HypervisorUser) -> list[tuple[str, int]]:
+    """*directory* and the folders above it that *user* cannot enter, with their modes.
+
+    Folders that do not exist (yet) are skipped.
+    """
+    blocked = []
+    for d in [*reversed(directory.parents), directory]:
+        try:
+            st = os.stat(d)
+        except OSError:
+            continue
+        if not may_access(d, user, 1, st):
+            blocked.append((str(d), stat.S_IMODE(st.st_mode)))
+    return blocked

@@ -463,19 +463,24 @@ class VMManager:
         kept: list[dict[str, str]] = []
 
         def undefine(conn: Any) -> tuple[list[str], str | None]:
+            from .domain import parse_domain
+
             dom = conn.lookupByName(name)
-            info = self._info(dom)
-            if info["state"] in ACTIVE_STATES:
+            # Only the XML and the state: the disk sizes `info` reads are not needed here.
+            parsed = parse_domain(dom.XMLDesc(0))
+            state = self._state(dom)
+            if state in ACTIVE_STATES:
                 if not force:
                     raise VMStateError(
-                        f"VM {name!r} is {info['state']}. Shut it down first, or delete "
+                        f"VM {name!r} is {state}. Shut it down first, or delete "
                         "with --force to stop it now.",
-                        details={"name": name, "state": info["state"]},
+                        details={"name": name, "state": state},
                     )
                 with contextlib.suppress(libvirt.libvirtError):
                     dom.destroy()
             self._undefine(dom)
-            return [d["path"] for d in info["disks"] if d["path"]], info["serial_log"]
+            disks = [d["path"] for d in parsed["disks"] if d["device"] == "disk" and d["path"]]
+            return disks, parsed["serial_log"]
 
         paths, serial_log = self._call(undefine, name)
         if disks:

@@ -23,13 +23,19 @@ import dataclasses
 import math
 import os
 import re
-import stat
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidVMSpec
-from .host import HostLimits, HypervisorUser, host_limits, hypervisor_user
+from .host import (
+    HostLimits,
+    HypervisorUser,
+    host_limits,
+    hypervisor_user,
+    may_access,
+    unsearchable_dirs,
+)
 from .osinfo import OSInfo, get_os, identify_or_raise
 
 __all__ = [
@@ -179,71 +185,6 @@ def check_name(name: str, existing: Collection[str] = ()) -> str:
 
 # ------------------------------------------------------------------------ ISO
 
-_ACL_XATTR = "system.posix_acl_access"
-_ACL_USER_OBJ, _ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP, _ACL_MASK, _ACL_OTHER = (
-    0x01, 0x02, 0x04, 0x08, 0x10, 0x20,
-)  # fmt: skip
-
-
-def _acl_entries(path: str) -> list[tuple[int, int, int]] | None:
-    """POSIX ACL entries (tag, perm, id) of *path*, or None without an ACL."""
-    try:
-        raw = os.getxattr(path, _ACL_XATTR)
-    except OSError:
-        return None
-    if len(raw) < 4 or int.from_bytes(raw[:4], "little") != 2:
-        return None
-    out = []
-    for off in range(4, len(raw) - 7, 8):
-        tag = int.from_bytes(raw[off : off + 2], "little")
-        perm = int.from_bytes(raw[off + 2 : off + 4], "little")
-        ident = int.from_bytes(raw[off + 4 : off + 8], "little")
-        out.append((tag, perm, ident))
-    return out
-
-
-def _may(path: str, st: os.stat_result, user: HypervisorUser, want: int) -> bool:
-    """Whether *user* has permission bits *want* (4 r, 2 w, 1 x) on *path*."""
-    if user.uid == 0:
-        return True
-    mode = st.st_mode
-    acl = _acl_entries(path)
-    if acl is None:
-        if user.uid == st.st_uid:
-            return (mode >> 6) & want == want
-        if st.st_gid in user.groups:
-            return (mode >> 3) & want == want
-        return mode & want == want
-    mask = next((p for t, p, _ in acl if t == _ACL_MASK), 7)
-    if user.uid == st.st_uid:
-        return (mode >> 6) & want == want
-    for t, p, i in acl:
-        if t == _ACL_USER and i == user.uid:
-            return p & mask & want == want
-    group_match = False
-    for t, p, i in acl:
-        gid = st.st_gid if t == _ACL_GROUP_OBJ else i if t == _ACL_GROUP else None
-        if gid is not None and gid in user.groups:
-            group_match = True
-            if p & mask & want == want:
-                return True
-    if group_match:
-        return False
-    return mode & want == want
-
-
-def _blocking_dirs(path: Path, user: HypervisorUser) -> list[str]:
-    """Directories above *path* that *user* cannot traverse (lack x)."""
-    blocked = []
-    for d in reversed(path.parents):
-        try:
-            st = os.stat(d)
-        except OSError:
-            continue
-        if not _may(str(d), st, user, 1):
-            blocked.append(f"{d} (mode {stat.S_IMODE(st.st_mode):04o})")
-    return blocked
-
 
 def check_iso(
     iso: str | os.PathLike[str], user: HypervisorUser | None = None, *, uri: str | None = None
@@ -281,18 +222,16 @@ def check_iso(
         raise InvalidVMSpec(msg, details={"iso": str(path)})
 
     user = user or hypervisor_user(uri or "qemu:///session")
-    blocked = _blocking_dirs(path, user)
-    unreadable = False
-    if not user.dynamic_ownership:
-        st = os.stat(path)
-        unreadable = not _may(str(path), st, user, 4)
+    dirs = unsearchable_dirs(path.parent, user)
+    blocked = [f"{d} (mode {mode:04o})" for d, mode in dirs]
+    unreadable = not user.dynamic_ownership and not may_access(path, user, 4)
     if blocked or unreadable:
         parts = []
         if blocked:
             parts.append("it cannot enter " + ", ".join(blocked))
         if unreadable:
             parts.append("it cannot read the file")
-        grants = [f"setfacl -m u:{user.name}:x {d.split(' (')[0]}" for d in blocked]
+        grants = [f"setfacl -m u:{user.name}:x {d}" for d, _mode in dirs]
         if unreadable:
             grants.append(f"setfacl -m u:{user.name}:r {path}")
         msg = (

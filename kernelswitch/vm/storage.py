@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import stat
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 from .connection import Connection, libvirt_module
 from .errors import HostError, VMError
-from .host import hypervisor_user
+from .host import hypervisor_user, unsearchable_dirs
 
 __all__ = ["POOL_NAME", "Storage", "VolumeRef", "default_pool_dir"]
 
@@ -57,28 +56,6 @@ class VolumeRef:
     capacity: int
 
 
-def _unsearchable_dirs(path: Path, uid: int, groups: tuple[int, ...]) -> list[str]:
-    """Folders above and at *path* the given user cannot enter (mode bits only)."""
-    if uid == 0:
-        return []
-    blocked = []
-    for d in [*reversed(path.parents), path]:
-        try:
-            st = os.stat(d)
-        except OSError:
-            continue
-        mode = st.st_mode
-        if st.st_uid == uid:
-            ok = bool(mode & stat.S_IXUSR)
-        elif st.st_gid in groups:
-            ok = bool(mode & stat.S_IXGRP)
-        else:
-            ok = bool(mode & stat.S_IXOTH)
-        if not ok:
-            blocked.append(str(d))
-    return blocked
-
-
 class Storage:
     """Our directory pool on one libvirt connection."""
 
@@ -96,7 +73,7 @@ class Storage:
 
     def _check_reachable(self) -> None:
         user = hypervisor_user(self.connection.uri)
-        blocked = _unsearchable_dirs(self.pool_dir, user.uid, user.groups)
+        blocked = [d for d, _mode in unsearchable_dirs(self.pool_dir, user)]
         if blocked:
             msg = (
                 f"VM disks go to {self.pool_dir}, but the hypervisor runs as user "

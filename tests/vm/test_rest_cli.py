@@ -53,6 +53,10 @@ async def test_rest_lifecycle(jp_fetch: Any, testos: dict, vm_manager: Any) -> N
     try:
         _, listing = await _call(jp_fetch, "GET", "vms")
         assert name in [vm["name"] for vm in listing["vms"]]
+        _, storage = await _call(jp_fetch, "GET", "storage")
+        [disk] = info["disks"]
+        [vol] = [v for v in storage["volumes"] if v["path"] == disk["path"]]
+        assert vol["capacity"] == disk["capacity"] == 1024**3
         wait_serial(info["serial_log"])
 
         _, got = await _call(jp_fetch, "POST", "vms", name, "suspend")
@@ -94,6 +98,7 @@ async def test_rest_bad_requests(jp_fetch: Any, testos: dict) -> None:
     assert len(err["details"]["oses"]) > 50
     code, err = await _error(jp_fetch, "POST", "vms", body={"name": "x", "size": 3})
     assert (code, err["code"]) == (400, "invalid_vm_spec")
+    assert err["message"].startswith("Unknown keys size;") and err["details"]["unknown"] == ["size"]
     code, err = await _error(jp_fetch, "POST", "vms", "nope-nothing", "start")
     assert (code, err["code"]) == (404, "vm_not_found")
 
@@ -149,10 +154,15 @@ def test_cli_create_info_delete(testos: dict) -> None:
     assert created["name"] == name and created["state"] == "shutoff"
 
     p = _cli("list")
-    assert p.returncode == 0 and name in p.stdout and "NAME" in p.stdout
+    assert p.returncode == 0 and p.stdout.startswith("NAME")
+    [row] = [line for line in p.stdout.splitlines() if line.startswith(name)]
+    assert row.split() == [name, "shutoff", "alpinelinux/3.17", "256M", "1"]
 
     p = _cli("info", name)
     assert p.returncode == 0 and f"{name}: shutoff" in p.stdout
+    assert "  memory   256M, 1 vCPU(s)" in p.stdout
+    [disk] = created["disks"]
+    assert f"  disk     {disk['target']} {disk['path']} (1G, " in p.stdout
 
     p = _cli("start", name, "--json")
     assert p.returncode == 0 and json.loads(p.stdout)["state"] == "running"

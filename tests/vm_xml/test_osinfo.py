@@ -82,7 +82,8 @@ def test_list_oses_search() -> None:
     assert j["short_id"] == "debian11" and isinstance(j["devices"], list)
 
 
-def test_db_loaded_once_across_threads() -> None:
+def test_db_loaded_once_across_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(osinfo, "_DB", None)  # so the threads race to load it
     seen: list[object] = []
     threads = [threading.Thread(target=lambda: seen.append(osinfo._db())) for _ in range(8)]
     for t in threads:

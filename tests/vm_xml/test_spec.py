@@ -182,6 +182,30 @@ def test_iso_acl_grant_is_honoured(private_dir: Path) -> None:
     assert check_iso(private_dir / "inst.iso", user) == private_dir / "inst.iso"
 
 
+def test_pool_folder_check_honours_acl_grant(
+    private_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool folder check shares the ISO check's rules: an ACL grant counts."""
+    from kernelswitch.vm import storage
+    from kernelswitch.vm.connection import Connection
+    from kernelswitch.vm.errors import HostError
+
+    user = host.hypervisor_user("qemu:///system")
+    monkeypatch.setattr(storage, "hypervisor_user", lambda _uri: user)
+    pool = private_dir / "pool"
+    pool.mkdir(mode=0o711)
+    store = storage.Storage(Connection("qemu:///system"), pool)  # never opened
+    with pytest.raises(HostError) as e:
+        store._check_reachable()
+    assert e.value.details["blocked"] == [str(private_dir)]
+    assert f"chmod o+x {private_dir}" in e.value.message
+    none = 0xFFFFFFFF
+    acl = _acl((0x01, 7, none), (0x02, 1, user.uid), (0x04, 0, none), (0x10, 1, none),
+               (0x20, 0, none))  # fmt: skip
+    os.setxattr(private_dir, "system.posix_acl_access", acl)
+    store._check_reachable()
+
+
 def test_iso_ok(fedora_iso: Path) -> None:
     assert check_iso(fedora_iso, host.hypervisor_user("qemu:///system")) == fedora_iso
 
