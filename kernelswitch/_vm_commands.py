@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from ._format import table
+from .vm.manager import RUN_ACTIONS
 
 __all__ = [
     "LocalBackend",
@@ -36,7 +37,6 @@ __all__ = [
 #: method shadows the builtin inside their class bodies.
 OSList = list[dict[str, Any]]
 
-RUN_ACTIONS = ("start", "shutdown", "destroy", "reboot", "suspend", "resume")
 
 
 class VMBackend(Protocol):

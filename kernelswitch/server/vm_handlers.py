@@ -17,10 +17,11 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..vm.errors import InvalidVMSpec
+from ..vm.manager import RUN_ACTIONS
 from ._base import KSHandler
 
 #: Verbs of ``POST vms/{name}/{action}`` handled here.
-ACTIONS = ("start", "shutdown", "destroy", "reboot", "suspend", "resume")
+ACTIONS = RUN_ACTIONS
 CREATE_KEYS = ("name", "iso", "os", "memory", "cpus", "disk", "start")
 
 

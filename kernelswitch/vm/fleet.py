@@ -8,20 +8,18 @@ connection that has it, and new VMs go to the first URI. The API mirrors
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from .errors import HostError, VMNotFound
-from .manager import VMManager
+from .manager import RUN_ACTIONS, VMManager, run_blocking
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: VMManager methods that act on one named VM.
-BY_NAME = ("info", "start", "shutdown", "destroy", "reboot", "suspend", "resume", "delete")
+BY_NAME = ("info", *RUN_ACTIONS, "delete")
 
 
 class VMFleet:
@@ -38,8 +36,7 @@ class VMFleet:
 
     async def aio(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking method in a worker thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+        return await run_blocking(fn, *args, **kwargs)
 
     def list(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

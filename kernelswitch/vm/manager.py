@@ -49,6 +49,8 @@ STATES = {
     6: "crashed",
     7: "pmsuspended",
 }
+#: The run verbs every front end offers (REST ``POST vms/{name}/{action}``, CLI, magic).
+RUN_ACTIONS = ("start", "shutdown", "destroy", "reboot", "suspend", "resume")
 ACTIVE_STATES = ("running", "blocked", "paused", "shutting-down", "pmsuspended")
 #: Default seconds a guest gets to power off after the ACPI power button.
 SHUTDOWN_TIMEOUT = 60.0
@@ -99,6 +101,12 @@ def _translate(e: Exception, name: str | None = None) -> Exception:
     return VMError(f"libvirt refused the operation on {vm}: {text}.", details={"name": name})
 
 
+async def run_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` in a worker thread (libvirt calls block)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+
+
 class VMManager:
     """The VMs of one libvirt URI."""
 
@@ -119,8 +127,7 @@ class VMManager:
 
     async def aio(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking manager method in a worker thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+        return await run_blocking(fn, *args, **kwargs)
 
     def _call(self, fn: Callable[[Any], T], name: str | None = None) -> T:
         try:
