@@ -11,6 +11,14 @@ want_test=0
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
+# Time every step; the table at the end shows which one was slow.
+step_names=() step_secs=()
+step_start=$SECONDS step_name="checks"
+step() {  # step NAME: close the running step, open the next
+  step_names+=("$step_name") step_secs+=($((SECONDS - step_start)))
+  step_name="$1" step_start=$SECONDS
+}
+
 # ---------------------------------------------------------------- apt
 apt_packages=(
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils
@@ -34,6 +42,7 @@ for p in "${apt_packages[@]}"; do
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
 if (( ${#missing[@]} )); then
+  step "apt packages"
   cmd=(apt-get install -y --no-install-recommends "${missing[@]}")
   if [[ $EUID -eq 0 ]]; then sudo=()
   elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo=(sudo)
@@ -84,6 +93,7 @@ if [[ -e /dev/kvm && "$(stat -c %G:%a /dev/kvm)" != "kvm:660" ]] && getent group
   say "giving /dev/kvm to group kvm (mode 0660), as udev would"
   as_root chgrp kvm /dev/kvm && as_root chmod 0660 /dev/kvm
 fi
+step "libvirt daemons"
 start_daemon virtlogd /run/libvirt/virtlogd-sock
 start_daemon libvirtd /run/libvirt/libvirt-sock
 
@@ -97,23 +107,30 @@ need_frontend=0
 [[ -f "$stamp" && -f kernelswitch/labextension/package.json ]] || need_frontend=1
 
 # ---------------------------------------------------------------- venv
-py="${PYTHON:-python3}"
+# Debian's python3 by default (its -dev and -venv packages are installed
+# above); $PYTHON picks another. Whatever comes first on PATH (a pyenv shim,
+# a user install) does not decide it.
+py="${PYTHON:-/usr/bin/python3}"
 if [[ ! -x .venv/bin/python ]]; then
-  say "creating .venv with $($py --version)"
+  step "venv"
+  say "creating .venv with $("$py" --version)"
   "$py" -m venv .venv
 fi
+# Tools call tools (jupyter labextension -> jupyter-builder, npm run build ->
+# jupyter labextension build): the venv's bin must come first on PATH.
+export PATH="$root/.venv/bin:$PATH"
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 py_hash="$(sha256sum pyproject.toml | cut -c1-16)"
 if [[ ! -f ".venv/.kernelswitch-$py_hash" ]]; then
+  step "build tools"
   say "installing build tools into .venv"
   "${pip[@]}" install -U pip wheel
   "${pip[@]}" install "hatchling>=1.21" "hatch-jupyter-builder>=0.9" editables "jupyterlab>=4.6,<5"
 fi
 
 if (( need_frontend )); then
+  step "front ends"
   say "building front ends (npm)"
-  # jupyter labextension build needs the venv's jupyterlab on PATH
-  PATH="$root/.venv/bin:$PATH"
   if [[ -f package-lock.json ]]; then npm ci --no-audit --no-fund --loglevel=error
   else npm install --no-audit --no-fund --loglevel=error; fi
   npm run build
@@ -122,7 +139,16 @@ if (( need_frontend )); then
 fi
 
 if [[ ! -f ".venv/.kernelswitch-$py_hash" ]]; then
-  say "installing kernelswitch into .venv (PyGObject compiles: about a minute)"
+  step "vm bindings"
+  # PyGObject and libvirt-python build from source where no wheel is cached:
+  # with build isolation, pip brings their own build backends (meson-python,
+  # setuptools), which the venv need not have.
+  say "building the VM bindings (PyGObject compiles: about a minute)"
+  "${pip[@]}" install "libvirt-python>=9" "PyGObject<3.51"
+  step "kernelswitch"
+  say "installing kernelswitch into .venv"
+  # No isolation for our own build: the venv already has hatchling and
+  # jupyterlab, so the editable build does not install them a second time.
   "${pip[@]}" install --no-build-isolation -e ".[test]"
   rm -f .venv/.kernelswitch-*
   touch ".venv/.kernelswitch-$py_hash"
@@ -131,12 +157,18 @@ fi
 # front-end rebuilds are seen without reinstalling (the extension template's way).
 labext=".venv/share/jupyter/labextensions/kernelswitch"
 if [[ ! -L "$labext" ]]; then
-  .venv/bin/jupyter labextension develop --overwrite . >/dev/null
+  step "labextension link"
+  jupyter labextension develop --overwrite . >/dev/null
 fi
 
 # ---------------------------------------------------------------- test OS
 if (( want_test )); then
+  step "test OS"
   bash scripts/build-testos.sh
 fi
 
-say "setup done"
+step "done"
+say "setup done; time per step:"
+for i in "${!step_names[@]}"; do
+  printf '    %-18s %4ds\n' "${step_names[$i]}" "${step_secs[$i]}"
+done
