@@ -22,6 +22,6 @@ def _jupyter_labextension_paths() -> list[dict[str, str]]:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    from .magics import KernelSwitchMagics
+    from .kernelside.magics import KernelSwitchMagics
 
     ipython.register_magics(KernelSwitchMagics)

@@ -1,77 +1,8 @@
-"""Python side of the kernelswitch notebook widgets (anywidget).
+"""Public import path of the notebook widgets (``from kernelswitch.widgets import EnvPicker``).
 
-All widget front ends live in one ESM bundle, ``static/widgets.js`` (built
-from ``widgets/src`` by ``npm run build``); each class names its view in the
-``_view`` trait and the bundle's ``render`` dispatches on it.
+They live on the kernel side, :mod:`kernelswitch.kernelside.widgets`.
 """
 
-from __future__ import annotations
+from .kernelside.widgets import EnvPicker
 
-import functools
-from pathlib import Path
-from typing import Any
-
-import anywidget
-from traitlets import Bool, Dict, List, Unicode
-
-from .errors import KernelSwitchError
-
-_BUNDLE = Path(__file__).parent / "static" / "widgets.js"
-
-
-class FrontEndMissing(KernelSwitchError):
-    """The widget bundle was not built."""
-
-    code = "frontend_missing"
-    http_status = 500
-
-
-@functools.cache
-def _bundle() -> str:
-    """The bundle's text, read once per kernel (not once per widget)."""
-    if not _BUNDLE.is_file():
-        raise FrontEndMissing(
-            f"the widget front end {_BUNDLE} is missing: run `npm ci && npm run build` "
-            "in the kernelswitch source tree, or reinstall kernelswitch from a wheel"
-        )
-    return _BUNDLE.read_text(encoding="utf-8")
-
-
-class _KSWidget(anywidget.AnyWidget):
-    """Base of kernelswitch widgets: the shared bundle and the view name."""
-
-    _view = Unicode("").tag(sync=True)
-
-    def __init__(self, **kwargs: Any) -> None:
-        # Read at construction (not import) so a missing build is a clear error
-        # when a widget is made, not when the module is imported.
-        self._esm = _bundle()
-        super().__init__(**kwargs)
-
-
-class EnvPicker(_KSWidget):
-    """Lists the Python environments the server found; clicking one selects it.
-
-    The front end asks the Jupyter server's REST API (``GET kernelswitch/api/envs``)
-    directly, so the list is the server's, and writes it back into ``envs``.
-    """
-
-    _view = Unicode("env-picker").tag(sync=True)
-
-    envs = List(Dict(), help="Env records as the REST API returns them.").tag(sync=True)
-    partial = Bool(False, help="True when discovery stopped early.").tag(sync=True)
-    selected = Unicode("", help="Prefix of the selected environment ('' for none).").tag(sync=True)
-    status = Unicode("loading", help="loading, ready or error.").tag(sync=True)
-    error = Unicode("", help="Why the last request failed.").tag(sync=True)
-
-    def refresh(self, rescan: bool = True) -> None:
-        """Ask the front end to fetch the list again (``rescan``: bypass the server's cache)."""
-        self.send({"type": "refresh", "rescan": rescan})
-
-    @property
-    def selected_env(self) -> dict[str, Any] | None:
-        """The record of the selected environment, if any."""
-        for env in self.envs:
-            if env.get("prefix") == self.selected:
-                return dict(env)
-        return None
+__all__ = ["EnvPicker"]

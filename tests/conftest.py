@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -15,3 +16,13 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 
         monkeypatch.setenv("KERNELSWITCH_TESTOS_DIR", str(testos_dir()))
     monkeypatch.setenv("KERNELSWITCH_CACHE", str(tmp_path_factory.mktemp("ks-cache")))
+
+
+@pytest.fixture(scope="session")
+def ipykernel_venv() -> Path:
+    """A real venv with only ipykernel, kept in the user cache across runs."""
+    from support.venvs import ipykernel_venv as build
+
+    from kernelswitch._paths import cache_dir
+
+    return build(cache_dir())

@@ -16,8 +16,8 @@ from urllib.parse import quote
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from .._common import RUN_ACTIONS
 from ..vm.errors import InvalidVMSpec
-from ..vm.manager import RUN_ACTIONS
 from ._base import KSHandler
 
 #: Verbs of ``POST vms/{name}/{action}`` handled here.

@@ -12,8 +12,9 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from .._common import RUN_ACTIONS
 from .errors import HostError, VMNotFound
-from .manager import RUN_ACTIONS, VMManager, run_blocking
+from .manager import VMManager, run_blocking
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

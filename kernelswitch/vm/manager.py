@@ -49,8 +49,6 @@ STATES = {
     6: "crashed",
     7: "pmsuspended",
 }
-#: The run verbs every front end offers (REST ``POST vms/{name}/{action}``, CLI, magic).
-RUN_ACTIONS = ("start", "shutdown", "destroy", "reboot", "suspend", "resume")
 ACTIVE_STATES = ("running", "blocked", "paused", "shutting-down", "pmsuspended")
 #: Default seconds a guest gets to power off after the ACPI power button.
 SHUTDOWN_TIMEOUT = 60.0

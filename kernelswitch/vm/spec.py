@@ -27,6 +27,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from .._common import GiB, KiB, MiB, TiB, human_size
 from .errors import InvalidVMSpec
 from .host import (
     HostLimits,
@@ -53,10 +54,6 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 ISO_MAGIC_OFFSET = 0x8001
 ISO_MAGIC = b"CD001"
 
-KiB = 1024
-MiB = 1024**2
-GiB = 1024**3
-TiB = 1024**4
 _UNITS = {
     "": 1, "B": 1,
     "K": KiB, "KB": KiB, "KIB": KiB,
@@ -90,12 +87,6 @@ class VMSpec:
         return dataclasses.asdict(self)
 
 
-def human_size(n: int) -> str:
-    for unit, size in (("T", TiB), ("G", GiB), ("M", MiB), ("K", KiB)):
-        if n >= size:
-            value = n / size
-            return f"{value:.0f}{unit}" if value == int(value) else f"{value:.1f}{unit}"
-    return f"{n}B"
 
 
 # ---------------------------------------------------------------------- sizes

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.venvs import PY, make_venv
 
-from kernelswitch import _paths
 from kernelswitch.envs import forget_walks, locators
 
-PY = f"{sys.version_info.major}.{sys.version_info.minor}"
+__all__ = ["PY", "make_venv"]
 
 # Variables locators read: cleared so the machine's real tools stay out of the tests.
 _TOOL_VARS = (
@@ -31,38 +28,6 @@ _TOOL_VARS = (
     "UV_PYTHON_INSTALL_DIR",
     "VIRTUAL_ENV",
 )
-
-
-def make_venv(path: Path, *extra: str) -> Path:
-    """A real venv made by ``python -m venv`` (no pip: fast, still a real venv)."""
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", *extra, str(path)],
-        check=True,
-        capture_output=True,
-    )
-    return path
-
-
-@pytest.fixture(scope="session")
-def ipykernel_venv() -> Path:
-    """A real venv with ipykernel pip-installed, built once per Python version and
-    kept in the user cache dir so re-runs take no time."""
-    root = _paths.cache_dir() / "testenvs" / f"py{PY}-ipykernel"
-    done = root / ".kernelswitch-ready"
-    if not done.exists():
-        shutil.rmtree(root, ignore_errors=True)
-        make_venv(root)
-        pip = subprocess.run(
-            [
-                sys.executable, "-m", "pip", "--python", str(root / "bin" / "python"),
-                "install", "--quiet", "--disable-pip-version-check", "ipykernel",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        assert pip.returncode == 0, f"pip install ipykernel failed:\n{pip.stderr}"
-        done.write_text("ok\n")
-    return root
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kernelswitch._cli_envs import main
+from kernelswitch.cli.envs import main
 
 from .conftest import make_venv, write
 
@@ -19,7 +19,7 @@ from .conftest import make_venv, write
 def run_unprivileged(args: list[str], cache: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the CLI as root without the permission-override capabilities, so that
     unreadable files really are unreadable (setpriv is part of util-linux)."""
-    cmd = [sys.executable, "-m", "kernelswitch._cli_envs", *args]
+    cmd = [sys.executable, "-m", "kernelswitch.cli.envs", *args]
     if os.geteuid() == 0:
         cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
     env = dict(os.environ)

@@ -1,35 +1,34 @@
 """One grammar for ``kernelswitch vm ...`` and ``%vm ...``.
 
-- :func:`build_parser` ``(prog) -> ArgumentParser`` — the ``vm`` grammar
-  (``vm create NAME --iso PATH [--os ID] [--memory SIZE] [--cpus N]
-  [--disk SIZE] [--no-start]``, ``vm ACTION NAME [options]``, ``--json``).
+- :func:`add_verbs` ``(subparsers)`` / :func:`build_parser` ``(prog)`` — the
+  ``vm`` grammar (``vm create NAME --iso PATH [--os ID] [--memory SIZE]
+  [--cpus N] [--disk SIZE] [--no-start]``, ``vm ACTION NAME [options]``,
+  ``--json``).
 - :func:`run` ``(args, backend) -> Result`` — do it through a :class:`VMBackend`:
-  :class:`LocalBackend` (a :class:`~kernelswitch.vm.manager.VMManager`, the
-  CLI) or :class:`RESTBackend` (the server's REST API, the magics).
+  :class:`RESTBackend` here (the server's REST API, the magics) or the CLI's
+  ``LocalBackend`` (libvirt directly, in :mod:`kernelswitch.cli.vm`).
 - :func:`format_human` ``(result) -> str``; ``result.to_json()`` for ``--json``.
-- :func:`register` ``(subparsers)`` — adds ``vm`` to the ``kernelswitch`` CLI.
+
+Kernel side: nothing here imports ``vm/``, ``server/`` or libvirt.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import sys
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from ._format import table
-from .vm.manager import RUN_ACTIONS
+from .._common import RUN_ACTIONS, human_size
+from .format import table
 
 __all__ = [
-    "LocalBackend",
     "RESTBackend",
     "Result",
     "VMBackend",
+    "add_verbs",
     "build_parser",
     "format_human",
-    "register",
     "run",
 ]
 
@@ -55,40 +54,6 @@ class VMBackend(Protocol):
     def oses(self, query: str | None) -> OSList: ...
 
 
-class LocalBackend:
-    """Talks to libvirt directly (the CLI)."""
-
-    def __init__(self, manager: Any = None, *, progress: Any = None) -> None:
-        if manager is None:
-            from .vm.manager import VMManager
-
-            manager = VMManager()
-        self.manager = manager
-        self.progress = progress
-
-    def list(self) -> list[dict[str, Any]]:
-        return self.manager.list()
-
-    def info(self, name: str) -> dict[str, Any]:
-        return self.manager.info(name)
-
-    def create(self, request: dict[str, Any]) -> dict[str, Any]:
-        return self.manager.create(**request, progress=self.progress)
-
-    def action(self, name: str, action: str, options: dict[str, Any]) -> dict[str, Any]:
-        if action not in RUN_ACTIONS:
-            raise ValueError(f"unknown action {action!r}")
-        return getattr(self.manager, action)(name, **options)
-
-    def delete(self, name: str, disks: bool, force: bool) -> dict[str, Any]:
-        return self.manager.delete(name, disks=disks, force=force)
-
-    def oses(self, query: str | None) -> OSList:
-        from .vm.osinfo import list_oses
-
-        return [o.to_summary() for o in list_oses(query)]
-
-
 class RESTBackend:
     """Talks to the Jupyter server's REST API (the magics, or a remote CLI)."""
 
@@ -96,7 +61,7 @@ class RESTBackend:
         self.server = server
 
     def _req(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        from ._client import request
+        from .client import request
 
         return request(method, path, body, server=self.server)
 
@@ -133,7 +98,7 @@ class Result:
 # ------------------------------------------------------------------ grammar
 
 
-def _add_verbs(sub: Any) -> None:
+def add_verbs(sub: Any) -> None:
     def verb(name: str, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -189,27 +154,8 @@ def build_parser(prog: str = "vm") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Create and run virtual machines.")
     sub = parser.add_subparsers(dest="vm_command", metavar="ACTION")
     sub.required = True
-    _add_verbs(sub)
+    add_verbs(sub)
     return parser
-
-
-def register(subparsers: Any) -> None:
-    """Add ``vm`` to the ``kernelswitch`` command line."""
-    p = subparsers.add_parser("vm", help="create and run virtual machines")
-    sub = p.add_subparsers(dest="vm_command", metavar="ACTION")
-    sub.required = True
-    _add_verbs(sub)
-    p.set_defaults(func=_cli_main)
-
-
-def _cli_main(args: argparse.Namespace) -> int:
-    progress = None if args.json else (lambda msg: print(f"... {msg}", file=sys.stderr))
-    result = run(args, LocalBackend(progress=progress))
-    if args.json:
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        print(format_human(result))
-    return 0
 
 
 # ------------------------------------------------------------------ running
@@ -242,8 +188,6 @@ def run(args: argparse.Namespace, backend: VMBackend) -> Result:
 
 
 def _size(n: int | None) -> str:
-    from .vm.spec import human_size
-
     return human_size(n) if n else "-"
 
 

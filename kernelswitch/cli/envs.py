@@ -1,6 +1,6 @@
 """``kernelswitch envs | resolve | compare``: the environment engine on the command line.
 
-``cli.py`` calls :func:`register` with its subparsers; each command sets
+``kernelswitch.cli`` calls :func:`register` with its subparsers; each command sets
 ``func(args) -> exit code``. Human tables by default, the JSON records with
 ``--json``; bad input gives one line on stderr and a non-zero exit.
 """
@@ -14,8 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._format import comparison_text, env_table
-from .errors import KernelSwitchError
+from ..errors import KernelSwitchError
+from ..kernelside.format import comparison_text, env_table
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the engine refused the input (not found, not a Python ...)
@@ -62,7 +62,7 @@ def _print_json(data: Any) -> None:
 
 def cmd_envs(args: argparse.Namespace) -> int:
     """List the Python environments on this machine."""
-    from .envs import discover
+    from ..envs import discover
 
     depth = _number(args.depth, "--depth", int)
     budget = _number(args.budget, "--budget", float)
@@ -93,7 +93,7 @@ def _record_lines(rec: Any) -> list[str]:
 
 def cmd_resolve(args: argparse.Namespace) -> int:
     """Resolve an interpreter, env folder or 'system' into an env record."""
-    from .envs import resolve
+    from ..envs import resolve
 
     rec = resolve(args.target)
     if args.json:
@@ -105,7 +105,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare the current env with a target (and a notebook's imports)."""
-    from .envs import compare
+    from ..envs import compare
 
     comp = compare(args.current, args.target, notebook=args.notebook)
     if args.json:
@@ -123,7 +123,7 @@ def _output_flags(p: argparse.ArgumentParser, packages: bool = True) -> None:
 
 def register(subparsers: Any) -> None:
     """Add ``envs``, ``resolve`` and ``compare`` to the ``kernelswitch`` command."""
-    from .envs import DEFAULT_BUDGET, DEFAULT_DEPTH
+    from ..envs import DEFAULT_BUDGET, DEFAULT_DEPTH
 
     p = subparsers.add_parser(
         "envs",

@@ -12,8 +12,8 @@ from typing import Any
 
 from IPython.core.magic import Magics, line_magic, magics_class
 
-from ._format import comparison_text, env_table
-from .errors import KernelSwitchError
+from ..errors import KernelSwitchError
+from .format import comparison_text, env_table
 
 
 class _UsageError(KernelSwitchError):
@@ -114,17 +114,17 @@ class KernelSwitchMagics(Magics):
         return None  # the error was printed
 
     def _pyenv(self, args: Any) -> Any:
-        from . import _client
+        from . import client
 
         if args.action == "list":
-            data = _client.request("GET", "envs?refresh=1" if args.refresh else "envs")
+            data = client.request("GET", "envs?refresh=1" if args.refresh else "envs")
             if args.json:
                 return data
             print(env_table(data.get("envs", [])))
             if data.get("partial"):
                 print("(partial: the scan ran out of time; use --refresh to scan again)")
             return None
-        from .envs import compare, resolve
+        from ..envs import compare, resolve
 
         current = resolve(sys.prefix)
         if args.action == "current":
@@ -143,21 +143,21 @@ class KernelSwitchMagics(Magics):
     @line_magic
     def vm(self, line: str) -> Any:
         """Virtual machines: %vm list|create|start|shutdown|... (see %vm --help)."""
-        from . import _vm_commands
+        from . import vm_grammar
 
         with _user_errors("%vm"):
-            return self._vm(_parse(_vm_commands.build_parser("%vm"), line))
+            return self._vm(_parse(vm_grammar.build_parser("%vm"), line))
         return None  # the error was printed
 
     def _vm(self, args: Any) -> Any:
-        from . import _vm_commands
+        from . import vm_grammar
 
         label = _LONG_VERBS.get(args.vm_command)
         with _progress(f"{label} {args.name!r}" if label else None):
-            result = _vm_commands.run(args, _vm_commands.RESTBackend())
+            result = vm_grammar.run(args, vm_grammar.RESTBackend())
         if getattr(args, "json", False):
             return result.to_json()
-        text = _vm_commands.format_human(result, prog="%vm")
+        text = vm_grammar.format_human(result, prog="%vm")
         if text:
             print(text)
         return None

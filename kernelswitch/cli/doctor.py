@@ -85,7 +85,7 @@ def _check_libvirt(uri: str) -> Check:
 
 
 def _check_dev_kvm() -> Check:
-    from .vm.host import dev_kvm_problem
+    from ..vm.host import dev_kvm_problem
 
     problem = dev_kvm_problem()
     if problem:
@@ -114,7 +114,7 @@ def _check_qemu() -> Check:
 
 
 def _check_accel() -> Check:
-    from .vm.host import detect_accel
+    from ..vm.host import detect_accel
 
     report = detect_accel()
     return Check(
@@ -127,7 +127,7 @@ def _check_accel() -> Check:
 
 def _check_osinfo() -> Check:
     try:
-        from .vm.osinfo import db_info
+        from ..vm.osinfo import db_info
 
         info = db_info()
     except Exception as e:  # any failure here means: no OS detection

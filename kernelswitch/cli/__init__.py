@@ -9,13 +9,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .errors import KernelSwitchError
+from ..errors import KernelSwitchError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ._cli_doctor import register as register_doctor
-    from ._cli_envs import register as register_envs
-    from ._vm_commands import register as register_vm
+    from .doctor import register as register_doctor
+    from .envs import register as register_envs
+    from .vm import register as register_vm
 
     parser = argparse.ArgumentParser(
         prog="kernelswitch",
@@ -42,5 +42,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import KernelSwitchError
+from ..errors import KernelSwitchError
 
 
 class ServerUnreachable(KernelSwitchError):

@@ -1,0 +1,69 @@
+"""``kernelswitch vm ...``: the kernel side's ``vm`` grammar run against libvirt directly.
+
+The grammar, the run logic and the text output are shared with ``%vm``
+(:mod:`kernelswitch.kernelside.vm_grammar`); only the backend differs: here a
+:class:`~kernelswitch.vm.manager.VMManager` instead of the REST API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .._common import RUN_ACTIONS
+from ..kernelside.vm_grammar import OSList, add_verbs, format_human, run
+
+
+class LocalBackend:
+    """Talks to libvirt directly (the CLI)."""
+
+    def __init__(self, manager: Any = None, *, progress: Any = None) -> None:
+        if manager is None:
+            from ..vm.manager import VMManager
+
+            manager = VMManager()
+        self.manager = manager
+        self.progress = progress
+
+    def list(self) -> list[dict[str, Any]]:
+        return self.manager.list()
+
+    def info(self, name: str) -> dict[str, Any]:
+        return self.manager.info(name)
+
+    def create(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.manager.create(**request, progress=self.progress)
+
+    def action(self, name: str, action: str, options: dict[str, Any]) -> dict[str, Any]:
+        if action not in RUN_ACTIONS:
+            raise ValueError(f"unknown action {action!r}")
+        return getattr(self.manager, action)(name, **options)
+
+    def delete(self, name: str, disks: bool, force: bool) -> dict[str, Any]:
+        return self.manager.delete(name, disks=disks, force=force)
+
+    def oses(self, query: str | None) -> OSList:
+        from ..vm.osinfo import list_oses
+
+        return [o.to_summary() for o in list_oses(query)]
+
+
+def register(subparsers: Any) -> None:
+    """Add ``vm`` to the ``kernelswitch`` command line."""
+    p = subparsers.add_parser("vm", help="create and run virtual machines")
+    sub = p.add_subparsers(dest="vm_command", metavar="ACTION")
+    sub.required = True
+    add_verbs(sub)
+    p.set_defaults(func=_cli_main)
+
+
+def _cli_main(args: argparse.Namespace) -> int:
+    progress = None if args.json else (lambda msg: print(f"... {msg}", file=sys.stderr))
+    result = run(args, LocalBackend(progress=progress))
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(format_human(result))
+    return 0
