@@ -294,11 +294,12 @@ class VMManager:
                 raise InvalidVMSpec(
                     f"Cannot use the ISO path {_short(str(iso))!r}: {e.strerror or e}. "
                     "Give the path of an .iso file on the server host.",
-                    details={"iso": _short(str(iso))},
+                    details={"field": "iso", "iso": _short(str(iso))},
                 ) from e
             except OverflowError as e:
                 raise InvalidVMSpec(
                     "A size is too large to be real; give memory and disk like 2G or 20G.",
+                    details={"field": "memory" if memory is not None else "disk"},
                 ) from e
             return self.create_spec(spec, os_info, progress=say)
 
