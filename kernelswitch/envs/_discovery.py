@@ -149,8 +149,40 @@ def discover(
     site-packages is rechecked (installs show at once); an edited pyvenv.cfg
     shows with the next walk.
     """
-    with lock:
+    t0 = time.monotonic()
+    # Never wait on the cache lock longer than the budget: a resolve running an
+    # interpreter, or a scan stuck on slow storage, must not stall this caller.
+    if not lock.acquire(timeout=max(budget, 0.0)):
+        return _busy_answer(roots, depth, budget, t0)
+    try:
         return _discover(roots, depth, budget, refresh)
+    finally:
+        lock.release()
+
+
+def _busy_answer(
+    roots: Sequence[str | Path] | None, depth: int, budget: float, t0: float
+) -> Discovery:
+    """What the last complete walk of these roots found, flagged partial."""
+    walked = _walks.get((tuple(_root_list(roots)), depth))
+    envs = list(walked.last_sorted) if walked else []
+    return Discovery(
+        envs,
+        partial=True,
+        errors=list(walked.errors) if walked else [],
+        elapsed=time.monotonic() - t0,
+        reason=(
+            f"another scan (or an interpreter check) held the environment cache for the "
+            f"whole {budget:g} s budget; this is the last complete list. Try again shortly."
+        ),
+    )
+
+
+def _root_list(roots: Sequence[str | Path] | None) -> list[str]:
+    return [
+        os.path.abspath(os.path.expanduser(str(r)))
+        for r in (default_roots() if roots is None else roots)
+    ]
 
 
 def _discover(
@@ -158,10 +190,7 @@ def _discover(
 ) -> Discovery:
     t0 = time.monotonic()
     deadline = t0 + budget
-    root_list = [
-        os.path.abspath(os.path.expanduser(str(r)))
-        for r in (default_roots() if roots is None else roots)
-    ]
+    root_list = _root_list(roots)
     server = server_python()
     locators, plugin_errors = load_locators()
     cache = probe_cache()
@@ -203,7 +232,14 @@ def _discover(
         ordered = sorted(records, key=_order)
         if not partial:
             walked.last, walked.last_sorted = records, list(ordered)
-    return Discovery(ordered, partial=partial, errors=errors, elapsed=time.monotonic() - t0)
+    elapsed = time.monotonic() - t0
+    reason = (
+        f"the scan stopped at its {budget:g} s deadline after {elapsed:.1f} s; environments "
+        "deeper in the roots may be missing (scan fewer or smaller roots, or a lower depth)"
+        if partial
+        else None
+    )
+    return Discovery(ordered, partial=partial, errors=errors, elapsed=elapsed, reason=reason)
 
 
 def _order(r: EnvRecord) -> tuple[bool, list[Any], str]:

@@ -6,6 +6,7 @@ what makes discovery cheap (DESIGN decision 10).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -60,18 +61,43 @@ def clean_version(raw: str) -> str | None:
     return m.group(1) if m else None
 
 
+#: Most bytes read from any one file during discovery (a venv config is ~200).
+READ_LIMIT = 64 * 1024
+
+
+def read_head(path: str, limit: int = READ_LIMIT) -> bytes:
+    """The first *limit* bytes of *path*, if it is a regular file; never blocks on one.
+
+    A FIFO or a device under a scanned root must not hang a scan (anyone who
+    can write there could plant one): the type is checked with ``stat`` before
+    anything is opened, and again on the open descriptor (``O_NONBLOCK``, so
+    a FIFO swapped in meanwhile cannot block the open either).
+    Raises ``OSError`` (``EINVAL`` for "not a regular file").
+    """
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise OSError(errno.EINVAL, "not a regular file", path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        chunks = []
+        left = limit
+        while left > 0:
+            chunk = os.read(fd, left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_pyvenv_cfg(path: str) -> dict[str, str]:
     """The keys of a ``pyvenv.cfg``; raise when it is unreadable or not a venv config."""
     try:
-        # non-blocking open + regular-file check: a FIFO named pyvenv.cfg must not hang a scan
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with open(fd, "rb", closefd=True) as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise InvalidEnvConfig(
-                    f"{path} is not a regular file, so not a venv config; recreate the venv",
-                    details={"path": path},
-                )
-            data = f.read(64 * 1024)
+        data = read_head(path)
     except PermissionError as e:
         raise EnvUnreadable(
             f"cannot read {path}: permission denied; "
@@ -84,6 +110,12 @@ def read_pyvenv_cfg(path: str) -> dict[str, str]:
             details={"path": path},
         ) from e
     except OSError as e:
+        if e.errno == errno.EINVAL:
+            kind = "a folder" if os.path.isdir(path) else "not a regular file"
+            raise InvalidEnvConfig(
+                f"{path} is {kind}, so not a venv config; recreate the venv",
+                details={"path": path},
+            ) from e
         raise EnvUnreadable(f"cannot read {path}: {e.strerror}", details={"path": path}) from e
     try:
         text = data.decode("utf-8")
@@ -148,8 +180,7 @@ def version_from_patchlevel(prefix: str, mm: tuple[int, int] | None = None) -> s
             return None
     for n in names:
         try:
-            with open(os.path.join(inc, n, "patchlevel.h"), "rb") as f:
-                m = _PATCHLEVEL.search(f.read())
+            m = _PATCHLEVEL.search(read_head(os.path.join(inc, n, "patchlevel.h")))
         except OSError:
             continue
         if m:

@@ -156,12 +156,15 @@ class Discovery:
     partial: bool = False
     errors: list[ScanError] = field(default_factory=list)
     elapsed: float = 0.0
+    #: why the list is partial (deadline, another scan running); None when complete
+    reason: str | None = None
 
     def to_json(self, packages: bool = False) -> dict[str, Any]:
         server = server_python()
         return {
             "envs": [e.to_json(packages) for e in self.envs],
             "partial": self.partial,
+            "reason": self.reason,
             "errors": [e.to_json() for e in self.errors],
             "server": {"executable": server.executable, "version": server.version},
         }

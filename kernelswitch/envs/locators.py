@@ -34,7 +34,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
-from ._files import env_markers, version_from_dirname
+from ._files import env_markers, read_head, version_from_dirname
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +326,9 @@ class CondaLocator(Locator):
         paths: list[str] = []
         txt = _home() / ".conda" / "environments.txt"
         try:
-            paths += [ln.strip() for ln in txt.read_text("utf-8").splitlines() if ln.strip()]
+            # read_head: a FIFO planted here must not hang the scan
+            text = read_head(str(txt)).decode("utf-8")
+            paths += [ln.strip() for ln in text.splitlines() if ln.strip()]
         except (OSError, UnicodeDecodeError):
             pass
         prefix = os.environ.get("CONDA_PREFIX")

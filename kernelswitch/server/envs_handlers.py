@@ -1,4 +1,12 @@
-"""REST: ``GET envs[?refresh=1]`` — every Python environment on the machine."""
+"""REST: ``GET envs[?refresh=1]`` — every Python environment on the machine.
+
+A scan runs in the bounded ``files`` pool and at most one runs at a time:
+requests that arrive meanwhile join it. Every request answers within the
+scan's budget plus :data:`GRACE` seconds: when the scan is not done by then
+(slow storage), the answer is the last complete list with ``partial: true``
+and the ``reason``, and the scan finishes in the background for the next
+caller. No request ever waits on a lock.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +16,71 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from .._executors import run_in
+from . import schemas as S
 from ._base import KSHandler
+
+#: Seconds past the scan's own budget a request waits before answering partial.
+GRACE = 2.0
+
+
+class EnvScans:
+    """One environment scan at a time per server; late requests join it."""
+
+    def __init__(self) -> None:
+        self._running: asyncio.Future[dict[str, Any]] | None = None
+        self._last: dict[str, Any] | None = None
+
+    async def get(self, roots: list[str], depth: int, refresh: bool) -> dict[str, Any]:
+        from ..envs import DEFAULT_BUDGET, discover
+
+        if self._running is None or self._running.done():
+            # a refresh joining a scan that is already running gets that scan: it is new
+            self._running = asyncio.ensure_future(
+                run_in("files", self._scan, discover, roots, depth, refresh, DEFAULT_BUDGET)
+            )
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._running), DEFAULT_BUDGET + GRACE)
+        except asyncio.TimeoutError:
+            last = self._last or {"envs": [], "errors": [], "server": {}}
+            return {
+                **last,
+                "partial": True,
+                "reason": (
+                    f"the environment scan did not finish within {DEFAULT_BUDGET + GRACE:g} s "
+                    "(slow or stuck storage under a scanned root?); this is the last complete "
+                    "list. The scan goes on in the background: ask again shortly."
+                ),
+            }
+
+    def _scan(
+        self, discover: Any, roots: list[str], depth: int, refresh: bool, budget: float
+    ) -> dict[str, Any]:
+        result = discover(roots=roots, depth=depth, budget=budget, refresh=refresh).to_json()
+        if not result["partial"]:
+            self._last = result
+        return result
 
 
 class EnvsHandler(KSHandler):
+    query_schema = {"get": {"type": "object", "properties": {"refresh": S.QUERY_FLAG}}}
+    openapi = {
+        "get": {
+            "summary": "Every Python environment on the machine (files only, bounded time)",
+            "responses": {"200": S.ok({"$ref": "#/components/schemas/EnvList"}), **S.errors(400)},
+        }
+    }
+
+    @property
+    def scans(self) -> EnvScans:
+        return self.settings.setdefault("kernelswitch_env_scans", EnvScans())
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        from ..envs import discover
-
-        refresh = self.get_argument("refresh", "0") not in ("0", "", "false")
+        refresh = S.truthy(self.query.get("refresh", "0"))
         app = self.ks
-        # Discovery reads files only, but a cold scan of a big home still takes
-        # a moment: keep it off the event loop.
-        result = await asyncio.get_running_loop().run_in_executor(
-            None,
-            lambda: discover(roots=app.env_roots, depth=app.env_depth, refresh=refresh),
-        )
-        self.send_json(result.to_json())
+        self.send_json(await self.scans.get(list(app.env_roots), app.env_depth, refresh))
 
 
 def routes(api: str) -> list[tuple[str, Any]]:

@@ -3,9 +3,12 @@
 ``GET|POST vms``, ``GET|DELETE vms/{name}``,
 ``POST vms/{name}/{start|shutdown|destroy|reboot|suspend|resume}``, ``GET storage``.
 
-Handlers are thin: every blocking libvirt call runs in a worker thread through
-:meth:`VMManager.aio`; errors are :class:`~kernelswitch.errors.KernelSwitchError`
-subclasses, which the base handler turns into ``{"error": {...}}``.
+Handlers are thin: input is checked by the schemas below before a verb runs
+(:class:`~._base.KSHandler`), changes go through the fleet's async entry
+points (one operation at a time per VM, waits that hold no thread), and reads
+run in the bounded ``libvirt`` pool. Errors are
+:class:`~kernelswitch.errors.KernelSwitchError` subclasses, which the base
+handler turns into ``{"error": {...}}``.
 """
 
 from __future__ import annotations
@@ -18,20 +21,84 @@ from tornado import web
 
 from .._common import RUN_ACTIONS
 from ..vm.errors import InvalidVMSpec
+from ..vm.spec import MAX_NAME_LENGTH
+from ..vm.waits import MAX_WAIT
+from . import schemas as S
 from ._base import KSHandler
 
 #: Verbs of ``POST vms/{name}/{action}`` handled here.
 ACTIONS = RUN_ACTIONS
 CREATE_KEYS = ("name", "iso", "os", "memory", "cpus", "disk", "start")
 
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
+#: Sizes: a number (MiB of memory, GiB of disk) or text like ``512M``, ``2G``.
+_SIZE = {
+    "oneOf": [
+        {"type": "integer", "minimum": 1, "maximum": 2**40},
+        {"type": "number", "exclusiveMinimum": 0, "maximum": 2**40, "not": {"type": "integer"}},
+        {"type": "string", "minLength": 1, "maxLength": 32},
+    ],
+    "description": "a size like 512M or 2G (a bare number: MiB for memory, GiB for disk)",
+}
+CREATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "iso"],
+    "properties": {
+        "name": {
+            "type": "string",
+            "maxLength": MAX_NAME_LENGTH,
+            "description": "letters, digits, '.', '_' and '-', e.g. fedora-37",
+        },
+        "iso": {
+            "type": "string",
+            "maxLength": S.MAX_PATH,
+            "description": "absolute path of an installer .iso on the server host",
+        },
+        "os": {
+            "type": ["string", "null"],
+            "maxLength": 128,
+            "description": "an osinfo short id from GET osinfo/oses, e.g. fedora37",
+        },
+        "memory": {**_SIZE, "description": "memory, like 512M or 2G (a bare number is MiB)"},
+        "cpus": {
+            "oneOf": [
+                {"type": "integer", "minimum": 1, "maximum": 4096},
+                {"type": "string", "minLength": 1, "maxLength": 8},
+            ],
+            "description": "number of virtual CPUs, e.g. 2",
+        },
+        "disk": {**_SIZE, "description": "disk size, like 20G (a bare number is GiB)"},
+        "start": S.FLAG,
+    },
+}
+SHUTDOWN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "timeout": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": MAX_WAIT,
+            "description": f"seconds to wait for power-off, 0 to {MAX_WAIT:g}",
+        },
+        "wait": S.FLAG,
+    },
+}
+_NO_OPTIONS: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {}}
+DELETE_BODY: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"disks": S.FLAG, "force": S.FLAG},
+}
+DELETE_QUERY: dict[str, Any] = {
+    "type": "object",
+    "properties": {"disks": S.QUERY_FLAG, "force": S.QUERY_FLAG},
+}
 
 
 class VMBaseHandler(KSHandler):
+    input_error = InvalidVMSpec
+
     @property
     def vms(self) -> Any:
         """Every configured URI's VMs (:class:`~kernelswitch.vm.fleet.VMFleet`)."""
@@ -39,6 +106,21 @@ class VMBaseHandler(KSHandler):
 
 
 class VMsHandler(VMBaseHandler):
+    body_schema = {"post": CREATE_SCHEMA}
+    openapi = {
+        "get": {
+            "summary": "Every VM of every configured libvirt URI",
+            "responses": {"200": S.ok({"$ref": "#/components/schemas/VMList"})},
+        },
+        "post": {
+            "summary": "Create a VM from an installer ISO (and start it)",
+            "responses": {
+                "201": S.ok(S.VM, "created"),
+                **S.errors(400, 409, 422, 503),
+            },
+        },
+    }
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -48,25 +130,31 @@ class VMsHandler(VMBaseHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        body = self.json_body()
-        unknown = sorted(set(body) - set(CREATE_KEYS))
-        if unknown:
-            raise InvalidVMSpec(
-                f"Unknown keys {', '.join(unknown)}; a VM takes {', '.join(CREATE_KEYS)}.",
-                details={"unknown": unknown},
-            )
-        for key in ("name", "iso"):
-            if not isinstance(body.get(key), str):
-                raise InvalidVMSpec(f"'{key}' is required and must be a string.")
-        kwargs = {k: body[k] for k in CREATE_KEYS if body.get(k) is not None}
+        kwargs = {k: self.body[k] for k in CREATE_KEYS if self.body.get(k) is not None}
         if "start" in kwargs:
-            kwargs["start"] = _truthy(kwargs["start"])
-        info = await self.vms.aio(self.vms.create, **kwargs)
+            kwargs["start"] = S.truthy(kwargs["start"])
+        info = await self.vms.acreate(**kwargs)
         self.set_header("Location", f"{self.request.path.rstrip('/')}/{quote(info['name'])}")
         self.send_json(info, status=201)
 
 
 class VMHandler(VMBaseHandler):
+    body_schema = {"delete": DELETE_BODY}
+    query_schema = {"delete": DELETE_QUERY}
+    openapi = {
+        "get": {
+            "summary": "One VM: state, OS, memory, disks, media",
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404)},
+        },
+        "delete": {
+            "summary": "Delete a VM; its disks only with disks=1 (the answer lists them)",
+            "responses": {
+                "200": S.ok({"$ref": "#/components/schemas/Deleted"}),
+                **S.errors(400, 404, 409),
+            },
+        },
+    }
+
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
@@ -75,33 +163,58 @@ class VMHandler(VMBaseHandler):
     @web.authenticated
     @authorized
     async def delete(self, name: str) -> None:
-        body = self.json_body()
-        disks = _truthy(self.get_argument("disks", str(body.get("disks", "0"))))
-        force = _truthy(self.get_argument("force", str(body.get("force", "0"))))
-        answer = await self.vms.aio(self.vms.delete, name, disks=disks, force=force)
-        self.send_json(answer)
+        disks = S.truthy(self.query.get("disks", self.body.get("disks", False)))
+        force = S.truthy(self.query.get("force", self.body.get("force", False)))
+        self.send_json(await self.vms.adelete(name, disks=disks, force=force))
 
 
 class VMActionHandler(VMBaseHandler):
+    """``POST vms/{name}/{start|destroy|reboot|suspend|resume}`` (no options)."""
+
+    body_schema = {"post": _NO_OPTIONS}
+    openapi = {
+        "post": {
+            "summary": "Start, force off (destroy), reboot, suspend or resume a VM",
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
+        }
+    }
+
     @web.authenticated
     @authorized
     async def post(self, name: str, action: str) -> None:
-        body = self.json_body()
-        kwargs: dict[str, Any] = {}
-        if action == "shutdown":
-            if "timeout" in body:
-                try:
-                    kwargs["timeout"] = float(body["timeout"])
-                except (TypeError, ValueError) as e:
-                    msg = f"timeout must be a number of seconds, not {body['timeout']!r}."
-                    raise InvalidVMSpec(msg) from e
-            if "wait" in body:
-                kwargs["wait"] = _truthy(body["wait"])
-        method = getattr(self.vms, action)
-        self.send_json(await self.vms.aio(method, name, **kwargs))
+        self.send_json(await self.vms.act(action, name))
+
+
+class VMShutdownHandler(VMBaseHandler):
+    """``POST vms/{name}/shutdown {"timeout": s, "wait": bool}``: the ACPI power button."""
+
+    body_schema = {"post": SHUTDOWN_SCHEMA}
+    openapi = {
+        "post": {
+            "summary": "Press the ACPI power button; with wait, until off or the timeout",
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
+        }
+    }
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        options: dict[str, Any] = {}
+        if "timeout" in self.body:
+            options["timeout"] = self.body["timeout"]
+        if "wait" in self.body:
+            options["wait"] = S.truthy(self.body["wait"])
+        self.send_json(await self.vms.act("shutdown", name, **options))
 
 
 class StorageHandler(VMBaseHandler):
+    openapi = {
+        "get": {
+            "summary": "The disk pool: capacity, allocation, available, volumes (bytes)",
+            "responses": {"200": S.ok({"$ref": "#/components/schemas/Storage"}), **S.errors(503)},
+        }
+    }
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -111,10 +224,11 @@ class StorageHandler(VMBaseHandler):
 
 def routes(api: str) -> list[tuple[str, Any]]:
     name = r"(?P<name>[^/]+)"
-    actions = "|".join(ACTIONS)
+    actions = "|".join(a for a in ACTIONS if a != "shutdown")
     return [
         (rf"{api}/vms/?", VMsHandler),
         (rf"{api}/storage/?", StorageHandler),
+        (rf"{api}/vms/{name}/shutdown", VMShutdownHandler),
         (rf"{api}/vms/{name}/(?P<action>{actions})", VMActionHandler),
         (rf"{api}/vms/{name}/?", VMHandler),
     ]

@@ -54,3 +54,9 @@ class HostError(VMError):
 
     code = "host_error"
     http_status = 503
+
+
+class VMBusy(VMStateError):
+    """Another operation on the same VM is running; try again when it finishes."""
+
+    code = "vm_busy"

@@ -6,9 +6,13 @@ Public API (stable):
   ``create(name, iso, os=None, memory=None, cpus=None, disk=None, start=True)``,
   ``start``, ``shutdown(name, timeout=60, wait=True)``, ``destroy``, ``reboot``,
   ``suspend``, ``resume``, ``info``, ``list``, ``delete(name, disks=False,
-  force=False)``, ``storage_usage``. Every method blocks: the server runs them
-  with :meth:`VMManager.aio` (a worker thread), the CLI calls them directly.
+  force=False)``, ``storage_usage``, ``state(name)``, ``press_power_button(name)``.
+  Every method blocks: the server runs them with :meth:`VMManager.aio` (the
+  bounded ``libvirt`` pool of :mod:`kernelswitch._executors`, with a deadline),
+  the CLI calls them directly. ``await ashutdown(name, timeout, wait)`` is the
+  server's shutdown: it waits on events, not in a thread (:mod:`.waits`).
 - Answers are JSON-ready dicts (see :meth:`VMManager.info`).
+- User timeouts are checked by :func:`.waits.check_timeout` (finite, 0..600 s).
 
 libvirt errors are translated here, at one boundary (:func:`_translate`), into
 the :mod:`.errors` tree.
@@ -18,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import threading
@@ -27,10 +30,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .._echo import short as _short
+from .._executors import run_in
 from .._paths import cache_dir
 from .connection import DEFAULT_URI, Connection, get_connection, is_connection_error
 from .connection import libvirt_module as _libvirt
-from .errors import HostError, ShutdownTimeout, VMError, VMExists, VMNotFound, VMStateError
+from .errors import (
+    HostError,
+    InvalidVMSpec,
+    ShutdownTimeout,
+    VMError,
+    VMExists,
+    VMNotFound,
+    VMStateError,
+)
 from .storage import Storage, default_pool_dir
 
 __all__ = ["STATES", "ShutdownTimeout", "VMManager"]
@@ -53,6 +66,9 @@ ACTIVE_STATES = ("running", "blocked", "paused", "shutting-down", "pmsuspended")
 #: Default seconds a guest gets to power off after the ACPI power button.
 SHUTDOWN_TIMEOUT = 60.0
 POLL_INTERVAL = 0.2
+#: Seconds a blocking libvirt call may take in the server before the request
+#: answers 503 (the thread is left to finish; the pool is bounded).
+CALL_DEADLINE = 120.0
 
 
 def preview_dir() -> Path:
@@ -100,9 +116,15 @@ def _translate(e: Exception, name: str | None = None) -> Exception:
 
 
 async def run_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)`` in a worker thread (libvirt calls block)."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+    """``fn(*args, **kwargs)`` in the bounded ``libvirt`` pool, within :data:`CALL_DEADLINE`."""
+    try:
+        return await asyncio.wait_for(run_in("libvirt", fn, *args, **kwargs), CALL_DEADLINE)
+    except asyncio.TimeoutError as e:
+        what = getattr(fn, "__name__", "a call")
+        raise HostError(
+            f"libvirt did not finish {what} within {CALL_DEADLINE:g} s. Is libvirtd "
+            "overloaded or stuck? Check it with `virsh list`; restart it if it hangs.",
+        ) from e
 
 
 class VMManager:
@@ -124,7 +146,7 @@ class VMManager:
     # ----------------------------------------------------------- plumbing
 
     async def aio(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking manager method in a worker thread."""
+        """Run a blocking manager method in the ``libvirt`` pool (see :func:`run_blocking`)."""
         return await run_blocking(fn, *args, **kwargs)
 
     def _call(self, fn: Callable[[Any], T], name: str | None = None) -> T:
@@ -140,6 +162,10 @@ class VMManager:
     @staticmethod
     def _state(dom: Any) -> str:
         return STATES.get(dom.state()[0], "nostate")
+
+    def state(self, name: str) -> str:
+        """The VM's state name (``running``, ``shutoff``, ...)."""
+        return self._on_domain(name, self._state)
 
     # ----------------------------------------------------------- queries
 
@@ -241,19 +267,38 @@ class VMManager:
         with self._create_lock:
             say("checking the request")
             existing = self.names()
+            if isinstance(name, str) and name in existing:
+                # 409 like a lost same-name race, not a 400: the request was fine
+                raise VMExists(
+                    f"A VM named {name!r} already exists. Choose another name, or delete the "
+                    f"existing one first (`kernelswitch vm delete {name}`).",
+                    details={"name": name},
+                )
             pool_dir = self.storage.pool_path()
-            spec, os_info = resolve_spec(
-                name,
-                iso,
-                os,
-                memory,
-                cpus,
-                disk,
-                start,
-                existing_names=existing,
-                limits=limits or host_limits(pool_dir),
-                uri=self.uri,
-            )
+            try:
+                spec, os_info = resolve_spec(
+                    name,
+                    iso,
+                    os,
+                    memory,
+                    cpus,
+                    disk,
+                    start,
+                    existing_names=existing,
+                    limits=limits or host_limits(pool_dir),
+                    uri=self.uri,
+                )
+            except OSError as e:  # e.g. a path component longer than the file system allows
+                raise InvalidVMSpec(
+                    f"Cannot use the ISO path {_short(str(iso))!r}: {e.strerror or e}. "
+                    "Give the path of an .iso file on the server host.",
+                    details={"field": "iso", "iso": _short(str(iso))},
+                ) from e
+            except OverflowError as e:
+                raise InvalidVMSpec(
+                    "A size is too large to be real; give memory and disk like 2G or 20G.",
+                    details={"field": "memory" if memory is not None else "disk"},
+                ) from e
             return self.create_spec(spec, os_info, progress=say)
 
     def create_spec(
@@ -317,17 +362,25 @@ class VMManager:
         libvirt = _libvirt()
         if uuid is not None:
 
-            def undefine(conn: Any) -> None:
+            def undefine(conn: Any) -> bool:
                 try:
                     dom = conn.lookupByUUIDString(uuid)
                 except libvirt.libvirtError:
-                    return
+                    return False  # someone else deleted it: its disks are theirs to report
                 if dom.isActive():
                     dom.destroy()
                 self._undefine(dom)
+                return True
 
             try:
-                self.connection.call(undefine)
+                if not self.connection.call(undefine):
+                    log.warning(
+                        "vm=%s: deleted by another request during its create; "
+                        "leaving %s as that delete reported it",
+                        name,
+                        volume,
+                    )
+                    volume = None
             except Exception:
                 log.exception("vm=%s: could not undefine after a failed create", name)
         if volume is not None:
@@ -379,10 +432,8 @@ class VMManager:
             )
         return state
 
-    def shutdown(
-        self, name: str, timeout: float = SHUTDOWN_TIMEOUT, wait: bool = True
-    ) -> dict[str, Any]:
-        """Press the ACPI power button; with *wait*, until it is off or *timeout* passes."""
+    def press_power_button(self, name: str) -> None:
+        """Press the guest's ACPI power button (returns at once)."""
         libvirt = _libvirt()
 
         def press(dom: Any) -> None:
@@ -390,20 +441,56 @@ class VMManager:
             dom.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN)
 
         self._on_domain(name, press)
-        if wait:
-            if not self._wait_state(name, ("shutoff",), timeout):
-                raise ShutdownTimeout(
-                    f"VM {name!r} is still running {timeout:g} s after the ACPI power "
-                    "button was pressed: the guest ignored it (no ACPI support, or it is "
-                    f"busy). Force it off with `kernelswitch vm destroy {name}`.",
-                    details={"name": name, "timeout": timeout},
-                )
+
+    def shutdown(
+        self, name: str, timeout: float = SHUTDOWN_TIMEOUT, wait: bool = True
+    ) -> dict[str, Any]:
+        """Press the ACPI power button; with *wait*, until it is off or *timeout* passes.
+
+        Blocking (the CLI's way); the server awaits :meth:`ashutdown` instead.
+        """
+        from .waits import check_timeout
+
+        timeout = check_timeout(timeout)
+        self.press_power_button(name)
+        if wait and not self._wait_state(name, ("shutoff",), timeout):
+            raise self._still_running(name, timeout)
         return self.info(name)
+
+    async def ashutdown(
+        self,
+        name: str,
+        timeout: float = SHUTDOWN_TIMEOUT,
+        wait: bool = True,
+        *,
+        pressed: bool = False,
+    ) -> dict[str, Any]:
+        """:meth:`shutdown` for the event loop: the wait holds no thread.
+
+        *pressed* says the caller already pressed the button (under its lock).
+        """
+        from .waits import check_timeout, wait_state
+
+        timeout = check_timeout(timeout)
+        if not pressed:
+            await self.aio(self.press_power_button, name)
+        if wait and not await wait_state(self, name, ("shutoff",), timeout):
+            raise self._still_running(name, timeout)
+        return await self.aio(self.info, name)
+
+    @staticmethod
+    def _still_running(name: str, timeout: float) -> ShutdownTimeout:
+        return ShutdownTimeout(
+            f"VM {name!r} is still running {timeout:g} s after the ACPI power "
+            "button was pressed: the guest ignored it (no ACPI support, or it is "
+            f"busy). Force it off with `kernelswitch vm destroy {name}`.",
+            details={"name": name, "timeout": timeout},
+        )
 
     def _wait_state(self, name: str, states: tuple[str, ...], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while True:
-            state = self._on_domain(name, self._state)
+            state = self.state(name)
             if state in states:
                 return True
             if time.monotonic() >= deadline:

@@ -1,0 +1,163 @@
+"""The OpenAPI 3.1 description of the REST API, served at ``kernelswitch/api/openapi.json``.
+
+Public API (stable):
+
+- :func:`document` ``(base_url="/") -> dict`` — built from the route table
+  (:func:`~.routes.handlers`) and each handler's ``body_schema``,
+  ``query_schema`` and ``openapi`` attributes: the schemas that check requests
+  are the ones published, so the contract cannot drift from the code.
+- :class:`OpenAPIHandler` — ``GET openapi.json``.
+
+A route whose handler has no ``openapi`` entry for a verb is still listed (with
+its parameters and the error responses) and marked ``x-undocumented: true``;
+the contract test fuzzes documented operations only and lists the rest.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from .. import __version__
+from . import schemas as S
+from ._base import KSHandler
+from ._validate import MAX_PATH_ARG
+
+__all__ = ["OpenAPIHandler", "document", "path_template"]
+
+VERBS = ("get", "post", "put", "patch", "delete")
+_GROUP = re.compile(r"\(\?P<(\w+)>([^()]*)\)")
+_WORDS = re.compile(r"^[\w-]+(\|[\w-]+)*$")
+
+
+def path_template(pattern: str, api: str) -> tuple[str, dict[str, list[str] | None]] | None:
+    """``/kernelswitch/api/vms/(?P<name>[^/]+)/?`` -> ``('/vms/{name}', {'name': None})``.
+
+    A group that is an alternation of words (``start|stop``) gives its choices.
+    None for patterns that are not one resource (the catch-all 404).
+    """
+    if not pattern.startswith(api):
+        return None
+    rest = pattern[len(api) :]
+    if rest.endswith("/?"):
+        rest = rest[:-2]
+    rest = rest.replace(r"\.", ".")
+    params: dict[str, list[str] | None] = {}
+
+    def group(m: re.Match[str]) -> str:
+        body = m.group(2)
+        params[m.group(1)] = body.split("|") if _WORDS.match(body) else None
+        return "{" + m.group(1) + "}"
+
+    rest = _GROUP.sub(group, rest)
+    if any(c in rest for c in "()*+?[]\\^$|") or not rest:
+        return None
+    return rest, params
+
+
+def _implements(cls: type, verb: str) -> bool:
+    method = getattr(cls, verb, None)
+    return method is not None and method is not getattr(web.RequestHandler, verb, None)
+
+
+def _operation(cls: type, verb: str, params: dict[str, list[str] | None]) -> dict[str, Any]:
+    op: dict[str, Any] = dict(getattr(cls, "openapi", {}).get(verb, {}))
+    if not op:
+        doc = (getattr(cls, verb).__doc__ or cls.__doc__ or "").strip().splitlines()
+        op = {
+            "summary": doc[0] if doc else f"{verb.upper()} ({cls.__name__})",
+            "x-undocumented": True,
+            "responses": {"200": {"description": "OK"}, **S.errors(400, 404, 409)},
+        }
+    op.setdefault("operationId", f"{cls.__name__}.{verb}")
+    parameters: list[dict[str, Any]] = []
+    for name, choices in params.items():
+        schema: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_PATH_ARG}
+        if choices:
+            schema = {"type": "string", "enum": choices}
+        parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
+    query = getattr(cls, "query_schema", {}).get(verb)
+    if query:
+        required = set(query.get("required", ()))
+        for name, schema in query.get("properties", {}).items():
+            parameters.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name in required,
+                    "schema": schema,
+                    **({"description": schema["description"]} if "description" in schema else {}),
+                }
+            )
+    if parameters:
+        op["parameters"] = parameters
+    body = getattr(cls, "body_schema", {}).get(verb)
+    if body is not None:
+        op["requestBody"] = {
+            "required": bool(body.get("required")),
+            "content": {"application/json": {"schema": body}},
+        }
+    return op
+
+
+def document(base_url: str = "/") -> dict[str, Any]:
+    """The whole API as OpenAPI 3.1 (paths relative to ``{base_url}kernelswitch/api``)."""
+    from .routes import API, handlers
+
+    paths: dict[str, dict[str, Any]] = {}
+    for pattern, cls in handlers():
+        found = path_template(pattern, API)
+        if found is None:
+            continue
+        template, params = found
+        entry = paths.setdefault(template, {})
+        for verb in VERBS:
+            if _implements(cls, verb) and verb not in entry:
+                entry[verb] = _operation(cls, verb, params)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "kernelswitch",
+            "version": __version__,
+            "description": (
+                "VMs (libvirt/QEMU) and Python environments inside Jupyter. Errors are "
+                '{"error": {"code", "message", "details"?, "id"?}}; every request needs the '
+                "Jupyter token (header `Authorization: token TOKEN`)."
+            ),
+        },
+        "servers": [{"url": f"{base_url.rstrip('/')}/kernelswitch/api"}],
+        "security": [{"token": []}],
+        "paths": paths,
+        "components": {
+            "schemas": S.COMPONENTS,
+            "securitySchemes": {
+                "token": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "`token <the Jupyter server's token>`",
+                }
+            },
+        },
+    }
+
+
+class OpenAPIHandler(KSHandler):
+    openapi = {
+        "get": {
+            "summary": "This document",
+            "responses": {"200": S.ok({"type": "object", "required": ["openapi", "paths"]})},
+        }
+    }
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send_json(document(self.base_url))
+
+
+def routes(api: str) -> list[tuple[str, Any]]:
+    return [(rf"{api}/openapi\.json", OpenAPIHandler)]

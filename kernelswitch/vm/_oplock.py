@@ -1,0 +1,62 @@
+"""One operation at a time per VM, on the server's event loop.
+
+Public API (stable):
+
+- :class:`OperationLocks` — ``async with locks.hold(name, "start"):`` runs the
+  block alone for VM *name*; a second operation waits up to *wait* seconds
+  (default :data:`OP_WAIT`) and then raises :class:`~.errors.VMBusy` (409
+  ``vm_busy``) saying what is running and for how long.
+
+Why not ``asyncio.Lock``: a lock bound to one event loop breaks when a test
+session (or a restarted extension) runs a second loop; this one is plain state
+touched only from the loop thread, and waiting is a short ``asyncio.sleep``
+poll, so nothing ever blocks a thread. Only *changes* take the lock: reads
+(``info``, ``list``) and a shutdown's wait for power-off do not, so ``destroy``
+can always pull the plug on a guest that ignores the power button.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+from .errors import VMBusy
+
+__all__ = ["OP_WAIT", "OperationLocks"]
+
+#: Seconds a second operation on a busy VM waits before it is refused.
+OP_WAIT = 2.0
+_POLL = 0.05
+
+
+class OperationLocks:
+    """Which VM is busy with what, since when."""
+
+    def __init__(self) -> None:
+        self._busy: dict[str, tuple[str, float]] = {}
+
+    def busy(self, name: str) -> str | None:
+        """The operation running on *name*, if any."""
+        held = self._busy.get(name)
+        return held[0] if held else None
+
+    @contextlib.asynccontextmanager
+    async def hold(self, name: str, operation: str, wait: float = OP_WAIT) -> AsyncIterator[None]:
+        deadline = time.monotonic() + wait
+        while name in self._busy:
+            if time.monotonic() >= deadline:
+                op, since = self._busy.get(name, (operation, time.monotonic()))
+                raise VMBusy(
+                    f"VM {name!r} is busy: {op} has been running for "
+                    f"{time.monotonic() - since:.1f} s. Try {operation} again when it "
+                    "finishes (operations on one VM run one at a time).",
+                    details={"name": name, "busy_with": op},
+                )
+            await asyncio.sleep(_POLL)
+        self._busy[name] = (operation, time.monotonic())
+        try:
+            yield
+        finally:
+            self._busy.pop(name, None)
