@@ -83,7 +83,7 @@ def test_unprivileged_scan_of_traps_finishes_within_its_deadline(traps: dict[str
 
     ``partial`` false is the proof: the scan stops and says so at its deadline.
     """
-    cmd = [sys.executable, "-m", "kernelswitch._cli_envs", "envs", "--root", str(traps["root"]),
+    cmd = [sys.executable, "-m", "kernelswitch.cli.envs", "envs", "--root", str(traps["root"]),
            "--depth", "4", "--refresh", "--json"]  # fmt: skip
     if os.geteuid() == 0:
         cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *cmd]
