@@ -13,7 +13,10 @@ import sys
 from typing import Any
 
 from .._common import RUN_ACTIONS
-from ..kernelside.vm_grammar import OSList, add_verbs, format_human, run
+from ..errors import KernelSwitchError
+from ..kernelside.vm_grammar import OSList, add_verbs, for_prog, format_human, parser_class, run
+
+PROG = "kernelswitch vm"
 
 
 class LocalBackend:
@@ -53,6 +56,9 @@ class LocalBackend:
 def register(subparsers: Any) -> None:
     """Add ``vm`` to the ``kernelswitch`` command line."""
     p = subparsers.add_parser("vm", help="create and run virtual machines")
+    # The top-level parser made `p` a plain ArgumentParser; the vm grammar's class
+    # (same state, better one-line errors: did-you-mean, the verb's usage) takes over.
+    p.__class__ = parser_class(raise_errors=False)
     sub = p.add_subparsers(dest="vm_command", metavar="ACTION")
     sub.required = True
     add_verbs(sub)
@@ -61,7 +67,11 @@ def register(subparsers: Any) -> None:
 
 def _cli_main(args: argparse.Namespace) -> int:
     progress = None if args.json else (lambda msg: print(f"... {msg}", file=sys.stderr))
-    result = run(args, LocalBackend(progress=progress))
+    try:
+        result = run(args, LocalBackend(progress=progress))
+    except KernelSwitchError as e:
+        e.message = for_prog(e.message, PROG)  # hints as typed: `kernelswitch vm ...`
+        raise
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
