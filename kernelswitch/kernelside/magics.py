@@ -88,6 +88,10 @@ _LONG_VERBS = {
     "shutdown": "Shutting down",
     "reboot": "Rebooting",
     "delete": "Deleting",
+    "clone": "Cloning",
+    "snapshot": "Snapshot",
+    "edit": "Changing",
+    "download": "Downloading",
 }
 
 
@@ -168,7 +172,8 @@ class KernelSwitchMagics(Magics):
         from . import vm_grammar
 
         label = _LONG_VERBS.get(args.vm_command)
-        with _progress(f"{label} {args.name!r}" if label else None):
+        subject = getattr(args, "name", None) or getattr(args, "os", None)
+        with _progress(f"{label} {subject!r}" if label else None):
             result = vm_grammar.run(args, vm_grammar.RESTBackend())
         if getattr(args, "json", False):
             return result.to_json()

@@ -27,9 +27,11 @@ def handlers() -> list[tuple[str, Any]]:
     from .envs_handlers import routes as env_routes
     from .osinfo_handlers import routes as osinfo_routes
     from .vm_handlers import routes as vm_routes
+    from .vm_manage_handlers import routes as vm_manage_routes
 
     out: list[tuple[str, Any]] = []
     out += env_routes(API)
+    out += vm_manage_routes(API)  # before vm_routes: more specific paths
     out += vm_routes(API)
     out += osinfo_routes(API)
     # last: anything else under the API is a JSON 404, like every other error

@@ -14,13 +14,14 @@ from typing import Any, TypeVar
 
 from .._common import RUN_ACTIONS
 from .errors import HostError, VMNotFound
+from .manage import MANAGE_BY_NAME, MANAGE_POOL
 from .manager import VMManager, run_blocking
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: VMManager methods that act on one named VM.
-BY_NAME = ("info", *RUN_ACTIONS, "delete")
+BY_NAME = ("info", *RUN_ACTIONS, "delete", *MANAGE_BY_NAME)
 
 
 class VMFleet:
@@ -81,6 +82,8 @@ class VMFleet:
         return self.primary.storage_usage()
 
     def __getattr__(self, attr: str) -> Any:
+        if attr in MANAGE_POOL:
+            return getattr(self.primary, attr)
         if attr not in BY_NAME:
             raise AttributeError(attr)
 

@@ -31,6 +31,7 @@ from .._paths import cache_dir
 from .connection import DEFAULT_URI, Connection, get_connection, is_connection_error
 from .connection import libvirt_module as _libvirt
 from .errors import HostError, ShutdownTimeout, VMError, VMExists, VMNotFound, VMStateError
+from .manage import ManageMixin
 from .storage import Storage, default_pool_dir
 
 __all__ = ["STATES", "ShutdownTimeout", "VMManager"]
@@ -105,8 +106,8 @@ async def run_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
 
 
-class VMManager:
-    """The VMs of one libvirt URI."""
+class VMManager(ManageMixin):
+    """The VMs of one libvirt URI (manage verbs: :mod:`.manage`)."""
 
     def __init__(
         self,
@@ -165,6 +166,7 @@ class VMManager:
             for m in parsed["media"]
         ]
         uuid = parsed["uuid"]
+        preview = preview_dir() / f"{uuid}.png"
         return {
             "id": parsed["id"] if state in ACTIVE_STATES else None,
             "name": parsed["name"],
@@ -180,9 +182,10 @@ class VMManager:
             "media": media,
             "interfaces": parsed["interfaces"],
             "serial_log": parsed["serial_log"],
-            "preview_path": str(preview_dir() / f"{uuid}.png"),
+            "preview_path": str(preview) if preview.is_file() else None,
             "persistent": bool(dom.isPersistent()),
             "uri": self.uri,
+            **self._runtime_info(dom, state, parsed),
         }
 
     def _disk_sizes(self, dom: Any, path: str | None) -> dict[str, int | None]:
