@@ -169,3 +169,20 @@ def test_vm_unexpected_argument_names_the_verb_and_its_usage(ip) -> None:
 def test_vm_help_is_not_an_error(ip, capsys) -> None:
     assert ip.run_line_magic("vm", "start --help") is None
     assert "usage: %vm start" in capsys.readouterr().out
+
+
+def test_vm_manage_verbs_through_the_server(ip, capsys) -> None:
+    media = ip.run_line_magic("vm", "catalog debian11 x86_64 --json")
+    assert media and {m["os"] for m in media} == {"debian11"} and media[0]["url"].endswith(".iso")
+    assert ip.run_line_magic("vm", "catalog debian11 x86_64") is None
+    assert capsys.readouterr().out.split()[:5] == ["OS", "MEDIA", "ARCH", "VERSION", "URL"]
+    disks = ip.run_line_magic("vm", "disks --json")
+    assert set(disks["totals"]) >= {"count", "allocation", "capacity", "orphans"}
+    with pytest.raises(UsageError) as e:
+        ip.run_line_magic("vm", "snapshot list no-such-vm-here")
+    assert "`%vm list`" in str(e.value)
+    with pytest.raises(UsageError) as e:
+        ip.run_line_magic("vm", "download no-such-os")
+    assert "`%vm catalog QUERY`" in str(e.value) and "kernelswitch vm" not in str(e.value)
+    with pytest.raises(UsageError, match="nothing to change"):
+        ip.run_line_magic("vm", "edit some-vm")

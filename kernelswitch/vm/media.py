@@ -59,7 +59,7 @@ def _update(dom: Any, name: str, target: str | None, iso: str | None, force: boo
         # The tray may be locked by the guest (a mounted disc): FORCE breaks the lock.
         extra = libvirt.VIR_DOMAIN_DEVICE_MODIFY_FORCE if force else 0
         dom.updateDeviceFlags(to_string(new), flag | extra)
-    return {"target": dev, "before": before, "after": iso, "live": dom.isActive()}
+    return {"target": dev, "before": before, "after": iso, "live": bool(dom.isActive())}
 
 
 def eject(manager: Any, name: str, target: str | None = None, force: bool = False) -> dict:
