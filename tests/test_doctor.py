@@ -30,8 +30,29 @@ def test_doctor_says_vms_can_run_and_names_the_accelerator() -> None:
 def test_doctor_human_output_and_failure_exit(tmp_path) -> None:
     ok = _doctor()
     assert ok.returncode == 0
-    assert "[ok  ] accelerator" in ok.stdout
+    report = json.loads(_doctor("--json").stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    # TCG works but is slow: a warning, with what to expect and how to fix it
+    expected = "[warn]" if checks["accelerator"]["data"]["accel"] == "tcg" else "[ok  ]"
+    assert f"{expected} accelerator" in ok.stdout
     bad = _doctor("--uri", "qemu+unix:///session?socket=" + str(tmp_path / "nope"))
     assert bad.returncode == 1
     assert "[FAIL] libvirt" in bad.stdout
     assert "fix:" in bad.stdout
+
+
+def test_doctor_warns_where_the_user_should_act() -> None:
+    report = json.loads(_doctor("--json").stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    accel = checks["accelerator"]
+    assert accel["status"] == ("warn" if accel["data"]["accel"] == "tcg" else "ok")
+    if accel["status"] == "warn":
+        assert "slow" in accel["fix"]
+    db = checks["osinfo database"]
+    old = db["data"]["age_days"] > 365
+    assert db["status"] == ("warn" if old else "ok")
+    assert bool(db["fix"]) == old
+    # a warning never stops VMs from running
+    assert report["vms_can_run"] is True
+    human = _doctor().stdout
+    assert ("[warn] osinfo database" in human) == old

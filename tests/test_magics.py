@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from IPython.core.error import UsageError
 from support.jupyter import RunningServer, jupyter_server
 
 
@@ -63,14 +64,16 @@ def test_pyenv_compare_reads_like_the_cli(ip, capsys, env_root: Path) -> None:
     assert "\nmode:     " in out and "\npython:   " in out
 
 
-def test_pyenv_compare_bad_target_is_one_clear_line(ip, capsys, tmp_path: Path) -> None:
-    assert ip.run_line_magic("pyenv", f"compare {tmp_path / 'missing'}") is None
-    err = capsys.readouterr().err.strip()
+def test_pyenv_compare_bad_target_is_one_clear_line(ip, tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as e:
+        ip.run_line_magic("pyenv", f"compare {tmp_path / 'missing'}")
+    err = str(e.value)
     assert err.startswith("%pyenv: ") and "missing" in err and "\n" not in err
 
 
 def test_pyenv_usage_error(ip, capsys) -> None:
-    assert ip.run_line_magic("pyenv", "frobnicate") is None
+    with pytest.raises(UsageError, match="invalid arguments"):
+        ip.run_line_magic("pyenv", "frobnicate")
     assert "invalid choice" in capsys.readouterr().err
 
 
@@ -78,9 +81,8 @@ def test_server_unreachable_is_explained(ip, capsys, monkeypatch) -> None:
     from support.jupyter import free_port
 
     monkeypatch.setenv("KERNELSWITCH_URL", f"http://127.0.0.1:{free_port()}/")
-    assert ip.run_line_magic("pyenv", "list") is None
-    err = capsys.readouterr().err
-    assert "%pyenv: cannot reach the Jupyter server" in err
+    with pytest.raises(UsageError, match=r"^%pyenv: cannot reach the Jupyter server"):
+        ip.run_line_magic("pyenv", "list")
 
 
 def test_vm_list_matches_libvirt(ip, capsys) -> None:
@@ -103,24 +105,29 @@ def test_vm_list_matches_libvirt(ip, capsys) -> None:
 
 def test_vm_bad_name_is_refused_before_anything_exists(ip, capsys, tmp_path: Path) -> None:
     before = ip.run_line_magic("vm", "list --json")
-    assert ip.run_line_magic("vm", f"create 'bad<name' --iso {tmp_path / 'x.iso'}") is None
-    err = capsys.readouterr().err.strip()
+    with pytest.raises(UsageError) as e:
+        ip.run_line_magic("vm", f"create 'bad<name' --iso {tmp_path / 'x.iso'}")
+    err = str(e.value)
     assert err.startswith("%vm: ") and "name" in err.lower()
     assert ip.run_line_magic("vm", "list --json") == before
 
 
-def test_vm_unknown_vm_is_one_clear_line(ip, capsys) -> None:
-    assert ip.run_line_magic("vm", "info no-such-vm-here") is None
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("%vm: ") and "no-such-vm-here" in err
+def test_vm_unknown_vm_is_one_clear_line(ip) -> None:
+    with pytest.raises(UsageError) as e:
+        ip.run_line_magic("vm", "info no-such-vm-here")
+    err = str(e.value)
+    assert err.startswith("%vm: ") and "no-such-vm-here" in err and "\n" not in err
+    # the hint names what the user typed in the notebook, not the CLI
+    assert "`%vm list`" in err and "kernelswitch vm" not in err
 
 
 def test_vm_create_shows_progress_and_error(ip, capsys, tmp_path: Path) -> None:
     missing = tmp_path / "missing.iso"
-    assert ip.run_line_magic("vm", f"create okname --iso {missing}") is None
+    with pytest.raises(UsageError) as e:
+        ip.run_line_magic("vm", f"create okname --iso {missing}")
     captured = capsys.readouterr()
     assert "Creating VM 'okname'" in captured.out
-    assert str(missing) in captured.err
+    assert str(missing) in str(e.value)
 
 
 def test_vm_oses_search(ip, capsys) -> None:
@@ -128,3 +135,54 @@ def test_vm_oses_search(ip, capsys) -> None:
     assert "fedora37" in [o["short_id"] for o in oses]
     assert ip.run_line_magic("vm", "oses win 11") is None
     assert "win11" in capsys.readouterr().out
+
+
+def test_vm_failing_magic_fails_its_cell(ip, capsys) -> None:
+    """`r = %vm info nosuch --json` raises (the cell fails, Run All stops), never binds None."""
+    ip.user_ns.pop("r", None)
+    result = ip.run_cell("r = %vm info nosuch-vm-here --json")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "nosuch-vm-here" in str(result.error_in_exec)
+    assert "r" not in ip.user_ns
+    # what a notebook shows: one line, no traceback (IPython's UsageError display)
+    shown = capsys.readouterr()
+    text = shown.out + shown.err
+    assert "UsageError: %vm: " in text and "Traceback" not in text
+
+
+def test_vm_mistyped_verb_gets_did_you_mean(ip) -> None:
+    with pytest.raises(UsageError) as e:
+        ip.run_line_magic("vm", "strat somevm")
+    msg = str(e.value)
+    assert "unknown action 'strat'" in msg and "Did you mean `%vm start`?" in msg
+    assert "\n" not in msg
+
+
+def test_vm_unexpected_argument_names_the_verb_and_its_usage(ip) -> None:
+    with pytest.raises(UsageError) as e:
+        ip.run_line_magic("vm", "create trial d --iso /tmp/x.iso")
+    msg = str(e.value)
+    assert msg.startswith("%vm create: unexpected argument 'd'.")
+    assert "Usage: %vm create" in msg and "--iso PATH" in msg
+
+
+def test_vm_help_is_not_an_error(ip, capsys) -> None:
+    assert ip.run_line_magic("vm", "start --help") is None
+    assert "usage: %vm start" in capsys.readouterr().out
+
+
+def test_vm_manage_verbs_through_the_server(ip, capsys) -> None:
+    media = ip.run_line_magic("vm", "catalog debian11 x86_64 --json")
+    assert media and {m["os"] for m in media} == {"debian11"} and media[0]["url"].endswith(".iso")
+    assert ip.run_line_magic("vm", "catalog debian11 x86_64") is None
+    assert capsys.readouterr().out.split()[:5] == ["OS", "MEDIA", "ARCH", "VERSION", "URL"]
+    disks = ip.run_line_magic("vm", "disks --json")
+    assert set(disks["totals"]) >= {"count", "allocation", "capacity", "orphans"}
+    with pytest.raises(UsageError) as e:
+        ip.run_line_magic("vm", "snapshot list no-such-vm-here")
+    assert "`%vm list`" in str(e.value)
+    with pytest.raises(UsageError) as e:
+        ip.run_line_magic("vm", "download no-such-os")
+    assert "`%vm catalog QUERY`" in str(e.value) and "kernelswitch vm" not in str(e.value)
+    with pytest.raises(UsageError, match="nothing to change"):
+        ip.run_line_magic("vm", "edit some-vm")

@@ -25,6 +25,15 @@ class Check:
     fix: str = ""
     required: bool = True  # False: reported, but VMs can run without it
     data: dict[str, Any] = field(default_factory=dict)
+    #: Works, but the user should act (the fix says how) or expect slowness.
+    warn: bool = False
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``warn`` (works, but act or expect slowness) or ``fail``."""
+        if self.ok and not self.warn:
+            return "ok"
+        return "fail" if not self.ok and self.required else "warn"
 
 
 def _check_daemons() -> Check:
@@ -117,11 +126,18 @@ def _check_accel() -> Check:
     from ..vm.host import detect_accel
 
     report = detect_accel()
+    tcg = report.accel != "kvm"
     return Check(
         "accelerator",
         True,
         f"{report.accel.upper()} ({report.method}): {report.reason}",
+        # TCG emulates every instruction: guests run, but many times slower.
+        "expect guests to be slow (software emulation); enable hardware virtualization "
+        "(KVM) in the firmware or the host's hypervisor for full speed"
+        if tcg
+        else "",
         data={"accel": report.accel, "method": report.method},
+        warn=tcg,
     )
 
 
@@ -147,7 +163,7 @@ def _check_osinfo() -> Check:
                 "newer OSes will not be identified; update with `osinfo-db-import --local "
                 "--latest` or a newer osinfo-db package (you can still pick the OS by hand)"
             )
-    return Check("osinfo database", True, detail, fix, data=info)
+    return Check("osinfo database", True, detail, fix, data=info, warn=bool(fix))
 
 
 def _check_chromium() -> Check:
@@ -189,11 +205,17 @@ def _doctor(args: argparse.Namespace) -> int:
     can_run = all(c.ok for c in results if c.required)
     if args.json:
         print(
-            json.dumps({"vms_can_run": can_run, "checks": [asdict(c) for c in results]}, indent=2)
+            json.dumps(
+                {
+                    "vms_can_run": can_run,
+                    "checks": [{**asdict(c), "status": c.status} for c in results],
+                },
+                indent=2,
+            )
         )
     else:
         for c in results:
-            mark = "ok  " if c.ok else ("FAIL" if c.required else "warn")
+            mark = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}[c.status]
             print(f"[{mark}] {c.name}: {c.detail}")
             if c.fix:
                 print(f"       fix: {c.fix}")

@@ -12,8 +12,14 @@ import json
 import sys
 from typing import Any
 
-from .._common import RUN_ACTIONS
-from ..kernelside.vm_grammar import OSList, add_verbs, format_human, run
+from .._common import RUN_ACTIONS, human_size
+from ..errors import KernelSwitchError
+from ..kernelside.vm_grammar import OSList, add_verbs, for_prog, format_human, parser_class, run
+
+PROG = "kernelswitch vm"
+#: (a name: the ``list`` method shadows the builtin inside the class body)
+MediaList = list[dict[str, Any]]
+Names = list[str]
 
 
 class LocalBackend:
@@ -49,10 +55,83 @@ class LocalBackend:
 
         return [o.to_summary() for o in list_oses(query)]
 
+    # -- manage verbs (same answers as the REST API's)
+
+    def media(self, name: str, action: str, options: dict[str, Any]) -> dict[str, Any]:
+        if action == "eject":
+            return self.manager.eject(name, **options)
+        return self.manager.insert(name, **options)
+
+    def snapshot(self, name: str, action: str, snap: str | None, options: dict[str, Any]) -> Any:
+        if action == "list" or snap is None:
+            return self.manager.snapshots(name)
+        if action == "create":
+            return self.manager.snapshot_create(name, snap, options.get("description"))
+        if action == "revert":
+            return self.manager.snapshot_revert(name, snap)
+        return self.manager.snapshot_delete(name, snap)
+
+    def clone(self, name: str, new_name: str) -> dict[str, Any]:
+        return self.manager.clone(name, new_name, progress=self.progress)
+
+    def edit(self, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+        return self.manager.edit(name, **changes)
+
+    def disks(self) -> dict[str, Any]:
+        return self.manager.disks()
+
+    def delete_disks(self, disks: Names) -> dict[str, Any]:
+        return self.manager.delete_disks(disks)
+
+    def catalog(self, query: str | None) -> MediaList:
+        return self.manager.catalog(query)
+
+    def download(self, request: dict[str, Any]) -> dict[str, Any]:
+        bar = _ProgressBar() if self.progress is not None else None
+        try:
+            return self.manager.download(**request, progress=bar)
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+class _ProgressBar:
+    """``[#######.......]  45%  12.0M/27.0M`` on stderr, redrawn at most ~10 times a second."""
+
+    WIDTH = 30
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._last = 0.0
+        self._drawn = False
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = self._clock()
+        if now - self._last < 0.1 and done != total:
+            return
+        self._last = now
+        if total:
+            filled = int(self.WIDTH * done / total)
+            bar = "#" * filled + "." * (self.WIDTH - filled)
+            text = f"[{bar}] {100 * done // total:3d}%  {human_size(done)}/{human_size(total)}"
+        else:
+            text = f"{human_size(done)} downloaded"
+        print(f"\r{text}", end="", file=sys.stderr, flush=True)
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            print(file=sys.stderr)
+
 
 def register(subparsers: Any) -> None:
     """Add ``vm`` to the ``kernelswitch`` command line."""
     p = subparsers.add_parser("vm", help="create and run virtual machines")
+    # The top-level parser made `p` a plain ArgumentParser; the vm grammar's class
+    # (same state, better one-line errors: did-you-mean, the verb's usage) takes over.
+    p.__class__ = parser_class(raise_errors=False)
     sub = p.add_subparsers(dest="vm_command", metavar="ACTION")
     sub.required = True
     add_verbs(sub)
@@ -61,7 +140,11 @@ def register(subparsers: Any) -> None:
 
 def _cli_main(args: argparse.Namespace) -> int:
     progress = None if args.json else (lambda msg: print(f"... {msg}", file=sys.stderr))
-    result = run(args, LocalBackend(progress=progress))
+    try:
+        result = run(args, LocalBackend(progress=progress))
+    except KernelSwitchError as e:
+        e.message = for_prog(e.message, PROG)  # hints as typed: `kernelswitch vm ...`
+        raise
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:

@@ -21,15 +21,17 @@ class _UsageError(KernelSwitchError):
 
 
 def _parse(parser: Any, line: str) -> Any:
-    """Parse a magic's line; argparse's own usage errors and --help end in _Stop."""
+    """Parse a magic's line; --help ends in _Stop, a usage error raises."""
     try:
         words = shlex.split(line)
     except ValueError as e:  # an unclosed quote
         raise _UsageError(f"cannot read the line: {e}") from None
     try:
         return parser.parse_args(words)
-    except SystemExit:  # argparse already printed the usage or the help
-        raise _Stop() from None
+    except SystemExit as e:  # argparse printed the help, or the usage and its error
+        if not e.code:
+            raise _Stop() from None
+        raise _UsageError("invalid arguments (see the usage above)") from None
 
 
 class _Stop(Exception):
@@ -56,14 +58,27 @@ def _pyenv_parser() -> Any:
 
 @contextmanager
 def _user_errors(prog: str) -> Iterator[None]:
-    """A user error becomes one line on stderr instead of a traceback."""
+    """A user error raises IPython's UsageError: one line, no traceback, the cell fails.
+
+    Failing the cell matters: "Run All" must stop where a notebook broke, and
+    ``r = %vm info nosuch --json`` must not quietly bind ``None``. Hints in the
+    message name the command as the user typed it (``%vm start X``).
+    """
+    from IPython.core.error import UsageError
+
     try:
         yield
     except _Stop:
         pass
     except KernelSwitchError as e:
-        if e.message:
-            print(f"{prog}: {e.message}", file=sys.stderr)
+        from .vm_grammar import for_prog
+
+        message = e.message or e.code
+        if prog == "%vm":
+            message = for_prog(message, prog)
+        if not message.startswith(prog):
+            message = f"{prog}: {message}"
+        raise UsageError(" ".join(message.split())) from None
 
 
 #: Verbs that can take a while, with what the progress line says meanwhile.
@@ -73,6 +88,10 @@ _LONG_VERBS = {
     "shutdown": "Shutting down",
     "reboot": "Rebooting",
     "delete": "Deleting",
+    "clone": "Cloning",
+    "snapshot": "Snapshot",
+    "edit": "Changing",
+    "download": "Downloading",
 }
 
 
@@ -111,7 +130,7 @@ class KernelSwitchMagics(Magics):
         """Python environments: %pyenv list|current|compare."""
         with _user_errors("%pyenv"):
             return self._pyenv(_parse(_pyenv_parser(), line))
-        return None  # the error was printed
+        return None  # only --help gets here (it printed the help)
 
     def _pyenv(self, args: Any) -> Any:
         from . import client
@@ -147,13 +166,14 @@ class KernelSwitchMagics(Magics):
 
         with _user_errors("%vm"):
             return self._vm(_parse(vm_grammar.build_parser("%vm"), line))
-        return None  # the error was printed
+        return None  # only --help gets here (it printed the help)
 
     def _vm(self, args: Any) -> Any:
         from . import vm_grammar
 
         label = _LONG_VERBS.get(args.vm_command)
-        with _progress(f"{label} {args.name!r}" if label else None):
+        subject = getattr(args, "name", None) or getattr(args, "os", None)
+        with _progress(f"{label} {subject!r}" if label else None):
             result = vm_grammar.run(args, vm_grammar.RESTBackend())
         if getattr(args, "json", False):
             return result.to_json()

@@ -16,18 +16,24 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any, Protocol
+import difflib
+import re
+from typing import Any, NoReturn, Protocol
 from urllib.parse import quote
 
 from .._common import RUN_ACTIONS, human_size
+from ..errors import KernelSwitchError
 from .format import table
+from .vm_manage_grammar import RESTManage, add_manage_verbs, format_manage, run_manage
 
 __all__ = [
+    "GrammarError",
     "RESTBackend",
     "Result",
     "VMBackend",
     "add_verbs",
     "build_parser",
+    "for_prog",
     "format_human",
     "run",
 ]
@@ -35,6 +41,86 @@ __all__ = [
 #: OS summaries (``short_id``, ``name``, ...); a name, since the backends' ``list``
 #: method shadows the builtin inside their class bodies.
 OSList = list[dict[str, Any]]
+
+
+class GrammarError(KernelSwitchError):
+    """The words typed do not fit the ``vm`` grammar (one line, with the fix)."""
+
+    code = "usage"
+
+
+def for_prog(message: str, prog: str) -> str:
+    """*message* with its command hints spelled as the user types them.
+
+    The engine and the server write hints as ```kernelswitch vm start NAME``` or
+    ```vm oses QUERY```; in a notebook the user typed ``%vm``, so the hint must
+    say ``%vm start NAME``.
+    """
+    return re.sub(r"`(?:kernelswitch vm|vm|%vm) ", f"`{prog} ", message)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one clear line with a fix, raised as GrammarError.
+
+    argparse alone says "invalid choice: 'strat' (choose from ...)" or
+    "unrecognized arguments: d" and prints the whole usage; a user wants the
+    closest verb and the usage of the verb they typed.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise GrammarError(self._explain(message))
+
+    def _explain(self, message: str) -> str:
+        bad = re.search(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if bad:
+            what, word = bad.group(1), bad.group(2)
+            choices = re.findall(r"'([^']*)'", bad.group(3))
+            close = difflib.get_close_matches(word, choices, n=3, cutoff=0.5)
+            if what == "ACTION":  # the verb itself
+                hint = f" Did you mean `{self.prog} {close[0]}`?" if close else ""
+                return (
+                    f"{self.prog}: unknown action {word!r}.{hint} "
+                    f"Actions: {', '.join(choices)}; `{self.prog} ACTION --help` explains one."
+                )
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            return f"{self.prog}: {word!r} is not one of {', '.join(choices)}.{hint}"
+        usage = _one_line(self.format_usage()).removeprefix("usage: ")
+        return f"{self.prog}: {message}. Usage: {usage}"
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        # Each verb's parser checks its own leftovers, so the message names the
+        # verb and shows its usage (argparse would report them at the top).
+        ns, extra = super().parse_known_args(args, namespace)
+        if extra:
+            usage = _one_line(self.format_usage()).removeprefix("usage: ")
+            what = "argument" if len(extra) == 1 else "arguments"
+            words = " ".join(repr(w) for w in extra)
+            dashless = not any(w.startswith("-") for w in extra)
+            hint = f" Options start with --; `{self.prog} --help` lists them." if dashless else ""
+            self.error_line(f"{self.prog}: unexpected {what} {words}.{hint} Usage: {usage}")
+        return ns, extra
+
+    def error_line(self, line: str) -> NoReturn:
+        raise GrammarError(line)
+
+
+class _ExitingParser(_RaisingParser):
+    """The CLI's flavour: the same one line on stderr, exit status 2 (argparse's)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.error_line(self._explain(message))
+
+    def error_line(self, line: str) -> NoReturn:
+        self.exit(2, f"{line}\n")
+
+
+def parser_class(raise_errors: bool) -> type[argparse.ArgumentParser]:
+    """The parser class of the ``vm`` grammar: raising (magics) or exiting (CLI)."""
+    return _RaisingParser if raise_errors else _ExitingParser
 
 
 
@@ -54,7 +140,7 @@ class VMBackend(Protocol):
     def oses(self, query: str | None) -> OSList: ...
 
 
-class RESTBackend:
+class RESTBackend(RESTManage):
     """Talks to the Jupyter server's REST API (the magics, or a remote CLI)."""
 
     def __init__(self, server: Any = None) -> None:
@@ -148,10 +234,18 @@ def add_verbs(sub: Any) -> None:
     p.add_argument("--disks", action="store_true", help="also remove its disk images")
     p.add_argument("--force", action="store_true", help="stop it first if it is running")
 
+    add_manage_verbs(verb)
 
-def build_parser(prog: str = "vm") -> argparse.ArgumentParser:
-    """The ``vm`` grammar as a standalone parser (used by the ``%vm`` magic)."""
-    parser = argparse.ArgumentParser(prog=prog, description="Create and run virtual machines.")
+
+def build_parser(prog: str = "vm", *, raise_errors: bool = True) -> argparse.ArgumentParser:
+    """The ``vm`` grammar as a standalone parser (used by the ``%vm`` magic).
+
+    With *raise_errors* a usage error raises :class:`GrammarError` (one line);
+    otherwise it prints that line and exits with status 2, as argparse does.
+    """
+    parser = parser_class(raise_errors)(
+        prog=prog, description="Create and run virtual machines."
+    )
     sub = parser.add_subparsers(dest="vm_command", metavar="ACTION")
     sub.required = True
     add_verbs(sub)
@@ -178,7 +272,16 @@ def run(args: argparse.Namespace, backend: VMBackend) -> Result:
                 request[key] = value
         return Result(verb, backend.create(request))
     if verb == "delete":
-        return Result(verb, backend.delete(args.name, args.disks, args.force))
+        try:
+            return Result(verb, backend.delete(args.name, args.disks, args.force))
+        except KernelSwitchError as e:
+            if e.code == "vm_not_found" and args.disks:
+                # A VM deleted without --disks left them: they are orphans now.
+                e.message += " Disks a deleted VM left behind are listed by `vm disks`."
+            raise
+    managed = run_manage(args, backend, GrammarError)
+    if managed is not None:
+        return Result(verb, managed)
     if verb in RUN_ACTIONS:
         options: dict[str, Any] = {}
         if verb == "shutdown":
@@ -202,6 +305,9 @@ def _os_label(os_id: str | None) -> str:
 def format_human(result: Result, prog: str = "kernelswitch vm") -> str:
     """What a person reads after a ``vm`` command (*prog* as the user typed it)."""
     data = result.data
+    managed = format_manage(result.verb, data, prog, lambda d: _info_text(d))
+    if managed is not None:
+        return managed
     if result.verb == "oses":
         if not data:
             return f"No OS matches. Try fewer words, or: {prog} oses"
@@ -223,7 +329,22 @@ def format_human(result: Result, prog: str = "kernelswitch vm") -> str:
         for kept in data.get("kept_disks", []):
             lines.append(f"  kept disk {kept['path']} ({kept['reason']})")
         return "\n".join(lines)
-    # info, create and the run verbs answer with the VM's info
+    text = _info_text(data)
+    if result.verb == "create":
+        text = f"Created VM {data['name']}.\n{text}"
+    return text
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    d, h, m = s // 86400, s // 3600 % 24, s // 60 % 60
+    return f"{d}d {h}h {m}m" if d else (f"{h}h {m}m" if h else f"{m}m {s % 60}s")
+
+
+def _info_text(data: dict[str, Any]) -> str:
+    """A VM's info (info, create and the run verbs answer with it)."""
     lines = [
         f"{data['name']}: {data['state']}",
         f"  uuid     {data.get('uuid')}",
@@ -237,6 +358,15 @@ def format_human(result: Result, prog: str = "kernelswitch vm") -> str:
         )
     for m in data.get("media", []):
         lines.append(f"  media    {m.get('target')} {m.get('path') or '(empty)'}")
-    if result.verb == "create":
-        lines.insert(0, f"Created VM {data['name']}.")
+    if data.get("cpu_time") is not None:
+        used = _size(data.get("memory_used"))
+        guest = data.get("memory_guest_used")
+        mem = f"{used} on the host" + (f", {_size(guest)} in the guest" if guest else "")
+        lines.append(f"  uptime   {_duration(data.get('uptime'))}, CPU time {data['cpu_time']:g} s")
+        lines.append(f"  in use   {mem}")
+    if data.get("autostart") is not None:
+        lines.append(f"  autostart {'on' if data['autostart'] else 'off'}")
+    if data.get("serial_log"):
+        lines.append(f"  serial   {data['serial_log']}")
+        lines += [f"    | {line}" for line in data.get("serial_tail") or []]
     return "\n".join(lines)

@@ -28,9 +28,11 @@ def handlers() -> list[tuple[str, Any]]:
     from .openapi import routes as openapi_routes
     from .osinfo_handlers import routes as osinfo_routes
     from .vm_handlers import routes as vm_routes
+    from .vm_manage_handlers import routes as vm_manage_routes
 
     out: list[tuple[str, Any]] = []
     out += env_routes(API)
+    out += vm_manage_routes(API)  # before vm_routes: more specific paths
     out += vm_routes(API)
     out += osinfo_routes(API)
     out += openapi_routes(API)

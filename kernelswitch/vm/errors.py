@@ -60,3 +60,24 @@ class VMBusy(VMStateError):
     """Another operation on the same VM is running; try again when it finishes."""
 
     code = "vm_busy"
+
+
+class SnapshotNotFound(VMError):
+    """No snapshot of that name on the VM; ``details['snapshots']`` lists the ones there are."""
+
+    code = "snapshot_not_found"
+    http_status = 404
+
+
+class DiskNotFound(VMError):
+    """No disk (of the VM, or in the pool) by that name or path."""
+
+    code = "disk_not_found"
+    http_status = 404
+
+
+class DownloadError(VMError):
+    """An ISO download failed (offline, cut, size or checksum mismatch)."""
+
+    code = "download_failed"
+    http_status = 502

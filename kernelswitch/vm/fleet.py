@@ -26,13 +26,14 @@ from typing import Any, TypeVar
 from .._common import RUN_ACTIONS
 from ._oplock import OP_WAIT, OperationLocks
 from .errors import HostError, VMNotFound
+from .manage import MANAGE_BY_NAME, MANAGE_POOL
 from .manager import SHUTDOWN_TIMEOUT, VMManager, run_blocking
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: VMManager methods that act on one named VM.
-BY_NAME = ("info", *RUN_ACTIONS, "delete", "state", "press_power_button")
+BY_NAME = ("info", *RUN_ACTIONS, "delete", "state", "press_power_button", *MANAGE_BY_NAME)
 #: Seconds a create waits for the creates queued before it (they run one at a time).
 CREATE_QUEUE_WAIT = 600.0
 _CREATE_GATE = "\0create"  # not a valid VM name, so it cannot clash with one
@@ -141,6 +142,8 @@ class VMFleet:
             return await self.aio(self.delete, name, **options)
 
     def __getattr__(self, attr: str) -> Any:
+        if attr in MANAGE_POOL:
+            return getattr(self.primary, attr)
         if attr not in BY_NAME:
             raise AttributeError(attr)
 

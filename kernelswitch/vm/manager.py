@@ -44,6 +44,7 @@ from .errors import (
     VMNotFound,
     VMStateError,
 )
+from .manage import ManageMixin
 from .storage import Storage, default_pool_dir
 
 __all__ = ["STATES", "ShutdownTimeout", "VMManager"]
@@ -127,8 +128,8 @@ async def run_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         ) from e
 
 
-class VMManager:
-    """The VMs of one libvirt URI."""
+class VMManager(ManageMixin):
+    """The VMs of one libvirt URI (manage verbs: :mod:`.manage`)."""
 
     def __init__(
         self,
@@ -191,6 +192,7 @@ class VMManager:
             for m in parsed["media"]
         ]
         uuid = parsed["uuid"]
+        preview = preview_dir() / f"{uuid}.png"
         return {
             "id": parsed["id"] if state in ACTIVE_STATES else None,
             "name": parsed["name"],
@@ -206,9 +208,10 @@ class VMManager:
             "media": media,
             "interfaces": parsed["interfaces"],
             "serial_log": parsed["serial_log"],
-            "preview_path": str(preview_dir() / f"{uuid}.png"),
+            "preview_path": str(preview) if preview.is_file() else None,
             "persistent": bool(dom.isPersistent()),
             "uri": self.uri,
+            **self._runtime_info(dom, state, parsed),
         }
 
     def _disk_sizes(self, dom: Any, path: str | None) -> dict[str, int | None]:

@@ -1,0 +1,210 @@
+"""Download an installer ISO from the catalogue into the ISO folder, resumably.
+
+Public API (stable): :func:`download` ``(os, arch=None, index=None,
+sha256=None, progress=None, dest_dir=None) -> dict`` (``path, url, size,
+sha256, resumed, checked``), reached as ``VMManager.download``;
+:func:`iso_dir` — ``$KERNELSWITCH_ISO_DIR``, else ``isos`` beside the disk
+pool (``/var/lib/kernelswitch/isos`` for root), where the hypervisor user can
+read what ``vm create --iso`` is given.
+
+Why resumable: ISOs are gigabytes and links get cut. Bytes go to
+``NAME.iso.part``; a cut is resumed with an HTTP Range request (a few times
+here, and again by running the same command later); a server that ignores
+Range starts over. Only a complete file is renamed to ``NAME.iso``, after
+the checks the data allows: the length the server announced, the ISO's
+volume size from the osinfo database where it has one, and a SHA-256 the
+user passes (osinfo-db carries no checksums). A failed check removes the
+partial file: it would only resume into the same wrong bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from .catalog import find_media, media_url
+from .errors import DownloadError, InvalidVMSpec
+
+__all__ = ["ISO_DIR_ENV", "download", "iso_dir"]
+
+ISO_DIR_ENV = "KERNELSWITCH_ISO_DIR"
+CHUNK = 1 << 20
+ATTEMPTS = 4
+TIMEOUT = 30.0
+Progress = Callable[[int, "int | None"], None]
+
+
+def iso_dir() -> Path:
+    env = os.environ.get(ISO_DIR_ENV)
+    if env:
+        return Path(env)
+    from .storage import default_pool_dir
+
+    return default_pool_dir().parent / "isos"
+
+
+def _file_name(url: str) -> str:
+    name = unquote(Path(urlsplit(url).path).name)
+    if not name or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name):
+        raise DownloadError(f"Cannot tell a safe file name from {url!r}.")
+    return name
+
+
+def _fetch(url: str, part: Path, say: Progress) -> tuple[int, bool]:
+    """Append the rest of *url* to *part*; (total size, whether it resumed). Raises on a cut."""
+    have = part.stat().st_size if part.exists() else 0
+    req = urllib.request.Request(url, headers={"User-Agent": "kernelswitch"})
+    if have:
+        req.add_header("Range", f"bytes={have}-")
+    try:
+        resp = urllib.request.urlopen(req, timeout=TIMEOUT)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # nothing left to send: we have it all
+            return have, True
+        raise DownloadError(
+            f"The server refused {url}: HTTP {e.code} {e.reason}.", details={"url": url}
+        ) from e
+    with resp:
+        resumed = have > 0 and resp.status == 206
+        if have and not resumed:
+            have = 0  # the server ignored Range: start over
+        length = resp.headers.get("Content-Length")
+        total = have + int(length) if length and length.isdigit() else None
+        rng = resp.headers.get("Content-Range", "")
+        m = re.search(r"/(\d+)$", rng)
+        if m:
+            total = int(m.group(1))
+        done = have
+        with open(part, "ab" if resumed else "wb") as f:
+            say(done, total)
+            while True:
+                try:
+                    chunk = resp.read(CHUNK)
+                except (OSError, urllib.error.URLError) as e:
+                    raise _Cut(done, total) from e
+                if not chunk:
+                    break
+                f.write(chunk)
+                done += len(chunk)
+                say(done, total)
+        if total is not None and done < total:
+            raise _Cut(done, total)
+        return done, resumed
+
+
+class _Cut(Exception):
+    def __init__(self, done: int, total: int | None) -> None:
+        super().__init__(f"cut at {done} of {total} bytes")
+        self.done, self.total = done, total
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download(
+    os_id: str,
+    arch: str | None = None,
+    index: int | None = None,
+    sha256: str | None = None,
+    progress: Progress | None = None,
+    dest_dir: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256.strip()):
+        msg = f"--sha256 must be 64 hexadecimal digits (got {sha256!r})."
+        raise InvalidVMSpec(msg, details={"sha256": sha256})
+    media = find_media(os_id, arch, index)
+    url = media_url(media["url"])
+    say: Progress = progress or (lambda _d, _t: None)
+    folder = Path(dest_dir) if dest_dir is not None else iso_dir()
+    dest = folder / _file_name(media["url"])
+    part = dest.with_name(dest.name + ".part")
+    result = {"os": os_id, "url": url, "path": str(dest), "resumed": False, "checked": []}
+    if dest.is_file():
+        _check(dest, media, sha256, None, result, remove=False)
+        return {**result, "size": dest.stat().st_size, "already_there": True}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(folder.stat().st_mode | 0o005)  # our folder: the hypervisor reads ISOs
+    except OSError as e:
+        raise DownloadError(f"Cannot use the ISO folder {folder}: {e.strerror}.") from e
+    total: int | None = None
+    for attempt in range(ATTEMPTS):
+        try:
+            total, resumed = _fetch(url, part, say)
+            result["resumed"] = result["resumed"] or resumed
+            break
+        except _Cut as cut:
+            total = cut.total
+            result["resumed"] = True  # the next attempt continues from here
+            if attempt == ATTEMPTS - 1:
+                msg = (
+                    f"The download of {url} was cut at {cut.done} of {cut.total or '?'} bytes, "
+                    f"{ATTEMPTS} times. The part is kept in {part}: run the same command again "
+                    "to resume."
+                )
+                raise DownloadError(msg, details={"url": url, "part": str(part)}) from cut
+        except urllib.error.URLError as e:
+            host = urlsplit(url).netloc
+            msg = (
+                f"Cannot reach {host} to download {dest.name}: {e.reason}. Check the network "
+                "(or a proxy: set KERNELSWITCH_ISO_MIRROR to a mirror), then run the same "
+                "command again; a partial download resumes."
+            )
+            raise DownloadError(msg, details={"url": url}) from e
+        except OSError as e:  # a timeout or reset before any byte came
+            if attempt == ATTEMPTS - 1:
+                raise DownloadError(f"Downloading {url} failed: {e}.") from e
+    _check(part, media, sha256, total, result, remove=True)
+    part.rename(dest)
+    return {**result, "size": dest.stat().st_size, "already_there": False}
+
+
+def _check(
+    path: Path,
+    media: dict[str, Any],
+    sha256: str | None,
+    total: int | None,
+    result: dict[str, Any],
+    *,
+    remove: bool,
+) -> None:
+    """Length, volume size and checksum; a failure removes *path* when *remove*."""
+    size = path.stat().st_size
+    problem = None
+    if total is not None and size != total:
+        problem = f"it has {size} bytes, the server announced {total}"
+    elif total is not None:
+        result["checked"].append("length")
+    if problem is None and media.get("volume_size") and size < media["volume_size"]:
+        problem = f"it has {size} bytes, less than the ISO volume size {media['volume_size']}"
+    elif media.get("volume_size"):
+        result["checked"].append("volume size")
+    if problem is None and sha256 is not None:
+        got = _sha256(path)
+        result["sha256"] = got
+        if got != sha256.strip().lower():
+            problem = f"its SHA-256 is {got}, not the expected {sha256.strip().lower()}"
+        else:
+            result["checked"].append("sha256")
+    if problem is None:
+        return
+    if remove:
+        path.unlink(missing_ok=True)
+    what = "removed it" if remove else "kept it (it was there before)"
+    raise DownloadError(
+        f"The download of {media['os']} failed its check: {problem}. kernelswitch {what}; "
+        "try again, or another mirror.",
+        details={"path": str(path), "os": media["os"]},
+    )

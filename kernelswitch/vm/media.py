@@ -1,0 +1,77 @@
+"""Eject and insert installer media (ISOs) in a VM's CD/DVD drive.
+
+Public API (stable): :func:`eject` ``(manager, name, target=None, force=False)``
+and :func:`insert` ``(manager, name, iso, target=None)``; both answer the VM's
+info plus ``{"media_change": {...}}``. Reached as ``VMManager.eject/insert``.
+
+Why both views: a running VM gets the change now (QEMU opens the tray, tray
+events reach listeners through :class:`~.connection.Connection`) *and* in its
+persistent definition, so the next boot sees the same drive — what virt-manager
+does. The ISO is checked (exists, is ISO 9660, reachable by the hypervisor
+user) before anything changes.
+"""
+
+from __future__ import annotations
+
+import copy
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from ._xml import disk_source, disk_target, find_disk, inactive_xml, live_xml, to_string
+from .connection import libvirt_module
+from .errors import VMStateError
+
+__all__ = ["eject", "insert"]
+
+
+def _views(dom: Any) -> list[tuple[ET.Element, int]]:
+    """(XML, flag) for each view to change: live when running, config when persistent."""
+    libvirt = libvirt_module()
+    views = []
+    if dom.isActive():
+        views.append((live_xml(dom), libvirt.VIR_DOMAIN_AFFECT_LIVE))
+    if dom.isPersistent():
+        views.append((inactive_xml(dom), libvirt.VIR_DOMAIN_AFFECT_CONFIG))
+    return views
+
+
+def _update(dom: Any, name: str, target: str | None, iso: str | None, force: bool) -> dict:
+    libvirt = libvirt_module()
+    views = _views(dom)
+    # Check every view first, so a refusal changes nothing.
+    drives = [(find_disk(root, target, device="cdrom", vm=name), flag) for root, flag in views]
+    dev = disk_target(drives[0][0])
+    before = disk_source(drives[0][0])
+    if iso is None and not any(disk_source(d) for d, _f in drives):
+        raise VMStateError(
+            f"VM {name!r} has no disc in {dev}: nothing to eject. "
+            f"Insert one with `vm insert {name} PATH.iso`.",
+            details={"name": name, "target": dev},
+        )
+    for drive, flag in drives:
+        new = copy.deepcopy(drive)
+        src = new.find("source")
+        if src is not None:
+            new.remove(src)
+        if iso is not None:
+            new.set("type", "file")
+            ET.SubElement(new, "source", {"file": iso})
+        # The tray may be locked by the guest (a mounted disc): FORCE breaks the lock.
+        extra = libvirt.VIR_DOMAIN_DEVICE_MODIFY_FORCE if force else 0
+        dom.updateDeviceFlags(to_string(new), flag | extra)
+    return {"target": dev, "before": before, "after": iso, "live": bool(dom.isActive())}
+
+
+def eject(manager: Any, name: str, target: str | None = None, force: bool = False) -> dict:
+    """Empty the drive *target* (the only CD/DVD drive when None)."""
+    change = manager._on_domain(name, lambda dom: _update(dom, name, target, None, force))
+    return {**manager.info(name), "media_change": change}
+
+
+def insert(manager: Any, name: str, iso: str, target: str | None = None) -> dict:
+    """Put *iso* in the drive (replacing a disc that is there)."""
+    from .spec import check_iso
+
+    path = str(check_iso(iso, uri=manager.uri))
+    change = manager._on_domain(name, lambda dom: _update(dom, name, target, path, False))
+    return {**manager.info(name), "media_change": change}
