@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Int, List, TraitError, Unicode, default, validate
+from traitlets import Enum, Float, Int, List, TraitError, Unicode, default, validate
 
 from .. import __version__
 
@@ -60,6 +60,25 @@ class KernelSwitchApp(ExtensionApp):
 
     env_depth = Int(5, config=True, help="How deep the environment scan descends.")
 
+    version_policy = Enum(
+        ["native", "strict"],
+        "native",
+        config=True,
+        help="Which environments a running kernel may switch to. 'native': any env with "
+        "ipykernel (any Python version), or one without ipykernel that has the server's "
+        "Python major.minor (overlay mode). 'strict': additionally only the major.minor "
+        "the kernel first started with (KDE Cantor's rule), so objects in memory and "
+        "compiled extensions keep matching.",
+    )
+    switch_timeout = Float(
+        60.0,
+        config=True,
+        help="Seconds a switch waits for the new kernel to answer before it gives up "
+        "(the old kernel keeps running).",
+    )
+
+    _switcher: Any = None
+
     _vm_manager: Any = None
     _vm_lock = threading.Lock()
 
@@ -75,10 +94,32 @@ class KernelSwitchApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         self.settings["kernelswitch_app"] = self
+        self._init_switching()
         self.log.info("kernelswitch %s: libvirt %s", __version__, ", ".join(self.libvirt_uris))
         # The osinfo database takes ~0.4 s to load: do it now, off the event
         # loop, so the first create or identify does not pay for it.
         threading.Thread(target=self._preload_osinfo, name="ks-osinfo", daemon=True).start()
+
+    def _init_switching(self) -> None:
+        """Baseline environment, server URL/token for kernels, and the switcher."""
+        from ..kernels import Switcher, configure
+        from .kernel_swap import rewire
+
+        srv = self.serverapp
+        assert srv is not None, "initialize_settings runs inside a server"
+        configure(
+            server_url=lambda: srv.connection_url,
+            token=lambda: getattr(srv.identity_provider, "token", "") or "",
+            version_policy=self.version_policy,
+            timeout=self.switch_timeout,
+        )
+        mkm = srv.kernel_manager
+        self._switcher = Switcher(lambda kid, km: rewire(mkm, kid, km))
+
+    @property
+    def switcher(self) -> Any:
+        """The :class:`~kernelswitch.kernels.Switcher` of this server."""
+        return self._switcher
 
     def _preload_osinfo(self) -> None:
         try:
