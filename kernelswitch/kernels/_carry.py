@@ -1,10 +1,16 @@
 """``carry``: move the user's variables from the old kernel to the candidate.
 
-The old kernel pickles each name of its user namespace on its own (cloudpickle
-when both kernels have it, so classes and functions defined in the notebook
-travel by value; else pickle), the candidate loads each on its own, and both
-write a report, so one bad object never costs the others. The blobs go
-through a private temporary folder, never through the server's memory.
+The pickling runs inside the kernels (:mod:`kernelswitch.kernelside.carry`,
+importable in every kernel kernelswitch launches): the old kernel dumps each
+name on its own into a private temporary folder, the candidate loads each on
+its own, and both write a report, so one bad object never costs the others
+and the blobs never pass through the server's memory. cloudpickle is used
+when the candidate has it (then the old kernel's blobs carry notebook-defined
+classes by value), else pickle.
+
+When the switch is asked from inside the old kernel (``%pyenv switch
+--carry``), that kernel is busy running the magic, so the magic dumps itself
+and passes the folder (``carry_from``).
 """
 
 from __future__ import annotations
@@ -20,66 +26,14 @@ from typing import Any
 
 from .errors import SwitchError
 
-# Runs inside the old kernel, in a fresh namespace (nothing leaks into the
-# user's); get_ipython is a builtin while IPython executes.
-_DUMP = r"""
-def _ks_dump(folder, use_cloudpickle):
-    import json, os, pickle
-    pk = pickle
-    if use_cloudpickle:
-        try:
-            import cloudpickle as pk
-        except ImportError:
-            pk = pickle
-    ip = get_ipython()
-    hidden = set(ip.user_ns_hidden)
-    blobs, failed = {}, {}
-    for name, value in list(ip.user_ns.items()):
-        if name.startswith("_") or name in hidden:
-            continue
-        try:
-            blobs[name] = pk.dumps(value)
-        except Exception as e:
-            failed[name] = f"cannot be pickled: {type(e).__name__}: {e}"
-    with open(os.path.join(folder, "blobs.pickle"), "wb") as f:
-        pickle.dump(blobs, f)
-    with open(os.path.join(folder, "dump.json"), "w") as f:
-        json.dump({"failed": failed, "pickler": pk.__name__}, f)
-_ks_dump(FOLDER, USE_CLOUDPICKLE)
-"""
-
-# Runs inside the candidate.
-_LOAD = r"""
-def _ks_load(folder):
-    import json, os, pickle
-    ip = get_ipython()
-    with open(os.path.join(folder, "blobs.pickle"), "rb") as f:
-        blobs = pickle.load(f)
-    loaded, failed = [], {}
-    for name, blob in blobs.items():
-        try:
-            ip.user_ns[name] = pickle.loads(blob)
-            loaded.append(name)
-        except Exception as e:
-            failed[name] = f"cannot be loaded in the new env: {type(e).__name__}: {e}"
-    with open(os.path.join(folder, "load.json"), "w") as f:
-        json.dump({"loaded": loaded, "failed": failed}, f)
-_ks_load(FOLDER)
-"""
-
-_HAS_CLOUDPICKLE = "__import__('importlib.util').util.find_spec('cloudpickle') is not None"
+_MOD = "__import__('kernelswitch.kernelside.carry', fromlist=['carry'])"
+_HAS_CLOUDPICKLE = f"{_MOD}.has_cloudpickle()"
 
 
 @dataclass
 class CarryReport:
     carried: list[str] = field(default_factory=list)
     not_carried: dict[str, str] = field(default_factory=dict)
-
-
-def _wrap(src: str, **values: str | bool) -> str:
-    """``src`` run by exec in a namespace of its own, with ``values`` bound."""
-    ns = ", ".join(f"{k!r}: {v!r}" for k, v in values.items())
-    return f"exec({src!r}, {{{ns}}})"
 
 
 async def _run(client: Any, code: str, deadline: float, what: str) -> dict[str, Any]:
@@ -109,17 +63,18 @@ def _has_cloudpickle(content: dict[str, Any]) -> bool:
     return bool(r.get("status") == "ok" and r.get("data", {}).get("text/plain") == "True")
 
 
-async def carry(old_client: Any, new_client: Any, timeout: float) -> CarryReport:
-    """Move the user namespace from ``old_client``'s kernel to ``new_client``'s."""
+async def carry(old_client: Any, new_client: Any, timeout: float,
+                carry_from: str | None = None) -> CarryReport:
+    """Move the user namespace from ``old_client``'s kernel to ``new_client``'s
+    (or from the folder ``carry_from`` the old kernel already dumped into)."""
     deadline = time.monotonic() + timeout
-    folder = tempfile.mkdtemp(prefix="kernelswitch-carry-")  # 0700: private
+    folder = carry_from or tempfile.mkdtemp(prefix="kernelswitch-carry-")  # 0700: private
     try:
-        probe = await _run(new_client, "pass", deadline, "new kernel")
-        use_cp = _has_cloudpickle(probe)
-        await _run(
-            old_client, _wrap(_DUMP, FOLDER=folder, USE_CLOUDPICKLE=use_cp), deadline, "old kernel"
-        )
-        await _run(new_client, _wrap(_LOAD, FOLDER=folder), deadline, "new kernel")
+        if carry_from is None:
+            probe = await _run(new_client, "pass", deadline, "new kernel")
+            use_cp = _has_cloudpickle(probe)
+            await _run(old_client, f"{_MOD}.dump({folder!r}, {use_cp!r})", deadline, "old kernel")
+        await _run(new_client, f"{_MOD}.load({folder!r})", deadline, "new kernel")
         with open(os.path.join(folder, "dump.json")) as f:
             dump = json.load(f)
         with open(os.path.join(folder, "load.json")) as f:

@@ -130,7 +130,7 @@ def launcher_index(cmd: list[str]) -> int | None:
     return None
 
 
-def launch_argv(target: LaunchTarget, cmd: list[str]) -> list[str]:
+def launch_argv(target: LaunchTarget, cmd: list[str], magics: bool = False) -> list[str]:
     """``cmd`` (a formatted ipykernel kernelspec command) rewritten for ``target``.
 
     native: the target's own interpreter runs ``-m ipykernel_launcher``, with
@@ -138,16 +138,20 @@ def launch_argv(target: LaunchTarget, cmd: list[str]) -> list[str]:
     ``%load_ext kernelswitch`` works where kernelswitch is not installed).
     overlay: a tiny bootstrap appends the server's site-packages at the end of
     ``sys.path`` (the env's own packages win), then starts ipykernel.
+    ``magics``: load ``%pyenv``/``%vm`` at start (a kernel a switch started
+    keeps the magics the user switched with).
     """
     i = launcher_index(cmd)
     if i is None:
         raise ValueError(f"not an ipykernel command: {cmd!r}")
     rest = cmd[i + 1 :]
+    load = ["--IPKernelApp.exec_lines=%load_ext kernelswitch"] if magics else []
     if target.mode == MODE_NATIVE:
         append = f"__import__('sys').path.append({kernelside_path()!r})"
-        return [target.executable, "-m", cmd[i], *rest, f"--IPKernelApp.exec_lines={append}"]
+        return [target.executable, "-m", cmd[i], *rest,
+                f"--IPKernelApp.exec_lines={append}", *load]  # fmt: skip
     if target.mode == MODE_OVERLAY:
-        return [target.executable, "-c", _overlay_boot(), *rest]
+        return [target.executable, "-c", _overlay_boot(), *rest, *load]
     raise ValueError(f"mode {target.mode!r} cannot be launched")
 
 

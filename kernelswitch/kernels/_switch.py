@@ -74,8 +74,13 @@ class SwitchFailed(KernelSwitchError):
 class Switcher:
     """Switches kernels of one server; see the module docstring."""
 
-    def __init__(self, rewire: Callable[[str, Any], None] | None = None) -> None:
+    def __init__(
+        self,
+        rewire: Callable[[str, Any], None] | None = None,
+        hold: Callable[[str, Any], Callable[[], None]] | None = None,
+    ) -> None:
         self._rewire = rewire
+        self._hold = hold
         self._busy: set[str] = set()
         self._retiring: set[asyncio.Task[None]] = set()
 
@@ -119,21 +124,47 @@ class Switcher:
         *,
         carry_vars: bool = False,
         timeout: float | None = None,
+        when_idle: bool = False,
+        carry_from: str | None = None,
     ) -> dict[str, Any]:
+        """Switch now, or (``when_idle``) prepare now and swap once the kernel is
+        idle: what ``%pyenv switch`` needs, since its own cell keeps the kernel
+        busy until the answer arrives. Then the answer has ``pending: true``."""
         if kernel_id in self._busy:
             raise SwitchBusy(
                 f"kernel {kernel_id} is already switching; wait for that switch to finish"
             )
         self._busy.add(kernel_id)
+        timeout = timeout or _launch.settings.timeout
         try:
-            return await self._switch(kernel_id, km, target, carry_vars,
-                                      timeout or _launch.settings.timeout)
-        finally:
+            prepared = await self._prepare(kernel_id, km, target, carry_vars, timeout,
+                                           carry_from)
+        except BaseException:
             self._busy.discard(kernel_id)
+            if km.autorestart:
+                km.start_restarter()
+            raise
+        if not when_idle:
+            try:
+                return self._commit(kernel_id, km, *prepared)
+            finally:
+                self._busy.discard(kernel_id)
+        answer = prepared[0]
+        answer["pending"] = True
+        release = self._hold(kernel_id, km) if self._hold is not None else None
+        self._spawn(self._commit_when_idle(kernel_id, km, timeout, prepared, release))
+        return dict(answer)
 
-    async def _switch(
-        self, kernel_id: str, km: Any, rec: EnvRecord, carry_vars: bool, timeout: float
-    ) -> dict[str, Any]:
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _prepare(
+        self, kernel_id: str, km: Any, rec: EnvRecord, carry_vars: bool, timeout: float,
+        carry_from: str | None,
+    ) -> tuple[dict[str, Any], Any, KernelSwitchProvisioner, LaunchTarget, float]:
+        """Checks, the candidate, its kernel_info and the carried variables."""
         t0 = time.monotonic()
         timings: dict[str, float] = {}
         previous = self.target_of(km)
@@ -154,12 +185,10 @@ class Switcher:
         try:
             cand, prov, info = await self._start_candidate(kernel_id, km, target, timeout, timings)
             report = CarryReport()
-            if carry_vars:
+            if carry_vars or carry_from:
                 t = time.monotonic()
-                report = await self._carry(km, cand, timeout)
+                report = await self._carry(km, cand, timeout, carry_from)
                 timings["carry"] = round(time.monotonic() - t, 3)
-            old = self._swap(kernel_id, km, cand, prov)
-            cand = None
         except KernelSwitchError as e:
             if cand is not None:
                 await _discard(cand)
@@ -169,13 +198,6 @@ class Switcher:
             if cand is not None:
                 await _discard(cand)
             raise
-        finally:
-            if km.autorestart:
-                km.start_restarter()
-        task = asyncio.ensure_future(_retire(*old))
-        self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
-        timings["total"] = round(time.monotonic() - t0, 3)
         answer.update(
             ok=True,
             env=self._describe(km, target),
@@ -183,9 +205,44 @@ class Switcher:
             not_carried=report.not_carried,
             language_info=info.get("language_info", {}),
         )
+        answer["env"]["pid"] = prov.pid
+        timings["total"] = round(time.monotonic() - t0, 3)
+        return answer, cand, prov, target, t0
+
+    def _commit(self, kernel_id: str, km: Any, answer: dict[str, Any], cand: Any,
+                prov: KernelSwitchProvisioner, target: LaunchTarget, t0: float
+                ) -> dict[str, Any]:
+        """The swap itself, then the old kernel retires in the background."""
+        try:
+            old = self._swap(kernel_id, km, cand, prov)
+        finally:
+            if km.autorestart:
+                km.start_restarter()
+        self._spawn(_retire(*old))
+        answer["timings"]["total"] = round(time.monotonic() - t0, 3)
         log.info("kernelswitch: kernel %s now runs in %s (%s) after %.2f s",
-                 kernel_id, target.prefix, target.mode, timings["total"])
+                 kernel_id, target.prefix, target.mode, answer["timings"]["total"])
         return answer
+
+    async def _commit_when_idle(self, kernel_id: str, km: Any, timeout: float,
+                                prepared: tuple, release: Callable[[], None] | None) -> None:
+        cand = prepared[1]
+        try:
+            deadline = time.monotonic() + timeout
+            while getattr(km, "execution_state", "idle") == "busy":
+                if time.monotonic() > deadline:
+                    log.warning("kernelswitch: kernel %s stayed busy; switch to %s dropped",
+                                kernel_id, prepared[3].prefix)
+                    await _discard(cand)
+                    if km.autorestart:
+                        km.start_restarter()
+                    return
+                await asyncio.sleep(0.02)
+            self._commit(kernel_id, km, *prepared)
+        finally:
+            self._busy.discard(kernel_id)
+            if release is not None:
+                release()  # what arrived meanwhile goes to the kernel that runs now
 
     def _failed(self, e: KernelSwitchError, answer: dict[str, Any], t0: float) -> SwitchFailed:
         answer["error"] = {"code": e.code, "message": e.message}
@@ -232,6 +289,7 @@ class Switcher:
         prov = KernelSwitchProvisioner(kernel_id=cand_id, kernel_spec=km.kernel_spec, parent=cand)
         prov.ks_target = target
         prov.ks_kernel_id = kernel_id
+        prov.ks_magics = True
         prov.ks_first_version = getattr(old_prov, "ks_first_version", None) or target.version
         cand.provisioner = prov
         launch = {k: v for k, v in (km._launch_args or {}).items() if k != "kernel_id"}
@@ -252,12 +310,13 @@ class Switcher:
         timings["ready"] = round(time.monotonic() - t, 3)
         return cand, prov, info
 
-    async def _carry(self, km: Any, cand: Any, timeout: float) -> CarryReport:
+    async def _carry(self, km: Any, cand: Any, timeout: float, carry_from: str | None
+                     ) -> CarryReport:
         old_client, new_client = km.client(), cand.client()
         for c in (old_client, new_client):
             c.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
         try:
-            return await carry(old_client, new_client, timeout)
+            return await carry(old_client, new_client, timeout, carry_from)
         finally:
             for c in (old_client, new_client):
                 c.stop_channels()

@@ -53,6 +53,8 @@ class KernelSwitchProvisioner(LocalProvisioner):
     ks_first_version: str | None = None
     #: the kernel id users see (a candidate is started under its own id)
     ks_kernel_id: str | None = None
+    #: load the kernelswitch magics at start (kernels a switch started)
+    ks_magics: bool = False
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -77,7 +79,7 @@ class KernelSwitchProvisioner(LocalProvisioner):
                 return kwargs
         if self.ks_first_version is None:
             self.ks_first_version = self.ks_target.version
-        kwargs["cmd"] = launch_argv(self.ks_target, cmd)
+        kwargs["cmd"] = launch_argv(self.ks_target, cmd, magics=self.ks_magics)
         kwargs["env"] = launch_env(
             self.ks_target, kwargs.get("env") or {}, self.ks_kernel_id or self.kernel_id
         )

@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Enum, Float, Int, List, TraitError, Unicode, default, validate
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, default, validate
 
 from .. import __version__
 
@@ -77,6 +77,15 @@ class KernelSwitchApp(ExtensionApp):
         "(the old kernel keeps running).",
     )
 
+    switchable_kernels = Bool(
+        True,
+        config=True,
+        help="Launch every Python kernel the server starts (the stock python3 kernelspec "
+        "too) through the kernelswitch provisioner, so any of them can be switched to another "
+        "environment. Set KernelProvisionerFactory.default_provisioner_name yourself to "
+        "choose another default; the 'Python (kernelswitch)' kernelspec is always switchable.",
+    )
+
     _switcher: Any = None
 
     _vm_manager: Any = None
@@ -103,7 +112,7 @@ class KernelSwitchApp(ExtensionApp):
     def _init_switching(self) -> None:
         """Baseline environment, server URL/token for kernels, and the switcher."""
         from ..kernels import Switcher, configure
-        from .kernel_swap import rewire
+        from .kernel_swap import hold, rewire
 
         srv = self.serverapp
         assert srv is not None, "initialize_settings runs inside a server"
@@ -114,7 +123,23 @@ class KernelSwitchApp(ExtensionApp):
             timeout=self.switch_timeout,
         )
         mkm = srv.kernel_manager
-        self._switcher = Switcher(lambda kid, km: rewire(mkm, kid, km))
+        self._default_provisioner(mkm)
+        self._switcher = Switcher(lambda kid, km: rewire(mkm, kid, km), hold)
+
+    def _default_provisioner(self, mkm: Any) -> None:
+        """Make kernelswitch's provisioner the default unless the user chose one.
+
+        (jupyter_server reads only ``jpserver_extensions`` from the config files a
+        package installs, so this cannot be a file in jupyter_server_config.d.)
+        """
+        from jupyter_client.provisioning import KernelProvisionerFactory
+
+        user = self.serverapp.config.get("KernelProvisionerFactory", {}) if self.serverapp else {}
+        if not self.switchable_kernels or "default_provisioner_name" in user:
+            return
+        KernelProvisionerFactory.instance(parent=mkm).default_provisioner_name = (
+            "kernelswitch-provisioner"
+        )
 
     @property
     def switcher(self) -> Any:

@@ -54,3 +54,28 @@ def _repoint(conn: Any) -> None:
             stream.on_recv_stream(conn.handle_outgoing_message)
 
     done.add_done_callback(subscribe)
+
+
+def hold(kernel_id: str, km: Any) -> Any:
+    """Hold what the browsers send to ``km`` until the returned ``release()``.
+
+    Used while a switch waits for the cell that asked for it (``%pyenv
+    switch``) to end: the next cell, sent as soon as that one finishes, must
+    reach the new kernel, not the old one.
+    """
+    held: list[tuple[Any, Any]] = []
+    conns = [c for c in ZMQChannelsWebsocketConnection._open_sockets if c.kernel_manager is km]
+    for conn in conns:
+        # an instance attribute shadows the method until release() deletes it
+        setattr(conn, "handle_incoming_message",  # noqa: B010
+                (lambda c: lambda msg: held.append((c, msg)))(conn))
+
+    def release() -> None:
+        for conn in conns:
+            with contextlib.suppress(AttributeError):
+                del conn.handle_incoming_message  # back to the class's method
+        for conn, msg in held:
+            if conn.channels:
+                conn.handle_incoming_message(msg)
+
+    return release

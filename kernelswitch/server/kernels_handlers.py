@@ -1,10 +1,13 @@
 """REST: a kernel's environment — query it, compare with another, switch it.
 
 ``GET  kernels/{id}/env``                   the env record and mode the kernel runs in
-``POST kernels/{id}/env {"target", "carry", "timeout"}``
+``POST kernels/{id}/env {"target", "carry", "timeout", "when_idle", "carry_from"}``
     switch make-before-break; the answer is the same shape on success and on
-    failure: ``{ok, env, previous, carried, not_carried, error, timings}``
-    (``env`` is where the kernel runs *now*), with the error's HTTP status.
+    failure: ``{ok, env, previous, carried, not_carried, error, timings,
+    changes}`` (``env`` is where the kernel runs *now*), with the error's HTTP
+    status. ``when_idle`` (used by ``%pyenv switch``) answers once the new
+    kernel is ready and swaps when the kernel's current cell ends;
+    ``carry_from`` is a folder the old kernel already dumped its variables into.
 ``GET  kernels/{id}/compare?target=&notebook=``  what would change
 """
 
@@ -57,6 +60,7 @@ class KernelEnvHandler(_KernelHandler):
 
         body = self.json_body()
         target, carry, timeout = _switch_args(body)
+        when_idle, carry_from = _magic_args(body)
         km = self.kernel(kernel_id)
         switcher = self.ks.switcher
         try:
@@ -67,10 +71,14 @@ class KernelEnvHandler(_KernelHandler):
             self.send_json(_answer(env, err), status=e.http_status)
             return
         try:
-            answer = await switcher.switch(kernel_id, km, rec, carry_vars=carry, timeout=timeout)
+            answer = await switcher.switch(kernel_id, km, rec, carry_vars=carry, timeout=timeout,
+                                           when_idle=when_idle, carry_from=carry_from)
         except SwitchFailed as e:
             self.send_json(e.answer, status=e.http_status)
             return
+        answer["changes"] = await asyncio.get_running_loop().run_in_executor(
+            None, _changes, answer["previous"], rec
+        )
         self.send_json(answer)
 
 
@@ -80,7 +88,7 @@ def _answer(env: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
 
 
 def _switch_args(body: dict[str, Any]) -> tuple[str, bool, float | None]:
-    unknown = sorted(set(body) - {"target", "carry", "timeout"})
+    unknown = sorted(set(body) - {"target", "carry", "timeout", "when_idle", "carry_from"})
     if unknown:
         raise web.HTTPError(400, "unknown keys %s; a switch takes target, carry, timeout",
                             ", ".join(unknown))
@@ -98,6 +106,38 @@ def _switch_args(body: dict[str, Any]) -> tuple[str, bool, float | None]:
     ):
         raise web.HTTPError(400, "timeout must be a number of seconds between 0.5 and 600")
     return target, carry, float(timeout) if timeout is not None else None
+
+
+def _magic_args(body: dict[str, Any]) -> tuple[bool, str | None]:
+    import os
+
+    when_idle = body.get("when_idle", False)
+    if not isinstance(when_idle, bool):
+        raise web.HTTPError(400, "when_idle must be true or false")
+    carry_from = body.get("carry_from")
+    if carry_from is not None and (
+        not isinstance(carry_from, str)
+        or not os.path.isfile(os.path.join(carry_from, "dump.json"))
+    ):
+        raise web.HTTPError(400, "carry_from must be a folder the kernel dumped its variables into")
+    return when_idle, carry_from
+
+
+def _changes(previous: dict[str, Any], target: Any) -> dict[str, Any]:
+    """What a switch changed: Python version, mode, distributions gained and lost."""
+    from ..envs import resolve
+
+    try:
+        prev = resolve(previous["executable"]).packages
+    except KernelSwitchError:
+        prev = {}
+    new = target.packages
+    return {
+        "version": [previous.get("version"), target.version],
+        "mode": [previous.get("mode"), target.mode],
+        "gained": sorted(set(new) - set(prev)),
+        "lost": sorted(set(prev) - set(new)),
+    }
 
 
 class KernelCompareHandler(_KernelHandler):

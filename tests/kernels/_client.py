@@ -39,6 +39,7 @@ class Notebook:
     ws: WebSocketClientConnection
     session: str = field(default_factory=lambda: uuid.uuid4().hex)
     statuses: list[str] = field(default_factory=list)
+    stderr: str = ""
 
     @classmethod
     async def open(cls, url: str, token: str, kernel_name: str = "python3") -> Notebook:
@@ -104,6 +105,9 @@ class Notebook:
         if reply["content"]["status"] != "ok":
             raise AssertionError(f"{reply['content'].get('ename')}: "
                                  f"{reply['content'].get('evalue')}")
+        self.stderr = "".join(m["content"]["text"] for m in iopub
+                              if m["header"]["msg_type"] == "stream"
+                              and m["content"]["name"] == "stderr")
         return "".join(m["content"]["text"] for m in iopub
                        if m["header"]["msg_type"] == "stream" and m["content"]["name"] == "stdout")
 

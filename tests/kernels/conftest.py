@@ -38,9 +38,10 @@ def envs(tmp_path_factory: pytest.TempPathFactory, ipykernel_venv: Path) -> dict
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ipykernel\nVersion: 6.29.0\n")
     (root / "not-python.txt").write_text("hello\n")
+    named = make_venv(root / "named-env")  # no link points at it: its name is unique
     return {
         "native": ipykernel_venv, "overlay": overlay, "linked": link,
-        "system": Path(SYSTEM_PY), "dying": dying, "broken": broken, "root": root,
+        "system": Path(SYSTEM_PY), "dying": dying, "named": named, "broken": broken, "root": root,
     }  # fmt: skip
 
 

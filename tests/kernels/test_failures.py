@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from support.jupyter import RunningServer, jupyter_server
+
 from ._client import Notebook, rest
 
 pytestmark = pytest.mark.server
