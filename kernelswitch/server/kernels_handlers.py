@@ -13,16 +13,34 @@
 
 from __future__ import annotations
 
-import asyncio
+import os
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from .._executors import run_in
 from ..errors import KernelSwitchError
+from . import schemas as S
 from ._base import KSHandler
 
 _KID = r"(?P<kernel_id>[\w-]+)"
+_TARGET = {
+    "type": "string", "minLength": 1, "maxLength": S.MAX_PATH,
+    "description": "an interpreter, an env folder, 'system', or a name from GET envs",
+}  # fmt: skip
+_ENV = {"$ref": "#/components/schemas/Env"}
+_ANSWER = {
+    "type": "object",
+    "required": ["ok", "env", "previous", "carried", "not_carried", "error", "timings"],
+    "properties": {
+        "ok": {"type": "boolean"}, "env": _ENV, "previous": _ENV,
+        "carried": {"type": "array", "items": {"type": "string"}},
+        "not_carried": {"type": "object", "additionalProperties": {"type": "string"}},
+        "error": {"type": ["object", "null"]}, "timings": {"type": "object"},
+        "changes": {"type": "object"}, "pending": {"type": "boolean"},
+    },
+}  # fmt: skip
 
 
 class _KernelHandler(KSHandler):
@@ -40,12 +58,37 @@ class _KernelHandler(KSHandler):
         from ..kernels._targets import resolve_target
 
         app = self.ks
-        return await asyncio.get_running_loop().run_in_executor(
-            None, lambda: resolve_target(target, app.env_roots, app.env_depth)
-        )
+        return await run_in("files", resolve_target, target, app.env_roots, app.env_depth)
 
 
 class KernelEnvHandler(_KernelHandler):
+    body_schema = {"post": {
+        "type": "object", "additionalProperties": False, "required": ["target"],
+        "properties": {
+            "target": _TARGET,
+            "carry": {**S.FLAG, "description": "take the user's variables along"},
+            "timeout": {"type": "number", "minimum": 0.5, "maximum": 600,
+                        "description": "seconds to wait for the new kernel"},
+            "when_idle": {**S.FLAG, "description": "swap when the running cell ends "
+                          "(for %pyenv switch, which asks from inside that cell)"},
+            "carry_from": {"type": "string", "maxLength": S.MAX_PATH,
+                           "description": "a folder the kernel dumped its variables into"},
+        },
+    }}  # fmt: skip
+    openapi = {
+        "get": {
+            "summary": "The environment and mode a running kernel runs in",
+            "responses": {"200": S.ok({"type": "object", "required": ["kernel_id", "env", "mode"],
+                                       "properties": {"env": _ENV}}), **S.errors(404, 422)},
+        },
+        "post": {
+            "summary": "Switch a running kernel to another environment (make-before-break)",
+            "responses": {"200": S.ok(_ANSWER), **{
+                str(c): S.ok(_ANSWER, "the switch failed; env is where the kernel still runs")
+                for c in (404, 409, 422, 502, 504)}, **S.errors(400)},
+        },
+    }  # fmt: skip
+
     @web.authenticated
     @authorized
     async def get(self, kernel_id: str) -> None:
@@ -59,68 +102,39 @@ class KernelEnvHandler(_KernelHandler):
         from ..kernels import SwitchFailed
 
         body = self.json_body()
-        target, carry, timeout = _switch_args(body)
-        when_idle, carry_from = _magic_args(body)
+        carry_from = body.get("carry_from")
+        if carry_from is not None and not os.path.isfile(os.path.join(carry_from, "dump.json")):
+            raise self.input_error(
+                "carry_from must be a folder the kernel dumped its variables into",
+                details={"field": "carry_from"},
+            )
         km = self.kernel(kernel_id)
         switcher = self.ks.switcher
         try:
-            rec = await self.target(target)
+            rec = await self.target(body["target"])
         except KernelSwitchError as e:
             env = switcher.current(km)
-            err = {"code": e.code, "message": e.message}
-            self.send_json(_answer(env, err), status=e.http_status)
+            self.send_json(_answer(env, {"code": e.code, "message": e.message}),
+                           status=e.http_status)
             return
         try:
-            answer = await switcher.switch(kernel_id, km, rec, carry_vars=carry, timeout=timeout,
-                                           when_idle=when_idle, carry_from=carry_from)
+            answer = await switcher.switch(
+                kernel_id, km, rec,
+                carry_vars=S.truthy(body.get("carry", False)),
+                timeout=body.get("timeout"),
+                when_idle=S.truthy(body.get("when_idle", False)),
+                carry_from=carry_from,
+            )  # fmt: skip
         except SwitchFailed as e:
             self.send_json(e.answer, status=e.http_status)
             return
-        answer["changes"] = await asyncio.get_running_loop().run_in_executor(
-            None, _changes, answer["previous"], rec
-        )
+        answer["changes"] = await run_in("files", _changes, answer["previous"], rec)
         self.send_json(answer)
 
 
 def _answer(env: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
     return {"ok": False, "env": env, "previous": env, "carried": [], "not_carried": {},
             "error": error, "timings": {}}
-
-
-def _switch_args(body: dict[str, Any]) -> tuple[str, bool, float | None]:
-    unknown = sorted(set(body) - {"target", "carry", "timeout", "when_idle", "carry_from"})
-    if unknown:
-        raise web.HTTPError(400, "unknown keys %s; a switch takes target, carry, timeout",
-                            ", ".join(unknown))
-    target = body.get("target")
-    if not isinstance(target, str) or not target.strip() or len(target) > 4096:
-        raise web.HTTPError(400, "target must be a non-empty string: an interpreter, an env "
-                            "folder, 'system' or a name from GET envs")
-    carry = body.get("carry", False)
-    if not isinstance(carry, bool):
-        raise web.HTTPError(400, "carry must be true or false")
-    timeout = body.get("timeout")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float)
-        or not 0.5 <= timeout <= 600
-    ):
-        raise web.HTTPError(400, "timeout must be a number of seconds between 0.5 and 600")
-    return target, carry, float(timeout) if timeout is not None else None
-
-
-def _magic_args(body: dict[str, Any]) -> tuple[bool, str | None]:
-    import os
-
-    when_idle = body.get("when_idle", False)
-    if not isinstance(when_idle, bool):
-        raise web.HTTPError(400, "when_idle must be true or false")
-    carry_from = body.get("carry_from")
-    if carry_from is not None and (
-        not isinstance(carry_from, str)
-        or not os.path.isfile(os.path.join(carry_from, "dump.json"))
-    ):
-        raise web.HTTPError(400, "carry_from must be a folder the kernel dumped its variables into")
-    return when_idle, carry_from
 
 
 def _changes(previous: dict[str, Any], target: Any) -> dict[str, Any]:
@@ -141,34 +155,36 @@ def _changes(previous: dict[str, Any], target: Any) -> dict[str, Any]:
 
 
 class KernelCompareHandler(_KernelHandler):
+    query_schema = {"get": {
+        "type": "object", "required": ["target"],
+        "properties": {"target": _TARGET,
+                       "notebook": {"type": "string", "maxLength": S.MAX_PATH}},
+    }}  # fmt: skip
+    openapi = {"get": {
+        "summary": "What would change if the kernel moved to target",
+        "responses": {"200": S.ok({"type": "object"}), **S.errors(400, 404, 422)},
+    }}  # fmt: skip
+
     @web.authenticated
     @authorized
     async def get(self, kernel_id: str) -> None:
-        from ..envs import compare, resolve
-
         km = self.kernel(kernel_id)
         current = self.ks.switcher.current(km)
-        target = self.get_argument("target", "")
-        notebook = self.get_argument("notebook", "") or None
-        rec = await self.target(target)
-        loop = asyncio.get_running_loop()
-        comp = await loop.run_in_executor(
-            None, lambda: compare(resolve(current["executable"]), rec, notebook=notebook)
-        )
-        out = comp.to_json()
-        out["provided_by_mode"] = _provided(rec.mode, out["missing_packages"])
+        rec = await self.target(self.query["target"])
+        out = await run_in("files", _compare, current, rec, self.query.get("notebook") or None)
         self.send_json(out)
 
 
-def _provided(mode: str, missing: dict[str, str]) -> list[str]:
-    """Packages overlay mode supplies from the server (not really missing)."""
-    if mode != "overlay":
-        return []
-    from ..envs import resolve
+def _compare(current: dict[str, Any], rec: Any, notebook: str | None) -> dict[str, Any]:
+    from ..envs import compare, resolve
     from ..envs._record import server_python
 
-    server = resolve(server_python().executable)
-    return sorted(n for n in missing if n in server.packages)
+    out: dict[str, Any] = compare(resolve(current["executable"]), rec, notebook=notebook).to_json()
+    out["provided_by_mode"] = []
+    if rec.mode == "overlay":  # the server's kernel packages come with overlay mode
+        server = resolve(server_python().executable)
+        out["provided_by_mode"] = sorted(n for n in out["missing_packages"] if n in server.packages)
+    return out
 
 
 def routes(api: str) -> list[tuple[str, Any]]:
@@ -176,4 +192,3 @@ def routes(api: str) -> list[tuple[str, Any]]:
         (rf"{api}/kernels/{_KID}/env", KernelEnvHandler),
         (rf"{api}/kernels/{_KID}/compare", KernelCompareHandler),
     ]
-

@@ -25,8 +25,8 @@ class NotFoundHandler(KSHandler):
 
 def handlers() -> list[tuple[str, Any]]:
     from .envs_handlers import routes as env_routes
-    from .openapi import routes as openapi_routes
     from .kernels_handlers import routes as kernel_routes
+    from .openapi import routes as openapi_routes
     from .osinfo_handlers import routes as osinfo_routes
     from .vm_handlers import routes as vm_routes
 
