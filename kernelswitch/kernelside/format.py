@@ -34,23 +34,70 @@ def env_table(records: Sequence[dict[str, Any]]) -> str:
     return "\n".join([text, *errors])
 
 
+#: Names shown per group before "… and N more".
+_SHOWN = 12
+
+
+def _names(names: Sequence[str], shown: int = _SHOWN) -> str:
+    names = sorted(names)
+    more = len(names) - shown
+    head = ", ".join(names[:shown])
+    return f"{head}, … and {more} more (--json lists all)" if more > 0 else head
+
+
 def comparison_text(comp: Any) -> str:
-    """A :class:`~kernelswitch.envs.Comparison` for people."""
-    t = comp.target
-    lines = [f"target:   {t.name} ({t.kind}, {t.prefix})", f"mode:     {comp.mode} — {comp.reason}"]
-    change = comp.version_change
-    if comp.direction != "none":
-        change = f"{comp.version_change} {comp.direction}"
-    lines.append(f"python:   {comp.version_from or '?'} -> {comp.version_to or '?'} ({change})")
-    if comp.missing_packages:
-        names = ", ".join(sorted(comp.missing_packages))
-        lines.append(f"missing:  {len(comp.missing_packages)} package(s) not in target: {names}")
+    """A comparison (a :class:`~kernelswitch.envs.Comparison` or its JSON) for people.
+
+    What would break the notebook comes first; packages the target's mode
+    supplies (overlay mode brings the server's kernel packages) are left out
+    of "missing" and counted instead.
+    """
+    c = comp if isinstance(comp, dict) else comp.to_json()
+    t = c["target"]
+    lines = []
+    if c.get("notebook") is not None:
+        if c.get("unsatisfied_imports"):
+            lines.append("breaks:   the notebook needs what the target cannot import: "
+                         f"{_names(c['unsatisfied_imports'])}")
+        else:
+            lines.append(f"imports:  all {len(c.get('notebook_imports', []))} import(s) of the "
+                         "notebook satisfied")
+    if c["mode"] == "incompatible":
+        lines.append(f"breaks:   the kernel cannot run there: {c['reason']}")
+    lines.append(f"target:   {t['name']} ({t['kind']}, {t['prefix']})")
+    lines.append(f"mode:     {c['mode']} — {c['reason']}")
+    v = c["version"]
+    change = v["change"] if v["direction"] == "none" else f"{v['change']} {v['direction']}"
+    lines.append(f"python:   {v['from'] or '?'} -> {v['to'] or '?'} ({change})")
+    provided = set(c.get("provided_by_mode") or [])
+    missing = [n for n in c.get("missing_packages", {}) if n not in provided]
+    if missing:
+        lines.append(f"missing:  {len(missing)} package(s) not in target: {_names(missing)}")
     else:
         lines.append("missing:  none (target has every package of current)")
-    if comp.notebook is not None:
-        if comp.unsatisfied_imports:
-            lines.append(f"imports:  target cannot import: {', '.join(comp.unsatisfied_imports)}")
-        else:
-            n = len(comp.notebook_imports)
-            lines.append(f"imports:  all {n} import(s) of the notebook satisfied")
+    if provided:
+        lines.append(f"          ({len(provided)} more come with overlay mode from the server: "
+                     f"{_names(sorted(provided), 6)})")
+    return "\n".join(lines)
+
+
+def switch_text(ans: dict[str, Any]) -> str:
+    """What a switch changed: where the kernel runs now, version, mode, packages."""
+    env, ch = ans["env"], ans.get("changes") or {}
+    when = "the next cell runs there" if ans.get("pending") else "the kernel runs there now"
+    lines = [f"switched to {env['name']} ({env['kind']}, {env['prefix']}): {when}"]
+    ver, mode = ch.get("version") or [None, None], ch.get("mode") or [None, None]
+    lines.append(f"python:   {ver[0] or '?'} -> {ver[1] or '?'}")
+    lines.append(f"mode:     {mode[0] or '?'} -> {mode[1] or '?'}")
+    gained, lost = ch.get("gained") or [], ch.get("lost") or []
+    if gained:
+        lines.append(f"gained:   {len(gained)}: {_names(gained)}")
+    if lost:
+        lines.append(f"lost:     {len(lost)}: {_names(lost)}")
+    if not gained and not lost:
+        lines.append("packages: the same distributions")
+    if ans.get("carried") or ans.get("not_carried"):
+        lines.append(f"carried:  {', '.join(ans['carried']) or 'nothing'}")
+        for name, why in sorted((ans.get("not_carried") or {}).items()):
+            lines.append(f"  not carried: {name}: {why}")
     return "\n".join(lines)

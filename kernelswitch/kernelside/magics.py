@@ -13,7 +13,6 @@ from typing import Any
 from IPython.core.magic import Magics, line_magic, magics_class
 
 from ..errors import KernelSwitchError
-from .format import comparison_text, env_table
 
 
 class _UsageError(KernelSwitchError):
@@ -39,21 +38,9 @@ class _Stop(Exception):
 
 
 def _pyenv_parser() -> Any:
-    import argparse
+    from ._pyenv import parser
 
-    p = argparse.ArgumentParser(prog="%pyenv", description="Python environments")
-    sub = p.add_subparsers(dest="action", metavar="ACTION")
-    sub.required = True
-    ls = sub.add_parser("list", help="every environment on the machine")
-    ls.add_argument("--refresh", action="store_true", help="rescan instead of using the cache")
-    ls.add_argument("--json", action="store_true")
-    cur = sub.add_parser("current", help="the environment this kernel runs in")
-    cur.add_argument("--json", action="store_true")
-    cmp_ = sub.add_parser("compare", help="what changes if this kernel moved to TARGET")
-    cmp_.add_argument("target", help="interpreter path or environment folder")
-    cmp_.add_argument("--notebook", help="also check this notebook's imports")
-    cmp_.add_argument("--json", action="store_true")
-    return p
+    return parser()
 
 
 @contextmanager
@@ -127,37 +114,15 @@ class KernelSwitchMagics(Magics):
 
     @line_magic
     def pyenv(self, line: str) -> Any:
-        """Python environments: %pyenv list|current|compare."""
+        """Python environments: %pyenv list|current|compare|switch."""
         with _user_errors("%pyenv"):
             return self._pyenv(_parse(_pyenv_parser(), line))
         return None  # only --help gets here (it printed the help)
 
     def _pyenv(self, args: Any) -> Any:
-        from . import client
+        from ._pyenv import run
 
-        if args.action == "list":
-            data = client.request("GET", "envs?refresh=1" if args.refresh else "envs")
-            if args.json:
-                return data
-            print(env_table(data.get("envs", [])))
-            if data.get("partial"):
-                print("(partial: the scan ran out of time; use --refresh to scan again)")
-            return None
-        from ..envs import compare, resolve
-
-        current = resolve(sys.prefix)
-        if args.action == "current":
-            if args.json:
-                return current.to_json()
-            rec = current.to_json()
-            print(f"{rec['name']} ({rec['kind']}, Python {rec['version']}) at {rec['prefix']}")
-            return None
-        target = resolve(args.target)
-        result = compare(current, target, notebook=args.notebook)
-        if args.json:
-            return result.to_json()
-        print(comparison_text(result))
-        return None
+        return run(args, _UsageError)
 
     @line_magic
     def vm(self, line: str) -> Any:

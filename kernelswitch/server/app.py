@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Int, List, TraitError, Unicode, default, validate
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, default, validate
 
 from .. import __version__
 
@@ -60,6 +60,34 @@ class KernelSwitchApp(ExtensionApp):
 
     env_depth = Int(5, config=True, help="How deep the environment scan descends.")
 
+    version_policy = Enum(
+        ["native", "strict"],
+        "native",
+        config=True,
+        help="Which environments a running kernel may switch to. 'native': any env with "
+        "ipykernel (any Python version), or one without ipykernel that has the server's "
+        "Python major.minor (overlay mode). 'strict': additionally only the major.minor "
+        "the kernel first started with (KDE Cantor's rule), so objects in memory and "
+        "compiled extensions keep matching.",
+    )
+    switch_timeout = Float(
+        60.0,
+        config=True,
+        help="Seconds a switch waits for the new kernel to answer before it gives up "
+        "(the old kernel keeps running).",
+    )
+
+    switchable_kernels = Bool(
+        True,
+        config=True,
+        help="Launch every Python kernel the server starts (the stock python3 kernelspec "
+        "too) through the kernelswitch provisioner, so any of them can be switched to another "
+        "environment. Set KernelProvisionerFactory.default_provisioner_name yourself to "
+        "choose another default; the 'Python (kernelswitch)' kernelspec is always switchable.",
+    )
+
+    _switcher: Any = None
+
     _vm_manager: Any = None
     _vm_lock = threading.Lock()
 
@@ -75,10 +103,48 @@ class KernelSwitchApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         self.settings["kernelswitch_app"] = self
+        self._init_switching()
         self.log.info("kernelswitch %s: libvirt %s", __version__, ", ".join(self.libvirt_uris))
         # The osinfo database takes ~0.4 s to load: do it now, off the event
         # loop, so the first create or identify does not pay for it.
         threading.Thread(target=self._preload_osinfo, name="ks-osinfo", daemon=True).start()
+
+    def _init_switching(self) -> None:
+        """Baseline environment, server URL/token for kernels, and the switcher."""
+        from ..kernels import Switcher, configure
+        from .kernel_swap import hold, rewire
+
+        srv = self.serverapp
+        assert srv is not None, "initialize_settings runs inside a server"
+        configure(
+            server_url=lambda: srv.connection_url,
+            token=lambda: getattr(srv.identity_provider, "token", "") or "",
+            version_policy=self.version_policy,
+            timeout=self.switch_timeout,
+        )
+        mkm = srv.kernel_manager
+        self._default_provisioner(mkm)
+        self._switcher = Switcher(lambda kid, km: rewire(mkm, kid, km), hold)
+
+    def _default_provisioner(self, mkm: Any) -> None:
+        """Make kernelswitch's provisioner the default unless the user chose one.
+
+        (jupyter_server reads only ``jpserver_extensions`` from the config files a
+        package installs, so this cannot be a file in jupyter_server_config.d.)
+        """
+        from jupyter_client.provisioning import KernelProvisionerFactory
+
+        user = self.serverapp.config.get("KernelProvisionerFactory", {}) if self.serverapp else {}
+        if not self.switchable_kernels or "default_provisioner_name" in user:
+            return
+        KernelProvisionerFactory.instance(parent=mkm).default_provisioner_name = (
+            "kernelswitch-provisioner"
+        )
+
+    @property
+    def switcher(self) -> Any:
+        """The :class:`~kernelswitch.kernels.Switcher` of this server."""
+        return self._switcher
 
     def _preload_osinfo(self) -> None:
         try:

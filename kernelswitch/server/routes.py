@@ -25,6 +25,7 @@ class NotFoundHandler(KSHandler):
 
 def handlers() -> list[tuple[str, Any]]:
     from .envs_handlers import routes as env_routes
+    from .kernels_handlers import routes as kernel_routes
     from .openapi import routes as openapi_routes
     from .osinfo_handlers import routes as osinfo_routes
     from .vm_handlers import routes as vm_routes
@@ -36,6 +37,7 @@ def handlers() -> list[tuple[str, Any]]:
     out += vm_routes(API)
     out += osinfo_routes(API)
     out += openapi_routes(API)
+    out += kernel_routes(API)
     # last: anything else under the API is a JSON 404, like every other error
     out.append((rf"{API}/.*", NotFoundHandler))
     return out

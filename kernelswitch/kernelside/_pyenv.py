@@ -1,0 +1,128 @@
+"""``%pyenv``: list, current, compare, switch — thin clients of the REST API.
+
+Inside a kernel a kernelswitch server started (``KERNELSWITCH_KERNEL_ID`` is
+set), ``current``, ``compare`` and ``switch`` ask the server about *this*
+kernel, so they work in any env, even one without kernelswitch's
+dependencies. Elsewhere (a plain IPython) ``current`` and ``compare`` fall
+back to reading this interpreter's env locally.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import urllib.parse
+from typing import Any
+
+from .format import comparison_text, env_table, switch_text
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="%pyenv", description="Python environments")
+    sub = p.add_subparsers(dest="action", metavar="ACTION")
+    sub.required = True
+    ls = sub.add_parser("list", help="every environment on the machine")
+    ls.add_argument("--refresh", action="store_true", help="rescan instead of using the cache")
+    ls.add_argument("--json", action="store_true")
+    cur = sub.add_parser("current", help="the environment this kernel runs in")
+    cur.add_argument("--json", action="store_true")
+    cmp_ = sub.add_parser("compare", help="what changes if this kernel moved to TARGET")
+    cmp_.add_argument("target", help="a name from `%%pyenv list`, an interpreter or an env folder")
+    cmp_.add_argument("--notebook", help="also check this notebook's imports "
+                      "(default: this kernel's notebook)")
+    cmp_.add_argument("--json", action="store_true")
+    sw = sub.add_parser("switch", help="move this kernel to TARGET; the next cell runs there")
+    sw.add_argument("target", help="a name from `%%pyenv list`, an interpreter or an env folder")
+    sw.add_argument("--carry", action="store_true",
+                    help="take the variables along (pickled; what cannot be is listed)")
+    sw.add_argument("--timeout", type=float, default=None,
+                    help="seconds to wait for the new kernel (default: the server's)")
+    sw.add_argument("--json", action="store_true")
+    return p
+
+
+def kernel_id() -> str | None:
+    """This kernel's id on the server that launched it (set at launch)."""
+    return os.environ.get("KERNELSWITCH_KERNEL_ID") or None
+
+
+def _own_notebook() -> str | None:
+    path = os.environ.get("JPY_SESSION_NAME", "")
+    return path if path.endswith(".ipynb") and os.path.isfile(path) else None
+
+
+def run(args: Any, usage_error: type[Exception]) -> Any:
+    from . import client
+
+    kid = kernel_id()
+    if args.action == "list":
+        data = client.request("GET", "envs?refresh=1" if args.refresh else "envs")
+        if args.json:
+            return data
+        print(env_table(data.get("envs", [])))
+        if data.get("partial"):
+            print("(partial: the scan ran out of time; use --refresh to scan again)")
+        return None
+    if args.action == "switch":
+        if kid is None:
+            raise usage_error(
+                "this kernel was not started by a kernelswitch server, so it cannot be "
+                "switched; open the notebook from `jupyter lab` with kernelswitch installed"
+            )
+        return _switch(kid, args)
+    if args.action == "current":
+        if kid is not None:
+            rec = client.request("GET", f"kernels/{kid}/env")["env"]
+        else:
+            rec = _local_current().to_json()
+        if args.json:
+            return rec
+        print(f"{rec['name']} ({rec['kind']}, Python {rec['version']}, {rec['mode']}) "
+              f"at {rec['prefix']}")
+        return None
+    notebook = args.notebook or _own_notebook()
+    if kid is not None:
+        query = {"target": args.target, **({"notebook": notebook} if notebook else {})}
+        data = client.request("GET", f"kernels/{kid}/compare?{urllib.parse.urlencode(query)}")
+    else:
+        from ..envs import compare
+        from ..kernels._targets import resolve_target
+
+        data = compare(_local_current(), resolve_target(args.target), notebook=notebook).to_json()
+    if args.json:
+        return data
+    print(comparison_text(data))
+    return None
+
+
+def _local_current() -> Any:
+    from ..envs import resolve
+
+    return resolve(sys.executable)
+
+
+def _switch(kid: str, args: Any) -> Any:
+    from . import carry, client
+
+    body: dict[str, Any] = {"target": args.target, "when_idle": True}
+    if args.timeout is not None:
+        body["timeout"] = args.timeout
+    folder = None
+    try:
+        if args.carry:
+            # this kernel is busy running this magic: it dumps its variables
+            # itself; the server has the new kernel load them
+            folder = tempfile.mkdtemp(prefix="kernelswitch-carry-")
+            carry.dump(folder, use_cloudpickle=True)
+            body["carry_from"] = folder
+        ans = client.request("POST", f"kernels/{kid}/env", body)
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+    if args.json:
+        return ans
+    print(switch_text(ans))
+    return None

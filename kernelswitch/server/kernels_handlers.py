@@ -1,0 +1,194 @@
+"""REST: a kernel's environment — query it, compare with another, switch it.
+
+``GET  kernels/{id}/env``                   the env record and mode the kernel runs in
+``POST kernels/{id}/env {"target", "carry", "timeout", "when_idle", "carry_from"}``
+    switch make-before-break; the answer is the same shape on success and on
+    failure: ``{ok, env, previous, carried, not_carried, error, timings,
+    changes}`` (``env`` is where the kernel runs *now*), with the error's HTTP
+    status. ``when_idle`` (used by ``%pyenv switch``) answers once the new
+    kernel is ready and swaps when the kernel's current cell ends;
+    ``carry_from`` is a folder the old kernel already dumped its variables into.
+``GET  kernels/{id}/compare?target=&notebook=``  what would change
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from .._executors import run_in
+from ..errors import KernelSwitchError
+from . import schemas as S
+from ._base import KSHandler
+
+_KID = r"(?P<kernel_id>[\w-]+)"
+_TARGET = {
+    "type": "string", "minLength": 1, "maxLength": S.MAX_PATH,
+    "description": "an interpreter, an env folder, 'system', or a name from GET envs",
+}  # fmt: skip
+_ENV = {"$ref": "#/components/schemas/Env"}
+_ANSWER = {
+    "type": "object",
+    "required": ["ok", "env", "previous", "carried", "not_carried", "error", "timings"],
+    "properties": {
+        "ok": {"type": "boolean"}, "env": _ENV, "previous": _ENV,
+        "carried": {"type": "array", "items": {"type": "string"}},
+        "not_carried": {"type": "object", "additionalProperties": {"type": "string"}},
+        "error": {"type": ["object", "null"]}, "timings": {"type": "object"},
+        "changes": {"type": "object"}, "pending": {"type": "boolean"},
+    },
+}  # fmt: skip
+
+
+class _KernelHandler(KSHandler):
+    def kernel(self, kernel_id: str) -> Any:
+        from ..kernels import KernelNotFound
+
+        mkm = self.kernel_manager
+        if kernel_id not in mkm:
+            raise KernelNotFound(
+                f"no running kernel {kernel_id}; start one, or list them with GET /api/kernels"
+            )
+        return mkm.get_kernel(kernel_id)
+
+    async def target(self, target: str) -> Any:
+        from ..kernels._targets import resolve_target
+
+        app = self.ks
+        return await run_in("files", resolve_target, target, app.env_roots, app.env_depth)
+
+
+class KernelEnvHandler(_KernelHandler):
+    body_schema = {"post": {
+        "type": "object", "additionalProperties": False, "required": ["target"],
+        "properties": {
+            "target": _TARGET,
+            "carry": {**S.FLAG, "description": "take the user's variables along"},
+            "timeout": {"type": "number", "minimum": 0.5, "maximum": 600,
+                        "description": "seconds to wait for the new kernel"},
+            "when_idle": {**S.FLAG, "description": "swap when the running cell ends "
+                          "(for %pyenv switch, which asks from inside that cell)"},
+            "carry_from": {"type": "string", "maxLength": S.MAX_PATH,
+                           "description": "a folder the kernel dumped its variables into"},
+        },
+    }}  # fmt: skip
+    openapi = {
+        "get": {
+            "summary": "The environment and mode a running kernel runs in",
+            "responses": {"200": S.ok({"type": "object", "required": ["kernel_id", "env", "mode"],
+                                       "properties": {"env": _ENV}}), **S.errors(404, 422)},
+        },
+        "post": {
+            "summary": "Switch a running kernel to another environment (make-before-break)",
+            "responses": {"200": S.ok(_ANSWER), **{
+                str(c): S.ok(_ANSWER, "the switch failed; env is where the kernel still runs")
+                for c in (404, 409, 422, 502, 504)}, **S.errors(400)},
+        },
+    }  # fmt: skip
+
+    @web.authenticated
+    @authorized
+    async def get(self, kernel_id: str) -> None:
+        km = self.kernel(kernel_id)
+        env = self.ks.switcher.current(km)
+        self.send_json({"kernel_id": kernel_id, "env": env, "mode": env["mode"]})
+
+    @web.authenticated
+    @authorized
+    async def post(self, kernel_id: str) -> None:
+        from ..kernels import SwitchFailed
+
+        body = self.json_body()
+        carry_from = body.get("carry_from")
+        if carry_from is not None and not os.path.isfile(os.path.join(carry_from, "dump.json")):
+            raise self.input_error(
+                "carry_from must be a folder the kernel dumped its variables into",
+                details={"field": "carry_from"},
+            )
+        km = self.kernel(kernel_id)
+        switcher = self.ks.switcher
+        try:
+            rec = await self.target(body["target"])
+        except KernelSwitchError as e:
+            env = switcher.current(km)
+            self.send_json(_answer(env, {"code": e.code, "message": e.message}),
+                           status=e.http_status)
+            return
+        try:
+            answer = await switcher.switch(
+                kernel_id, km, rec,
+                carry_vars=S.truthy(body.get("carry", False)),
+                timeout=body.get("timeout"),
+                when_idle=S.truthy(body.get("when_idle", False)),
+                carry_from=carry_from,
+            )  # fmt: skip
+        except SwitchFailed as e:
+            self.send_json(e.answer, status=e.http_status)
+            return
+        answer["changes"] = await run_in("files", _changes, answer["previous"], rec)
+        self.send_json(answer)
+
+
+def _answer(env: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": False, "env": env, "previous": env, "carried": [], "not_carried": {},
+            "error": error, "timings": {}}
+
+
+def _changes(previous: dict[str, Any], target: Any) -> dict[str, Any]:
+    """What a switch changed: Python version, mode, distributions gained and lost."""
+    from ..envs import resolve
+
+    try:
+        prev = resolve(previous["executable"]).packages
+    except KernelSwitchError:
+        prev = {}
+    new = target.packages
+    return {
+        "version": [previous.get("version"), target.version],
+        "mode": [previous.get("mode"), target.mode],
+        "gained": sorted(set(new) - set(prev)),
+        "lost": sorted(set(prev) - set(new)),
+    }
+
+
+class KernelCompareHandler(_KernelHandler):
+    query_schema = {"get": {
+        "type": "object", "required": ["target"],
+        "properties": {"target": _TARGET,
+                       "notebook": {"type": "string", "maxLength": S.MAX_PATH}},
+    }}  # fmt: skip
+    openapi = {"get": {
+        "summary": "What would change if the kernel moved to target",
+        "responses": {"200": S.ok({"type": "object"}), **S.errors(400, 404, 422)},
+    }}  # fmt: skip
+
+    @web.authenticated
+    @authorized
+    async def get(self, kernel_id: str) -> None:
+        km = self.kernel(kernel_id)
+        current = self.ks.switcher.current(km)
+        rec = await self.target(self.query["target"])
+        out = await run_in("files", _compare, current, rec, self.query.get("notebook") or None)
+        self.send_json(out)
+
+
+def _compare(current: dict[str, Any], rec: Any, notebook: str | None) -> dict[str, Any]:
+    from ..envs import compare, resolve
+    from ..envs._record import server_python
+
+    out: dict[str, Any] = compare(resolve(current["executable"]), rec, notebook=notebook).to_json()
+    out["provided_by_mode"] = []
+    if rec.mode == "overlay":  # the server's kernel packages come with overlay mode
+        server = resolve(server_python().executable)
+        out["provided_by_mode"] = sorted(n for n in out["missing_packages"] if n in server.packages)
+    return out
+
+
+def routes(api: str) -> list[tuple[str, Any]]:
+    return [
+        (rf"{api}/kernels/{_KID}/env", KernelEnvHandler),
+        (rf"{api}/kernels/{_KID}/compare", KernelCompareHandler),
+    ]

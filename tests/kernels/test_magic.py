@@ -1,0 +1,63 @@
+"""``%pyenv switch`` from inside the kernel it moves; names from the list work
+wherever a target is taken; the kernel side loads in a native env that does
+not have kernelswitch installed."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from support.jupyter import RunningServer
+
+from ._client import Notebook
+
+pytestmark = pytest.mark.server
+
+
+def test_pyenv_switch_magic(server: RunningServer, envs: dict[str, Path]) -> None:
+    async def scenario() -> None:
+        nb = await Notebook.open(server.url, server.token)
+        try:
+            await nb.run("%load_ext kernelswitch")
+            # a name from `%pyenv list`, not a path
+            out = await nb.run("%pyenv compare named-env")
+            assert "mode:     overlay" in out and str(envs["named"]) in out, nb.stderr
+            await nb.run("import numpy; n = 7; items = [1, 2]")
+            out = await nb.run("%pyenv switch named-env --carry")
+            assert f"switched to named-env (venv, {envs['named']})" in out, (out, nb.stderr)
+            assert "python:   " in out and "mode:     native -> overlay" in out
+            assert "lost:" in out and "numpy" in out  # the venv itself has no numpy
+            assert "carried:  items, n" in out
+            # the next cell runs in the new env, with the carried variables
+            got = await nb.value("[__import__('sys').prefix, n, items]")
+            assert got == [str(envs["named"]), 7, [1, 2]]
+            out = await nb.run("%pyenv current")
+            assert "overlay" in out and str(envs["named"]) in out
+            # a native env that has only ipykernel: the magics still load
+            out = await nb.run(f"%pyenv switch {envs['native']}")
+            assert "mode:     overlay -> native" in out, out
+            await nb.run("%load_ext kernelswitch")
+            got = await nb.value(
+                "[__import__('kernelswitch').__file__, __import__('sys').prefix,"
+                " __import__('importlib.util').util.find_spec('jupyter_server') is None]"
+            )
+            assert got[1] == str(envs["native"])
+            assert "site-packages" not in got[0], "the server's site-packages leaked in"
+            assert got[2], "jupyter_server (the server's packages) is importable in native mode"
+            out = await nb.run("%pyenv current")
+            assert "native" in out and str(envs["native"]) in out
+            # a refused switch is one line on stderr, and the kernel stays
+            _, iopub = await nb.request("execute_request", {
+                "code": f"%pyenv switch {envs['dying']}", "silent": False,
+                "store_history": False, "user_expressions": {}, "allow_stdin": False,
+            })  # fmt: skip
+            err = "".join(m["content"]["text"] for m in iopub
+                          if m["header"]["msg_type"] == "stream"
+                          and m["content"]["name"] == "stderr")
+            assert err.startswith("%pyenv: ") and "exited with code 3" in err, err
+            assert await nb.value("__import__('sys').prefix") == str(envs["native"])
+        finally:
+            await nb.close()
+
+    asyncio.run(scenario())

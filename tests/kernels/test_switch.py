@@ -1,0 +1,52 @@
+"""Switch a running kernel back and forth over one websocket that never closes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from support.jupyter import RunningServer
+
+from ._client import Notebook
+from .conftest import expected_python
+
+pytestmark = pytest.mark.server
+
+PROBE = ("{'exe': sys.executable, 'prefix': sys.prefix, 'venv': os.environ.get('VIRTUAL_ENV'),"
+         " 'path': os.environ['PATH'], 'x': x}")
+
+
+def test_back_and_forth_one_websocket(server: RunningServer, envs: dict[str, Path]) -> None:
+    async def scenario() -> None:
+        nb = await Notebook.open(server.url, server.token)
+        try:
+            await nb.run("import os, sys; x = 41")
+            first = await nb.env()
+            assert first["mode"] == "native"
+            path_len: dict[str, int] = {}
+            order = ["overlay", "native", "linked", "system", "overlay", "native", "system"]
+            for name in order:
+                target = envs[name]
+                code, ans = await nb.switch(str(target))
+                assert code == 200, ans
+                assert ans["ok"] is True and ans["error"] is None
+                await nb.run("import os, sys; x = 41")
+                got = await nb.value(PROBE)
+                assert got["exe"] == expected_python(target), (name, got)
+                if name != "system":
+                    assert got["prefix"] == str(target)
+                    assert got["venv"] == str(target)
+                else:
+                    assert got["venv"] is None
+                first_dir = got["path"].split(":")[0]
+                assert first_dir == str(Path(expected_python(target)).parent)
+                n = len(got["path"].split(":"))
+                assert path_len.setdefault(name, n) == n, f"PATH grew in {name}"
+                assert ans["env"]["mode"] == ("native" if name == "native" else "overlay")
+                assert (await nb.env())["env"]["prefix"] == ans["env"]["prefix"]
+            assert nb.ws.close_code is None, "the websocket closed"
+        finally:
+            await nb.close()
+
+    asyncio.run(scenario())
