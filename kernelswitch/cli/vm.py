@@ -12,9 +12,10 @@ import json
 import sys
 from typing import Any
 
-from .._common import RUN_ACTIONS, human_size
+from .._common import RUN_ACTIONS
 from ..errors import KernelSwitchError
 from ..kernelside.vm_grammar import OSList, add_verbs, for_prog, format_human, parser_class, run
+from ..kernelside.vm_manage_grammar import bar_text
 
 PROG = "kernelswitch vm"
 #: (a name: the ``list`` method shadows the builtin inside the class body)
@@ -112,12 +113,7 @@ class _ProgressBar:
         if now - self._last < 0.1 and done != total:
             return
         self._last = now
-        if total:
-            filled = int(self.WIDTH * done / total)
-            bar = "#" * filled + "." * (self.WIDTH - filled)
-            text = f"[{bar}] {100 * done // total:3d}%  {human_size(done)}/{human_size(total)}"
-        else:
-            text = f"{human_size(done)} downloaded"
+        text = bar_text(done, total, self.WIDTH)
         print(f"\r{text}", end="", file=sys.stderr, flush=True)
         self._drawn = True
 

@@ -77,7 +77,6 @@ _LONG_VERBS = {
     "clone": "Cloning",
     "snapshot": "Snapshot",
     "edit": "Changing",
-    "download": "Downloading",
 }
 
 
@@ -105,6 +104,21 @@ def _progress(label: str | None) -> Iterator[None]:
         done.set()
         ticker.join()
         handle.update({"text/plain": f"{label}: {time.monotonic() - start:.1f} s"}, raw=True)
+
+
+@contextmanager
+def _download_bar(label: str) -> Iterator[Any]:
+    """A text progress bar in the cell's output, fed ``(done, total)`` bytes."""
+    from IPython.display import display
+
+    from .vm_manage_grammar import bar_text
+
+    handle = display({"text/plain": f"{label}…"}, raw=True, display_id=True)
+
+    def update(done: int, total: int | None) -> None:
+        handle.update({"text/plain": f"{label} {bar_text(done, total)}"}, raw=True)
+
+    yield update
 
 
 @magics_class
@@ -135,10 +149,16 @@ class KernelSwitchMagics(Magics):
     def _vm(self, args: Any) -> Any:
         from . import vm_grammar
 
-        label = _LONG_VERBS.get(args.vm_command)
-        subject = getattr(args, "name", None) or getattr(args, "os", None)
-        with _progress(f"{label} {subject!r}" if label else None):
-            result = vm_grammar.run(args, vm_grammar.RESTBackend())
+        backend = vm_grammar.RESTBackend()
+        if args.vm_command == "download":
+            with _download_bar(f"Downloading {args.os}") as bar:
+                backend.download_progress = bar
+                result = vm_grammar.run(args, backend)
+        else:
+            label = _LONG_VERBS.get(args.vm_command)
+            subject = getattr(args, "name", None)
+            with _progress(f"{label} {subject!r}" if label else None):
+                result = vm_grammar.run(args, backend)
         if getattr(args, "json", False):
             return result.to_json()
         text = vm_grammar.format_human(result, prog="%vm")

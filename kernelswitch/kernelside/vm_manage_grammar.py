@@ -20,7 +20,14 @@ from urllib.parse import quote
 from .._common import human_size
 from .format import table
 
-__all__ = ["MANAGE_VERBS", "RESTManage", "add_manage_verbs", "format_manage", "run_manage"]
+__all__ = [
+    "MANAGE_VERBS",
+    "RESTManage",
+    "add_manage_verbs",
+    "bar_text",
+    "format_manage",
+    "run_manage",
+]
 
 MANAGE_VERBS = ("eject", "insert", "snapshot", "clone", "edit", "disks", "catalog", "download")
 SNAPSHOT_ACTIONS = ("list", "create", "revert", "delete")
@@ -36,6 +43,8 @@ class RESTManage:
     """The manage verbs over the server's REST API (``RESTBackend`` mixes this in)."""
 
     _req: Callable[..., Any]
+    #: Set by a caller that shows download progress (the ``%vm`` magic): ``(done, total)``.
+    download_progress: Callable[[int, int | None], None] | None = None
 
     def media(self, name: str, action: str, options: dict[str, Any]) -> dict[str, Any]:
         return self._req("POST", f"vms/{quote(name, safe='')}/{action}", options)
@@ -71,7 +80,25 @@ class RESTManage:
         return self._req("GET", f"osinfo/catalog{q}")["media"]
 
     def download(self, request: dict[str, Any]) -> dict[str, Any]:
-        return self._req("POST", "isos/download", request)
+        """One blocking request; with :attr:`download_progress`, a job polled twice a second."""
+        progress = self.download_progress
+        if progress is None:
+            return self._req("POST", "isos/download", request)
+        import time
+
+        job = self._req("POST", "isos/download", {**request, "background": True})
+        while True:
+            progress(job.get("done") or 0, job.get("total"))
+            if job["state"] == "done":
+                return job["result"]
+            if job["state"] == "failed":
+                from .client import APIError
+
+                err = job.get("error") or {}
+                raise APIError(err.get("message", "download failed"),
+                               code=err.get("code", "download_failed"), status=502)  # fmt: skip
+            time.sleep(0.5)
+            job = self._req("GET", f"isos/downloads/{job['id']}")
 
 
 # ------------------------------------------------------------------ grammar
@@ -169,6 +196,15 @@ def run_manage(args: argparse.Namespace, backend: Any, error: Callable[[str], Ex
 
 
 # ------------------------------------------------------------------ output
+
+
+def bar_text(done: int, total: int | None, width: int = 30) -> str:
+    """``[######........]  30%  8M/27M``; a byte count when the total is unknown."""
+    if not total:
+        return f"{human_size(done) if done else '0B'} downloaded"
+    filled = width * min(done, total) // total
+    bar = "#" * filled + "." * (width - filled)
+    return f"[{bar}] {100 * done // total:3d}%  {human_size(done) or '0B'}/{human_size(total)}"
 
 
 def _size(n: int | None) -> str:

@@ -49,6 +49,8 @@ from ._validate import MAX_BODY, InvalidRequest, check, check_path_arg, parse_bo
 
 #: The authorization resource every kernelswitch handler is checked against.
 AUTH_RESOURCE = "kernelswitch"
+#: Query arguments Jupyter itself reads on any request (auth), never "unknown".
+JUPYTER_QUERY_ARGS = frozenset({"token", "_xsrf"})
 
 _CODES = {
     400: "bad_request",
@@ -122,8 +124,18 @@ class KSHandler(APIHandler):
 
     def _query_args(self, schema: dict[str, Any]) -> dict[str, str]:
         """The query arguments the schema names (last value wins, as ``get_argument``)."""
+        known = schema.get("properties", {})
+        unknown = sorted(k for k in self.request.query_arguments if k not in known)
+        unknown = [k for k in unknown if k not in JUPYTER_QUERY_ARGS]
+        if unknown:
+            shown = ", ".join(repr(short(k, 40)) for k in unknown[:5])
+            takes = ", ".join(known) or "no arguments"
+            raise self.input_error(
+                f"Unknown query arguments {shown}; this takes {takes}.",
+                details={"field": "query", "unknown": [short(k, 40) for k in unknown[:5]]},
+            )
         out = {}
-        for key in schema.get("properties", {}):
+        for key in known:
             values = self.request.query_arguments.get(key)
             if values:
                 try:

@@ -73,6 +73,9 @@ def _operation(cls: type, verb: str, params: dict[str, list[str] | None]) -> dic
             "responses": {"200": {"description": "OK"}, **S.errors(400, 404, 409)},
         }
     op.setdefault("operationId", f"{cls.__name__}.{verb}")
+    # refusals any request can get (auth, body size, a bug with its error id), and a
+    # bad path argument's 400
+    op["responses"] = {**S.errors(*([400] if params else [])), **op.get("responses", {})}
     parameters: list[dict[str, Any]] = []
     for name, choices in params.items():
         schema: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_PATH_ARG}

@@ -65,9 +65,9 @@ _ERROR_TEXT = {
 
 
 def errors(*codes: int) -> dict[str, Any]:
-    """OpenAPI responses for these error statuses (403, 413 and 500 are always possible)."""
+    """OpenAPI responses for these error statuses (403, 413, 500, 503 are always possible)."""
     out = {}
-    for code in sorted({*codes, 403, 413, 500}):
+    for code in sorted({*codes, 403, 413, 500, 503}):
         out[str(code)] = ok({"$ref": "#/components/schemas/Error"}, _ERROR_TEXT[code])
     return out
 

@@ -96,6 +96,22 @@ DELETE_QUERY: dict[str, Any] = {
 }
 
 
+#: What a client can do next with a VM it just made (OpenAPI links; the stateful
+#: contract test follows them: create, act, delete).
+_LINKS = {
+    f"{verb}{handler}": {
+        "operationId": f"{handler}.{verb}",
+        "parameters": {"name": "$response.body#/name"},
+    }
+    for handler, verb in (
+        ("VMHandler", "get"),
+        ("VMActionHandler", "post"),
+        ("VMShutdownHandler", "post"),
+        ("VMHandler", "delete"),
+    )
+}
+
+
 class VMBaseHandler(KSHandler):
     input_error = InvalidVMSpec
 
@@ -115,7 +131,7 @@ class VMsHandler(VMBaseHandler):
         "post": {
             "summary": "Create a VM from an installer ISO (and start it)",
             "responses": {
-                "201": S.ok(S.VM, "created"),
+                "201": {**S.ok(S.VM, "created"), "links": _LINKS},
                 **S.errors(400, 409, 422, 503),
             },
         },

@@ -4,7 +4,7 @@
 ``DELETE vms/{name}/snapshots/{snap}``, ``POST vms/{name}/snapshots/{snap}/revert``,
 ``POST vms/{name}/clone``, ``PATCH vms/{name}``, ``GET storage/disks``,
 ``DELETE storage/disks/{disk}``, ``POST storage/disks/delete``,
-``GET osinfo/catalog[?q=]``, ``POST isos/download``.
+``GET osinfo/catalog[?q=]``, ``POST isos/download``, ``GET isos/downloads/{job}``.
 
 Thin, like :mod:`.vm_handlers`: bodies are checked here (unknown keys and
 wrong types are a 400 that changes nothing), the work runs in a worker thread
@@ -154,13 +154,42 @@ class CatalogHandler(VMBaseHandler):
         self.send_json({"media": media, "query": query})
 
 
+_JOBS: Any = None
+
+
+def _jobs() -> Any:
+    """The server's background downloads (one registry per process)."""
+    global _JOBS
+    if _JOBS is None:
+        from ..vm.download import DownloadJobs
+
+        _JOBS = DownloadJobs()
+    return _JOBS
+
+
 class DownloadHandler(VMBaseHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        spec = {"os": _STR, "arch": _STR, "index": (int,), "sha256": _STR}
+        """Download now (201 + the result), or with ``background`` start a job (202)."""
+        spec = {"os": _STR, "arch": _STR, "index": (int,), "sha256": _STR, "background": (bool,)}
         body = _checked(self.json_body(), spec, ("os",))
+        if body.pop("background", False):
+            os_id = body.pop("os")
+            job = await self.vms.aio(_jobs().start, os_id, **body)
+            base = self.request.path.rsplit("/", 1)[0]
+            self.set_header("Location", f"{base}/downloads/{job['id']}")
+            self.send_json(job, status=202)
+            return
         self.send_json(await self.vms.aio(self.vms.download, **body), status=201)
+
+
+class DownloadJobHandler(VMBaseHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, job: str) -> None:
+        """A background download: ``state`` running / done (``result``) / failed (``error``)."""
+        self.send_json(_jobs().status(job))
 
 
 def routes(api: str) -> list[tuple[str, Any]]:
@@ -179,4 +208,5 @@ def routes(api: str) -> list[tuple[str, Any]]:
         (rf"{api}/storage/disks/(?P<disk>[^/]+)", DiskHandler),
         (rf"{api}/osinfo/catalog", CatalogHandler),
         (rf"{api}/isos/download", DownloadHandler),
+        (rf"{api}/isos/downloads/(?P<job>[0-9a-f]+)", DownloadJobHandler),
     ]

@@ -35,18 +35,21 @@ def _users(conn: Any) -> dict[str, list[str]]:
     used: dict[str, list[str]] = {}
     for dom in conn.listAllDomains(0):
         paths = set()
-        flags = [0, libvirt.VIR_DOMAIN_XML_INACTIVE] if dom.isPersistent() else [0]
-        for f in flags:
-            try:
-                root = ET.fromstring(dom.XMLDesc(f))
-            except libvirt.libvirtError:  # undefined meanwhile
-                continue
+        try:
+            name = dom.name()
+            flags = [0, libvirt.VIR_DOMAIN_XML_INACTIVE] if dom.isPersistent() else [0]
+            roots = [ET.fromstring(dom.XMLDesc(f)) for f in flags]
+        except libvirt.libvirtError as e:  # undefined while we looked (other users' VMs)
+            if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise
+            continue
+        for root in roots:
             for d in root.findall("./devices/disk"):
                 src = disk_source(d)
                 if src:
                     paths.add(src)
         for p in paths:
-            used.setdefault(p, []).append(dom.name())
+            used.setdefault(p, []).append(name)
     return used
 
 

@@ -3,9 +3,10 @@
 Public API (stable): :func:`download` ``(os, arch=None, index=None,
 sha256=None, progress=None, dest_dir=None) -> dict`` (``path, url, size,
 sha256, resumed, checked``), reached as ``VMManager.download``;
-:func:`iso_dir` — ``$KERNELSWITCH_ISO_DIR``, else ``isos`` beside the disk
-pool (``/var/lib/kernelswitch/isos`` for root), where the hypervisor user can
-read what ``vm create --iso`` is given.
+:class:`DownloadJobs` runs them in the background for clients that poll the
+progress (the REST API); :func:`iso_dir` — ``$KERNELSWITCH_ISO_DIR``, else
+``isos`` beside the disk pool (``/var/lib/kernelswitch/isos`` for root), where
+the hypervisor user can read what ``vm create --iso`` is given.
 
 Why resumable: ISOs are gigabytes and links get cut. Bytes go to
 ``NAME.iso.part``; a cut is resumed with an HTTP Range request (a few times
@@ -32,7 +33,7 @@ from urllib.parse import unquote, urlsplit
 from .catalog import find_media, media_url
 from .errors import DownloadError, InvalidVMSpec
 
-__all__ = ["ISO_DIR_ENV", "download", "iso_dir"]
+__all__ = ["ISO_DIR_ENV", "DownloadJobs", "download", "iso_dir"]
 
 ISO_DIR_ENV = "KERNELSWITCH_ISO_DIR"
 CHUNK = 1 << 20
@@ -208,3 +209,61 @@ def _check(
         "try again, or another mirror.",
         details={"path": str(path), "os": media["os"]},
     )
+
+
+class DownloadJobs:
+    """Downloads running in the background, so a client can poll their progress.
+
+    Public API: ``start(os, **options) -> dict`` (a job's status; the same job
+    when that OS is already downloading), ``status(job_id) -> dict`` with
+    ``id, os, state`` (running / done / failed), ``done``, ``total``,
+    ``result`` or ``error`` (``{code, message}``). Thread-safe; the server
+    keeps one instance. Finished jobs are kept for the last few clients.
+    """
+
+    KEEP = 20
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._jobs: dict[str, dict[str, Any]] = {}
+
+    def start(self, os_id: str, **options: Any) -> dict[str, Any]:
+        import threading
+        import uuid
+
+        find_media(os_id, options.get("arch"), options.get("index"))  # bad input: raise now
+        with self._lock:
+            for job in self._jobs.values():
+                if job["os"] == os_id and job["state"] == "running":
+                    return dict(job)
+            job_id = uuid.uuid4().hex[:12]
+            job = {"id": job_id, "os": os_id, "state": "running", "done": 0, "total": None}
+            self._jobs[job_id] = job
+            for old in [k for k, j in self._jobs.items() if j["state"] != "running"][: -self.KEEP]:
+                del self._jobs[old]
+
+        def progress(done: int, total: int | None) -> None:
+            job["done"], job["total"] = done, total
+
+        def run() -> None:
+            try:
+                job["result"] = download(os_id, progress=progress, **options)
+                job["state"] = "done"
+            except Exception as e:  # reported to the poller, not lost in a thread
+                code = getattr(e, "code", "internal")
+                job["error"] = {"code": code, "message": getattr(e, "message", str(e))}
+                job["state"] = "failed"
+
+        threading.Thread(target=run, name=f"ks-download-{os_id}", daemon=True).start()
+        return dict(job)
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                from .errors import VMNotFound
+
+                raise VMNotFound(f"No download {job_id!r} (finished ones are kept a while).")
+            return dict(job)

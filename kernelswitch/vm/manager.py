@@ -67,6 +67,8 @@ ACTIVE_STATES = ("running", "blocked", "paused", "shutting-down", "pmsuspended")
 #: Default seconds a guest gets to power off after the ACPI power button.
 SHUTDOWN_TIMEOUT = 60.0
 POLL_INTERVAL = 0.2
+#: Tries of a pool refresh while another request creates a volume (POLL_INTERVAL apart).
+POOL_BUSY_RETRIES = 25
 #: Seconds a blocking libvirt call may take in the server before the request
 #: answers 503 (the thread is left to finish; the pool is bounded).
 CALL_DEADLINE = 120.0
@@ -241,6 +243,16 @@ class VMManager(ManageMixin):
         return self._call(collect)
 
     def storage_usage(self) -> dict[str, Any]:
+        """The pool's sizes and volumes (``GET storage``)."""
+        # libvirt refuses to refresh a pool while a volume is being made in it
+        # (another create): that is a moment's wait, not the host's failure.
+        for _ in range(POOL_BUSY_RETRIES):
+            try:
+                return self.storage.usage()
+            except HostError as e:
+                if "asynchronous jobs running" not in e.message:
+                    raise
+                time.sleep(POLL_INTERVAL)
         return self.storage.usage()
 
     # ----------------------------------------------------------- create

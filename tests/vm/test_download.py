@@ -219,3 +219,38 @@ def test_cli_download_shows_a_progress_bar(mirror: _Server, iso_dir: Path) -> No
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1
     assert "kernelswitch vm catalog QUERY" in bad.stderr
 
+
+
+@pytest.fixture
+def jp_server_config() -> dict:
+    return {"ServerApp": {"jpserver_extensions": {"kernelswitch": True}}}
+
+
+@pytest.mark.server
+async def test_rest_background_download_polled_with_progress(
+    jp_serverapp: Any, jp_fetch: Any, mirror: _Server, iso_dir: Path, iso_bytes: bytes
+) -> None:
+    """What ``%vm download`` does: start a job, poll it, draw a bar from (done, total)."""
+    import asyncio
+
+    from tornado.httpclient import HTTPClientError
+
+    from kernelswitch.kernelside.client import Server
+    from kernelswitch.kernelside.vm_grammar import RESTBackend, build_parser, run
+
+    with pytest.raises(HTTPClientError) as e:  # bad input: refused before any job exists
+        await jp_fetch("kernelswitch", "api", "isos", "download", method="POST",
+                       body=json.dumps({"os": "nosuchos", "background": True}))  # fmt: skip
+    assert e.value.code == 400 and mirror.requests == []
+
+    server = Server(jp_serverapp.connection_url, jp_serverapp.identity_provider.token)
+    backend = RESTBackend(server)
+    seen: list[tuple[int, int | None]] = []
+    backend.download_progress = lambda d, t: seen.append((d, t))
+    args = build_parser("%vm").parse_args(["download", DEBIAN])
+    result = await asyncio.to_thread(run, args, backend)
+    assert Path(result.data["path"]).read_bytes() == iso_bytes
+    assert seen[-1] == (len(iso_bytes), len(iso_bytes))
+    from kernelswitch.kernelside.vm_manage_grammar import bar_text
+
+    assert bar_text(*seen[-1]).startswith("[" + "#" * 30 + "] 100%")

@@ -159,6 +159,7 @@ def test_cli_manage_verbs(testos: dict, vm_manager: Any) -> None:
         out = _cli("edit", name, "--cpus", "2")
         assert "cpus: 1 -> 2, applies next boot" in out.stdout
         out = _cli("disks")
+        assert out.returncode == 0, out.stderr
         header = ["DISK", "ON", "DISK", "CAPACITY", "USED", "BY"]
         assert out.stdout.splitlines()[0].split() == header
         assert name in out.stdout and "orphan(s) using" in out.stdout
