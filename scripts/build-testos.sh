@@ -103,8 +103,13 @@ cp "$busybox_bin" "$root/bin/busybox"
 # Modules in load order (dependencies first), resolved from each module's
 # .modinfo "depends=" (no depmod needed on the host).
 wanted=(virtio_pci virtio_blk ahci sd_mod sr_mod snd-hda-intel snd-hda-codec-generic
-        xhci-pci usbhid hid-generic evdev button)
-python3 - "$moddir" "$root/lib/modules" "${wanted[@]}" >"$root/etc/modules" <<'PY'
+        snd-intel8x0 snd-pcm-oss xhci-pci usbhid hid-generic evdev button)
+# Loaded on demand by `ks-fb` (the console tests' resolution change): the bochs
+# DRM driver turns QEMU's VGA from 720x400 text into a 1024x768 framebuffer.
+wanted_fb=(bochs)
+resolve_modules() {  # output-list module...
+  local out="$1"; shift
+  python3 - "$moddir" "$root/lib/modules" "$@" >"$out" <<'PY'
 import os, shutil, sys
 moddir, dest, wanted = sys.argv[1], sys.argv[2], sys.argv[3:]
 norm = lambda n: n.replace("-", "_")
@@ -135,7 +140,37 @@ for name in order:
     shutil.copy(path[name], os.path.join(dest, name + ".ko"))
     print(name)
 PY
+}
+resolve_modules "$root/etc/modules" "${wanted[@]}"
+resolve_modules "$root/etc/modules-fb" "${wanted_fb[@]}"
 say "initramfs modules: $(tr '\n' ' ' <"$root/etc/modules")"
+
+# Helpers the console tests type on the VGA console (each reports to ttyS0):
+#   ks-fb      load the bochs framebuffer driver: the screen resolution changes
+#   ks-mouse   wait for events from the USB tablet (the console's mouse)
+#   ks-tone    play noise on the AC97 card through OSS (/dev/dsp)
+cat >"$root/bin/ks-fb" <<'SH'
+#!/bin/sh
+while read -r m; do insmod "/lib/modules/$m.ko" 2>/dev/null; done </etc/modules-fb
+sleep 1
+echo "KS-FB $(cat /sys/class/graphics/fb0/virtual_size 2>/dev/null)" > /dev/ttyS0
+SH
+cat >"$root/bin/ks-mouse" <<'SH'
+#!/bin/sh
+for d in /sys/class/input/event*; do
+  grep -q Tablet "$d/device/name" 2>/dev/null && dev="/dev/input/${d##*/}"
+done
+[ -n "$dev" ] || { echo "KS-MOUSE no tablet" > /dev/ttyS0; exit 1; }
+echo "KS-MOUSE-WAITING $dev" > /dev/ttyS0
+n=$(dd if="$dev" bs=24 count=8 2>/dev/null | wc -c)
+echo "KS-MOUSE-EVENTS bytes=$n" > /dev/ttyS0
+SH
+cat >"$root/bin/ks-tone" <<'SH'
+#!/bin/sh
+dd if=/dev/urandom of=/dev/dsp bs=4096 count="${1:-200}" 2>/dev/null
+echo "KS-TONE-DONE $?" > /dev/ttyS0
+SH
+chmod 0755 "$root/bin/ks-fb" "$root/bin/ks-mouse" "$root/bin/ks-tone"
 
 # busybox acpid turns the power button (input event KEY_POWER) into the
 # action PWRF/00000080, which runs the files in /etc/acpi/PWRF/.

@@ -180,7 +180,12 @@ class Domain:
         # Plain VGA: every installer and the test OS (no virtio-gpu) drive it.
         self.devices.append(Video(model="vga"))
         # HDA (ich9 on q35) is what snd-hda-intel and Windows' inbox driver use.
-        if generic or os_info.supports("ich9-hda"):
+        # Under TCG, Linux's HDA codec probe times out (no sound card at all),
+        # while AC97 (snd_intel8x0) plays and reaches the console's audio: so a
+        # TCG guest other than Windows (whose current releases lack AC97) gets AC97.
+        if self.domain_type == "qemu" and not windows:
+            sound = "ac97"
+        elif generic or os_info.supports("ich9-hda"):
             sound = "ich9" if use_q35 else "ich6"
         elif os_info.supports("ich6"):
             sound = "ich6"

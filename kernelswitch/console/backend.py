@@ -1,0 +1,70 @@
+"""Where consoles come from: libvirt's ``openGraphicsFD`` on a running domain.
+
+Public API (stable): :class:`LibvirtBackend` ``(vms)`` with ``await open(name)``
+(a connected socket to QEMU's VNC server), ``await state(name)`` and
+``await preview_path(name)``; *vms* is a VMManager or VMFleet.
+
+Why a socket from libvirt and not a TCP port: domains get
+``<listen type='none'/>`` so QEMU listens on nothing another local user could
+reach (DESIGN 2); libvirt hands us one end of a socketpair that QEMU accepted.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import ConsoleUnavailable
+
+#: Domain states in which QEMU runs and its VNC server answers.
+LIVE_STATES = ("running", "blocked", "paused", "shutting-down", "pmsuspended")
+
+
+class Backend(Protocol):
+    async def open(self, name: str) -> socket.socket: ...
+
+    async def state(self, name: str) -> str: ...
+
+    async def preview_path(self, name: str) -> Path: ...
+
+
+class LibvirtBackend:
+    """Consoles of the VMs a :class:`~kernelswitch.vm.fleet.VMFleet` manages."""
+
+    def __init__(self, vms: Any) -> None:
+        self.vms = vms
+
+    def _manager(self, name: str) -> Any:
+        owner = getattr(self.vms, "owner", None)
+        return owner(name) if owner else self.vms
+
+    async def open(self, name: str) -> socket.socket:
+        from ..vm.manager import _translate
+
+        manager = self._manager(name)
+
+        def open_fd(conn: Any) -> int:
+            dom = conn.lookupByName(name)
+            return int(dom.openGraphicsFD(0, 0))
+
+        try:
+            fd = await manager.connection.acall(open_fd)
+        except Exception as e:
+            err = _translate(e, name)
+            if err is e:
+                raise
+            raise ConsoleUnavailable(
+                f"Cannot open the console of VM {name!r}: {err}", details={"name": name}
+            ) from e
+        return socket.socket(fileno=fd)
+
+    async def state(self, name: str) -> str:
+        manager = self._manager(name)
+        info = await manager.aio(manager.info, name)
+        return str(info["state"])
+
+    async def preview_path(self, name: str) -> Path:
+        manager = self._manager(name)
+        info = await manager.aio(manager.info, name)
+        return Path(info["preview_path"])

@@ -1,0 +1,417 @@
+"""One live console per VM, shared by every viewer (fan-out), and the registry.
+
+Public API (stable):
+
+- :class:`ConsoleRegistry` ``(backend)``: ``session(name)`` (one
+  :class:`ConsoleSession` per VM), ``close_all()``.
+- :class:`ConsoleSession`: ``attach(viewer)`` / ``detach(viewer)``,
+  ``hold()`` (an async context manager for Python callers: keeps the RFB
+  client while in use), ``await frame()`` (current pixels, HxWx4 RGBA),
+  ``await send_keys(events)``, ``pointer(x, y, buttons)``, ``resize(w, h)``,
+  ``status`` (connecting / connected / reconnecting / stopped / error).
+- :class:`Viewer`: what a websocket handler subclasses (``send_bytes`` /
+  ``send_text``); the session offers it updates and it sends them at its pace.
+
+Why this shape: one RFB connection per VM however many viewers (QEMU encodes
+once), and none at all while no one watches: the session connects on the
+first viewer or Python call and disconnects ``linger`` seconds after the last
+leaves. A viewer that cannot keep up never slows the others: every update is
+encoded once for the viewers that are idle; a busy viewer only accumulates
+the rectangles it missed and, when its socket drains, gets their *current*
+pixels in one message (it skips frames, it never queues them).
+
+When the last viewer leaves, and when the VM stops, the last frame is written
+as the VM's preview PNG (atomically).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+
+from . import encoders
+from .backend import LIVE_STATES, Backend
+from .errors import ConsoleUnavailable
+from .framebuffer import Framebuffer, write_png_atomic
+from .keys import KeyEvent
+from .rfb import Handlers, Rect, RFBClient
+
+log = logging.getLogger(__name__)
+
+#: Seconds a session stays connected after its last user left.
+LINGER = 10.0
+RETRY = 1.0
+#: Audio kept for a busy viewer before the oldest is dropped (~0.5 s of S16 stereo).
+AUDIO_BACKLOG = 48
+
+
+class Viewer:
+    """One consumer of a session's frames (a websocket, the benchmark...)."""
+
+    wants_audio = False
+
+    def __init__(self) -> None:
+        self.session: ConsoleSession | None = None
+        self._rects: list[Rect] = []
+        self._payload: bytes | None = None
+        self._texts: deque[str] = deque()
+        self._audio: deque[bytes] = deque(maxlen=AUDIO_BACKLOG)
+        self._wake = asyncio.Event()
+        self._busy = False
+        self._task: asyncio.Task[None] | None = None
+        self.sent_bytes = 0
+        self.sent_updates = 0
+
+    async def send_bytes(self, data: bytes) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    async def send_text(self, text: str) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # called by the session
+    def offer(self, rects: list[Rect], payload: bytes | None) -> None:
+        if not self._busy and not self._rects and payload is not None:
+            self._payload = payload  # keeping up: the shared bytes will do
+        else:
+            self._payload = None
+        self._rects.extend(rects)
+        self._wake.set()
+
+    def offer_text(self, msg: dict[str, Any]) -> None:
+        self._texts.append(json.dumps(msg))
+        self._wake.set()
+
+    def offer_audio(self, data: bytes) -> None:
+        self._audio.append(data)
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="console-viewer")
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._texts:
+                await self.send_text(self._texts.popleft())
+            while self._audio:
+                await self.send_bytes(self._audio.popleft())
+            if self._rects and self.session is not None:
+                rects, payload = self._rects, self._payload
+                self._rects, self._payload = [], None
+                if payload is None:
+                    payload = encoders.encode_update(self.session.fb, rects)
+                self._busy = True
+                try:
+                    await self.send_bytes(payload)
+                finally:
+                    self._busy = False
+                self.sent_bytes += len(payload)
+                self.sent_updates += 1
+
+
+class ConsoleSession:
+    """The console of one VM: an RFB client while anyone uses it."""
+
+    def __init__(self, name: str, backend: Backend, *, linger: float = LINGER) -> None:
+        self.name = name
+        self.backend = backend
+        self.linger = linger
+        self.viewers: set[Viewer] = set()
+        self.fb = Framebuffer(0, 0)
+        self.client: RFBClient | None = None
+        self.status = "idle"
+        self.message = ""
+        self._holds = 0
+        self._task: asyncio.Task[None] | None = None
+        self._linger_handle: asyncio.TimerHandle | None = None
+        self._connected = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self._audio_on = False
+        self._has_frame = False
+        self._saving: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------ users
+
+    @property
+    def users(self) -> int:
+        return len(self.viewers) + self._holds
+
+    def attach(self, viewer: Viewer) -> None:
+        viewer.session = self
+        self.viewers.add(viewer)
+        viewer.start()
+        viewer.offer_text(self.status_message())
+        if self.client is not None and self._has_frame:
+            viewer.offer([(0, 0, self.fb.width, self.fb.height)], None)
+        self._in_use()
+
+    def detach(self, viewer: Viewer) -> None:
+        self.viewers.discard(viewer)
+        viewer.stop()
+        self.update_audio()
+        self._maybe_idle()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, timeout: float = 30.0) -> AsyncIterator[ConsoleSession]:
+        """Keep the console connected while a Python caller uses it."""
+        self._holds += 1
+        self._in_use()
+        try:
+            await self.wait_connected(timeout)
+            yield self
+        finally:
+            self._holds -= 1
+            self._maybe_idle()
+
+    async def wait_connected(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise ConsoleUnavailable(
+                f"The console of VM {self.name!r} is {self.status}"
+                + (f": {self.message}" if self.message else "")
+                + ". Start the VM (`%vm start NAME`) and try again.",
+                details={"name": self.name, "status": self.status},
+            ) from None
+
+    def _in_use(self) -> None:
+        if self._linger_handle is not None:
+            self._linger_handle.cancel()
+            self._linger_handle = None
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"console-{self.name}")
+        if self.client is not None:
+            self.client.want_updates(True)
+            if self.viewers:
+                self.client.refresh()
+
+    def _maybe_idle(self) -> None:
+        if self.users:
+            return
+        if self.client is not None:
+            self.client.want_updates(False)
+        self.save_preview_soon()
+        if self._linger_handle is None:
+            loop = asyncio.get_running_loop()
+            self._linger_handle = loop.call_later(self.linger, self._stop_if_unused)
+
+    def _stop_if_unused(self) -> None:
+        self._linger_handle = None
+        if not self.users and self._task is not None:
+            self._task.cancel()
+
+    # ------------------------------------------------------------ connection
+
+    def _set_status(self, status: str, message: str = "") -> None:
+        if (status, message) == (self.status, self.message):
+            return
+        self.status, self.message = status, message
+        log.debug("console vm=%s status=%s %s", self.name, status, message)
+        msg = self.status_message()
+        for v in self.viewers:
+            v.offer_text(msg)
+
+    def status_message(self) -> dict[str, Any]:
+        return {
+            "type": "status", "state": self.status, "message": self.message,
+            "width": self.fb.width, "height": self.fb.height,
+        }  # fmt: skip
+
+    async def _run(self) -> None:
+        try:
+            first = True
+            while self.users:
+                self._set_status("connecting" if first else "reconnecting", "")
+                state = await self._state()
+                if state not in LIVE_STATES:
+                    await self._stopped(state)
+                    await asyncio.sleep(RETRY)
+                    continue
+                try:
+                    sock = await self.backend.open(self.name)
+                    client = await RFBClient.open(sock, self._handlers())
+                except Exception as e:  # QEMU starting or going: try again
+                    log.debug("console vm=%s connect failed: %s", self.name, e)
+                    self.message = str(e)
+                    await asyncio.sleep(RETRY)
+                    continue
+                first = False
+                await self._connected_to(client)
+                try:
+                    await client.run()
+                finally:
+                    client.close()
+                    self.client = None
+                    self._connected.clear()
+                    self.save_preview_soon()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            if self.client is not None:
+                self.client.close()
+                self.client = None
+            self._connected.clear()
+            self._audio_on = False
+            if self.status != "stopped":
+                self._set_status("idle")
+
+    async def _state(self) -> str:
+        try:
+            return await self.backend.state(self.name)
+        except Exception as e:
+            self._set_status("error", str(e))
+            return "unknown"
+
+    async def _stopped(self, state: str) -> None:
+        if self.status != "stopped" and state != "unknown":
+            self._set_status("stopped", f"VM {self.name} is {state}")
+            await self._save_preview()
+
+    async def _connected_to(self, client: RFBClient) -> None:
+        # the client painted into its own framebuffer: share it (same object)
+        self.fb = client.fb
+        self._has_frame = False
+        self.client = client
+        self._audio_on = False
+        client.want_updates(bool(self.users))
+        self._set_status("connected", client.name)
+        self.update_audio()
+
+    def _handlers(self) -> Handlers:
+        return Handlers(
+            update=self._on_update, resize=self._on_resize, audio=self._on_audio,
+            leds=self._on_leds,
+        )  # fmt: skip
+
+    def _on_update(self, rects: list[Rect]) -> None:
+        if not self._has_frame:
+            self._has_frame = True
+            self._connected.set()
+        idle = [v for v in self.viewers if not v._busy and not v._rects]
+        payload = encoders.encode_update(self.fb, rects) if idle else None
+        for v in self.viewers:
+            v.offer(rects, payload)
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _on_resize(self, w: int, h: int) -> None:
+        msg = self.status_message()
+        for v in self.viewers:
+            v.offer_text(msg)
+
+    def _on_audio(self, pcm: bytes) -> None:
+        data = encoders.encode_audio(pcm)
+        for v in self.viewers:
+            if v.wants_audio:
+                v.offer_audio(data)
+
+    def _on_leds(self, state: int) -> None:
+        msg = {"type": "leds", "scroll": bool(state & 1), "num": bool(state & 2),
+               "caps": bool(state & 4)}  # fmt: skip
+        for v in self.viewers:
+            v.offer_text(msg)
+
+    def update_audio(self) -> None:
+        """Stream audio from QEMU only while some viewer plays it."""
+        want = any(v.wants_audio for v in self.viewers)
+        if self.client is not None and want != self._audio_on:
+            self.client.audio(want)
+            self._audio_on = want
+
+    # ------------------------------------------------------------ python API
+
+    async def frame(self, timeout: float = 30.0) -> np.ndarray:
+        async with self.hold(timeout):
+            return self.fb.copy()
+
+    async def wait_update(self, timeout: float) -> bool:
+        """True when the screen changed within *timeout* seconds."""
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout)
+                return True
+            except asyncio.TimeoutError:
+                return False
+
+    async def send_keys(self, events: list[KeyEvent], delay: float = 0.01) -> None:
+        """Press/release events in order, paced so the guest sees every one."""
+        async with self.hold():
+            for qnum, keysym, down in events:
+                if self.client is None:
+                    raise ConsoleUnavailable(f"The console of VM {self.name!r} went away.")
+                self.client.key(qnum, keysym, down)
+                await self.client.writer.drain()
+                await asyncio.sleep(delay)
+
+    def key(self, qnum: int, keysym: int, down: bool) -> None:
+        if self.client is not None:
+            self.client.key(qnum, keysym, down)
+
+    def pointer(self, x: int, y: int, buttons: int) -> None:
+        if self.client is not None:
+            self.client.pointer(x, y, buttons)
+
+    def resize(self, width: int, height: int) -> None:
+        if self.client is not None:
+            self.client.set_desktop_size(width, height)
+
+    # ------------------------------------------------------------ previews
+
+    def save_preview_soon(self) -> None:
+        if self._has_frame:
+            task = asyncio.get_running_loop().create_task(self._save_preview())
+            self._saving.add(task)
+            task.add_done_callback(self._saving.discard)
+
+    async def _save_preview(self) -> None:
+        if not self._has_frame or self.fb.width == 0:
+            return
+        pixels = self.fb.copy()
+        try:
+            path = await self.backend.preview_path(self.name)
+            await asyncio.to_thread(write_png_atomic, pixels, path)
+            log.debug("console vm=%s preview %s", self.name, path)
+        except Exception as e:  # a preview is a nicety: never fail the console for it
+            log.warning("kernelswitch: cannot save the preview of %s: %s", self.name, e)
+
+
+class ConsoleRegistry:
+    """One :class:`ConsoleSession` per VM name."""
+
+    def __init__(self, backend: Backend, *, linger: float = LINGER) -> None:
+        self.backend = backend
+        self.linger = linger
+        self.sessions: dict[str, ConsoleSession] = {}
+
+    def session(self, name: str) -> ConsoleSession:
+        s = self.sessions.get(name)
+        if s is None:
+            s = self.sessions[name] = ConsoleSession(name, self.backend, linger=self.linger)
+        return s
+
+    async def close_all(self) -> None:
+        for s in list(self.sessions.values()):
+            for v in list(s.viewers):
+                s.detach(v)
+            if s._task is not None:
+                s._task.cancel()
+                with contextlib.suppress(BaseException):
+                    await s._task
+            if s._saving:  # previews being written: let them land
+                await asyncio.wait(set(s._saving))
+        self.sessions.clear()

@@ -1,0 +1,108 @@
+"""Console pieces that need no guest: keymap, keys, wire format, framebuffer."""
+
+from __future__ import annotations
+
+import importlib.util
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kernelswitch.console import encoders, keymap
+from kernelswitch.console.errors import BadInput
+from kernelswitch.console.framebuffer import Framebuffer, write_png_atomic
+from kernelswitch.console.keys import combo_events, key_events, text_events
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_keymap_module_is_what_the_generator_writes() -> None:
+    spec = importlib.util.spec_from_file_location("genkeymap", REPO / "scripts" / "gen-keymap.py")
+    assert spec and spec.loader
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    expected = gen.generate(gen.DEFAULT_CSV)
+    assert (REPO / "kernelswitch" / "console" / "keymap.py").read_text() == expected
+
+
+def test_keymap_physical_keys() -> None:
+    # AT set 1 as QEMU's qnum: E0-prefixed keys as 0x80|xx
+    assert keymap.CODES["KeyA"] == (0x1E, ord("a"))
+    assert keymap.CODES["KeyQ"][0] == 0x10  # AZERTY's 'a' key is still KeyQ's position
+    assert keymap.CODES["ControlRight"][0] == 0x9D
+    assert keymap.CODES["ArrowUp"][0] == 0xC8
+    assert keymap.CODES["Delete"][0] == 0xD3
+    assert keymap.CHARS["_"] == ("Minus", True)
+    assert keymap.CHARS[">"] == ("Period", True)
+    assert keymap.CHARS["|"] == ("Backslash", True)
+
+
+def test_key_events_take_the_browser_keysym() -> None:
+    assert key_events("KeyQ", "a") == (0x10, ord("a"))  # AZERTY: position Q, char a
+    assert key_events("Enter", "Enter") == (0x1C, 0xFF0D)
+    with pytest.raises(BadInput, match="unknown key code"):
+        key_events("NoSuchKey")
+
+
+def test_combos_and_text() -> None:
+    ev = combo_events("ctrl+alt+delete")
+    assert [(q, d) for q, _s, d in ev] == [
+        (0x1D, True), (0x38, True), (0xD3, True), (0xD3, False), (0x38, False), (0x1D, False),
+    ]  # fmt: skip
+    assert [q for q, _s, _d in combo_events("ctrl+f2")] == [0x1D, 0x3C, 0x3C, 0x1D]
+    with pytest.raises(BadInput, match="unknown key 'hyper'"):
+        combo_events("ctrl+hyper")
+    ev = text_events("A>")
+    assert [(q, d) for q, _s, d in ev] == [
+        (0x2A, True), (0x1E, True), (0x1E, False), (0x2A, False),
+        (0x2A, True), (0x34, True), (0x34, False), (0x2A, False),
+    ]  # fmt: skip
+    with pytest.raises(BadInput, match="cannot type 'é'"):
+        text_events("é")
+    with pytest.raises(BadInput, match="too long"):
+        text_events("a" * 5000)
+
+
+def test_update_roundtrip_and_merge() -> None:
+    fb = Framebuffer(64, 48)
+    rng = np.random.default_rng(1)
+    noise = rng.integers(0, 256, (10, 20, 4), dtype=np.uint8)
+    fb.put(5, 6, 20, 10, noise.tobytes())
+    fb.fill(0, 0, 64, 2, (255, 255, 255))
+    msg = encoders.encode_update(
+        fb, [(5, 6, 20, 10), (0, 0, 64, 2), (0, 0, 64, 2), (60, 40, 30, 30)]
+    )
+    width, height, rects = encoders.decode_update(msg)
+    assert (width, height) == (64, 48)
+    assert [r for r, _ in rects] == [(5, 6, 20, 10), (0, 0, 64, 2), (60, 40, 4, 8)]  # dup, clip
+    for (x, y, w, h), px in rects:
+        assert np.array_equal(px, fb.pixels[y : y + h, x : x + w])
+    assert (fb.pixels[..., 3] == 255).all()
+    # zlib only when it shrinks the rect: a single pixel stays raw
+    assert encoders.decode_update(encoders.encode_update(fb, [(1, 1, 1, 1)]))[2][0][0] == (
+        1,
+        1,
+        1,
+        1,
+    )
+    assert struct.unpack_from("<HHHHB3xI", encoders.encode_update(fb, [(1, 1, 1, 1)]), 8)[4] == 0
+    encs = []
+    off = 8
+    for _ in range(len(rects)):
+        *_xywh, enc, n = struct.unpack_from("<HHHHB3xI", msg, off)
+        encs.append(enc)
+        off += 16 + n
+    assert encs == [encoders.RECT_ZLIB] * 3  # RGBA: the alpha bytes alone compress
+    many = [(i, 0, 1, 1) for i in range(40)]
+    assert encoders.merge_rects(many) == [(0, 0, 40, 1)]
+
+
+def test_png_written_atomically(tmp_path: Path) -> None:
+    from PIL import Image
+
+    fb = Framebuffer(8, 4)
+    fb.fill(2, 1, 3, 2, (10, 20, 30))
+    path = write_png_atomic(fb.pixels, tmp_path / "p" / "x.png")
+    assert [p.name for p in path.parent.iterdir()] == ["x.png"]
+    assert np.array_equal(np.asarray(Image.open(path).convert("RGBA")), fb.pixels)

@@ -1,0 +1,49 @@
+"""pytest plugin: ONE booted test-OS guest shared by every console test of a session.
+
+Registered in the repository's root conftest so tests/console and the
+browser's console tests share the same guest (booting costs ~10 s of TCG).
+Names and cleanup come from tests/vm/conftest.py (per-session prefix).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: The guest: the unidentified test ISO as a small Alpine-like machine.
+CONSOLE_VM = {"os": "alpinelinux3.17", "memory": "256M", "disk": "1G", "cpus": 1}
+
+
+@pytest.fixture(scope="session")
+def console_vm() -> Iterator[dict[str, Any]]:
+    """Info of a running test-OS guest (AC97 sound, USB tablet, VNC without a port)."""
+    from vm.conftest import URI, unique_name, wait_serial
+
+    from kernelswitch._paths import testos_dir
+    from kernelswitch.vm.manager import VMManager
+
+    iso = Path(os.environ.get("KERNELSWITCH_TESTOS_DIR") or testos_dir()) / "testos-plain.iso"
+    if not iso.is_file():
+        pytest.fail(f"test OS image missing: {iso}; build it with `bash scripts/build-testos.sh`")
+    manager = VMManager(URI)
+    name = unique_name("console")
+    info = manager.create(name, str(iso), **CONSOLE_VM)
+    try:
+        wait_serial(info["serial_log"])
+        yield info
+    finally:
+        try:
+            manager.delete(name, disks=True, force=True)
+        except Exception as e:  # the vm conftest's sweep is the last resort
+            print(f"console_vm: could not delete {name}: {e}")
+
+
+def serial_text(info: dict[str, Any]) -> str:
+    try:
+        return Path(info["serial_log"]).read_text(errors="replace")
+    except OSError:
+        return ""
