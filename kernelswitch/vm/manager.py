@@ -118,6 +118,24 @@ def _translate(e: Exception, name: str | None = None) -> Exception:
     return VMError(f"libvirt refused the operation on {vm}: {text}.", details={"name": name})
 
 
+def _pool_retry(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, waiting out a pool another process is creating a volume in.
+
+    libvirt refuses to refresh a pool while a volume is being made in it (a
+    create elsewhere, another server or the CLI): that is a moment's wait,
+    not the host's failure.
+    """
+    for _ in range(POOL_BUSY_RETRIES):
+        try:
+            return fn(*args)
+        except VMError as e:
+            if "asynchronous jobs running" not in e.message:
+                raise
+            log.debug("storage pool busy; retrying %s", getattr(fn, "__name__", fn))
+            time.sleep(POLL_INTERVAL)
+    return fn(*args)
+
+
 async def run_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` in the bounded ``libvirt`` pool, within :data:`CALL_DEADLINE`."""
     try:
@@ -244,16 +262,7 @@ class VMManager(ManageMixin):
 
     def storage_usage(self) -> dict[str, Any]:
         """The pool's sizes and volumes (``GET storage``)."""
-        # libvirt refuses to refresh a pool while a volume is being made in it
-        # (another create): that is a moment's wait, not the host's failure.
-        for _ in range(POOL_BUSY_RETRIES):
-            try:
-                return self.storage.usage()
-            except HostError as e:
-                if "asynchronous jobs running" not in e.message:
-                    raise
-                time.sleep(POLL_INTERVAL)
-        return self.storage.usage()
+        return _pool_retry(self.storage.usage)
 
     # ----------------------------------------------------------- create
 
@@ -331,7 +340,7 @@ class VMManager(ManageMixin):
         log_existed = serial_log.exists()
         try:
             say(f"creating a {spec.disk // 1024**3 or 1} GiB disk")
-            vol = self.storage.create_volume(spec.name, spec.disk)
+            vol = _pool_retry(self.storage.create_volume, spec.name, spec.disk)
             made_volume = vol.path
             serial_log.parent.mkdir(parents=True, exist_ok=True)
             accel = detect_accel()
