@@ -66,15 +66,13 @@ class PayloadTooLarge(InvalidRequest):
 # ----------------------------------------------------------------- parsing
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows; send a finite number")
+class _NotFinite(str):
+    """Where a body had NaN, Infinity or a number too large for a float (found after parsing)."""
 
 
-def _finite_float(text: str) -> float:
+def _finite_float(text: str) -> float | _NotFinite:
     value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {short(text, 40)} is too large; send a smaller one")
-    return value
+    return value if math.isfinite(value) else _NotFinite(text)
 
 
 def parse_body(
@@ -99,14 +97,20 @@ def parse_body(
             details={"limit": MAX_DEPTH},
         )
     try:
-        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        value = json.loads(text, parse_constant=_NotFinite, parse_float=_finite_float)
     except (ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
         raise error(f"The request body is not valid JSON: {short(str(e), 200)}.") from e
-    bad = _long_string(value)
+    bad = _odd_value(value)
     if bad is not None:
-        where, n = bad
+        where, found = bad
+        if isinstance(found, _NotFinite):
+            raise error(
+                f"'{where}' is {short(str(found), 40)}, not a finite number; send a number "
+                "in the documented range.",
+                details={"field": where},
+            )
         raise error(
-            f"'{where}' is {n} characters long; the limit is {MAX_STRING}.",
+            f"'{where}' is {len(found)} characters long; the limit is {MAX_STRING}.",
             details={"field": where, "limit": MAX_STRING},
         )
     return value
@@ -137,17 +141,17 @@ def _max_depth(text: str) -> int:
     return deepest
 
 
-def _long_string(value: Any, where: str = "body") -> tuple[str, int] | None:
+def _odd_value(value: Any, where: str = "body") -> tuple[str, str] | None:
+    """The first non-finite number or over-long string, with where it is."""
     stack = [(value, where)]
     while stack:
         v, at = stack.pop()
-        if isinstance(v, str):
-            if len(v) > MAX_STRING:
-                return at, len(v)
-        elif isinstance(v, dict):
+        if isinstance(v, _NotFinite) or (isinstance(v, str) and len(v) > MAX_STRING):
+            return at, v
+        if isinstance(v, dict):
             for k, item in v.items():
                 if len(k) > MAX_STRING:
-                    return f"{at} key", len(k)
+                    return f"{at} key", k
                 stack.append((item, f"{at}.{short(k, 40)}" if at != "body" else short(k, 40)))
         elif isinstance(v, list):
             stack.extend((item, f"{at}[{i}]") for i, item in enumerate(v))
@@ -228,14 +232,17 @@ def _message(e: ValidationError, field: str, where: str) -> str:
     elif kind == "minLength":
         text = f"{name} must not be empty" if limit == 1 else f"{name} is too short"
     elif kind == "enum":
-        text = f"{name} is {short(got, 40)}; use one of {', '.join(map(str, limit))}"
+        choices = hint or ", ".join(dict.fromkeys(json.dumps(c) for c in limit))
+        return f"{name} is {short(json.dumps(got), 40)}; use {choices}."
+    elif kind in ("oneOf", "anyOf"):
+        text = f"{name} cannot be {short(json.dumps(got), 40)}"
     elif kind == "pattern":
         text = f"{name} {short(got, 60)!r} is not in the expected form"
     elif kind in ("maxItems", "maxProperties"):
         text = f"{name} has too many entries; the limit is {limit}"
     else:
         text = f"{name}: {short(e.message, 200)}"
-    return f"{text}{f' ({hint})' if hint else ''}."
+    return f"{text}{f'; expected {hint}' if hint else ''}."
 
 
 def _article(t: str) -> str:

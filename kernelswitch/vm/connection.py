@@ -6,8 +6,9 @@ Public API (stable):
   object for *uri* (made on first use).
 - :class:`Connection` — ``.conn()`` returns an open ``virConnect`` (reopening a
   dead one), ``.call(fn)`` runs ``fn(virConnect)`` and retries once when the
-  daemon went away mid-call, ``.acall(fn)`` does the same in a worker thread
-  for asyncio code, ``add_listener(cb, loop=None)`` subscribes to
+  daemon went away mid-call, ``.acall(fn)`` does the same in the bounded
+  ``libvirt`` pool (:mod:`kernelswitch._executors`) for asyncio code,
+  ``add_listener(cb, loop=None)`` subscribes to
   :class:`VMEvent`\\ s (lifecycle, reboot, tray, connection up/down).
 
 Why a dedicated event thread: libvirt's event implementation is process-wide
@@ -204,7 +205,7 @@ class Connection:
     """A libvirt connection to one URI that reopens itself.
 
     Thread-safe: blocking calls may come from any worker thread. The server
-    calls :meth:`acall` (runs in the default executor); the CLI and tests call
+    calls :meth:`acall` (runs in the ``libvirt`` pool); the CLI and tests call
     :meth:`call` directly.
     """
 
@@ -446,6 +447,7 @@ class Connection:
             return fn(c)
 
     async def acall(self, fn: Callable[[Any], T]) -> T:
-        """:meth:`call` in a worker thread, for asyncio code."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self.call, fn)
+        """:meth:`call` in the bounded ``libvirt`` pool, for asyncio code."""
+        from .._executors import run_in
+
+        return await run_in("libvirt", self.call, fn)
