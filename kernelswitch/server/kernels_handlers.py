@@ -84,7 +84,10 @@ class KernelEnvHandler(_KernelHandler):
         "post": {
             "summary": "Switch a running kernel to another environment (make-before-break)",
             "responses": {"200": S.ok(_ANSWER), **{
-                str(c): S.ok(_ANSWER, "the switch failed; env is where the kernel still runs")
+                # a failed switch answers where the kernel still runs; no such kernel,
+                # the plain error
+                str(c): S.ok({"anyOf": [_ANSWER, {"$ref": "#/components/schemas/Error"}]},
+                             "the switch failed; env is where the kernel still runs")
                 for c in (404, 409, 422, 502, 504)}, **S.errors(400)},
         },
     }  # fmt: skip

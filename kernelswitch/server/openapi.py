@@ -26,36 +26,44 @@ from . import schemas as S
 from ._base import KSHandler
 from ._validate import MAX_PATH_ARG
 
-__all__ = ["OpenAPIHandler", "document", "path_template"]
+__all__ = ["OpenAPIHandler", "document", "path_templates"]
 
 VERBS = ("get", "post", "put", "patch", "delete")
 _GROUP = re.compile(r"\(\?P<(\w+)>([^()]*)\)")
 _WORDS = re.compile(r"^[\w-]+(\|[\w-]+)*$")
 
 
-def path_template(pattern: str, api: str) -> tuple[str, dict[str, list[str] | None]] | None:
-    """``/kernelswitch/api/vms/(?P<name>[^/]+)/?`` -> ``('/vms/{name}', {'name': None})``.
+def path_templates(pattern: str, api: str) -> list[tuple[str, list[str], str]]:
+    """``/kernelswitch/api/vms/(?P<name>[^/]+)/?`` -> ``[('/vms/{name}', ['name'], '')]``.
 
-    A group that is an alternation of words (``start|stop``) gives its choices.
-    None for patterns that are not one resource (the catch-all 404).
+    A group that is an alternation of words (``(?P<action>start|stop)``) gives
+    one literal path per word, so each verb keeps its own parameters and body
+    schema: ``[('/vms/{name}/start', ['name'], 'start'), ...]`` (the last item
+    tells operations apart). Empty for patterns that are not one resource
+    (the catch-all 404).
     """
     if not pattern.startswith(api):
-        return None
+        return []
     rest = pattern[len(api) :]
     if rest.endswith("/?"):
         rest = rest[:-2]
     rest = rest.replace(r"\.", ".")
-    params: dict[str, list[str] | None] = {}
+    params: list[str] = []
+    choices: list[str] = [""]
 
     def group(m: re.Match[str]) -> str:
+        nonlocal choices
         body = m.group(2)
-        params[m.group(1)] = body.split("|") if _WORDS.match(body) else None
+        if _WORDS.match(body) and len(choices) == 1:
+            choices = body.split("|")
+            return "\0"  # where the word goes
+        params.append(m.group(1))
         return "{" + m.group(1) + "}"
 
     rest = _GROUP.sub(group, rest)
     if any(c in rest for c in "()*+?[]\\^$|") or not rest:
-        return None
-    return rest, params
+        return []
+    return [(rest.replace("\0", word), list(params), word) for word in choices]
 
 
 def _implements(cls: type, verb: str) -> bool:
@@ -63,7 +71,7 @@ def _implements(cls: type, verb: str) -> bool:
     return method is not None and method is not getattr(web.RequestHandler, verb, None)
 
 
-def _operation(cls: type, verb: str, params: dict[str, list[str] | None]) -> dict[str, Any]:
+def _operation(cls: type, verb: str, params: list[str], word: str) -> dict[str, Any]:
     op: dict[str, Any] = dict(getattr(cls, "openapi", {}).get(verb, {}))
     if not op:
         doc = (getattr(cls, verb).__doc__ or cls.__doc__ or "").strip().splitlines()
@@ -72,15 +80,15 @@ def _operation(cls: type, verb: str, params: dict[str, list[str] | None]) -> dic
             "x-undocumented": True,
             "responses": {"200": {"description": "OK"}, **S.errors(400, 404, 409)},
         }
-    op.setdefault("operationId", f"{cls.__name__}.{verb}")
+    # unique across the document: one per literal path a word alternation gives
+    base = op.get("operationId") or f"{cls.__name__}.{verb}"
+    op["operationId"] = f"{base}.{word}" if word else base
     # refusals any request can get (auth, body size, a bug with its error id), and a
     # bad path argument's 400
     op["responses"] = {**S.errors(*([400] if params else [])), **op.get("responses", {})}
     parameters: list[dict[str, Any]] = []
-    for name, choices in params.items():
-        schema: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_PATH_ARG}
-        if choices:
-            schema = {"type": "string", "enum": choices}
+    for name in params:
+        schema = {"type": "string", "minLength": 1, "maxLength": MAX_PATH_ARG}
         parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
     query = getattr(cls, "query_schema", {}).get(verb)
     if query:
@@ -112,14 +120,12 @@ def document(base_url: str = "/") -> dict[str, Any]:
 
     paths: dict[str, dict[str, Any]] = {}
     for pattern, cls in handlers():
-        found = path_template(pattern, API)
-        if found is None:
-            continue
-        template, params = found
-        entry = paths.setdefault(template, {})
-        for verb in VERBS:
-            if _implements(cls, verb) and verb not in entry:
-                entry[verb] = _operation(cls, verb, params)
+        for template, params, word in path_templates(pattern, API):
+            entry = paths.setdefault(template, {})
+            for verb in VERBS:
+                # the first route wins, as in Tornado's table
+                if _implements(cls, verb) and verb not in entry:
+                    entry[verb] = _operation(cls, verb, params, word)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -117,7 +117,7 @@ COMPONENTS: dict[str, Any] = {
             "media": {"type": "array", "items": {"type": "object"}},
             "interfaces": {"type": "array", "items": {"type": "object"}},
             "serial_log": _STR_OR_NULL,
-            "preview_path": {"type": "string"},
+            "preview_path": _STR_OR_NULL,
             "persistent": {"type": "boolean"},
             "uri": {"type": "string"},
         },

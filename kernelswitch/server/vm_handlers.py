@@ -99,15 +99,12 @@ DELETE_QUERY: dict[str, Any] = {
 #: What a client can do next with a VM it just made (OpenAPI links; the stateful
 #: contract test follows them: create, act, delete).
 _LINKS = {
-    f"{verb}{handler}": {
-        "operationId": f"{handler}.{verb}",
-        "parameters": {"name": "$response.body#/name"},
-    }
-    for handler, verb in (
-        ("VMHandler", "get"),
-        ("VMActionHandler", "post"),
-        ("VMShutdownHandler", "post"),
-        ("VMHandler", "delete"),
+    op: {"operationId": op, "parameters": {"name": "$response.body#/name"}}
+    for op in (
+        "getVM",
+        "deleteVM",
+        "shutdownVM",
+        *(f"runVM.{a}" for a in ACTIONS if a != "shutdown"),
     )
 }
 
@@ -125,10 +122,12 @@ class VMsHandler(VMBaseHandler):
     body_schema = {"post": CREATE_SCHEMA}
     openapi = {
         "get": {
+            "operationId": "listVMs",
             "summary": "Every VM of every configured libvirt URI",
             "responses": {"200": S.ok({"$ref": "#/components/schemas/VMList"})},
         },
         "post": {
+            "operationId": "createVM",
             "summary": "Create a VM from an installer ISO (and start it)",
             "responses": {
                 "201": {**S.ok(S.VM, "created"), "links": _LINKS},
@@ -159,10 +158,12 @@ class VMHandler(VMBaseHandler):
     query_schema = {"delete": DELETE_QUERY}
     openapi = {
         "get": {
+            "operationId": "getVM",
             "summary": "One VM: state, OS, memory, disks, media",
             "responses": {"200": S.ok(S.VM), **S.errors(400, 404)},
         },
         "delete": {
+            "operationId": "deleteVM",
             "summary": "Delete a VM; its disks only with disks=1 (the answer lists them)",
             "responses": {
                 "200": S.ok({"$ref": "#/components/schemas/Deleted"}),
@@ -190,6 +191,7 @@ class VMActionHandler(VMBaseHandler):
     body_schema = {"post": _NO_OPTIONS}
     openapi = {
         "post": {
+            "operationId": "runVM",
             "summary": "Start, force off (destroy), reboot, suspend or resume a VM",
             "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
         }
@@ -207,6 +209,7 @@ class VMShutdownHandler(VMBaseHandler):
     body_schema = {"post": SHUTDOWN_SCHEMA}
     openapi = {
         "post": {
+            "operationId": "shutdownVM",
             "summary": "Press the ACPI power button; with wait, until off or the timeout",
             "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
         }
@@ -226,6 +229,7 @@ class VMShutdownHandler(VMBaseHandler):
 class StorageHandler(VMBaseHandler):
     openapi = {
         "get": {
+            "operationId": "getStorage",
             "summary": "The disk pool: capacity, allocation, available, volumes (bytes)",
             "responses": {"200": S.ok({"$ref": "#/components/schemas/Storage"}), **S.errors(503)},
         }
