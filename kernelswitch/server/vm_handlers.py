@@ -13,7 +13,7 @@ handler turns into ``{"error": {...}}``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
@@ -110,12 +110,46 @@ _LINKS = {
 
 
 class VMBaseHandler(KSHandler):
+    """Base of every VM handler: VM input errors, and one change at a time per VM.
+
+    A request that may change VM ``{name}`` (any verb but GET) holds that VM's
+    operation lock from ``prepare`` to ``on_finish``; a second one waits
+    :data:`~kernelswitch.vm._oplock.OP_WAIT` s, then answers 409 ``vm_busy``.
+    Verbs listed in ``self_locking`` take the lock themselves through the
+    fleet's async entry points (a shutdown holds it only while pressing the
+    button, so ``destroy`` can always act).
+    """
+
     input_error = InvalidVMSpec
+    self_locking: ClassVar[frozenset[str]] = frozenset()
+    _locked: str | None = None
 
     @property
     def vms(self) -> Any:
         """Every configured URI's VMs (:class:`~kernelswitch.vm.fleet.VMFleet`)."""
         return self.ks.vm_manager
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        verb = (self.request.method or "").lower()
+        name = (self.path_kwargs or {}).get("name")
+        if verb in ("get", "head", "options") or not name or verb in self.self_locking:
+            return
+        if not await self._may_act():
+            return  # the verb's decorators refuse it; nothing to hold
+        await self.vms.locks.acquire(name, self._operation(verb, name))
+        self._locked = name
+
+    def _operation(self, verb: str, name: str) -> str:
+        """What the request does, for the busy message: ``snapshots``, ``clone``, ``edit``."""
+        tail = self.request.path.rstrip("/").rsplit("/", 1)[-1]
+        return {"patch": "edit", "delete": "delete"}.get(verb, tail if tail != name else verb)
+
+    def on_finish(self) -> None:
+        name, self._locked = self._locked, None
+        if name is not None:
+            self.vms.locks.release(name)
+        super().on_finish()
 
 
 class VMsHandler(VMBaseHandler):
@@ -154,6 +188,7 @@ class VMsHandler(VMBaseHandler):
 
 
 class VMHandler(VMBaseHandler):
+    self_locking = frozenset({"delete"})
     body_schema = {"delete": DELETE_BODY}
     query_schema = {"delete": DELETE_QUERY}
     openapi = {
@@ -188,6 +223,7 @@ class VMHandler(VMBaseHandler):
 class VMActionHandler(VMBaseHandler):
     """``POST vms/{name}/{start|destroy|reboot|suspend|resume}`` (no options)."""
 
+    self_locking = frozenset({"post"})
     body_schema = {"post": _NO_OPTIONS}
     openapi = {
         "post": {
@@ -206,6 +242,7 @@ class VMActionHandler(VMBaseHandler):
 class VMShutdownHandler(VMBaseHandler):
     """``POST vms/{name}/shutdown {"timeout": s, "wait": bool}``: the ACPI power button."""
 
+    self_locking = frozenset({"post"})
     body_schema = {"post": SHUTDOWN_SCHEMA}
     openapi = {
         "post": {

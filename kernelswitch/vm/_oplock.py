@@ -5,7 +5,8 @@ Public API (stable):
 - :class:`OperationLocks` — ``async with locks.hold(name, "start"):`` runs the
   block alone for VM *name*; a second operation waits up to *wait* seconds
   (default :data:`OP_WAIT`) and then raises :class:`~.errors.VMBusy` (409
-  ``vm_busy``) saying what is running and for how long.
+  ``vm_busy``) saying what is running and for how long. ``await acquire()`` /
+  ``release()`` are the same for holds that span callbacks (a request).
 
 Why not ``asyncio.Lock``: a lock bound to one event loop breaks when a test
 session (or a restarted extension) runs a second loop; this one is plain state
@@ -44,6 +45,14 @@ class OperationLocks:
 
     @contextlib.asynccontextmanager
     async def hold(self, name: str, operation: str, wait: float = OP_WAIT) -> AsyncIterator[None]:
+        await self.acquire(name, operation, wait)
+        try:
+            yield
+        finally:
+            self.release(name)
+
+    async def acquire(self, name: str, operation: str, wait: float = OP_WAIT) -> None:
+        """Mark *name* busy with *operation*; :meth:`release` it in a ``finally``."""
         deadline = time.monotonic() + wait
         while name in self._busy:
             if time.monotonic() >= deadline:
@@ -56,7 +65,6 @@ class OperationLocks:
                 )
             await asyncio.sleep(_POLL)
         self._busy[name] = (operation, time.monotonic())
-        try:
-            yield
-        finally:
-            self._busy.pop(name, None)
+
+    def release(self, name: str) -> None:
+        self._busy.pop(name, None)

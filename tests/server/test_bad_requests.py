@@ -35,7 +35,9 @@ def jp_server_config(tmp_path: Path) -> dict:
 
 
 async def _fail(jp_fetch: Any, *path: str, **kw: Any) -> tuple[int, dict]:
-    if "body" in kw and not isinstance(kw["body"], (str, bytes)):
+    if "body" in kw and kw["body"] is None:
+        del kw["body"]
+    elif "body" in kw and not isinstance(kw["body"], (str, bytes)):
         kw["body"] = json.dumps(kw["body"])
     with pytest.raises(HTTPClientError) as e:
         await jp_fetch("kernelswitch", "api", *path, **kw)
@@ -141,3 +143,39 @@ async def test_a_bug_answers_json_500_with_the_logged_error_id(
     assert "report it with the error id" in err["message"]
     [record] = [r for r in seen.records if err["id"] in r.getMessage()]
     assert record.exc_info is not None and record.exc_info[0] is KeyError
+
+
+async def test_changes_to_a_busy_vm_answer_409_reads_do_not_wait(
+    jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    """Every VM verb, the manage ones included, runs alone on its VM."""
+    from kernelswitch.vm._oplock import OP_WAIT
+
+    fleet = jp_serverapp.web_app.settings["kernelswitch_app"].vm_manager
+    await fleet.locks.acquire("test", "start")  # as a start in progress holds it
+    try:
+        t0 = time.monotonic()
+        info = json.loads((await jp_fetch("kernelswitch", "api", "vms", "test")).body)
+        assert info["name"] == "test" and time.monotonic() - t0 < OP_WAIT
+        for method, path, body in (
+            ("POST", ("vms", "test", "suspend"), {}),
+            ("POST", ("vms", "test", "snapshots"), {"name": "s1"}),
+            ("PATCH", ("vms", "test"), {"memory": "512M"}),
+            ("DELETE", ("vms", "test"), None),
+        ):
+            code, err = await _fail(
+                jp_fetch, *path, method=method, body=body, allow_nonstandard_methods=True
+            )
+            assert (code, err["code"]) == (409, "vm_busy"), (method, path, err)
+            assert "start has been running" in err["message"]
+    finally:
+        fleet.locks.release("test")
+    paused = json.loads(
+        (
+            await jp_fetch(
+                "kernelswitch", "api", "vms", "test", "suspend", method="POST", body="{}"
+            )
+        ).body
+    )
+    assert paused["state"] == "paused"
+    await jp_fetch("kernelswitch", "api", "vms", "test", "resume", method="POST", body="{}")
