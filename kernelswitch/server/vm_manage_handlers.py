@@ -6,64 +6,126 @@
 ``DELETE storage/disks/{disk}``, ``POST storage/disks/delete``,
 ``GET osinfo/catalog[?q=]``, ``POST isos/download``, ``GET isos/downloads/{job}``.
 
-Thin, like :mod:`.vm_handlers`: bodies are checked here (unknown keys and
-wrong types are a 400 that changes nothing), the work runs in a worker thread
-through the fleet, errors are the VM error tree.
+Thin, like :mod:`.vm_handlers`: bodies are checked against the schemas below
+before a verb runs (unknown keys and wrong types are a 400 that changes
+nothing), changes to a VM hold its operation lock (409 ``vm_busy`` while
+another runs), the work runs in a worker thread through the fleet, and errors
+are the VM error tree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
 from typing import Any
 from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..vm.errors import InvalidVMSpec
-from .vm_handlers import VMBaseHandler, VMHandler
-
-_STR = (str,)
-_SIZE = (str, int, float)
-
-
-def _checked(
-    body: dict[str, Any], spec: Mapping[str, tuple[type, ...]], required: tuple = ()
-) -> dict:
-    """*body* if its keys are in *spec* with the right types; else one 400 naming the fix."""
-    unknown = sorted(set(body) - set(spec))
-    if unknown:
-        raise InvalidVMSpec(
-            f"Unknown keys {', '.join(unknown)}; this takes {', '.join(spec) or 'no keys'}.",
-            details={"unknown": unknown},
-        )
-    for key in required:
-        if body.get(key) is None:
-            raise InvalidVMSpec(f"'{key}' is required.", details={"key": key})
-    for key, value in body.items():
-        types = spec[key]
-        if value is not None and (
-            not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
-        ):
-            names = " or ".join(t.__name__ for t in types)
-            raise InvalidVMSpec(f"'{key}' must be {names}, not {value!r}.", details={"key": key})
-    return {k: v for k, v in body.items() if v is not None}
+from ..vm.snapshots import SNAPSHOT_NAME_RE
+from ..vm.spec import MAX_NAME_LENGTH
+from . import schemas as S
+from .vm_handlers import _SIZE, VMBaseHandler, VMHandler
 
 
-class MediaHandler(VMBaseHandler):
+def _obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(required),
+        "properties": properties,
+    }
+
+
+_DEV = {"type": "string", "minLength": 1, "maxLength": 32, "description": "a drive, e.g. sda"}
+_PATH = {"type": "string", "minLength": 1, "maxLength": S.MAX_PATH}
+_SNAP_NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 64,
+    "description": f"letters, digits, '.', '_' and '-' ({SNAPSHOT_NAME_RE.pattern})",
+}
+_VM_NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}
+_JOB = {"type": "object", "required": ["id", "os", "state", "done"]}
+
+
+def _listing(key: str, item: dict[str, Any]) -> dict[str, Any]:
+    """``{key: [item, ...], ...}``."""
+    return {
+        "type": "object",
+        "required": [key],
+        "properties": {key: {"type": "array", "items": item}},
+    }
+
+_SNAPSHOT = {
+    "type": "object",
+    "required": ["name", "created", "state", "current", "kind"],
+    "properties": {
+        "name": {"type": "string"},
+        "created": {"type": "string"},
+        "created_ts": {"type": "integer"},
+        "state": {"type": ["string", "null"]},
+        "description": {"type": ["string", "null"]},
+        "parent": {"type": ["string", "null"]},
+        "current": {"type": "boolean"},
+        "kind": {"enum": ["internal", "external"]},
+    },
+}
+
+
+class EjectHandler(VMBaseHandler):
+    body_schema = {"post": _obj({"target": _DEV, "force": {"type": "boolean"}})}
+    openapi = {
+        "post": {
+            "summary": "Eject the disc from a CD/DVD drive, live and in the definition",
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
+        }
+    }
+
     @web.authenticated
     @authorized
-    async def post(self, name: str, action: str) -> None:
-        if action == "eject":
-            body = _checked(self.json_body(), {"target": _STR, "force": (bool,)})
-            answer = await self.vms.aio(self.vms.eject, name, **body)
-        else:
-            body = _checked(self.json_body(), {"iso": _STR, "target": _STR}, ("iso",))
-            answer = await self.vms.aio(self.vms.insert, name, **body)
-        self.send_json(answer)
+    async def post(self, name: str) -> None:
+        async with self.vms.operation(name, "eject"):
+            self.send_json(await self.vms.aio(self.vms.eject, name, **self.body))
+
+
+class InsertHandler(VMBaseHandler):
+    body_schema = {"post": _obj({"iso": _PATH, "target": _DEV}, ("iso",))}
+    openapi = {
+        "post": {
+            "summary": "Insert an ISO in a CD/DVD drive (replacing a disc), live and in the "
+            "definition",
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
+        }
+    }
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        async with self.vms.operation(name, "insert"):
+            self.send_json(await self.vms.aio(self.vms.insert, name, **self.body))
 
 
 class SnapshotsHandler(VMBaseHandler):
+    body_schema = {
+        "post": _obj(
+            {"name": _SNAP_NAME, "description": {"type": "string", "maxLength": 1024}}, ("name",)
+        )
+    }
+    openapi = {
+        "get": {
+            "summary": "A VM's internal snapshots, oldest first (time, VM state, current)",
+            "responses": {
+                "200": S.ok(_listing("snapshots", _SNAPSHOT)),
+                **S.errors(400, 404),
+            },
+        },
+        "post": {
+            "summary": "Take an internal snapshot (refused for raw disks and UEFI pflash)",
+            "responses": {"201": S.ok(_SNAPSHOT, "taken"), **S.errors(400, 404, 409)},
+        },
+    }
+
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
@@ -72,63 +134,132 @@ class SnapshotsHandler(VMBaseHandler):
     @web.authenticated
     @authorized
     async def post(self, name: str) -> None:
-        body = _checked(self.json_body(), {"name": _STR, "description": _STR}, ("name",))
-        snap = await self.vms.aio(
-            self.vms.snapshot_create, name, body["name"], body.get("description")
-        )
+        async with self.vms.operation(name, "snapshot"):
+            snap = await self.vms.aio(
+                self.vms.snapshot_create, name, self.body["name"], self.body.get("description")
+            )
         self.set_header("Location", f"{self.request.path.rstrip('/')}/{quote(snap['name'])}")
         self.send_json(snap, status=201)
 
 
 class SnapshotHandler(VMBaseHandler):
+    openapi = {
+        "delete": {
+            "summary": "Delete one internal snapshot",
+            "responses": {"200": S.ok({"type": "object"}), **S.errors(400, 404, 409)},
+        }
+    }
+
     @web.authenticated
     @authorized
     async def delete(self, name: str, snap: str) -> None:
-        self.send_json(await self.vms.aio(self.vms.snapshot_delete, name, snap))
+        async with self.vms.operation(name, "snapshot delete"):
+            self.send_json(await self.vms.aio(self.vms.snapshot_delete, name, snap))
 
 
 class SnapshotRevertHandler(VMBaseHandler):
+    body_schema = {"post": _obj({})}
+    openapi = {
+        "post": {
+            "summary": "Revert a VM to a snapshot (disks, and memory if taken running)",
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
+        }
+    }
+
     @web.authenticated
     @authorized
     async def post(self, name: str, snap: str) -> None:
-        self.send_json(await self.vms.aio(self.vms.snapshot_revert, name, snap))
+        async with self.vms.operation(name, "revert"):
+            self.send_json(await self.vms.aio(self.vms.snapshot_revert, name, snap))
 
 
 class CloneHandler(VMBaseHandler):
+    body_schema = {"post": _obj({"name": _VM_NAME}, ("name",))}
+    openapi = {
+        "post": {
+            "summary": "Clone a shut-off VM: full copies of its disks, new name, UUID, MAC",
+            "responses": {"201": S.ok(S.VM, "cloned"), **S.errors(400, 404, 409)},
+        }
+    }
+
     @web.authenticated
     @authorized
     async def post(self, name: str) -> None:
-        body = _checked(self.json_body(), {"name": _STR}, ("name",))
-        info = await self.vms.aio(self.vms.clone, name, body["name"])
+        new = self.body["name"]
+        async with contextlib.AsyncExitStack() as stack:
+            # the source and the new name, each once (cloning onto itself is a VMExists)
+            for vm in dict.fromkeys((name, new)):
+                await stack.enter_async_context(self.vms.operation(vm, "clone"))
+            info = await self.vms.aio(self.vms.clone, name, new)
         base = self.request.path.rsplit("/", 2)[0]
         self.set_header("Location", f"{base}/{quote(info['name'])}")
         self.send_json(info, status=201)
 
 
+EDIT_SCHEMA = _obj(
+    {
+        "memory": {**_SIZE, "description": "memory, like 2G (a bare number is MiB)"},
+        "cpus": {
+            "oneOf": [
+                {"type": "integer", "minimum": 1, "maximum": 4096},
+                {"type": "string", "minLength": 1, "maxLength": 8},
+            ]
+        },
+        "autostart": S.FLAG,
+        "add_disk": {**_SIZE, "description": "a new disk of this size (a bare number is GiB)"},
+        "grow": _obj({"disk": _DEV, "size": _SIZE}, ("size",)),
+    }
+)
+
+
 class VMEditHandler(VMHandler):
-    """``vms/{name}``: GET and DELETE as before, plus PATCH (edit)."""
+    """``vms/{name}``: GET and DELETE as :class:`VMHandler`, plus PATCH (edit)."""
+
+    body_schema = {**VMHandler.body_schema, "patch": EDIT_SCHEMA}
+    openapi = {
+        **VMHandler.openapi,
+        "patch": {
+            "summary": "Change memory, vCPUs, autostart; add or grow a disk (answer: "
+            "changes[], each saying whether it applies now or from the next boot)",
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
+        },
+    }
 
     @web.authenticated
     @authorized
     async def patch(self, name: str) -> None:
-        spec = {
-            "memory": _SIZE, "cpus": (int, str), "autostart": (bool, str),
-            "add_disk": _SIZE, "grow": (dict,),
-        }  # fmt: skip
-        body = _checked(self.json_body(), spec)
-        if "grow" in body:
-            body["grow"] = _checked(body["grow"], {"disk": _STR, "size": _SIZE}, ("size",))
-        self.send_json(await self.vms.aio(self.vms.edit, name, **body))
+        changes = dict(self.body or {})
+        if "autostart" in changes:
+            changes["autostart"] = S.truthy(changes["autostart"])
+        async with self.vms.operation(name, "edit"):
+            self.send_json(await self.vms.aio(self.vms.edit, name, **changes))
 
 
 class DisksHandler(VMBaseHandler):
+    openapi = {
+        "get": {
+            "summary": "Every disk image: size on disk, capacity, VMs using it, orphans, totals",
+            "responses": {"200": S.ok(_listing("disks", {"type": "object"})), **S.errors(503)},
+        }
+    }
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
         self.send_json(await self.vms.aio(self.vms.disks))
 
 
+_REMOVED = S.ok({"type": "object", "required": ["removed", "freed"]})
+
+
 class DiskHandler(VMBaseHandler):
+    openapi = {
+        "delete": {
+            "summary": "Delete one orphan disk (no VM uses it); the answer names it",
+            "responses": {"200": _REMOVED, **S.errors(400, 404)},
+        }
+    }
+
     @web.authenticated
     @authorized
     async def delete(self, disk: str) -> None:
@@ -138,18 +269,40 @@ class DiskHandler(VMBaseHandler):
 class DisksDeleteHandler(VMBaseHandler):
     """Several orphans at once: all are checked before any is deleted."""
 
+    body_schema = {
+        "post": _obj(
+            {"disks": {"type": "array", "minItems": 1, "maxItems": 1000, "items": _PATH}},
+            ("disks",),
+        )
+    }
+    openapi = {
+        "post": {
+            "summary": "Delete these orphan disks; none if one is in use or unknown",
+            "responses": {"200": _REMOVED, **S.errors(400, 404)},
+        }
+    }
+
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        body = _checked(self.json_body(), {"disks": (list,)}, ("disks",))
-        self.send_json(await self.vms.aio(self.vms.delete_disks, body["disks"]))
+        self.send_json(await self.vms.aio(self.vms.delete_disks, self.body["disks"]))
 
 
 class CatalogHandler(VMBaseHandler):
+    query_schema = {
+        "get": {"type": "object", "properties": {"q": {"type": "string", "maxLength": 200}}}
+    }
+    openapi = {
+        "get": {
+            "summary": "Install media libosinfo knows (OS, version, arch, URL), searchable",
+            "responses": {"200": S.ok(_listing("media", {"type": "object"})), **S.errors(400)},
+        }
+    }
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        query = self.get_argument("q", "").strip() or None
+        query = (self.query.get("q") or "").strip() or None
         media = await self.vms.aio(self.vms.catalog, query)
         self.send_json({"media": media, "query": query})
 
@@ -168,12 +321,35 @@ def _jobs() -> Any:
 
 
 class DownloadHandler(VMBaseHandler):
+    body_schema = {
+        "post": _obj(
+            {
+                "os": {"type": "string", "minLength": 1, "maxLength": 128},
+                "arch": {"type": "string", "minLength": 1, "maxLength": 32},
+                "index": {"type": "integer", "minimum": 0, "maximum": 10000},
+                "sha256": {"type": "string", "minLength": 1, "maxLength": 128},
+                "background": {"type": "boolean"},
+            },
+            ("os",),
+        )
+    }
+    openapi = {
+        "post": {
+            "summary": "Download an OS's install ISO into the ISO folder (201); with "
+            "background, start a job to poll at its Location (202)",
+            "responses": {
+                "201": S.ok({"type": "object", "required": ["path", "size"]}, "downloaded"),
+                "202": S.ok(_JOB, "started"),
+                **S.errors(400, 502),
+            },
+        }
+    }
+
     @web.authenticated
     @authorized
     async def post(self) -> None:
         """Download now (201 + the result), or with ``background`` start a job (202)."""
-        spec = {"os": _STR, "arch": _STR, "index": (int,), "sha256": _STR, "background": (bool,)}
-        body = _checked(self.json_body(), spec, ("os",))
+        body = dict(self.body)
         if body.pop("background", False):
             os_id = body.pop("os")
             job = await self.vms.aio(_jobs().start, os_id, **body)
@@ -185,10 +361,17 @@ class DownloadHandler(VMBaseHandler):
 
 
 class DownloadJobHandler(VMBaseHandler):
+    openapi = {
+        "get": {
+            "summary": "A background download: running (done, total bytes), done (result) "
+            "or failed (error)",
+            "responses": {"200": S.ok(_JOB), **S.errors(400, 404)},
+        }
+    }
+
     @web.authenticated
     @authorized
     async def get(self, job: str) -> None:
-        """A background download: ``state`` running / done (``result``) / failed (``error``)."""
         self.send_json(_jobs().status(job))
 
 
@@ -197,7 +380,8 @@ def routes(api: str) -> list[tuple[str, Any]]:
     name = r"(?P<name>[^/]+)"
     snap = r"(?P<snap>[^/]+)"
     return [
-        (rf"{api}/vms/{name}/(?P<action>eject|insert)", MediaHandler),
+        (rf"{api}/vms/{name}/eject", EjectHandler),
+        (rf"{api}/vms/{name}/insert", InsertHandler),
         (rf"{api}/vms/{name}/snapshots/?", SnapshotsHandler),
         (rf"{api}/vms/{name}/snapshots/{snap}/revert", SnapshotRevertHandler),
         (rf"{api}/vms/{name}/snapshots/{snap}", SnapshotHandler),

@@ -169,3 +169,30 @@ def test_cli_manage_verbs(testos: dict, vm_manager: Any) -> None:
         assert out.returncode == 2 and "Did you mean 'revert'?" in out.stderr
     finally:
         vm_manager.delete(name, disks=True, force=True)
+
+
+async def test_openapi_documents_the_manage_routes(jp_fetch: Any) -> None:
+    _, doc = await _call(jp_fetch, "GET", "openapi.json")
+    paths = doc["paths"]
+    expected = {
+        "/vms/{name}/eject": ["post"],
+        "/vms/{name}/insert": ["post"],
+        "/vms/{name}/snapshots": ["get", "post"],
+        "/vms/{name}/snapshots/{snap}": ["delete"],
+        "/vms/{name}/snapshots/{snap}/revert": ["post"],
+        "/vms/{name}/clone": ["post"],
+        "/vms/{name}": ["get", "delete", "patch"],
+        "/storage/disks": ["get"],
+        "/storage/disks/delete": ["post"],
+        "/storage/disks/{disk}": ["delete"],
+        "/osinfo/catalog": ["get"],
+        "/isos/download": ["post"],
+        "/isos/downloads/{job}": ["get"],
+    }
+    for path, verbs in expected.items():
+        for verb in verbs:
+            op = paths[path][verb]
+            assert not op.get("x-undocumented"), (path, verb)
+            assert op["summary"] and "403" in op["responses"]
+    patch = paths["/vms/{name}"]["patch"]["requestBody"]["content"]["application/json"]["schema"]
+    assert set(patch["properties"]) == {"memory", "cpus", "autostart", "add_disk", "grow"}
