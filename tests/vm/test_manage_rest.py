@@ -167,6 +167,9 @@ def test_cli_manage_verbs(testos: dict, vm_manager: Any) -> None:
         assert "  autostart on" in out.stdout and "  serial   " in out.stdout
         out = _cli("snapshot", "revrt", name, "first")
         assert out.returncode == 2 and "Did you mean 'revert'?" in out.stderr
+        # after `vm delete` kept the disks, `delete --disks` points at `vm disks`
+        out = _cli("delete", f"{name}-gone", "--disks")
+        assert out.returncode == 1 and "listed by `kernelswitch vm disks`" in out.stderr
     finally:
         vm_manager.delete(name, disks=True, force=True)
 
