@@ -1,10 +1,10 @@
-"""REST: manage VMs — media, snapshots, clone, edit, disks, ISO catalogue.
+"""REST: manage VMs — media, snapshots, clone, edit, disks and orphans.
 
 ``POST vms/{name}/{eject|insert}``, ``GET|POST vms/{name}/snapshots``,
 ``DELETE vms/{name}/snapshots/{snap}``, ``POST vms/{name}/snapshots/{snap}/revert``,
 ``POST vms/{name}/clone``, ``PATCH vms/{name}``, ``GET storage/disks``,
-``DELETE storage/disks/{disk}``, ``POST storage/disks/delete``,
-``GET osinfo/catalog[?q=]``, ``POST isos/download``, ``GET isos/downloads/{job}``.
+``DELETE storage/disks/{disk}``, ``POST storage/disks/delete``. (The ISO
+catalogue and downloads are in :mod:`.iso_handlers`.)
 
 Thin, like :mod:`.vm_handlers`: bodies are checked against the schemas below
 before a verb runs (unknown keys and wrong types are a 400 that changes
@@ -28,7 +28,8 @@ from . import schemas as S
 from .vm_handlers import _SIZE, VMBaseHandler, VMHandler
 
 
-def _obj(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+def obj_schema(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A body with exactly these keys (unknown keys refused)."""
     return {
         "type": "object",
         "additionalProperties": False,
@@ -46,11 +47,8 @@ _SNAP_NAME = {
     "description": f"letters, digits, '.', '_' and '-' ({SNAPSHOT_NAME_RE.pattern})",
 }
 _VM_NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}
-_JOB = {"type": "object", "required": ["id", "os", "state", "done"]}
-
-
-def _listing(key: str, item: dict[str, Any]) -> dict[str, Any]:
-    """``{key: [item, ...], ...}``."""
+def listing_schema(key: str, item: dict[str, Any]) -> dict[str, Any]:
+    """``{key: [item, ...], ...}`` (a listing answer)."""
     return {
         "type": "object",
         "required": [key],
@@ -74,7 +72,7 @@ _SNAPSHOT = {
 
 
 class EjectHandler(VMBaseHandler):
-    body_schema = {"post": _obj({"target": _DEV, "force": {"type": "boolean"}})}
+    body_schema = {"post": obj_schema({"target": _DEV, "force": {"type": "boolean"}})}
     openapi = {
         "post": {
             "summary": "Eject the disc from a CD/DVD drive, live and in the definition",
@@ -90,7 +88,7 @@ class EjectHandler(VMBaseHandler):
 
 
 class InsertHandler(VMBaseHandler):
-    body_schema = {"post": _obj({"iso": _PATH, "target": _DEV}, ("iso",))}
+    body_schema = {"post": obj_schema({"iso": _PATH, "target": _DEV}, ("iso",))}
     openapi = {
         "post": {
             "summary": "Insert an ISO in a CD/DVD drive (replacing a disc), live and in the "
@@ -108,7 +106,7 @@ class InsertHandler(VMBaseHandler):
 
 class SnapshotsHandler(VMBaseHandler):
     body_schema = {
-        "post": _obj(
+        "post": obj_schema(
             {"name": _SNAP_NAME, "description": {"type": "string", "maxLength": 1024}}, ("name",)
         )
     }
@@ -116,7 +114,7 @@ class SnapshotsHandler(VMBaseHandler):
         "get": {
             "summary": "A VM's internal snapshots, oldest first (time, VM state, current)",
             "responses": {
-                "200": S.ok(_listing("snapshots", _SNAPSHOT)),
+                "200": S.ok(listing_schema("snapshots", _SNAPSHOT)),
                 **S.errors(400, 404),
             },
         },
@@ -158,7 +156,7 @@ class SnapshotHandler(VMBaseHandler):
 
 
 class SnapshotRevertHandler(VMBaseHandler):
-    body_schema = {"post": _obj({})}
+    body_schema = {"post": obj_schema({})}
     openapi = {
         "post": {
             "summary": "Revert a VM to a snapshot (disks, and memory if taken running)",
@@ -174,7 +172,7 @@ class SnapshotRevertHandler(VMBaseHandler):
 
 
 class CloneHandler(VMBaseHandler):
-    body_schema = {"post": _obj({"name": _VM_NAME}, ("name",))}
+    body_schema = {"post": obj_schema({"name": _VM_NAME}, ("name",))}
     openapi = {
         "post": {
             "summary": "Clone a shut-off VM: full copies of its disks, new name, UUID, MAC",
@@ -196,7 +194,7 @@ class CloneHandler(VMBaseHandler):
         self.send_json(info, status=201)
 
 
-EDIT_SCHEMA = _obj(
+EDIT_SCHEMA = obj_schema(
     {
         "memory": {**_SIZE, "description": "memory, like 2G (a bare number is MiB)"},
         "cpus": {
@@ -207,7 +205,7 @@ EDIT_SCHEMA = _obj(
         },
         "autostart": S.FLAG,
         "add_disk": {**_SIZE, "description": "a new disk of this size (a bare number is GiB)"},
-        "grow": _obj({"disk": _DEV, "size": _SIZE}, ("size",)),
+        "grow": obj_schema({"disk": _DEV, "size": _SIZE}, ("size",)),
     }
 )
 
@@ -239,7 +237,10 @@ class DisksHandler(VMBaseHandler):
     openapi = {
         "get": {
             "summary": "Every disk image: size on disk, capacity, VMs using it, orphans, totals",
-            "responses": {"200": S.ok(_listing("disks", {"type": "object"})), **S.errors(503)},
+            "responses": {
+                "200": S.ok(listing_schema("disks", {"type": "object"})),
+                **S.errors(503),
+            },
         }
     }
 
@@ -270,7 +271,7 @@ class DisksDeleteHandler(VMBaseHandler):
     """Several orphans at once: all are checked before any is deleted."""
 
     body_schema = {
-        "post": _obj(
+        "post": obj_schema(
             {"disks": {"type": "array", "minItems": 1, "maxItems": 1000, "items": _PATH}},
             ("disks",),
         )
@@ -288,93 +289,6 @@ class DisksDeleteHandler(VMBaseHandler):
         self.send_json(await self.vms.aio(self.vms.delete_disks, self.body["disks"]))
 
 
-class CatalogHandler(VMBaseHandler):
-    query_schema = {
-        "get": {"type": "object", "properties": {"q": {"type": "string", "maxLength": 200}}}
-    }
-    openapi = {
-        "get": {
-            "summary": "Install media libosinfo knows (OS, version, arch, URL), searchable",
-            "responses": {"200": S.ok(_listing("media", {"type": "object"})), **S.errors(400)},
-        }
-    }
-
-    @web.authenticated
-    @authorized
-    async def get(self) -> None:
-        query = (self.query.get("q") or "").strip() or None
-        media = await self.vms.aio(self.vms.catalog, query)
-        self.send_json({"media": media, "query": query})
-
-
-_JOBS: Any = None
-
-
-def _jobs() -> Any:
-    """The server's background downloads (one registry per process)."""
-    global _JOBS
-    if _JOBS is None:
-        from ..vm.download import DownloadJobs
-
-        _JOBS = DownloadJobs()
-    return _JOBS
-
-
-class DownloadHandler(VMBaseHandler):
-    body_schema = {
-        "post": _obj(
-            {
-                "os": {"type": "string", "minLength": 1, "maxLength": 128},
-                "arch": {"type": "string", "minLength": 1, "maxLength": 32},
-                "index": {"type": "integer", "minimum": 0, "maximum": 10000},
-                "sha256": {"type": "string", "minLength": 1, "maxLength": 128},
-                "background": {"type": "boolean"},
-            },
-            ("os",),
-        )
-    }
-    openapi = {
-        "post": {
-            "summary": "Download an OS's install ISO into the ISO folder (201); with "
-            "background, start a job to poll at its Location (202)",
-            "responses": {
-                "201": S.ok({"type": "object", "required": ["path", "size"]}, "downloaded"),
-                "202": S.ok(_JOB, "started"),
-                **S.errors(400, 502),
-            },
-        }
-    }
-
-    @web.authenticated
-    @authorized
-    async def post(self) -> None:
-        """Download now (201 + the result), or with ``background`` start a job (202)."""
-        body = dict(self.body)
-        if body.pop("background", False):
-            os_id = body.pop("os")
-            job = await self.vms.aio(_jobs().start, os_id, **body)
-            base = self.request.path.rsplit("/", 1)[0]
-            self.set_header("Location", f"{base}/downloads/{job['id']}")
-            self.send_json(job, status=202)
-            return
-        self.send_json(await self.vms.aio(self.vms.download, **body), status=201)
-
-
-class DownloadJobHandler(VMBaseHandler):
-    openapi = {
-        "get": {
-            "summary": "A background download: running (done, total bytes), done (result) "
-            "or failed (error)",
-            "responses": {"200": S.ok(_JOB), **S.errors(400, 404)},
-        }
-    }
-
-    @web.authenticated
-    @authorized
-    async def get(self, job: str) -> None:
-        self.send_json(_jobs().status(job))
-
-
 def routes(api: str) -> list[tuple[str, Any]]:
     """More specific than ``vms/{name}/{action}``: register these before :mod:`.vm_handlers`."""
     name = r"(?P<name>[^/]+)"
@@ -390,7 +304,4 @@ def routes(api: str) -> list[tuple[str, Any]]:
         (rf"{api}/storage/disks/?", DisksHandler),
         (rf"{api}/storage/disks/delete", DisksDeleteHandler),
         (rf"{api}/storage/disks/(?P<disk>[^/]+)", DiskHandler),
-        (rf"{api}/osinfo/catalog", CatalogHandler),
-        (rf"{api}/isos/download", DownloadHandler),
-        (rf"{api}/isos/downloads/(?P<job>[0-9a-f]+)", DownloadJobHandler),
     ]
