@@ -1,7 +1,7 @@
 """REST: manage VMs — media, snapshots, clone, edit, disks and orphans.
 
 ``POST vms/{name}/{eject|insert}``, ``GET|POST vms/{name}/snapshots``,
-``DELETE vms/{name}/snapshots/{snap}``, ``POST vms/{name}/snapshots/{snap}/revert``,
+``POST|DELETE vms/{name}/snapshots/{snap}``, ``POST vms/{name}/snapshots/{snap}/revert``,
 ``POST vms/{name}/clone``, ``PATCH vms/{name}``, ``GET storage/disks``,
 ``DELETE storage/disks/{disk}``, ``POST storage/disks/delete``. (The ISO
 catalogue and downloads are in :mod:`.iso_handlers`.)
@@ -141,12 +141,27 @@ class SnapshotsHandler(VMBaseHandler):
 
 
 class SnapshotHandler(VMBaseHandler):
+    body_schema = {"post": obj_schema({"description": {"type": "string", "maxLength": 1024}})}
     openapi = {
+        "post": {
+            "summary": "Take the internal snapshot {snap} (same as POST snapshots with its name)",
+            "responses": {"201": S.ok(_SNAPSHOT, "taken"), **S.errors(400, 404, 409)},
+        },
         "delete": {
             "summary": "Delete one internal snapshot",
             "responses": {"200": S.ok({"type": "object"}), **S.errors(400, 404, 409)},
-        }
+        },
     }
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str, snap: str) -> None:
+        async with self.vms.operation(name, "snapshot"):
+            taken = await self.vms.aio(
+                self.vms.snapshot_create, name, snap, self.body.get("description")
+            )
+        self.set_header("Location", self.request.path.rstrip("/"))
+        self.send_json(taken, status=201)
 
     @web.authenticated
     @authorized

@@ -84,6 +84,12 @@ async def test_rest_manage_routes(jp_fetch: Any, testos: dict, vm_manager: Any) 
         assert got["reverted_to"]["name"] == "s1"
         _, got = await _call(jp_fetch, "DELETE", "vms", name, "snapshots", "s1")
         assert got["snapshots"] == []
+        resp, snap = await _call(
+            jp_fetch, "POST", "vms", name, "snapshots", "s2", body={"description": "by URL"}
+        )
+        assert resp.code == 201 and (snap["name"], snap["description"]) == ("s2", "by URL")
+        _, got = await _call(jp_fetch, "DELETE", "vms", name, "snapshots", "s2")
+        assert got["deleted_snapshot"]["name"] == "s2"
 
         # edit
         code, err = await _error(jp_fetch, "PATCH", "vms", name, body={"memory": True})
@@ -181,7 +187,7 @@ async def test_openapi_documents_the_manage_routes(jp_fetch: Any) -> None:
         "/vms/{name}/eject": ["post"],
         "/vms/{name}/insert": ["post"],
         "/vms/{name}/snapshots": ["get", "post"],
-        "/vms/{name}/snapshots/{snap}": ["delete"],
+        "/vms/{name}/snapshots/{snap}": ["post", "delete"],
         "/vms/{name}/snapshots/{snap}/revert": ["post"],
         "/vms/{name}/clone": ["post"],
         "/vms/{name}": ["get", "delete", "patch"],
