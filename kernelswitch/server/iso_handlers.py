@@ -15,6 +15,7 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from .._executors import run_in
 from . import schemas as S
 from .vm_handlers import VMBaseHandler
 from .vm_manage_handlers import listing_schema, obj_schema
@@ -40,7 +41,7 @@ class CatalogHandler(VMBaseHandler):
     @authorized
     async def get(self) -> None:
         query = (self.query.get("q") or "").strip() or None
-        media = await self.vms.aio(self.vms.catalog, query)
+        media = await run_in("osinfo", self.vms.catalog, query)
         self.send_json({"media": media, "query": query})
 
 
@@ -89,12 +90,13 @@ class DownloadHandler(VMBaseHandler):
         body = dict(self.body)
         if body.pop("background", False):
             os_id = body.pop("os")
-            job = await self.vms.aio(_jobs().start, os_id, **body)
+            job = await run_in("osinfo", _jobs().start, os_id, **body)
             base = self.request.path.rsplit("/", 1)[0]
             self.set_header("Location", f"{base}/downloads/{job['id']}")
             self.send_json(job, status=202)
             return
-        self.send_json(await self.vms.aio(self.vms.download, **body), status=201)
+        # Gigabytes take minutes: their own pool, no call deadline (offline fails fast).
+        self.send_json(await run_in("downloads", self.vms.download, **body), status=201)
 
 
 class DownloadJobHandler(VMBaseHandler):

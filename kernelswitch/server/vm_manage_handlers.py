@@ -22,10 +22,16 @@ from urllib.parse import quote
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from .._executors import run_in
 from ..vm.snapshots import SNAPSHOT_NAME_RE
 from ..vm.spec import MAX_NAME_LENGTH
 from . import schemas as S
 from .vm_handlers import _SIZE, VMBaseHandler, VMHandler
+
+#: Pool for work whose length grows with the data (disk copies, saving a guest's
+#: memory into a snapshot): it may outlast the libvirt pool's call deadline, and
+#: in a pool of its own it cannot starve short calls.
+LONG_POOL = "vm-long"
 
 
 def obj_schema(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -133,8 +139,12 @@ class SnapshotsHandler(VMBaseHandler):
     @authorized
     async def post(self, name: str) -> None:
         async with self.vms.operation(name, "snapshot"):
-            snap = await self.vms.aio(
-                self.vms.snapshot_create, name, self.body["name"], self.body.get("description")
+            snap = await run_in(
+                LONG_POOL,
+                self.vms.snapshot_create,
+                name,
+                self.body["name"],
+                self.body.get("description"),
             )
         self.set_header("Location", f"{self.request.path.rstrip('/')}/{quote(snap['name'])}")
         self.send_json(snap, status=201)
@@ -157,8 +167,8 @@ class SnapshotHandler(VMBaseHandler):
     @authorized
     async def post(self, name: str, snap: str) -> None:
         async with self.vms.operation(name, "snapshot"):
-            taken = await self.vms.aio(
-                self.vms.snapshot_create, name, snap, self.body.get("description")
+            taken = await run_in(
+                LONG_POOL, self.vms.snapshot_create, name, snap, self.body.get("description")
             )
         self.set_header("Location", self.request.path.rstrip("/"))
         self.send_json(taken, status=201)
@@ -183,7 +193,7 @@ class SnapshotRevertHandler(VMBaseHandler):
     @authorized
     async def post(self, name: str, snap: str) -> None:
         async with self.vms.operation(name, "revert"):
-            self.send_json(await self.vms.aio(self.vms.snapshot_revert, name, snap))
+            self.send_json(await run_in(LONG_POOL, self.vms.snapshot_revert, name, snap))
 
 
 class CloneHandler(VMBaseHandler):
@@ -203,7 +213,7 @@ class CloneHandler(VMBaseHandler):
             # the source and the new name, each once (cloning onto itself is a VMExists)
             for vm in dict.fromkeys((name, new)):
                 await stack.enter_async_context(self.vms.operation(vm, "clone"))
-            info = await self.vms.aio(self.vms.clone, name, new)
+            info = await run_in(LONG_POOL, self.vms.clone, name, new)
         base = self.request.path.rsplit("/", 2)[0]
         self.set_header("Location", f"{base}/{quote(info['name'])}")
         self.send_json(info, status=201)
