@@ -25,6 +25,7 @@ class NotFoundHandler(KSHandler):
 
 def handlers() -> list[tuple[str, Any]]:
     from .envs_handlers import routes as env_routes
+    from .iso_handlers import routes as iso_routes
     from .kernels_handlers import routes as kernel_routes
     from .openapi import routes as openapi_routes
     from .osinfo_handlers import routes as osinfo_routes
@@ -34,6 +35,7 @@ def handlers() -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     out += env_routes(API)
     out += vm_manage_routes(API)  # before vm_routes: more specific paths
+    out += iso_routes(API)
     out += vm_routes(API)
     out += osinfo_routes(API)
     out += openapi_routes(API)

@@ -60,6 +60,7 @@ _ERROR_TEXT = {
     413: "request body too large",
     422: "the ISO's OS is not identified: details.oses lists choices",
     500: "a bug: error.id is in the server log",
+    502: "a download failed: offline, cut too often, or a size/checksum mismatch",
     503: "the host cannot do it now (libvirtd unreachable or too slow)",
 }
 
@@ -117,7 +118,10 @@ COMPONENTS: dict[str, Any] = {
             "media": {"type": "array", "items": {"type": "object"}},
             "interfaces": {"type": "array", "items": {"type": "object"}},
             "serial_log": _STR_OR_NULL,
-            "preview_path": _STR_OR_NULL,
+            "preview_path": {
+                "type": ["string", "null"],
+                "description": "the last console frame (PNG), once a console has shown one",
+            },
             "persistent": {"type": "boolean"},
             "uri": {"type": "string"},
         },

@@ -1,69 +1,135 @@
-"""REST: manage VMs — media, snapshots, clone, edit, disks, ISO catalogue.
+"""REST: manage VMs — media, snapshots, clone, edit, disks and orphans.
 
 ``POST vms/{name}/{eject|insert}``, ``GET|POST vms/{name}/snapshots``,
-``DELETE vms/{name}/snapshots/{snap}``, ``POST vms/{name}/snapshots/{snap}/revert``,
+``POST|DELETE vms/{name}/snapshots/{snap}``, ``POST vms/{name}/snapshots/{snap}/revert``,
 ``POST vms/{name}/clone``, ``PATCH vms/{name}``, ``GET storage/disks``,
-``DELETE storage/disks/{disk}``, ``POST storage/disks/delete``,
-``GET osinfo/catalog[?q=]``, ``POST isos/download``, ``GET isos/downloads/{job}``.
+``DELETE storage/disks/{disk}``, ``POST storage/disks/delete``. (The ISO
+catalogue and downloads are in :mod:`.iso_handlers`.)
 
-Thin, like :mod:`.vm_handlers`: bodies are checked here (unknown keys and
-wrong types are a 400 that changes nothing), the work runs in a worker thread
-through the fleet, errors are the VM error tree.
+Thin, like :mod:`.vm_handlers`: bodies are checked against the schemas below
+before a verb runs (unknown keys and wrong types are a 400 that changes
+nothing), changes to a VM hold its operation lock (409 ``vm_busy`` while
+another runs), the work runs in a worker thread through the fleet, and errors
+are the VM error tree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
 from typing import Any
 from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..vm.errors import InvalidVMSpec
-from .vm_handlers import VMBaseHandler, VMHandler
+from .._executors import run_in
+from ..vm.snapshots import SNAPSHOT_NAME_RE
+from ..vm.spec import MAX_NAME_LENGTH
+from . import schemas as S
+from .vm_handlers import _SIZE, VMBaseHandler, VMHandler
 
-_STR = (str,)
-_SIZE = (str, int, float)
-
-
-def _checked(
-    body: dict[str, Any], spec: Mapping[str, tuple[type, ...]], required: tuple = ()
-) -> dict:
-    """*body* if its keys are in *spec* with the right types; else one 400 naming the fix."""
-    unknown = sorted(set(body) - set(spec))
-    if unknown:
-        raise InvalidVMSpec(
-            f"Unknown keys {', '.join(unknown)}; this takes {', '.join(spec) or 'no keys'}.",
-            details={"unknown": unknown},
-        )
-    for key in required:
-        if body.get(key) is None:
-            raise InvalidVMSpec(f"'{key}' is required.", details={"key": key})
-    for key, value in body.items():
-        types = spec[key]
-        if value is not None and (
-            not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
-        ):
-            names = " or ".join(t.__name__ for t in types)
-            raise InvalidVMSpec(f"'{key}' must be {names}, not {value!r}.", details={"key": key})
-    return {k: v for k, v in body.items() if v is not None}
+#: Pool for work whose length grows with the data (disk copies, saving a guest's
+#: memory into a snapshot): it may outlast the libvirt pool's call deadline, and
+#: in a pool of its own it cannot starve short calls.
+LONG_POOL = "vm-long"
 
 
-class MediaHandler(VMBaseHandler):
+def obj_schema(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A body with exactly these keys (unknown keys refused)."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(required),
+        "properties": properties,
+    }
+
+
+_DEV = {"type": "string", "minLength": 1, "maxLength": 32, "description": "a drive, e.g. sda"}
+_PATH = {"type": "string", "minLength": 1, "maxLength": S.MAX_PATH}
+_SNAP_NAME = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 64,
+    "description": f"letters, digits, '.', '_' and '-' ({SNAPSHOT_NAME_RE.pattern})",
+}
+_VM_NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH}
+def listing_schema(key: str, item: dict[str, Any]) -> dict[str, Any]:
+    """``{key: [item, ...], ...}`` (a listing answer)."""
+    return {
+        "type": "object",
+        "required": [key],
+        "properties": {key: {"type": "array", "items": item}},
+    }
+
+_SNAPSHOT = {
+    "type": "object",
+    "required": ["name", "created", "state", "current", "kind"],
+    "properties": {
+        "name": {"type": "string"},
+        "created": {"type": "string"},
+        "created_ts": {"type": "integer"},
+        "state": {"type": ["string", "null"]},
+        "description": {"type": ["string", "null"]},
+        "parent": {"type": ["string", "null"]},
+        "current": {"type": "boolean"},
+        "kind": {"enum": ["internal", "external"]},
+    },
+}
+
+
+class EjectHandler(VMBaseHandler):
+    body_schema = {"post": obj_schema({"target": _DEV, "force": {"type": "boolean"}})}
+    openapi = {
+        "post": {
+            "summary": "Eject the disc from a CD/DVD drive, live and in the definition",
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
+        }
+    }
+
     @web.authenticated
     @authorized
-    async def post(self, name: str, action: str) -> None:
-        if action == "eject":
-            body = _checked(self.json_body(), {"target": _STR, "force": (bool,)})
-            answer = await self.vms.aio(self.vms.eject, name, **body)
-        else:
-            body = _checked(self.json_body(), {"iso": _STR, "target": _STR}, ("iso",))
-            answer = await self.vms.aio(self.vms.insert, name, **body)
-        self.send_json(answer)
+    async def post(self, name: str) -> None:
+        async with self.vms.operation(name, "eject"):
+            self.send_json(await self.vms.aio(self.vms.eject, name, **self.body))
+
+
+class InsertHandler(VMBaseHandler):
+    body_schema = {"post": obj_schema({"iso": _PATH, "target": _DEV}, ("iso",))}
+    openapi = {
+        "post": {
+            "summary": "Insert an ISO in a CD/DVD drive (replacing a disc), live and in the "
+            "definition",
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
+        }
+    }
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        async with self.vms.operation(name, "insert"):
+            self.send_json(await self.vms.aio(self.vms.insert, name, **self.body))
 
 
 class SnapshotsHandler(VMBaseHandler):
+    body_schema = {
+        "post": obj_schema(
+            {"name": _SNAP_NAME, "description": {"type": "string", "maxLength": 1024}}, ("name",)
+        )
+    }
+    openapi = {
+        "get": {
+            "summary": "A VM's internal snapshots, oldest first (time, VM state, current)",
+            "responses": {
+                "200": S.ok(listing_schema("snapshots", _SNAPSHOT)),
+                **S.errors(400, 404),
+            },
+        },
+        "post": {
+            "summary": "Take an internal snapshot (refused for raw disks and UEFI pflash)",
+            "responses": {"201": S.ok(_SNAPSHOT, "taken"), **S.errors(400, 404, 409)},
+        },
+    }
+
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
@@ -72,63 +138,154 @@ class SnapshotsHandler(VMBaseHandler):
     @web.authenticated
     @authorized
     async def post(self, name: str) -> None:
-        body = _checked(self.json_body(), {"name": _STR, "description": _STR}, ("name",))
-        snap = await self.vms.aio(
-            self.vms.snapshot_create, name, body["name"], body.get("description")
-        )
+        async with self.vms.operation(name, "snapshot"):
+            snap = await run_in(
+                LONG_POOL,
+                self.vms.snapshot_create,
+                name,
+                self.body["name"],
+                self.body.get("description"),
+            )
         self.set_header("Location", f"{self.request.path.rstrip('/')}/{quote(snap['name'])}")
         self.send_json(snap, status=201)
 
 
 class SnapshotHandler(VMBaseHandler):
-    @web.authenticated
-    @authorized
-    async def delete(self, name: str, snap: str) -> None:
-        self.send_json(await self.vms.aio(self.vms.snapshot_delete, name, snap))
+    body_schema = {"post": obj_schema({"description": {"type": "string", "maxLength": 1024}})}
+    openapi = {
+        "post": {
+            "summary": "Take the internal snapshot {snap} (same as POST snapshots with its name)",
+            "responses": {"201": S.ok(_SNAPSHOT, "taken"), **S.errors(400, 404, 409)},
+        },
+        "delete": {
+            "summary": "Delete one internal snapshot",
+            "responses": {"200": S.ok({"type": "object"}), **S.errors(400, 404, 409)},
+        },
+    }
 
-
-class SnapshotRevertHandler(VMBaseHandler):
     @web.authenticated
     @authorized
     async def post(self, name: str, snap: str) -> None:
-        self.send_json(await self.vms.aio(self.vms.snapshot_revert, name, snap))
+        async with self.vms.operation(name, "snapshot"):
+            taken = await run_in(
+                LONG_POOL, self.vms.snapshot_create, name, snap, self.body.get("description")
+            )
+        self.set_header("Location", self.request.path.rstrip("/"))
+        self.send_json(taken, status=201)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str, snap: str) -> None:
+        async with self.vms.operation(name, "snapshot delete"):
+            self.send_json(await self.vms.aio(self.vms.snapshot_delete, name, snap))
+
+
+class SnapshotRevertHandler(VMBaseHandler):
+    body_schema = {"post": obj_schema({})}
+    openapi = {
+        "post": {
+            "summary": "Revert a VM to a snapshot (disks, and memory if taken running)",
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
+        }
+    }
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str, snap: str) -> None:
+        async with self.vms.operation(name, "revert"):
+            self.send_json(await run_in(LONG_POOL, self.vms.snapshot_revert, name, snap))
 
 
 class CloneHandler(VMBaseHandler):
+    body_schema = {"post": obj_schema({"name": _VM_NAME}, ("name",))}
+    openapi = {
+        "post": {
+            "summary": "Clone a shut-off VM: full copies of its disks, new name, UUID, MAC",
+            "responses": {"201": S.ok(S.VM, "cloned"), **S.errors(400, 404, 409)},
+        }
+    }
+
     @web.authenticated
     @authorized
     async def post(self, name: str) -> None:
-        body = _checked(self.json_body(), {"name": _STR}, ("name",))
-        info = await self.vms.aio(self.vms.clone, name, body["name"])
+        new = self.body["name"]
+        async with contextlib.AsyncExitStack() as stack:
+            # the source and the new name, each once (cloning onto itself is a VMExists)
+            for vm in dict.fromkeys((name, new)):
+                await stack.enter_async_context(self.vms.operation(vm, "clone"))
+            info = await run_in(LONG_POOL, self.vms.clone, name, new)
         base = self.request.path.rsplit("/", 2)[0]
         self.set_header("Location", f"{base}/{quote(info['name'])}")
         self.send_json(info, status=201)
 
 
+EDIT_SCHEMA = obj_schema(
+    {
+        "memory": {**_SIZE, "description": "memory, like 2G (a bare number is MiB)"},
+        "cpus": {
+            "oneOf": [
+                {"type": "integer", "minimum": 1, "maximum": 4096},
+                {"type": "string", "minLength": 1, "maxLength": 8},
+            ]
+        },
+        "autostart": S.FLAG,
+        "add_disk": {**_SIZE, "description": "a new disk of this size (a bare number is GiB)"},
+        "grow": obj_schema({"disk": _DEV, "size": _SIZE}, ("size",)),
+    }
+)
+
+
 class VMEditHandler(VMHandler):
-    """``vms/{name}``: GET and DELETE as before, plus PATCH (edit)."""
+    """``vms/{name}``: GET and DELETE as :class:`VMHandler`, plus PATCH (edit)."""
+
+    body_schema = {**VMHandler.body_schema, "patch": EDIT_SCHEMA}
+    openapi = {
+        **VMHandler.openapi,
+        "patch": {
+            "summary": "Change memory, vCPUs, autostart; add or grow a disk (answer: "
+            "changes[], each saying whether it applies now or from the next boot)",
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
+        },
+    }
 
     @web.authenticated
     @authorized
     async def patch(self, name: str) -> None:
-        spec = {
-            "memory": _SIZE, "cpus": (int, str), "autostart": (bool, str),
-            "add_disk": _SIZE, "grow": (dict,),
-        }  # fmt: skip
-        body = _checked(self.json_body(), spec)
-        if "grow" in body:
-            body["grow"] = _checked(body["grow"], {"disk": _STR, "size": _SIZE}, ("size",))
-        self.send_json(await self.vms.aio(self.vms.edit, name, **body))
+        changes = dict(self.body or {})
+        if "autostart" in changes:
+            changes["autostart"] = S.truthy(changes["autostart"])
+        async with self.vms.operation(name, "edit"):
+            self.send_json(await self.vms.aio(self.vms.edit, name, **changes))
 
 
 class DisksHandler(VMBaseHandler):
+    openapi = {
+        "get": {
+            "summary": "Every disk image: size on disk, capacity, VMs using it, orphans, totals",
+            "responses": {
+                "200": S.ok(listing_schema("disks", {"type": "object"})),
+                **S.errors(503),
+            },
+        }
+    }
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
         self.send_json(await self.vms.aio(self.vms.disks))
 
 
+_REMOVED = S.ok({"type": "object", "required": ["removed", "freed"]})
+
+
 class DiskHandler(VMBaseHandler):
+    openapi = {
+        "delete": {
+            "summary": "Delete one orphan disk (no VM uses it); the answer names it",
+            "responses": {"200": _REMOVED, **S.errors(400, 404)},
+        }
+    }
+
     @web.authenticated
     @authorized
     async def delete(self, disk: str) -> None:
@@ -138,58 +295,23 @@ class DiskHandler(VMBaseHandler):
 class DisksDeleteHandler(VMBaseHandler):
     """Several orphans at once: all are checked before any is deleted."""
 
+    body_schema = {
+        "post": obj_schema(
+            {"disks": {"type": "array", "minItems": 1, "maxItems": 1000, "items": _PATH}},
+            ("disks",),
+        )
+    }
+    openapi = {
+        "post": {
+            "summary": "Delete these orphan disks; none if one is in use or unknown",
+            "responses": {"200": _REMOVED, **S.errors(400, 404)},
+        }
+    }
+
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        body = _checked(self.json_body(), {"disks": (list,)}, ("disks",))
-        self.send_json(await self.vms.aio(self.vms.delete_disks, body["disks"]))
-
-
-class CatalogHandler(VMBaseHandler):
-    @web.authenticated
-    @authorized
-    async def get(self) -> None:
-        query = self.get_argument("q", "").strip() or None
-        media = await self.vms.aio(self.vms.catalog, query)
-        self.send_json({"media": media, "query": query})
-
-
-_JOBS: Any = None
-
-
-def _jobs() -> Any:
-    """The server's background downloads (one registry per process)."""
-    global _JOBS
-    if _JOBS is None:
-        from ..vm.download import DownloadJobs
-
-        _JOBS = DownloadJobs()
-    return _JOBS
-
-
-class DownloadHandler(VMBaseHandler):
-    @web.authenticated
-    @authorized
-    async def post(self) -> None:
-        """Download now (201 + the result), or with ``background`` start a job (202)."""
-        spec = {"os": _STR, "arch": _STR, "index": (int,), "sha256": _STR, "background": (bool,)}
-        body = _checked(self.json_body(), spec, ("os",))
-        if body.pop("background", False):
-            os_id = body.pop("os")
-            job = await self.vms.aio(_jobs().start, os_id, **body)
-            base = self.request.path.rsplit("/", 1)[0]
-            self.set_header("Location", f"{base}/downloads/{job['id']}")
-            self.send_json(job, status=202)
-            return
-        self.send_json(await self.vms.aio(self.vms.download, **body), status=201)
-
-
-class DownloadJobHandler(VMBaseHandler):
-    @web.authenticated
-    @authorized
-    async def get(self, job: str) -> None:
-        """A background download: ``state`` running / done (``result``) / failed (``error``)."""
-        self.send_json(_jobs().status(job))
+        self.send_json(await self.vms.aio(self.vms.delete_disks, self.body["disks"]))
 
 
 def routes(api: str) -> list[tuple[str, Any]]:
@@ -197,7 +319,8 @@ def routes(api: str) -> list[tuple[str, Any]]:
     name = r"(?P<name>[^/]+)"
     snap = r"(?P<snap>[^/]+)"
     return [
-        (rf"{api}/vms/{name}/(?P<action>eject|insert)", MediaHandler),
+        (rf"{api}/vms/{name}/eject", EjectHandler),
+        (rf"{api}/vms/{name}/insert", InsertHandler),
         (rf"{api}/vms/{name}/snapshots/?", SnapshotsHandler),
         (rf"{api}/vms/{name}/snapshots/{snap}/revert", SnapshotRevertHandler),
         (rf"{api}/vms/{name}/snapshots/{snap}", SnapshotHandler),
@@ -206,7 +329,4 @@ def routes(api: str) -> list[tuple[str, Any]]:
         (rf"{api}/storage/disks/?", DisksHandler),
         (rf"{api}/storage/disks/delete", DisksDeleteHandler),
         (rf"{api}/storage/disks/(?P<disk>[^/]+)", DiskHandler),
-        (rf"{api}/osinfo/catalog", CatalogHandler),
-        (rf"{api}/isos/download", DownloadHandler),
-        (rf"{api}/isos/downloads/(?P<job>[0-9a-f]+)", DownloadJobHandler),
     ]

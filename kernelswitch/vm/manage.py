@@ -32,6 +32,8 @@ MANAGE_POOL = ("disks", "delete_disks", "catalog", "download")
 class ManageMixin:
     """Delegations from :class:`~.manager.VMManager` to the manage modules."""
 
+    uri: str
+
     def eject(self, name: str, target: str | None = None, force: bool = False) -> dict[str, Any]:
         from .media import eject
 
@@ -114,8 +116,11 @@ class ManageMixin:
             autostart = bool(dom.autostart()) if dom.isPersistent() else False
         except Exception:
             autostart = None
+        from urllib.parse import urlsplit
+
+        local = not urlsplit(self.uri).hostname  # qemu:///session, not qemu+ssh://host/...
         return {
-            **runtime_stats(dom, state),
+            **runtime_stats(dom, state, local),
             "serial_tail": serial_tail(parsed.get("serial_log")),
             "autostart": autostart,
         }

@@ -1,7 +1,8 @@
 """What a running VM is doing now, for ``vm info``: uptime, CPU time, memory in use.
 
-Public API (stable): :func:`runtime_stats` ``(dom, state) -> dict`` with
-``uptime`` (seconds since its QEMU started, or None), ``cpu_time`` (seconds of
+Public API (stable): :func:`runtime_stats` ``(dom, state, local=True) -> dict`` with
+``uptime`` (seconds since its QEMU started; None when unknown or the
+hypervisor is on another host), ``cpu_time`` (seconds of
 guest CPU), ``memory_used`` (bytes the QEMU process holds in host RAM, its
 RSS), ``memory_guest_used`` (bytes the guest says it uses; needs its balloon
 driver, else None); and :func:`serial_tail` ``(path, lines=5)``.
@@ -50,7 +51,7 @@ def _qemu_start(name: str) -> float | None:
     return None
 
 
-def runtime_stats(dom: Any, state: str) -> dict[str, Any]:
+def runtime_stats(dom: Any, state: str, local: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {
         "uptime": None, "cpu_time": None, "memory_used": None, "memory_guest_used": None,
     }  # fmt: skip
@@ -68,7 +69,7 @@ def runtime_stats(dom: Any, state: str) -> dict[str, Any]:
         out["memory_used"] = int(stats["rss"]) * 1024
     if "available" in stats and "unused" in stats:
         out["memory_guest_used"] = (int(stats["available"]) - int(stats["unused"])) * 1024
-    started = _qemu_start(dom.name())
+    started = _qemu_start(dom.name()) if local else None
     if started is not None:
         out["uptime"] = max(0, round(time.time() - started))
     return out

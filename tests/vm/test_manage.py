@@ -2,7 +2,8 @@
 
 One guest is shared by the module and the tests run in file order: media
 eject/insert -> snapshot, marker, revert -> edit (memory, vCPUs) seen after a
-power cycle -> grow a disk seen live -> clone (source shut off) -> orphans.
+power cycle -> grow a disk seen live -> add a disk -> clone (source shut off)
+-> orphans.
 The guest's answers come from its serial log (:mod:`.guest`). Every refusal
 is checked to change nothing.
 """
@@ -248,6 +249,25 @@ def test_grow_disk_seen_live_and_shrink_refused(
     assert _ask(libvirt_conn, guest, sectors) == str(2 * 1024**3 // 512)
 
 
+def test_add_disk_hot_plugged(vm_manager: Any, guest: dict, libvirt_conn: Any) -> None:
+    name = guest["name"]
+    info = vm_manager.edit(name, add_disk="64M")
+    [change] = info["changes"]
+    assert change["what"] == "disk vdb" and change["after"]["capacity"] == 64 * MiB
+    assert Path(change["after"]["path"]).is_file()
+    assert [d["target"] for d in info["disks"]] == ["vda", "vdb"]
+    assert "vdb" in _config(libvirt_conn, name)  # kept for the next boot too
+    # q35 has a free PCIe port: hot-plugged, and the guest sees it now
+    assert (change["applies"], change["note"]) == ("now and next boot", "hot-plugged")
+    seen = ""
+    for _ in range(10):
+        seen = _ask(libvirt_conn, guest, "cat /sys/block/vdb/size 2>/dev/null")
+        if seen:
+            break
+        time.sleep(1)
+    assert seen == str(64 * MiB // 512)
+
+
 # ------------------------------------------------------------ clone and orphans
 
 
@@ -267,12 +287,14 @@ def test_clone_boots_and_source_keeps_its_disk(
     assert set(vm_manager.names()) - names == set()
 
     source = vm_manager.info(name)
-    [src_disk] = [d["path"] for d in source["disks"]]
+    src_disks = [d["path"] for d in source["disks"]]
+    src_disk = src_disks[0]
     lines: list[str] = []
     clone = vm_manager.clone(name, new, progress=lines.append)
-    assert any("copying" in line for line in lines)
-    [copy] = clone["clone"]["copied"]
-    assert copy["from"] == src_disk and copy["to"] != src_disk
+    assert sum("copying" in line for line in lines) == len(src_disks) == 2  # vda and vdb
+    copied = clone["clone"]["copied"]
+    assert [c["from"] for c in copied] == src_disks
+    assert not {c["to"] for c in copied} & set(src_disks)
     assert clone["uuid"] != source["uuid"]
     assert clone["interfaces"][0]["mac"] != source["interfaces"][0]["mac"]
     assert clone["serial_log"] != source["serial_log"]
@@ -287,12 +309,13 @@ def test_clone_boots_and_source_keeps_its_disk(
 
     # `vm delete` keeps the clone's disk: `disks` shows it as an orphan and deletes it
     answer = vm_manager.delete(new, force=True)
-    [kept] = [k["path"] for k in answer["kept_disks"]]
-    listing = vm_manager.disks()
-    [row] = [d for d in listing["disks"] if d["path"] == kept]
-    assert row["orphan"] and row["vms"] == []
-    assert vm_manager.delete_disks([kept])["removed"][0]["path"] == kept
-    assert not Path(kept).exists() and Path(src_disk).is_file()
+    kept = [k["path"] for k in answer["kept_disks"]]
+    assert kept == [c["to"] for c in copied]
+    rows = {d["path"]: d for d in vm_manager.disks()["disks"]}
+    assert all(rows[p]["orphan"] and rows[p]["vms"] == [] for p in kept)
+    assert [r["path"] for r in vm_manager.delete_disks(kept)["removed"]] == kept
+    assert not any(Path(p).exists() for p in kept)
+    assert all(Path(p).is_file() for p in src_disks)
 
 
 def test_disks_find_a_hand_made_orphan_and_delete_only_it(
@@ -307,7 +330,7 @@ def test_disks_find_a_hand_made_orphan_and_delete_only_it(
         listing = vm_manager.disks()
         rows = {d["path"]: d for d in listing["disks"]}
         assert rows[str(orphan)]["orphan"] and rows[str(orphan)]["capacity"] == 16 * MiB
-        [own] = [d["path"] for d in vm_manager.info(guest["name"])["disks"]]
+        own = vm_manager.info(guest["name"])["disks"][0]["path"]
         assert rows[own]["vms"] == [guest["name"]] and not rows[own]["orphan"]
         totals = listing["totals"]
         assert totals["orphans"] >= 1 and totals["count"] == len(listing["disks"])

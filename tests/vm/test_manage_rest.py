@@ -84,6 +84,12 @@ async def test_rest_manage_routes(jp_fetch: Any, testos: dict, vm_manager: Any) 
         assert got["reverted_to"]["name"] == "s1"
         _, got = await _call(jp_fetch, "DELETE", "vms", name, "snapshots", "s1")
         assert got["snapshots"] == []
+        resp, snap = await _call(
+            jp_fetch, "POST", "vms", name, "snapshots", "s2", body={"description": "by URL"}
+        )
+        assert resp.code == 201 and (snap["name"], snap["description"]) == ("s2", "by URL")
+        _, got = await _call(jp_fetch, "DELETE", "vms", name, "snapshots", "s2")
+        assert got["deleted_snapshot"]["name"] == "s2"
 
         # edit
         code, err = await _error(jp_fetch, "PATCH", "vms", name, body={"memory": True})
@@ -167,5 +173,35 @@ def test_cli_manage_verbs(testos: dict, vm_manager: Any) -> None:
         assert "  autostart on" in out.stdout and "  serial   " in out.stdout
         out = _cli("snapshot", "revrt", name, "first")
         assert out.returncode == 2 and "Did you mean 'revert'?" in out.stderr
+        # after `vm delete` kept the disks, `delete --disks` points at `vm disks`
+        out = _cli("delete", f"{name}-gone", "--disks")
+        assert out.returncode == 1 and "listed by `kernelswitch vm disks`" in out.stderr
     finally:
         vm_manager.delete(name, disks=True, force=True)
+
+
+async def test_openapi_documents_the_manage_routes(jp_fetch: Any) -> None:
+    _, doc = await _call(jp_fetch, "GET", "openapi.json")
+    paths = doc["paths"]
+    expected = {
+        "/vms/{name}/eject": ["post"],
+        "/vms/{name}/insert": ["post"],
+        "/vms/{name}/snapshots": ["get", "post"],
+        "/vms/{name}/snapshots/{snap}": ["post", "delete"],
+        "/vms/{name}/snapshots/{snap}/revert": ["post"],
+        "/vms/{name}/clone": ["post"],
+        "/vms/{name}": ["get", "delete", "patch"],
+        "/storage/disks": ["get"],
+        "/storage/disks/delete": ["post"],
+        "/storage/disks/{disk}": ["delete"],
+        "/osinfo/catalog": ["get"],
+        "/isos/download": ["post"],
+        "/isos/downloads/{job}": ["get"],
+    }
+    for path, verbs in expected.items():
+        for verb in verbs:
+            op = paths[path][verb]
+            assert not op.get("x-undocumented"), (path, verb)
+            assert op["summary"] and "403" in op["responses"]
+    patch = paths["/vms/{name}"]["patch"]["requestBody"]["content"]["application/json"]["schema"]
+    assert set(patch["properties"]) == {"memory", "cpus", "autostart", "add_disk", "grow"}
