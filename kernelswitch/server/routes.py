@@ -24,6 +24,7 @@ class NotFoundHandler(KSHandler):
 
 
 def handlers() -> list[tuple[str, Any]]:
+    from .console_handlers import routes as console_routes
     from .envs_handlers import routes as env_routes
     from .osinfo_handlers import routes as osinfo_routes
     from .vm_handlers import routes as vm_routes
@@ -32,6 +33,7 @@ def handlers() -> list[tuple[str, Any]]:
     out += env_routes(API)
     out += vm_routes(API)
     out += osinfo_routes(API)
+    out += console_routes(API)
     # last: anything else under the API is a JSON 404, like every other error
     out.append((rf"{API}/.*", NotFoundHandler))
     return out

@@ -181,6 +181,7 @@ class VMManager:
             "interfaces": parsed["interfaces"],
             "serial_log": parsed["serial_log"],
             "preview_path": str(preview_dir() / f"{uuid}.png"),
+            "preview": (preview_dir() / f"{uuid}.png").is_file(),  # kept by the console
             "persistent": bool(dom.isPersistent()),
             "uri": self.uri,
         }
