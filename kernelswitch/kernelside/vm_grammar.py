@@ -140,6 +140,13 @@ def add_verbs(sub: Any) -> None:
                 "--no-wait", dest="wait", action="store_false", help="press the button only"
             )
 
+    p = verb("console", "Show a VM's live screen (a notebook widget; keyboard, mouse, sound).")
+    p.add_argument("name")
+    p.add_argument(
+        "--scale", choices=("fit", "1:1", "integer"), default="fit",
+        help="fit the cell (default), 1:1 pixels, or crisp integer zoom",
+    )  # fmt: skip
+
     p = verb("oses", "List the OSes libosinfo knows, for --os (all words of QUERY must match).")
     p.add_argument("query", nargs="*", metavar="QUERY")
 
@@ -179,6 +186,9 @@ def run(args: argparse.Namespace, backend: VMBackend) -> Result:
         return Result(verb, backend.create(request))
     if verb == "delete":
         return Result(verb, backend.delete(args.name, args.disks, args.force))
+    if verb == "console":
+        info = backend.info(args.name)  # the VM must exist
+        return Result(verb, {"name": info["name"], "state": info["state"], "scale": args.scale})
     if verb in RUN_ACTIONS:
         options: dict[str, Any] = {}
         if verb == "shutdown":
@@ -216,6 +226,12 @@ def format_human(result: Result, prog: str = "kernelswitch vm") -> str:
             for vm in data
         ]  # fmt: skip
         return table(rows, ("NAME", "STATE", "OS", "MEMORY", "CPUS"))
+    if result.verb == "console":
+        return (
+            f"VM {data['name']} is {data['state']}. Its live console is a notebook widget: "
+            f"run `%vm console {data['name']}` in a notebook; its screen as PNG is "
+            f"GET kernelswitch/api/vms/{data['name']}/screenshot."
+        )
     if result.verb == "delete":
         lines = [f"Deleted VM {data['name']}."]
         for path in data.get("removed_disks", []):
