@@ -1,8 +1,9 @@
-"""Public import path of the notebook widgets (``from kernelswitch.widgets import EnvPicker``).
+"""Public import path of the notebook widgets (``from kernelswitch.widgets import Console``).
 
 They live on the kernel side, :mod:`kernelswitch.kernelside.widgets`.
 """
 
+from .kernelside.console import Console, ConsoleTimeout
 from .kernelside.widgets import EnvPicker
 
-__all__ = ["EnvPicker"]
+__all__ = ["Console", "ConsoleTimeout", "EnvPicker"]

@@ -161,6 +161,10 @@ class KernelSwitchMagics(Magics):
                 result = vm_grammar.run(args, backend)
         if getattr(args, "json", False):
             return result.to_json()
+        if args.vm_command == "console":
+            from .console import Console
+
+            return Console(result.data["name"], scale=args.scale)
         text = vm_grammar.format_human(result, prog="%vm")
         if text:
             print(text)

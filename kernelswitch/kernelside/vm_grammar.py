@@ -226,6 +226,13 @@ def add_verbs(sub: Any) -> None:
                 "--no-wait", dest="wait", action="store_false", help="press the button only"
             )
 
+    p = verb("console", "Show a VM's live screen (a notebook widget; keyboard, mouse, sound).")
+    p.add_argument("name")
+    p.add_argument(
+        "--scale", choices=("fit", "1:1", "integer"), default="fit",
+        help="fit the cell (default), 1:1 pixels, or crisp integer zoom",
+    )  # fmt: skip
+
     p = verb("oses", "List the OSes libosinfo knows, for --os (all words of QUERY must match).")
     p.add_argument("query", nargs="*", metavar="QUERY")
 
@@ -279,6 +286,9 @@ def run(args: argparse.Namespace, backend: VMBackend) -> Result:
                 # A VM deleted without --disks left them: they are orphans now.
                 e.message += " Disks a deleted VM left behind are listed by `vm disks`."
             raise
+    if verb == "console":
+        info = backend.info(args.name)  # the VM must exist
+        return Result(verb, {"name": info["name"], "state": info["state"], "scale": args.scale})
     managed = run_manage(args, backend, GrammarError)
     if managed is not None:
         return Result(verb, managed)
@@ -322,6 +332,12 @@ def format_human(result: Result, prog: str = "kernelswitch vm") -> str:
             for vm in data
         ]  # fmt: skip
         return table(rows, ("NAME", "STATE", "OS", "MEMORY", "CPUS"))
+    if result.verb == "console":
+        return (
+            f"VM {data['name']} is {data['state']}. Its live console is a notebook widget: "
+            f"run `%vm console {data['name']}` in a notebook; its screen as PNG is "
+            f"GET kernelswitch/api/vms/{data['name']}/screenshot."
+        )
     if result.verb == "delete":
         lines = [f"Deleted VM {data['name']}."]
         for path in data.get("removed_disks", []):

@@ -160,6 +160,9 @@ class KernelSwitchApp(ExtensionApp):
         self.handlers.extend(handlers())
 
     async def stop_extension(self) -> None:
+        consoles = self.settings.get("kernelswitch_consoles")
+        if consoles is not None:  # live VM consoles: disconnect, keep their previews
+            await consoles.close_all()
         if self._vm_manager is not None:
             from ..vm.connection import close_all
 

@@ -24,6 +24,7 @@ class NotFoundHandler(KSHandler):
 
 
 def handlers() -> list[tuple[str, Any]]:
+    from .console_handlers import routes as console_routes
     from .envs_handlers import routes as env_routes
     from .iso_handlers import routes as iso_routes
     from .kernels_handlers import routes as kernel_routes
@@ -36,6 +37,7 @@ def handlers() -> list[tuple[str, Any]]:
     out += env_routes(API)
     out += vm_manage_routes(API)  # before vm_routes: more specific paths
     out += iso_routes(API)
+    out += console_routes(API)
     out += vm_routes(API)
     out += osinfo_routes(API)
     out += openapi_routes(API)

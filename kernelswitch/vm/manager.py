@@ -229,6 +229,7 @@ class VMManager(ManageMixin):
             "interfaces": parsed["interfaces"],
             "serial_log": parsed["serial_log"],
             "preview_path": str(preview) if preview.is_file() else None,
+            "preview": preview.is_file(),  # kept by the console
             "persistent": bool(dom.isPersistent()),
             "uri": self.uri,
             **self._runtime_info(dom, state, parsed),

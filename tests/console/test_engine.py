@@ -252,6 +252,9 @@ def test_stop_says_stopped_keeps_preview_and_restart_reconnects(
         return viewer
 
     viewer = run(main())
+    from vm.conftest import wait_serial
+
+    wait_serial(console_vm["serial_log"])  # booted again: later tests type into it
     states = viewer.states()
     assert "stopped" in states and states[-1] == "connected", states
     assert states.index("stopped") < len(states) - 1

@@ -8,6 +8,7 @@ Names and cleanup come from tests/vm/conftest.py (per-session prefix).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,16 @@ def console_vm() -> Iterator[dict[str, Any]]:
         pytest.fail(f"test OS image missing: {iso}; build it with `bash scripts/build-testos.sh`")
     manager = VMManager(URI)
     name = unique_name("console")
-    info = manager.create(name, str(iso), **CONSOLE_VM)
+    for attempt in range(3):
+        try:
+            info = manager.create(name, str(iso), **CONSOLE_VM)
+            break
+        except Exception as e:
+            # the pool is shared with parallel test sessions: a refresh can collide
+            # with another session's volume job; that is worth another try
+            if "asynchronous jobs" not in str(e) or attempt == 2:
+                raise
+            time.sleep(2)
     try:
         wait_serial(info["serial_log"])
         yield info

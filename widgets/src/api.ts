@@ -18,7 +18,7 @@ interface PageConfig {
   token: string;
 }
 
-function pageConfig(): PageConfig {
+export function pageConfig(): PageConfig {
   let data: Record<string, unknown> = {};
   const el = document.getElementById('jupyter-config-data');
   if (el?.textContent) {

@@ -1,5 +1,6 @@
 import type { AnyModel, RenderProps } from '@anywidget/types';
 
+import { renderConsole, ConsoleModel } from './console';
 import { renderEnvPicker, EnvPickerModel } from './env_picker';
 
 /**
@@ -9,7 +10,8 @@ import { renderEnvPicker, EnvPickerModel } from './env_picker';
 type Renderer = (props: RenderProps<any>) => void | (() => void);
 
 const views: Record<string, Renderer> = {
-  'env-picker': (props) => renderEnvPicker(props as RenderProps<EnvPickerModel>)
+  'env-picker': (props) => renderEnvPicker(props as RenderProps<EnvPickerModel>),
+  console: (props) => renderConsole(props as RenderProps<ConsoleModel>)
 };
 
 function render(props: RenderProps<{ _view: string }>): void | (() => void) {

@@ -1,0 +1,309 @@
+"""Console endpoints: the live websocket, screenshots, raw frames, input, previews.
+
+- websocket ``vms/{name}/console`` (authenticated, same origin only)
+- ``GET vms/{name}/screenshot`` (PNG, now), ``GET vms/{name}/framebuffer``
+  (raw RGBA with ``X-Framebuffer-Width``/``-Height``; the Python ``Console.frame``),
+  ``POST vms/{name}/console/input`` (``{"text"}``, ``{"press"}``, ``{"pointer"}``),
+  ``GET vms/{name}/preview`` (the last frame kept when the console closed).
+
+Protocol (server -> browser): binary update/audio messages
+(:mod:`kernelswitch.console.encoders`) and JSON text ``{"type": "status" | "leds"
+| "error", ...}``. Browser -> server, JSON text only, at most 64 KiB:
+``key {code, key?, down}``, ``pointer {x, y, buttons}``, ``wheel {x, y, dy, buttons?}``,
+``type {text}``, ``press {keys}``, ``resize {width, height}``, ``audio {enable}``,
+``refresh``. A bad message gets an ``error`` answer and changes nothing; a
+viewer that keeps sending them is closed (1008); others never notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized, ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado import web
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from ..console.errors import BadInput
+from ._base import AUTH_RESOURCE, KSHandler
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE = 64 * 1024
+#: Bad messages a viewer may send before it is closed (a broken or hostile client).
+MAX_ERRORS = 20
+
+
+def consoles(handler: Any) -> Any:
+    """The server's :class:`ConsoleRegistry`, made on first use."""
+    settings = handler.settings
+    registry = settings.get("kernelswitch_consoles")
+    if registry is None:
+        from ..console.backend import LibvirtBackend
+        from ..console.session import ConsoleRegistry
+
+        app = settings["kernelswitch_app"]
+        registry = settings["kernelswitch_consoles"] = ConsoleRegistry(
+            LibvirtBackend(app.vm_manager)
+        )
+    return registry
+
+
+async def _vm_info(handler: Any, name: str) -> dict[str, Any]:
+    vms = handler.settings["kernelswitch_app"].vm_manager
+    return dict(await vms.aio(vms.info, name))
+
+
+def _int(msg: dict[str, Any], key: str, lo: int = 0, hi: int = 65535) -> int:
+    v = msg.get(key)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+        raise BadInput(f"'{key}' must be a number from {lo} to {hi}, not {v!r}")
+    return int(v)
+
+
+def _str(msg: dict[str, Any], key: str, limit: int) -> str:
+    v = msg.get(key)
+    if not isinstance(v, str) or len(v) > limit:
+        raise BadInput(f"'{key}' must be a string of at most {limit} characters")
+    return v
+
+
+def apply_input(session: Any, msg: dict[str, Any]) -> asyncio.Task[None] | None:
+    """Do one input message to *session*; typed text runs as a task (returned)."""
+    from ..console.keys import combo_events, key_events, text_events
+
+    kind = msg.get("type")
+    if kind == "key":
+        qnum, keysym = key_events(
+            _str(msg, "code", 32), msg.get("key") if isinstance(msg.get("key"), str) else None
+        )
+        session.key(qnum, keysym, bool(msg.get("down")))
+    elif kind == "pointer":
+        session.pointer(_int(msg, "x"), _int(msg, "y"), _int(msg, "buttons", 0, 255))
+    elif kind == "wheel":
+        x, y = _int(msg, "x"), _int(msg, "y")
+        buttons = _int(msg, "buttons", 0, 255) if "buttons" in msg else 0
+        dy = msg.get("dy")
+        if not isinstance(dy, (int, float)) or isinstance(dy, bool):
+            raise BadInput("'dy' must be a number (negative scrolls up)")
+        bit = 8 if dy < 0 else 16  # RFB buttons 4/5: wheel up/down
+        session.pointer(x, y, buttons | bit)
+        session.pointer(x, y, buttons)
+    elif kind == "type":
+        events = text_events(_str(msg, "text", 4096))
+        return asyncio.create_task(session.send_keys(events))
+    elif kind == "press":
+        events = combo_events(_str(msg, "keys", 200))
+        return asyncio.create_task(session.send_keys(events))
+    elif kind == "resize":
+        session.resize(_int(msg, "width", 64, 8192), _int(msg, "height", 64, 8192))
+    elif kind == "refresh":
+        if session.client is not None:
+            session.client.refresh()
+    else:
+        raise BadInput(
+            f"unknown message type {kind!r}; expected key, pointer, wheel, type, press, "
+            "resize, audio or refresh"
+        )
+    return None
+
+
+def _make_viewer(ws: ConsoleSocket) -> Any:
+    from ..console.session import Viewer
+
+    class WSViewer(Viewer):
+        async def send_bytes(self, data: bytes) -> None:
+            with contextlib.suppress(WebSocketClosedError):  # on_close detaches us
+                await ws.write_message(data, binary=True)
+
+        async def send_text(self, text: str) -> None:
+            with contextlib.suppress(WebSocketClosedError):
+                await ws.write_message(text)
+
+    return WSViewer()
+
+
+class ConsoleSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
+    """``vms/{name}/console``: one viewer of the VM's shared console."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def set_default_headers(self) -> None:
+        """No JupyterHandler HTML/CSP headers on a websocket."""
+
+    @property
+    def max_message_size(self) -> int:
+        return MAX_MESSAGE
+
+    def check_origin(self, origin: str | None = None) -> bool:
+        """Same origin only, even for token-authenticated pages: a console is a keyboard."""
+        host = self.request.headers.get("Host")
+        if origin is None or host is None:
+            return True  # not a browser (scripts, the kernel): auth still applies
+        ok = urlparse(origin.lower()).netloc == host.lower()
+        if not ok:
+            self.log.warning(
+                "kernelswitch: console websocket from %s refused (host %s)", origin, host
+            )
+        return ok
+
+    @ws_authenticated
+    async def get(self, name: str) -> None:
+        user = self.current_user
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, user, "execute", AUTH_RESOURCE)
+        )
+        if not allowed:
+            raise web.HTTPError(403, "not allowed to use VM consoles")
+        try:
+            await _vm_info(self, name)
+        except Exception as e:  # unknown VM or libvirt down: refuse before upgrading
+            status = getattr(e, "http_status", 500)
+            raise web.HTTPError(status, getattr(e, "message", str(e))) from e
+        self.vm_name = name
+        self.errors = 0
+        self.typing: asyncio.Task[None] | None = None
+        await super().get(name)
+
+    def open(self, name: str) -> None:
+        super().open()
+        self.session = consoles(self).session(name)
+        self.viewer = _make_viewer(self)
+        self.session.attach(self.viewer)
+
+    def on_message(self, message: str | bytes) -> None:
+        try:
+            if isinstance(message, bytes):
+                raise BadInput("binary messages are not accepted; send JSON text")
+            try:
+                msg = json.loads(message)
+            except ValueError:
+                raise BadInput("a message must be a JSON object") from None
+            if not isinstance(msg, dict):
+                raise BadInput("a message must be a JSON object")
+            if msg.get("type") == "audio":
+                self.viewer.wants_audio = bool(msg.get("enable"))
+                self.session.update_audio()
+                return
+            if msg.get("type") in ("type", "press") and self.typing and not self.typing.done():
+                raise BadInput("still typing the previous text; wait for it to finish")
+            task = apply_input(self.session, msg)
+            if task is not None:
+                self.typing = task
+                task.add_done_callback(self._typed)
+        except BadInput as e:
+            self.errors += 1
+            self.viewer.offer_text({"type": "error", "message": e.message})
+            if self.errors >= MAX_ERRORS:
+                self.close(1008, "too many bad messages")
+
+    def _typed(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.viewer.offer_text({"type": "error", "message": str(task.exception())})
+
+    def on_close(self) -> None:
+        session = getattr(self, "session", None)
+        if session is not None:
+            session.detach(self.viewer)
+
+
+def _finish_binary(handler: KSHandler, data: bytes, content_type: str) -> None:
+    """Answer bytes (APIHandler.finish would force application/json)."""
+    handler.set_header("Content-Type", content_type)
+    handler.set_header("Cache-Control", "no-store")
+    JupyterHandler.finish(handler, data)
+
+
+class _ConsoleREST(KSHandler):
+    async def _session(self, name: str) -> Any:
+        await _vm_info(self, name)  # VMNotFound -> 404 JSON
+        return consoles(self).session(name)
+
+
+class ScreenshotHandler(_ConsoleREST):
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        from ..console.framebuffer import encode_png
+
+        session = await self._session(name)
+        pixels = await session.frame()
+        png = await asyncio.to_thread(encode_png, pixels, 1)
+        _finish_binary(self, png, "image/png")
+
+
+class FramebufferHandler(_ConsoleREST):
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        session = await self._session(name)
+        pixels = await session.frame()
+        self.set_header("X-Framebuffer-Width", str(pixels.shape[1]))
+        self.set_header("X-Framebuffer-Height", str(pixels.shape[0]))
+        _finish_binary(self, pixels.tobytes(), "application/octet-stream")
+
+
+class InputHandler(_ConsoleREST):
+    """``{"text": "..."}`` types, ``{"press": "ctrl+alt+delete"}`` presses,
+    ``{"pointer": {"x", "y", "buttons"}}`` moves/clicks; answers when done."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        from ..console.keys import combo_events, text_events
+
+        body = self.json_body()
+        unknown = sorted(set(body) - {"text", "press", "pointer"})
+        if unknown or len(body) != 1:
+            raise BadInput(
+                "send exactly one of 'text', 'press' or 'pointer'"
+                + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+            )
+        session = await self._session(name)
+        if "text" in body:
+            await session.send_keys(text_events(_str(body, "text", 4096)))
+        elif "press" in body:
+            await session.send_keys(combo_events(_str(body, "press", 200)))
+        else:
+            p = body["pointer"]
+            if not isinstance(p, dict):
+                raise BadInput("'pointer' must be an object {x, y, buttons}")
+            async with session.hold():
+                session.pointer(
+                    _int(p, "x"), _int(p, "y"), _int(p, "buttons", 0, 255) if "buttons" in p else 0
+                )
+        self.send_json({"name": name, "done": True})
+
+
+class PreviewHandler(KSHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        info = await _vm_info(self, name)
+        path = Path(info["preview_path"])
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            raise web.HTTPError(
+                404, f"VM {name!r} has no preview yet: one is kept when its console closes"
+            ) from None
+        _finish_binary(self, data, "image/png")
+
+
+def routes(api: str) -> list[tuple[str, Any]]:
+    name = r"(?P<name>[^/]+)"
+    return [
+        (rf"{api}/vms/{name}/console/?", ConsoleSocket),
+        (rf"{api}/vms/{name}/console/input/?", InputHandler),
+        (rf"{api}/vms/{name}/screenshot/?", ScreenshotHandler),
+        (rf"{api}/vms/{name}/framebuffer/?", FramebufferHandler),
+        (rf"{api}/vms/{name}/preview/?", PreviewHandler),
+    ]

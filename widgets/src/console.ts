@@ -1,0 +1,461 @@
+import type { RenderProps } from '@anywidget/types';
+
+import { pageConfig } from './api';
+import css from './console.css';
+
+/**
+ * The live VM console: a canvas painted from the server's websocket
+ * (`kernelswitch/api/vms/{name}/console`); frames never pass through the kernel.
+ *
+ * Wire format (see kernelswitch/console/encoders.py): binary messages
+ * kind 1 = update (rects, RGBA raw or zlib), kind 2 = audio (S16LE PCM);
+ * text messages are JSON status / leds / error. Input goes back as JSON.
+ */
+export interface ConsoleModel {
+  vm: string;
+  scale: 'fit' | '1:1' | 'integer';
+  status: string;
+  width: number;
+  height: number;
+  audio: boolean;
+  volume: number;
+  muted: boolean;
+}
+
+const SPECIAL_KEYS: [string, string][] = [
+  ['Ctrl+Alt+Del', 'ctrl+alt+delete'],
+  ['Ctrl+Alt+F1', 'ctrl+alt+f1'],
+  ['Ctrl+Alt+F2', 'ctrl+alt+f2'],
+  ['Alt+Tab', 'alt+tab'],
+  ['Alt+F4', 'alt+f4'],
+  ['Ctrl+W', 'ctrl+w'],
+  ['Ctrl+T', 'ctrl+t'],
+  ['Super', 'meta'],
+  ['PrtSc', 'printscreen']
+];
+const OVERLAY: Record<string, string> = {
+  idle: 'Connecting…',
+  connecting: 'Connecting…',
+  reconnecting: 'Reconnecting…',
+  stopped: 'The VM is stopped',
+  error: 'Console error',
+  closed: 'Disconnected from the server'
+};
+
+function button(label: string, title: string, cls = 'ks-console-btn'): HTMLButtonElement {
+  const b = document.createElement('button');
+  b.className = cls;
+  b.textContent = label;
+  b.title = title;
+  b.type = 'button';
+  return b;
+}
+
+/** Browser buttons (1 left, 2 right, 4 middle) as RFB's (1 left, 2 middle, 4 right). */
+function rfbButtons(b: number): number {
+  return (b & 1) | ((b & 4) >> 1) | ((b & 2) << 1);
+}
+
+async function inflate(data: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream('deflate'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => void {
+  const root = document.createElement('div');
+  root.className = 'ks-console';
+  root.tabIndex = 0;
+  // Lumino skips its keyboard shortcuts for events from inside these elements.
+  root.setAttribute('data-lm-suppress-shortcuts', 'true');
+  root.setAttribute('data-p-suppress-shortcuts', 'true');
+  const style = document.createElement('style');
+  style.textContent = css;
+
+  const bar = document.createElement('div');
+  bar.className = 'ks-console-bar';
+  const badge = document.createElement('span');
+  badge.className = 'ks-console-status';
+  const keys = document.createElement('span');
+  keys.className = 'ks-console-keys';
+  for (const [label, combo] of SPECIAL_KEYS) {
+    const b = button(label, `Send ${label} to the VM`);
+    b.dataset.keys = combo;
+    b.addEventListener('click', () => {
+      send({ type: 'press', keys: combo });
+      root.focus();
+    });
+    keys.append(b);
+  }
+  const typeBox = document.createElement('input');
+  typeBox.className = 'ks-console-typebox';
+  typeBox.placeholder = 'Type text into the VM…';
+  const typeBtn = button('Type', 'Type this text as keystrokes (Enter: type and press Enter)');
+  const doType = (enter: boolean): void => {
+    const text = typeBox.value + (enter ? '\n' : '');
+    if (text) {
+      send({ type: 'type', text });
+      typeBox.value = '';
+    }
+  };
+  typeBtn.addEventListener('click', () => doType(false));
+  typeBox.addEventListener('keydown', (e) => {
+    e.stopPropagation();
+    if (e.key === 'Enter') {
+      e.preventDefault();
+      doType(true);
+    }
+  });
+  const scaleSel = document.createElement('select');
+  scaleSel.className = 'ks-console-scale';
+  scaleSel.title = 'Scale: fit the cell, 1:1 device pixels, or crisp integer zoom';
+  for (const [v, label] of [
+    ['fit', 'Fit'],
+    ['1:1', '1:1'],
+    ['integer', 'Crisp ×N']
+  ]) {
+    const o = document.createElement('option');
+    o.value = v;
+    o.textContent = label;
+    scaleSel.append(o);
+  }
+  const fullBtn = button('⛶', 'Full screen (keyboard lock where the browser allows)');
+  const audioBtn = button('🔇', 'Play the VM’s sound');
+  audioBtn.classList.add('ks-console-audio');
+  const volume = document.createElement('input');
+  volume.type = 'range';
+  volume.min = '0';
+  volume.max = '1';
+  volume.step = '0.05';
+  volume.className = 'ks-console-volume';
+  volume.title = 'Volume';
+  bar.append(badge, keys, typeBox, typeBtn, scaleSel, audioBtn, volume, fullBtn);
+
+  const screen = document.createElement('div');
+  screen.className = 'ks-console-screen';
+  const canvas = document.createElement('canvas');
+  canvas.className = 'ks-console-canvas';
+  canvas.width = 0;
+  canvas.height = 0;
+  const overlay = document.createElement('div');
+  overlay.className = 'ks-console-overlay';
+  const errorLine = document.createElement('div');
+  errorLine.className = 'ks-console-error';
+  screen.append(canvas, overlay);
+  root.append(style, bar, screen, errorLine);
+  el.append(root);
+  const ctx = canvas.getContext('2d', { alpha: false }) as CanvasRenderingContext2D;
+
+  // ------------------------------------------------------------ socket
+  const { baseUrl, token } = pageConfig();
+  const name = encodeURIComponent(model.get('vm'));
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const query = token ? `?token=${encodeURIComponent(token)}` : '';
+  const url = `${proto}//${location.host}${baseUrl}kernelswitch/api/vms/${name}/console${query}`;
+  let ws: WebSocket | null = null;
+  let closed = false;
+  let painted = 0;
+  let paintChain: Promise<void> = Promise.resolve();
+
+  const send = (msg: Record<string, unknown>): void => {
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      ws.send(JSON.stringify(msg));
+    }
+  };
+
+  const setState = (state: string, message = ''): void => {
+    root.dataset.state = state;
+    badge.textContent = state;
+    badge.title = message;
+    const text = OVERLAY[state];
+    overlay.textContent = text ? (message && state !== 'connecting' ? `${text}: ${message}` : text) : '';
+    overlay.hidden = !text;
+    if (model.get('status') !== state) {
+      model.set('status', state);
+      model.save_changes();
+    }
+  };
+
+  const resize = (w: number, h: number): void => {
+    if (w === canvas.width && h === canvas.height) {
+      return;
+    }
+    canvas.width = w;
+    canvas.height = h;
+    ctx.fillStyle = '#000';
+    ctx.fillRect(0, 0, w, h);
+    canvas.dataset.width = String(w);
+    canvas.dataset.height = String(h);
+    applyScale();
+    model.set('width', w);
+    model.set('height', h);
+    model.save_changes();
+  };
+
+  const paint = async (buf: ArrayBuffer): Promise<void> => {
+    const view = new DataView(buf);
+    const n = view.getUint16(2, true);
+    resize(view.getUint16(4, true), view.getUint16(6, true));
+    let off = 8;
+    for (let i = 0; i < n; i++) {
+      const x = view.getUint16(off, true);
+      const y = view.getUint16(off + 2, true);
+      const w = view.getUint16(off + 4, true);
+      const h = view.getUint16(off + 6, true);
+      const enc = view.getUint8(off + 8);
+      const len = view.getUint32(off + 12, true);
+      off += 16;
+      let px = new Uint8Array(buf, off, len);
+      off += len;
+      if (enc === 1) {
+        px = await inflate(px);
+      }
+      const img = new ImageData(new Uint8ClampedArray(px.buffer, px.byteOffset, w * h * 4), w, h);
+      ctx.putImageData(img, x, y);
+    }
+    painted += 1;
+    root.dataset.painted = String(painted);
+  };
+
+  const onText = (data: string): void => {
+    const msg = JSON.parse(data) as Record<string, unknown>;
+    if (msg.type === 'status') {
+      setState(String(msg.state), String(msg.message ?? ''));
+    } else if (msg.type === 'error') {
+      errorLine.textContent = String(msg.message);
+      root.dataset.error = String(msg.message);
+    } else if (msg.type === 'leds') {
+      root.dataset.caps = String(msg.caps);
+    }
+  };
+
+  const connect = (): void => {
+    setState('connecting');
+    ws = new WebSocket(url);
+    ws.binaryType = 'arraybuffer';
+    ws.onopen = () => {
+      if (model.get('audio')) {
+        send({ type: 'audio', enable: true });
+      }
+    };
+    ws.onmessage = (ev: MessageEvent) => {
+      if (typeof ev.data === 'string') {
+        onText(ev.data);
+        return;
+      }
+      const buf = ev.data as ArrayBuffer;
+      const kind = new Uint8Array(buf, 0, 1)[0];
+      if (kind === 1) {
+        // keep paints in arrival order (inflating is asynchronous)
+        paintChain = paintChain.then(() => paint(buf)).catch(() => undefined);
+      } else if (kind === 2) {
+        playAudio(buf);
+      }
+    };
+    ws.onclose = () => {
+      ws = null;
+      if (!closed) {
+        setState('reconnecting', 'lost the server');
+        setTimeout(connect, 1000);
+      }
+    };
+  };
+
+  // ------------------------------------------------------------ scale
+  const applyScale = (): void => {
+    const mode = model.get('scale') || 'fit';
+    scaleSel.value = mode;
+    root.dataset.scale = mode;
+    const dpr = window.devicePixelRatio || 1;
+    const w = canvas.width;
+    const h = canvas.height;
+    canvas.style.imageRendering = mode === 'fit' ? 'auto' : 'pixelated';
+    if (mode === 'fit' || !w) {
+      canvas.style.width = '100%';
+      canvas.style.height = 'auto';
+      canvas.style.maxWidth = `${w}px`;
+      return;
+    }
+    canvas.style.maxWidth = 'none';
+    let k = 1;
+    if (mode === 'integer') {
+      const avail = (screen.clientWidth || w) * dpr;
+      k = Math.max(1, Math.floor(avail / w));
+    }
+    canvas.style.width = `${(w * k) / dpr}px`;
+    canvas.style.height = `${(h * k) / dpr}px`;
+  };
+  scaleSel.addEventListener('change', () => {
+    model.set('scale', scaleSel.value as ConsoleModel['scale']);
+    model.save_changes();
+  });
+  model.on('change:scale', applyScale);
+  const ro = new ResizeObserver(() => applyScale());
+  ro.observe(screen);
+
+  // ------------------------------------------------------------ keyboard
+  const down = new Set<string>();
+  const onKey = (e: KeyboardEvent, isDown: boolean): void => {
+    if (e.target === typeBox) {
+      return;
+    }
+    e.preventDefault();
+    e.stopPropagation();
+    if (!e.code) {
+      return;
+    }
+    if (isDown) {
+      down.add(e.code);
+    } else {
+      down.delete(e.code);
+    }
+    send({ type: 'key', code: e.code, key: e.key, down: isDown });
+  };
+  root.addEventListener('keydown', (e) => onKey(e, true));
+  root.addEventListener('keyup', (e) => onKey(e, false));
+  root.addEventListener('blur', () => {
+    for (const code of down) {
+      send({ type: 'key', code, down: false });
+    }
+    down.clear();
+  });
+
+  // ------------------------------------------------------------ mouse
+  const pos = (e: MouseEvent): [number, number] => {
+    const r = canvas.getBoundingClientRect();
+    const x = Math.floor(((e.clientX - r.left) / r.width) * canvas.width);
+    const y = Math.floor(((e.clientY - r.top) / r.height) * canvas.height);
+    return [Math.max(0, Math.min(canvas.width - 1, x)), Math.max(0, Math.min(canvas.height - 1, y))];
+  };
+  let pending: Record<string, unknown> | null = null;
+  const flushPointer = (): void => {
+    if (pending) {
+      send(pending);
+      pending = null;
+    }
+  };
+  const onPointer = (e: PointerEvent): void => {
+    const [x, y] = pos(e);
+    const msg = { type: 'pointer', x, y, buttons: rfbButtons(e.buttons) };
+    if (e.type === 'pointermove') {
+      // at most one move per frame; presses and releases go at once
+      if (!pending) {
+        requestAnimationFrame(flushPointer);
+      }
+      pending = msg;
+    } else {
+      pending = null;
+      send(msg);
+    }
+  };
+  canvas.addEventListener('pointerdown', (e) => {
+    root.focus();
+    canvas.setPointerCapture(e.pointerId);
+    onPointer(e);
+    e.preventDefault();
+  });
+  canvas.addEventListener('pointerup', onPointer);
+  canvas.addEventListener('pointermove', onPointer);
+  canvas.addEventListener('contextmenu', (e) => e.preventDefault());
+  canvas.addEventListener(
+    'wheel',
+    (e) => {
+      e.preventDefault();
+      const [x, y] = pos(e);
+      send({ type: 'wheel', x, y, dy: Math.sign(e.deltaY), buttons: rfbButtons(e.buttons) });
+    },
+    { passive: false }
+  );
+
+  // ------------------------------------------------------------ fullscreen
+  fullBtn.addEventListener('click', async () => {
+    if (document.fullscreenElement) {
+      await document.exitFullscreen();
+      return;
+    }
+    await root.requestFullscreen();
+    root.focus();
+    const kb = (navigator as unknown as { keyboard?: { lock?: () => Promise<void> } }).keyboard;
+    await kb?.lock?.().catch(() => undefined);
+  });
+
+  // ------------------------------------------------------------ audio
+  let audioCtx: AudioContext | null = null;
+  let gain: GainNode | null = null;
+  let nextTime = 0;
+  const updateAudioUi = (): void => {
+    const on = model.get('audio');
+    const muted = model.get('muted');
+    audioBtn.textContent = on && !muted ? '🔊' : '🔇';
+    audioBtn.title = on ? 'Mute the VM' : 'Play the VM’s sound';
+    volume.value = String(model.get('volume') ?? 1);
+    root.dataset.audio = on ? (muted ? 'muted' : 'on') : 'off';
+    if (gain) {
+      gain.gain.value = muted ? 0 : Number(volume.value);
+    }
+  };
+  const playAudio = (buf: ArrayBuffer): void => {
+    root.dataset.audioBytes = String(Number(root.dataset.audioBytes ?? 0) + buf.byteLength - 8);
+    if (!audioCtx || !gain) {
+      return;
+    }
+    const view = new DataView(buf);
+    const channels = view.getUint8(1) || 2;
+    const rate = view.getUint32(4, true);
+    const frames = Math.floor((buf.byteLength - 8) / (2 * channels));
+    if (!frames) {
+      return;
+    }
+    const ab = audioCtx.createBuffer(channels, frames, rate);
+    for (let c = 0; c < channels; c++) {
+      const out = ab.getChannelData(c);
+      for (let i = 0; i < frames; i++) {
+        out[i] = view.getInt16(8 + (i * channels + c) * 2, true) / 32768;
+      }
+    }
+    const src = audioCtx.createBufferSource();
+    src.buffer = ab;
+    src.connect(gain);
+    // schedule back to back; if we fell behind, restart just ahead of now
+    nextTime = Math.max(nextTime, audioCtx.currentTime + 0.05);
+    src.start(nextTime);
+    nextTime += ab.duration;
+  };
+  audioBtn.addEventListener('click', () => {
+    const on = model.get('audio');
+    if (on && !model.get('muted')) {
+      model.set('muted', true);
+    } else {
+      if (!audioCtx) {
+        audioCtx = new AudioContext();
+        gain = audioCtx.createGain();
+        gain.connect(audioCtx.destination);
+      }
+      void audioCtx.resume();
+      model.set('audio', true);
+      model.set('muted', false);
+      send({ type: 'audio', enable: true });
+    }
+    model.save_changes();
+    updateAudioUi();
+  });
+  volume.addEventListener('input', () => {
+    model.set('volume', Number(volume.value));
+    model.save_changes();
+    updateAudioUi();
+  });
+  model.on('change:audio', () => {
+    send({ type: 'audio', enable: model.get('audio') });
+    updateAudioUi();
+  });
+  model.on('change:muted', updateAudioUi);
+  model.on('change:volume', updateAudioUi);
+  updateAudioUi();
+
+  connect();
+  return () => {
+    closed = true;
+    ro.disconnect();
+    ws?.close();
+    void audioCtx?.close();
+  };
+}
