@@ -174,7 +174,10 @@ class KernelCompareHandler(_KernelHandler):
         km = self.kernel(kernel_id)
         current = self.ks.switcher.current(km)
         rec = await self.target(self.query["target"])
-        out = await run_in("files", _compare, current, rec, self.query.get("notebook") or None)
+        notebook = self.query.get("notebook") or None
+        if notebook and not os.path.isabs(notebook):  # a path of the Jupyter file browser
+            notebook = os.path.join(self.contents_manager.root_dir, notebook)
+        out = await run_in("files", _compare, current, rec, notebook)
         self.send_json(out)
 
 

@@ -1,11 +1,12 @@
 import {
+  ILabShell,
   ILayoutRestorer,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { EnvPanel } from './panel';
+import { EnvPanel, INotebookLike, INotebookSource } from './panel';
 
 export { requestAPI, APIError } from './api';
 export type { IEnvList, IEnvRecord } from './api';
@@ -22,13 +23,38 @@ const switchIcon = new LabIcon({
     '<circle cx="16.5" cy="12" r="3"/></g></svg>'
 });
 
+/** The active notebook from the lab shell, recognised by what it has. */
+function notebookSource(shell: ILabShell): INotebookSource {
+  let last: INotebookLike | null = null;
+  const isNotebook = (w: unknown): w is INotebookLike => {
+    const any = w as any;
+    return !!any?.sessionContext && !!any?.context?.model && /\.ipynb$/.test(any.context.path);
+  };
+  return {
+    current: () => {
+      const w = shell.currentWidget;
+      if (isNotebook(w)) {
+        last = w;
+      } else if (last && (last as any).isDisposed) {
+        last = null;
+      }
+      return last; // a sidebar or console taking focus keeps the last notebook
+    },
+    changed: shell.currentChanged
+  };
+}
+
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'kernelswitch:sidebar',
-  description: 'Sidebar listing the Python environments kernelswitch can switch a kernel to.',
+  description: "Sidebar: compare Python environments and switch the notebook's kernel.",
   autoStart: true,
-  optional: [ILayoutRestorer],
-  activate: (app: JupyterFrontEnd, restorer: ILayoutRestorer | null) => {
-    const panel = new EnvPanel();
+  optional: [ILayoutRestorer, ILabShell],
+  activate: (
+    app: JupyterFrontEnd,
+    restorer: ILayoutRestorer | null,
+    labShell: ILabShell | null
+  ) => {
+    const panel = new EnvPanel(labShell ? notebookSource(labShell) : null);
     panel.id = SIDEBAR_ID;
     panel.title.icon = switchIcon;
     panel.title.caption = 'kernelswitch';

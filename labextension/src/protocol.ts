@@ -29,7 +29,9 @@ export class APIError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
-    message: string
+    message: string,
+    /** The whole JSON body of the error answer (a failed switch says where the kernel runs). */
+    readonly body: unknown = null
   ) {
     super(message);
     this.name = 'APIError';
@@ -55,7 +57,8 @@ export async function readJSON<T>(response: Response): Promise<T> {
     throw new APIError(
       response.status,
       err?.code ?? `http_${response.status}`,
-      err?.message ?? `${response.status} ${response.statusText}`.trim()
+      err?.message ?? `${response.status} ${response.statusText}`.trim(),
+      body
     );
   }
   return body as T;

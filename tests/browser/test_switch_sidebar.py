@@ -1,0 +1,150 @@
+"""The sidebar switches the open notebook's kernel in JupyterLab (Chromium).
+
+Discover - compare - apply: the list marks where the kernel runs, a click
+shows the comparison, Apply switches; the next cell runs in the new env and
+the kernel is never shown disconnected. A broken target warns once and the
+sidebar goes back to the env the kernel runs in. Reopening the notebook
+restores its env (notebook metadata ``kernelswitch.env``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from playwright.sync_api import Page, expect
+from support.jupyter import RunningServer
+
+DEMO_ENV = "demo-env"  # made by the `lab` fixture (conftest.py)
+SIDEBAR = "#kernelswitch-sidebar"
+# Records every "disconnected" the page ever shows (status bar, toolbar, titles).
+WATCH = """
+window.__ksDisconnected = [];
+new MutationObserver(muts => {
+  for (const m of muts) {
+    const el = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+    const text = `${el?.textContent ?? ''} ${el?.getAttribute?.('title') ?? ''}`;
+    if (/disconnected/i.test(text) && text.length < 400) {
+      window.__ksDisconnected.push(text.trim().slice(0, 120));
+    }
+  }
+}).observe(document.body, {subtree: true, childList: true, characterData: true,
+                           attributes: true, attributeFilter: ['title']});
+"""
+
+
+def _write_notebook(path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("import sys; print('prefix=' + sys.prefix)")]
+    nbformat.write(nb, path)
+
+
+def _open(page: Page, lab: RunningServer, name: str) -> Any:
+    # a workspace of its own: the other browser tests never see this notebook
+    page.goto(f"{lab.url}lab/workspaces/ks-switch/tree/{name}?token={lab.token}")
+    notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
+    expect(notebook).to_be_visible(timeout=90_000)
+    expect(page.locator("#jp-main-statusbar")).to_contain_text(
+        re.compile(r"\| Idle"), timeout=90_000
+    )
+    page.evaluate(WATCH)
+    tab = page.locator(f'.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="{SIDEBAR[1:]}"]')
+    if "lm-mod-current" not in (tab.get_attribute("class") or ""):
+        tab.click()
+    panel = page.locator(SIDEBAR)
+    expect(panel).to_have_attribute("data-state", "ready", timeout=60_000)
+    return notebook, panel
+
+
+def _run_first_cell(page: Page, notebook: Any) -> Any:
+    cell = notebook.locator(".jp-CodeCell").first
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    return cell.locator(".jp-OutputArea-output")
+
+
+def _dying_env(base: Path) -> Path:
+    env = base / "dying-env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+    exe = env / "bin" / "python"
+    exe.unlink()
+    exe.write_text("#!/bin/sh\nexit 3\n")
+    exe.chmod(0o755)
+    return env
+
+
+def _api(lab: RunningServer, method: str, path: str) -> Any:
+    req = urllib.request.Request(f"{lab.url}{path}", method=method)
+    req.add_header("Authorization", f"token {lab.token}")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        body = r.read()
+        return json.loads(body) if body else None
+
+
+def test_sidebar_switches_the_notebook_kernel(
+    page: Page, lab: RunningServer, lab_root: Path, tmp_path: Path, shots_dir: Path
+) -> None:
+    api: Any = lab.api("envs")
+    demo = next(e for e in api["envs"] if e["name"] == DEMO_ENV)
+    _write_notebook(lab_root / "switch.ipynb")
+    notebook, panel = _open(page, lab, "switch.ipynb")
+
+    # discover: the kernel's env is marked
+    expect(panel.locator(".ks-EnvPanel-kernel")).to_contain_text("runs in", timeout=30_000)
+    start = panel.get_attribute("data-current")
+    assert start and start != demo["prefix"]
+    expect(panel.locator(".ks-mod-current")).to_have_count(1)
+
+    # compare: selecting shows what changes; apply: switch
+    panel.locator(f'.ks-EnvPanel-env[data-prefix="{demo["prefix"]}"]').click()
+    expect(panel.locator(".ks-EnvPanel-comparison")).to_contain_text("overlay")
+    expect(panel.locator(".ks-EnvPanel-comparison")).to_contain_text("Python ")
+    panel.locator(".ks-EnvPanel-apply").click()
+    expect(panel.locator(".ks-EnvPanel-done")).to_be_visible(timeout=60_000)
+    expect(panel).to_have_attribute("data-current", demo["prefix"])
+    page.screenshot(path=str(shots_dir / "sidebar-switched.png"))
+
+    # the next cell runs in the new env
+    out = _run_first_cell(page, notebook)
+    expect(out).to_have_text(f"prefix={demo['prefix']}", timeout=60_000)
+
+    # a broken target: one warning, and the sidebar goes back to the truth
+    dying = _dying_env(tmp_path)
+    panel.locator(".ks-EnvPanel-path").fill(str(dying))
+    panel.locator(".ks-EnvPanel-usePath").click()
+    panel.locator(".ks-EnvPanel-apply").click()
+    expect(panel.locator(".ks-EnvPanel-warning")).to_contain_text("exited with code 3",
+                                                                  timeout=60_000)
+    toasts = page.locator(".Toastify__toast", has_text="Switch failed")
+    expect(toasts).to_have_count(1)
+    expect(panel).to_have_attribute("data-current", demo["prefix"])
+    expect(panel.locator(".ks-EnvPanel-env.ks-mod-selected")).to_have_attribute(
+        "data-prefix", demo["prefix"]
+    )
+    out = _run_first_cell(page, notebook)
+    expect(out).to_have_text(f"prefix={demo['prefix']}", timeout=60_000)
+    assert page.evaluate("window.__ksDisconnected") == []
+
+    # reopening the notebook restores its env (saved in its metadata)
+    page.keyboard.press("Control+s")
+    for _ in range(50):
+        saved = nbformat.read(lab_root / "switch.ipynb", as_version=4)
+        if saved.metadata.get("kernelswitch"):
+            break
+        page.wait_for_timeout(200)
+    assert saved.metadata["kernelswitch"]["env"]["prefix"] == demo["prefix"]
+    for s in _api(lab, "GET", "api/sessions"):
+        _api(lab, "DELETE", f"api/sessions/{s['id']}")
+    page.goto("about:blank")
+    notebook, panel = _open(page, lab, "switch.ipynb")
+    expect(panel).to_have_attribute("data-current", demo["prefix"], timeout=30_000)
+    out = _run_first_cell(page, notebook)
+    expect(out).to_have_text(f"prefix={demo['prefix']}", timeout=60_000)
