@@ -52,6 +52,12 @@ AUTH_RESOURCE = "kernelswitch"
 #: Query arguments Jupyter itself reads on any request (auth), never "unknown".
 JUPYTER_QUERY_ARGS = frozenset({"token", "_xsrf"})
 
+
+def _cache_buster(key: str) -> bool:
+    """JupyterLab's ``ServerConnection.makeRequest`` appends ``?<milliseconds>``
+    to every GET it sends, so a bare number of a key is not the user's input."""
+    return key.isdigit() and len(key) <= 20
+
 _CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -126,7 +132,7 @@ class KSHandler(APIHandler):
         """The query arguments the schema names (last value wins, as ``get_argument``)."""
         known = schema.get("properties", {})
         unknown = sorted(k for k in self.request.query_arguments if k not in known)
-        unknown = [k for k in unknown if k not in JUPYTER_QUERY_ARGS]
+        unknown = [k for k in unknown if k not in JUPYTER_QUERY_ARGS and not _cache_buster(k)]
         if unknown:
             shown = ", ".join(repr(short(k, 40)) for k in unknown[:5])
             takes = ", ".join(known) or "no arguments"

@@ -63,3 +63,13 @@ async def test_unknown_route_is_json_404(jp_fetch) -> None:
         assert e.value.code == 404
         err = json.loads(e.value.response.body)["error"]
         assert err["code"] == "not_found" and "nothing-here" in err["message"]
+
+
+async def test_jupyterlab_cache_buster_is_accepted(jp_fetch, env_root: Path) -> None:
+    # JupyterLab's ServerConnection.makeRequest appends ?<milliseconds> to GETs
+    resp = await jp_fetch("kernelswitch", "api", "envs", params={"1795615517122": ""})
+    assert str(env_root / "demo-env") in {e["prefix"] for e in json.loads(resp.body)["envs"]}
+    with pytest.raises(HTTPClientError) as e:
+        await jp_fetch("kernelswitch", "api", "envs", params={"refersh": "1"})
+    assert e.value.code == 400
+    assert "refersh" in json.loads(e.value.response.body)["error"]["message"]
