@@ -223,7 +223,7 @@ def _changes(data: dict[str, Any]) -> list[str]:
             text = f"{'on' if before else 'off'} -> {'on' if after else 'off'}"
         else:
             text = f"{before} -> {after}"
-        note = f" ({c['note']})" if c.get("note") else ""
+        note = f" — {c['note']}" if c.get("note") else ""
         lines.append(f"  {c['what']}: {text}, applies {c['applies']}{note}")
     return lines
 
@@ -233,12 +233,12 @@ def format_manage(verb: str, data: Any, prog: str, info_text: Callable[[Any], st
     if verb in ("eject", "insert"):
         ch = data["media_change"]
         head = (
-            f"Ejected {ch['before']} from {ch['target']} of {data['name']}."
+            f"Ejected {ch['before']} from {ch['target']} of {data['name']}"
             if verb == "eject"
-            else f"Inserted {ch['after']} in {ch['target']} of {data['name']}."
+            else f"Inserted {ch['after']} in {ch['target']} of {data['name']}"
         )
-        when = " (now and from the next boot)" if ch.get("live") else " (from the next boot)"
-        return head + when
+        when = "now and from the next boot" if ch.get("live") else "from the next boot"
+        return f"{head} ({when})."
     if verb == "snapshot":
         if isinstance(data, list):
             if not data:
@@ -258,7 +258,8 @@ def format_manage(verb: str, data: Any, prog: str, info_text: Callable[[Any], st
             left = len(data["snapshots"])
             gone = data["deleted_snapshot"]["name"]
             return f"Deleted snapshot {gone} of {data['name']} ({left} left)."
-        return f"Took snapshot {data['name']} (VM {data['state']}, {data['created'][:19]})."
+        when = data["created"][:19].replace("T", " ")
+        return f"Took snapshot {data['name']} (VM {data['state']}, {when} UTC)."
     if verb == "clone":
         lines = [f"Cloned {data['clone']['source']} as {data['name']}."]
         lines += [f"  copied {c['from']} -> {c['to']}" for c in data["clone"]["copied"]]
@@ -294,8 +295,8 @@ def _format_disks(data: dict[str, Any], prog: str) -> str:
     t = data["totals"]
     lines = [
         table(rows, ("DISK", "ON DISK", "CAPACITY", "USED BY")) if rows else "No disks.",
-        f"{t['count']} disk(s), {_size(t['allocation'])} on disk; "
-        f"{t['orphans']} orphan(s) using {_size(t['orphan_allocation'])}; "
+        f"{t['count']} disk(s), {human_size(t['allocation'] or 0)} on disk; "
+        f"{t['orphans']} orphan(s) using {human_size(t['orphan_allocation'] or 0)}; "
         f"{_size(data.get('available'))} free in {data.get('pool_path')}.",
     ]
     if t["orphans"]:

@@ -25,7 +25,9 @@ from .errors import InvalidVMSpec, VMError
 
 __all__ = ["edit"]
 
-NEXT_BOOT_NOTE = "takes effect when the VM is shut down and started again (not on a reboot)"
+NEXT_BOOT_NOTE = (
+    "shut the VM down and start it again to apply (a reboot from inside keeps the old value)"
+)
 
 
 def _cpus(value: Any) -> int:

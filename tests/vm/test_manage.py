@@ -211,7 +211,7 @@ def test_edit_memory_and_cpus_seen_after_power_cycle(
     info = vm_manager.edit(name, memory="384M", cpus=2, autostart="on")
     changes = {c["what"]: c for c in info["changes"]}
     assert changes["memory"]["applies"] == "next boot"  # no balloon driver in the test OS
-    assert "shut down and started" in changes["memory"]["note"]
+    assert "shut the VM down and start it again" in changes["memory"]["note"]
     assert changes["cpus"]["applies"] == "next boot"  # started with at most 1 vCPU
     assert changes["autostart"]["after"] is True and info["autostart"] is True
     assert changes["memory"]["after"] == 384 * MiB and changes["cpus"]["after"] == 2
