@@ -8,9 +8,10 @@ catalogue and downloads are in :mod:`.iso_handlers`.)
 
 Thin, like :mod:`.vm_handlers`: bodies are checked against the schemas below
 before a verb runs (unknown keys and wrong types are a 400 that changes
-nothing), changes to a VM hold its operation lock (409 ``vm_busy`` while
-another runs), the work runs in a worker thread through the fleet, and errors
-are the VM error tree.
+nothing), changes to a VM hold its operation lock (taken by
+:class:`~.vm_handlers.VMBaseHandler`; 409 ``vm_busy`` while another runs),
+the work runs in a worker thread through the fleet, and errors are the VM
+error tree.
 """
 
 from __future__ import annotations
@@ -89,8 +90,7 @@ class EjectHandler(VMBaseHandler):
     @web.authenticated
     @authorized
     async def post(self, name: str) -> None:
-        async with self.vms.operation(name, "eject"):
-            self.send_json(await self.vms.aio(self.vms.eject, name, **self.body))
+        self.send_json(await self.vms.aio(self.vms.eject, name, **self.body))
 
 
 class InsertHandler(VMBaseHandler):
@@ -106,8 +106,7 @@ class InsertHandler(VMBaseHandler):
     @web.authenticated
     @authorized
     async def post(self, name: str) -> None:
-        async with self.vms.operation(name, "insert"):
-            self.send_json(await self.vms.aio(self.vms.insert, name, **self.body))
+        self.send_json(await self.vms.aio(self.vms.insert, name, **self.body))
 
 
 class SnapshotsHandler(VMBaseHandler):
@@ -138,14 +137,13 @@ class SnapshotsHandler(VMBaseHandler):
     @web.authenticated
     @authorized
     async def post(self, name: str) -> None:
-        async with self.vms.operation(name, "snapshot"):
-            snap = await run_in(
-                LONG_POOL,
-                self.vms.snapshot_create,
-                name,
-                self.body["name"],
-                self.body.get("description"),
-            )
+        snap = await run_in(
+            LONG_POOL,
+            self.vms.snapshot_create,
+            name,
+            self.body["name"],
+            self.body.get("description"),
+        )
         self.set_header("Location", f"{self.request.path.rstrip('/')}/{quote(snap['name'])}")
         self.send_json(snap, status=201)
 
@@ -166,18 +164,16 @@ class SnapshotHandler(VMBaseHandler):
     @web.authenticated
     @authorized
     async def post(self, name: str, snap: str) -> None:
-        async with self.vms.operation(name, "snapshot"):
-            taken = await run_in(
-                LONG_POOL, self.vms.snapshot_create, name, snap, self.body.get("description")
-            )
+        taken = await run_in(
+            LONG_POOL, self.vms.snapshot_create, name, snap, self.body.get("description")
+        )
         self.set_header("Location", self.request.path.rstrip("/"))
         self.send_json(taken, status=201)
 
     @web.authenticated
     @authorized
     async def delete(self, name: str, snap: str) -> None:
-        async with self.vms.operation(name, "snapshot delete"):
-            self.send_json(await self.vms.aio(self.vms.snapshot_delete, name, snap))
+        self.send_json(await self.vms.aio(self.vms.snapshot_delete, name, snap))
 
 
 class SnapshotRevertHandler(VMBaseHandler):
@@ -192,8 +188,7 @@ class SnapshotRevertHandler(VMBaseHandler):
     @web.authenticated
     @authorized
     async def post(self, name: str, snap: str) -> None:
-        async with self.vms.operation(name, "revert"):
-            self.send_json(await run_in(LONG_POOL, self.vms.snapshot_revert, name, snap))
+        self.send_json(await run_in(LONG_POOL, self.vms.snapshot_revert, name, snap))
 
 
 class CloneHandler(VMBaseHandler):
@@ -209,10 +204,11 @@ class CloneHandler(VMBaseHandler):
     @authorized
     async def post(self, name: str) -> None:
         new = self.body["name"]
+        # The base handler holds the source's lock; the new name's too, so two
+        # clones (or a create) cannot race for it. Onto itself: VMExists.
         async with contextlib.AsyncExitStack() as stack:
-            # the source and the new name, each once (cloning onto itself is a VMExists)
-            for vm in dict.fromkeys((name, new)):
-                await stack.enter_async_context(self.vms.operation(vm, "clone"))
+            if new != name:
+                await stack.enter_async_context(self.vms.operation(new, "clone"))
             info = await run_in(LONG_POOL, self.vms.clone, name, new)
         base = self.request.path.rsplit("/", 2)[0]
         self.set_header("Location", f"{base}/{quote(info['name'])}")
@@ -254,8 +250,7 @@ class VMEditHandler(VMHandler):
         changes = dict(self.body or {})
         if "autostart" in changes:
             changes["autostart"] = S.truthy(changes["autostart"])
-        async with self.vms.operation(name, "edit"):
-            self.send_json(await self.vms.aio(self.vms.edit, name, **changes))
+        self.send_json(await self.vms.aio(self.vms.edit, name, **changes))
 
 
 class DisksHandler(VMBaseHandler):
