@@ -196,3 +196,26 @@ def test_vm_manage_verbs_through_the_server(ip, capsys) -> None:
     assert "`%vm catalog QUERY`" in str(e.value) and "kernelswitch vm" not in str(e.value)
     with pytest.raises(UsageError, match="nothing to change"):
         ip.run_line_magic("vm", "edit some-vm")
+
+
+def test_vm_disks_deletes_a_named_orphan(ip, capsys) -> None:
+    import uuid
+
+    from kernelswitch.vm.storage import default_pool_dir
+
+    orphan = default_pool_dir() / f"kstvm-magic-orphan-{uuid.uuid4().hex[:6]}.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(orphan), "8M"], check=True)
+    try:
+        assert ip.run_line_magic("vm", "disks") is None
+        out = capsys.readouterr().out
+        [row] = [line for line in out.splitlines() if line.startswith(orphan.name)]
+        assert row.split()[-1] == "(orphan)"
+        assert "Delete an orphan with: %vm disks --delete DISK" in out
+        assert ip.run_line_magic("vm", f"disks --delete {orphan.name}") is None
+        out = capsys.readouterr().out
+        assert out.startswith(f"Deleted {orphan}") and "Freed " in out
+        assert not orphan.exists()
+        with pytest.raises(UsageError, match="No disk"):
+            ip.run_line_magic("vm", f"disks --delete {orphan.name}")
+    finally:
+        orphan.unlink(missing_ok=True)
