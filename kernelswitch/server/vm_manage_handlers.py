@@ -191,6 +191,23 @@ class SnapshotRevertHandler(VMBaseHandler):
         self.send_json(await run_in(LONG_POOL, self.vms.snapshot_revert, name, snap))
 
 
+def _name_free_everywhere(fleet: Any, new: str) -> None:
+    """A clone's name must be unused on every configured URI, not only the source's."""
+    from ..vm.errors import HostError, VMExists
+
+    for manager in fleet.managers:
+        try:
+            names = manager.names()
+        except HostError:
+            continue  # a daemon that is down has no VM to clash with now
+        if new in names:
+            raise VMExists(
+                f"A VM named {new!r} already exists on {manager.uri}. Choose another name "
+                "for the clone.",
+                details={"name": new, "uri": manager.uri},
+            )
+
+
 class CloneHandler(VMBaseHandler):
     body_schema = {"post": obj_schema({"name": _VM_NAME}, ("name",))}
     openapi = {
@@ -209,6 +226,7 @@ class CloneHandler(VMBaseHandler):
         async with contextlib.AsyncExitStack() as stack:
             if new != name:
                 await stack.enter_async_context(self.vms.operation(new, "clone"))
+            await self.vms.aio(_name_free_everywhere, self.vms, new)
             info = await run_in(LONG_POOL, self.vms.clone, name, new)
         base = self.request.path.rsplit("/", 2)[0]
         self.set_header("Location", f"{base}/{quote(info['name'])}")
