@@ -66,5 +66,5 @@ class LibvirtBackend:
 
     async def preview_path(self, name: str) -> Path:
         manager = self._manager(name)
-        info = await manager.aio(manager.info, name)
-        return Path(info["preview_path"])
+        # where it goes (info's preview_path names it only once it exists)
+        return Path(await manager.aio(manager.preview_file, name))

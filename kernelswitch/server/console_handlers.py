@@ -288,9 +288,10 @@ class PreviewHandler(KSHandler):
     @authorized
     async def get(self, name: str) -> None:
         info = await _vm_info(self, name)
-        path = Path(info["preview_path"])
         try:
-            data = await asyncio.to_thread(path.read_bytes)
+            if not info.get("preview_path"):  # named only once one exists
+                raise FileNotFoundError(name)
+            data = await asyncio.to_thread(Path(info["preview_path"]).read_bytes)
         except FileNotFoundError:
             raise web.HTTPError(
                 404, f"VM {name!r} has no preview yet: one is kept when its console closes"

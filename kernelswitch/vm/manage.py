@@ -10,6 +10,9 @@ the rest of it; errors are the :mod:`.errors` tree):
 - ``edit(name, memory=None, cpus=None, autostart=None, add_disk=None, grow=None)``
 - ``disks()``, ``delete_disks(disks)``
 - ``catalog(query=None)``, ``download(os, arch=None, sha256=None, progress=None)``
+- ``preview_file(name) -> Path`` — where the VM's console preview PNG is kept,
+  whether or not one exists yet (``info()['preview_path']`` names it only once
+  it exists).
 
 Why a mixin of delegations: each concern lives in its own module (one per
 file, as virtinst keeps one device per file); the manager only gains names.
@@ -18,12 +21,13 @@ file, as virtinst keeps one device per file); the manager only gains names.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 #: Manage methods that act on one named VM (the fleet routes them to its owner).
 MANAGE_BY_NAME = (
     "eject", "insert", "snapshots", "snapshot_create", "snapshot_revert", "snapshot_delete",
-    "clone", "edit",
+    "clone", "edit", "preview_file",
 )  # fmt: skip
 #: Manage methods about the host's pool and media (the fleet sends them to its first URI).
 MANAGE_POOL = ("disks", "delete_disks", "catalog", "download")
@@ -107,6 +111,12 @@ class ManageMixin:
         from .download import download
 
         return download(os, arch=arch, index=index, sha256=sha256, progress=progress)
+
+    def preview_file(self, name: str) -> Path:
+        from .manager import preview_dir
+
+        info: dict[str, Any] = self.info(name)  # type: ignore[attr-defined]
+        return preview_dir() / f"{info['uuid']}.png"
 
     def _runtime_info(self, dom: Any, state: str, parsed: dict[str, Any]) -> dict[str, Any]:
         """``vm info`` additions: uptime, CPU time, memory in use, serial log tail, autostart."""

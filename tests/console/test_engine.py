@@ -229,8 +229,8 @@ def test_stop_says_stopped_keeps_preview_and_restart_reconnects(
     console_vm: dict, manager: Any
 ) -> None:
     name = console_vm["name"]
-    preview = Path(manager.info(name)["preview_path"])  # under this test's cache dir
-    assert not preview.exists()
+    preview = Path(manager.preview_file(name))  # under this test's cache dir
+    assert not preview.exists() and manager.info(name)["preview_path"] is None
 
     async def main() -> Collector:
         reg = _registry(manager)
