@@ -169,7 +169,8 @@ class KSHandler(APIHandler):
         else:
             message = self._reason
             if isinstance(exc, web.HTTPError) and exc.log_message:
-                message = exc.log_message % exc.args if exc.args else exc.log_message
+                # Tornado doubles '%' in a message given without args: format undoes it
+                message = exc.log_message % exc.args
             elif status_code >= 500:
                 message = (
                     "kernelswitch hit an unexpected error (a bug). Please report it with "
