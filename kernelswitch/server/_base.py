@@ -49,6 +49,8 @@ from ._validate import MAX_BODY, InvalidRequest, check, check_path_arg, parse_bo
 
 #: The authorization resource every kernelswitch handler is checked against.
 AUTH_RESOURCE = "kernelswitch"
+#: Characters of a URI or header a log line repeats.
+LOG_ECHO_LIMIT = 300
 #: Query arguments Jupyter itself reads on any request (auth), never "unknown".
 JUPYTER_QUERY_ARGS = frozenset({"token", "_xsrf"})
 
@@ -168,6 +170,7 @@ class KSHandler(APIHandler):
         self.finish(json.dumps(data))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self._shorten_for_access_log()
         exc_info = kwargs.get("exc_info")
         exc = exc_info[1] if exc_info else None
         if isinstance(exc, KernelSwitchError):
@@ -175,7 +178,8 @@ class KSHandler(APIHandler):
         else:
             message = self._reason
             if isinstance(exc, web.HTTPError) and exc.log_message:
-                message = exc.log_message % exc.args if exc.args else exc.log_message
+                # Tornado doubles '%' in a message given without args: format undoes it
+                message = exc.log_message % exc.args
             elif status_code >= 500:
                 message = (
                     "kernelswitch hit an unexpected error (a bug). Please report it with "
@@ -189,9 +193,18 @@ class KSHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
 
+    def _shorten_for_access_log(self) -> None:
+        """Jupyter's access log repeats a failed request's URI and Referer: cut them."""
+        req = self.request
+        if len(req.uri or "") > LOG_ECHO_LIMIT:
+            req.uri = short(req.uri, LOG_ECHO_LIMIT)
+        referer = req.headers.get("Referer")
+        if referer and len(referer) > LOG_ECHO_LIMIT:
+            req.headers["Referer"] = short(referer, LOG_ECHO_LIMIT)
+
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, KernelSwitchError) and value.http_status < 500:
-            self.log.info("kernelswitch %s: %s", value.code, short(value.message, 300))
+            self.log.info("kernelswitch %s: %s", value.code, short(value.message, LOG_ECHO_LIMIT))
             return
         if isinstance(value, web.HTTPError) and value.status_code < 500:
             super().log_exception(typ, value, tb)
@@ -203,15 +216,15 @@ class KSHandler(APIHandler):
                 value.code,
                 self._ks_error_id,
                 self.request.method,
-                short(self.request.path, 200),
-                short(value.message, 300),
+                short(self.request.path, LOG_ECHO_LIMIT),
+                short(value.message, LOG_ECHO_LIMIT),
             )
             return
         self.log.error(
             "kernelswitch internal error (error id %s) on %s %s",
             self._ks_error_id,
             self.request.method,
-            short(self.request.path, 200),
+            short(self.request.path, LOG_ECHO_LIMIT),
             exc_info=(typ, value, tb),
         )
 

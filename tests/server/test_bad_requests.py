@@ -179,3 +179,27 @@ async def test_changes_to_a_busy_vm_answer_409_reads_do_not_wait(
     )
     assert paused["state"] == "paused"
     await jp_fetch("kernelswitch", "api", "vms", "test", "resume", method="POST", body="{}")
+
+
+async def test_a_control_character_in_any_path_argument_is_400(jp_fetch: Any) -> None:
+    """``vms/a%00b`` and the like, on every route with a path argument, every verb."""
+    import re as _re
+
+    from kernelswitch.server.openapi import document
+
+    tried = 0
+    for path, ops in document()["paths"].items():
+        if "{" not in path:
+            continue
+        parts = _re.sub(r"\{\w+\}", "a\x00b", path).strip("/").split("/")  # sent as a%00b
+        for verb in ops:
+            body = "{}" if verb in ("post", "patch") else None
+            code, err = await _fail(
+                jp_fetch, *parts, method=verb.upper(), body=body, allow_nonstandard_methods=True
+            )
+            if err["code"] == "not_found":  # the route's pattern (e.g. a hex job id) refuses it
+                assert code == 404 and "%%" not in err["message"], err
+                continue
+            assert code == 400 and "control character" in err["message"], (verb, path, err)
+            tried += 1
+    assert tried >= 10
