@@ -36,8 +36,9 @@ def test_extra_root_and_missing_root(server: RunningServer, tmp_path: Path) -> N
             await nb.run("%load_ext kernelswitch")
             out = await nb.run(f"%pyenv list --root {other}")
             assert "far-env" in out and "scanned: " in out and str(other) in out, nb.stderr
-            await nb.run(f"%pyenv list --root {tmp_path / 'nope'}")
-            assert nb.stderr.startswith("%pyenv: ") and "not a folder" in nb.stderr
+            with pytest.raises(AssertionError) as err:  # the cell fails with one line
+                await nb.run(f"%pyenv list --root {tmp_path / 'nope'}")
+            assert "UsageError: %pyenv: " in str(err.value) and "not a folder" in str(err.value)
         finally:
             await nb.close()
 
