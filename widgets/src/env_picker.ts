@@ -246,6 +246,25 @@ export function renderEnvPicker({ model, el, signal }: RenderProps<EnvPickerMode
   model.on('msg:custom', onMessage);
   draw();
   void load(false).then(() => askCurrent(false));
+  // the list is live: the server bumps a generation when envs come or go
+  let generation: number | null = null;
+  const poll = async (): Promise<void> => {
+    if (signal.aborted) {
+      return;
+    }
+    try {
+      const g = (await requestAPI<{ generation: number }>('envs/generation', { signal }))
+        .generation;
+      if (generation !== null && g !== generation && model.get('status') === 'ready') {
+        await load(false);
+      }
+      generation = g;
+    } catch {
+      // server away or view gone: the next tick tries again
+    }
+    setTimeout(() => void poll(), 1000);
+  };
+  void poll();
 
   return () => {
     seq++;
