@@ -76,7 +76,7 @@ class Switcher:
 
     def __init__(
         self,
-        rewire: Callable[[str, Any], None] | None = None,
+        rewire: Callable[[str, Any], list[Any] | None] | None = None,
         hold: Callable[[str, Any], Callable[[], None]] | None = None,
     ) -> None:
         self._rewire = rewire
@@ -146,7 +146,7 @@ class Switcher:
             raise
         if not when_idle:
             try:
-                return self._commit(kernel_id, km, *prepared)
+                return await self._commit(kernel_id, km, *prepared)
             finally:
                 self._busy.discard(kernel_id)
         answer = prepared[0]
@@ -209,16 +209,22 @@ class Switcher:
         timings["total"] = round(time.monotonic() - t0, 3)
         return answer, cand, prov, target, t0
 
-    def _commit(self, kernel_id: str, km: Any, answer: dict[str, Any], cand: Any,
-                prov: KernelSwitchProvisioner, target: LaunchTarget, t0: float
-                ) -> dict[str, Any]:
-        """The swap itself, then the old kernel retires in the background."""
+    async def _commit(self, kernel_id: str, km: Any, answer: dict[str, Any], cand: Any,
+                      prov: KernelSwitchProvisioner, target: LaunchTarget, t0: float
+                      ) -> dict[str, Any]:
+        """The swap itself, then the old kernel retires in the background.
+
+        Answers once every websocket's new iopub delivers, so the first cell
+        after the switch never loses its output.
+        """
         try:
-            old = self._swap(kernel_id, km, cand, prov)
+            old, connected = self._swap(kernel_id, km, cand, prov)
         finally:
             if km.autorestart:
                 km.start_restarter()
         self._spawn(_retire(*old))
+        if connected:
+            await asyncio.wait([asyncio.ensure_future(f) for f in connected], timeout=10)
         answer["timings"]["total"] = round(time.monotonic() - t0, 3)
         log.info("kernelswitch: kernel %s now runs in %s (%s) after %.2f s",
                  kernel_id, target.prefix, target.mode, answer["timings"]["total"])
@@ -238,7 +244,7 @@ class Switcher:
                         km.start_restarter()
                     return
                 await asyncio.sleep(0.02)
-            self._commit(kernel_id, km, *prepared)
+            await self._commit(kernel_id, km, *prepared)
         finally:
             self._busy.discard(kernel_id)
             if release is not None:
@@ -281,6 +287,7 @@ class Switcher:
         cand = AsyncKernelManager(
             parent=km.parent, kernel_name=km.kernel_name, kernel_id=cand_id,
             ip=km.ip, transport=km.transport, autorestart=False,
+            context=km.context,  # not a zmq context (I/O thread, fds) per switch
         )  # fmt: skip
         cand._kernel_spec = km.kernel_spec
         cand.session.key = km.session.key  # websockets keep signing with the same key
@@ -321,7 +328,8 @@ class Switcher:
             for c in (old_client, new_client):
                 c.stop_channels()
 
-    def _swap(self, kernel_id: str, km: Any, cand: Any, prov: KernelSwitchProvisioner) -> tuple:
+    def _swap(self, kernel_id: str, km: Any, cand: Any, prov: KernelSwitchProvisioner
+              ) -> tuple[tuple, list[Any]]:
         """Move the candidate into ``km`` (no awaits: nothing runs in between)."""
         old = (km.provisioner, km._control_socket, km.connection_file, km.session)
         km._control_socket = None
@@ -340,9 +348,8 @@ class Switcher:
         km._connect_control_socket()
         if hasattr(km, "_kernel_info_future"):
             del km._kernel_info_future  # the next kernel_info comes from the new process
-        if self._rewire is not None:
-            self._rewire(kernel_id, km)
-        return old
+        connected = (self._rewire(kernel_id, km) or []) if self._rewire is not None else []
+        return old, connected
 
     async def _revive_if_dead(self, km: Any, answer: dict[str, Any]) -> None:
         """The old kernel died during a failed switch: restart it where it was."""

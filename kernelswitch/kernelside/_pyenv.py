@@ -26,6 +26,8 @@ def parser() -> argparse.ArgumentParser:
     sub.required = True
     ls = sub.add_parser("list", help="every environment on the machine")
     ls.add_argument("--refresh", action="store_true", help="rescan instead of using the cache")
+    ls.add_argument("--root", action="append", default=[], metavar="DIR",
+                    help="also scan DIR, on top of the server's folders (repeatable)")
     ls.add_argument("--json", action="store_true")
     cur = sub.add_parser("current", help="the environment this kernel runs in")
     cur.add_argument("--json", action="store_true")
@@ -41,6 +43,11 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--timeout", type=float, default=None,
                     help="seconds to wait for the new kernel (default: the server's)")
     sw.add_argument("--json", action="store_true")
+    ins = sub.add_parser("install-ipykernel",
+                         help="install ipykernel into TARGET (shows the command; --yes runs it)")
+    ins.add_argument("target", help="a name from `%%pyenv list`, an interpreter or an env folder")
+    ins.add_argument("--yes", action="store_true", help="run the command shown")
+    ins.add_argument("--json", action="store_true")
     return p
 
 
@@ -59,13 +66,20 @@ def run(args: Any, usage_error: type[Exception]) -> Any:
 
     kid = kernel_id()
     if args.action == "list":
-        data = client.request("GET", "envs?refresh=1" if args.refresh else "envs")
+        query = [("refresh", "1")] if args.refresh else []
+        query += [("root", os.path.abspath(os.path.expanduser(r))) for r in args.root]
+        data = client.request("GET", "envs" + (f"?{urllib.parse.urlencode(query)}" if query
+                                               else ""))
         if args.json:
             return data
         print(env_table(data.get("envs", [])))
+        if data.get("roots"):
+            print(f"scanned: {', '.join(data['roots'])} (add a folder with --root DIR)")
         if data.get("partial"):
             print("(partial: the scan ran out of time; use --refresh to scan again)")
         return None
+    if args.action == "install-ipykernel":
+        return _install(args)
     if args.action == "switch":
         if kid is None:
             raise usage_error(
@@ -85,8 +99,8 @@ def run(args: Any, usage_error: type[Exception]) -> Any:
         return None
     notebook = args.notebook or _own_notebook()
     if kid is not None:
-        query = {"target": args.target, **({"notebook": notebook} if notebook else {})}
-        data = client.request("GET", f"kernels/{kid}/compare?{urllib.parse.urlencode(query)}")
+        params = {"target": args.target, **({"notebook": notebook} if notebook else {})}
+        data = client.request("GET", f"kernels/{kid}/compare?{urllib.parse.urlencode(params)}")
     else:
         from ..envs import compare
         from ..kernels._targets import resolve_target
@@ -125,4 +139,27 @@ def _switch(kid: str, args: Any) -> Any:
     if args.json:
         return ans
     print(switch_text(ans))
+    return None
+
+
+def _install(args: Any) -> Any:
+    from . import client
+
+    q = urllib.parse.urlencode({"target": args.target})
+    plan = client.request("GET", f"envs/install-ipykernel?{q}")
+    command = " ".join(plan["command"])
+    if not args.yes:
+        if args.json:
+            return plan
+        print(f"this would run:\n  {command}\nrun `%pyenv install-ipykernel {args.target} --yes` "
+              "to do it")
+        return None
+    print(f"running: {command}", flush=True)
+    done = client.request("POST", "envs/install-ipykernel",
+                          {"target": args.target, "confirm": True}, timeout=900)
+    if args.json:
+        return done
+    print(done["output"].rstrip()[-3000:])
+    env = done["env"]
+    print(f"{env['name']} is now {env['mode']}: {env['reason']}")
     return None

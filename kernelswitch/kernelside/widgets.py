@@ -8,13 +8,19 @@ from ``widgets/src`` by ``npm run build``); each class names its view in the
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
-import anywidget
 from traitlets import Bool, Dict, List, Unicode
 
 from ..errors import KernelSwitchError
+
+try:
+    import anywidget
+except ImportError:  # an env with only ipykernel: the magics work, widgets say how
+    anywidget = None  # type: ignore[assignment]  # checked before use
 
 _BUNDLE = Path(__file__).parent.parent / "static" / "widgets.js"
 
@@ -37,23 +43,52 @@ def _bundle() -> str:
     return _BUNDLE.read_text(encoding="utf-8")
 
 
-class _KSWidget(anywidget.AnyWidget):
-    """Base of kernelswitch widgets: the shared bundle and the view name."""
+class WidgetsMissing(KernelSwitchError):
+    """This kernel's env has no anywidget/ipywidgets."""
 
-    _view = Unicode("").tag(sync=True)
+    code = "widgets_missing"
+    http_status = 500
 
-    def __init__(self, **kwargs: Any) -> None:
-        # Read at construction (not import) so a missing build is a clear error
-        # when a widget is made, not when the module is imported.
-        self._esm = _bundle()
-        super().__init__(**kwargs)
+
+def _missing(*_: Any, **__: Any) -> Any:
+    raise WidgetsMissing(
+        f"the kernelswitch widgets need anywidget and ipywidgets, which this kernel's env "
+        f"({sys.prefix}) does not have; install them with "
+        f"`{sys.executable} -m pip install anywidget ipywidgets` and restart the kernel, "
+        "or use the %pyenv / %vm magics and the kernelswitch sidebar, which need neither"
+    )
+
+
+if anywidget is not None:
+
+    class _KSWidget(anywidget.AnyWidget):
+        """Base of kernelswitch widgets: the shared bundle and the view name."""
+
+        _view = Unicode("").tag(sync=True)
+
+        def __init__(self, **kwargs: Any) -> None:
+            # Read at construction (not import) so a missing build is a clear error
+            # when a widget is made, not when the module is imported.
+            self._esm = _bundle()
+            super().__init__(**kwargs)
+
+else:
+
+    class _KSWidget:  # type: ignore[no-redef]
+        """Stand-in that explains how to get the widgets."""
+
+        __init__ = _missing
 
 
 class EnvPicker(_KSWidget):
-    """Lists the Python environments the server found; clicking one selects it.
+    """Lists the Python environments the server found; discover, compare, apply.
 
     The front end asks the Jupyter server's REST API (``GET kernelswitch/api/envs``)
-    directly, so the list is the server's, and writes it back into ``envs``.
+    directly, so the list is the server's, and writes it back into ``envs``. It
+    marks the env this kernel runs in (the server's answer, or ``sys.prefix``
+    after 2 s), shows the comparison of a selected env, and an explicit Apply
+    switches this kernel (then this widget's kernel side is gone with the old
+    process; the view keeps working).
     """
 
     _view = Unicode("env-picker").tag(sync=True)
@@ -63,6 +98,16 @@ class EnvPicker(_KSWidget):
     selected = Unicode("", help="Prefix of the selected environment ('' for none).").tag(sync=True)
     status = Unicode("loading", help="loading, ready or error.").tag(sync=True)
     error = Unicode("", help="Why the last request failed.").tag(sync=True)
+    kernel_id = Unicode(
+        os.environ.get("KERNELSWITCH_KERNEL_ID", ""),
+        help="This kernel's id on the server ('' if kernelswitch did not start it).",
+    ).tag(sync=True)
+    own_prefix = Unicode(sys.prefix, help="Where this kernel runs, by its own account.").tag(
+        sync=True
+    )
+    current = Unicode("", help="Prefix of the env the kernel runs in (asked from the server).").tag(
+        sync=True
+    )
 
     def refresh(self, rescan: bool = True) -> None:
         """Ask the front end to fetch the list again (``rescan``: bypass the server's cache)."""

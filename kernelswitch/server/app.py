@@ -58,6 +58,33 @@ class KernelSwitchApp(ExtensionApp):
             roots.append(root_dir)
         return roots
 
+    extra_env_roots = List(
+        Unicode(),
+        config=True,
+        help="More directories to scan for Python environments, on top of env_roots "
+        "(which defaults to home and the root dir). A folder that does not exist is "
+        "logged and skipped.",
+    )
+
+    @validate("env_roots", "extra_env_roots")
+    def _check_roots(self, proposal: Any) -> list[str]:
+        import json
+        import os
+
+        roots: list[str] = []
+        for item in proposal["value"]:
+            # --KernelSwitchApp.env_roots='["/a", "/b"]' arrives as one string
+            parts = json.loads(item) if item.strip().startswith("[") else [item]
+            roots += [os.path.abspath(os.path.expanduser(str(p))) for p in parts]
+        return roots
+
+    watch_env_roots = Bool(
+        True,
+        config=True,
+        help="Watch the env roots (inotify, through watchfiles) so environments made or "
+        "removed there show in GET envs, the sidebar and the picker within ~2 s.",
+    )
+
     env_depth = Int(5, config=True, help="How deep the environment scan descends.")
 
     version_policy = Enum(
@@ -124,7 +151,26 @@ class KernelSwitchApp(ExtensionApp):
         )
         mkm = srv.kernel_manager
         self._default_provisioner(mkm)
+        self._init_roots()
         self._switcher = Switcher(lambda kid, km: rewire(mkm, kid, km), hold)
+
+    env_watcher: Any = None
+
+    def _init_roots(self) -> None:
+        """extra_env_roots joins env_roots; missing roots are named; the watcher starts."""
+        import os
+
+        missing = [r for r in [*self.env_roots, *self.extra_env_roots] if not os.path.isdir(r)]
+        for root in missing:
+            self.log.warning("kernelswitch: env root %s does not exist; skipped", root)
+        self.env_roots = [r for r in dict.fromkeys([*self.env_roots, *self.extra_env_roots])
+                          if r not in missing]
+        self.log.info("kernelswitch: scanning %s for environments", ", ".join(self.env_roots))
+        if self.watch_env_roots:
+            from .envs_extra import EnvWatcher
+
+            self.env_watcher = EnvWatcher(list(self.env_roots), self.log)
+            self.env_watcher.start()
 
     def _default_provisioner(self, mkm: Any) -> None:
         """Make kernelswitch's provisioner the default unless the user chose one.
@@ -163,6 +209,8 @@ class KernelSwitchApp(ExtensionApp):
         consoles = self.settings.get("kernelswitch_consoles")
         if consoles is not None:  # live VM consoles: disconnect, keep their previews
             await consoles.close_all()
+        if self.env_watcher is not None:
+            self.env_watcher.stop()
         if self._vm_manager is not None:
             from ..vm.connection import close_all
 

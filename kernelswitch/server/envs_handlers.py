@@ -63,7 +63,12 @@ class EnvScans:
 
 
 class EnvsHandler(KSHandler):
-    query_schema = {"get": {"type": "object", "properties": {"refresh": S.QUERY_FLAG}}}
+    query_schema = {"get": {"type": "object", "properties": {
+        "refresh": S.QUERY_FLAG,
+        # repeatable; read with get_query_arguments (see envs_extra)
+        "root": {"type": "string", "maxLength": S.MAX_PATH,
+                 "description": "also scan this folder (repeat for more)"},
+    }}}  # fmt: skip
     openapi = {
         "get": {
             "summary": "Every Python environment on the machine (files only, bounded time)",
@@ -78,9 +83,22 @@ class EnvsHandler(KSHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
+        from .envs_extra import extra_roots
+
         refresh = S.truthy(self.query.get("refresh", "0"))
         app = self.ks
-        self.send_json(await self.scans.get(list(app.env_roots), app.env_depth, refresh))
+        roots = list(app.env_roots)
+        extra = [r for r in extra_roots(self.get_query_arguments("root")) if r not in roots]
+        if extra:  # a one-off scan with more roots: not the shared one
+            from ..envs import DEFAULT_BUDGET, discover
+
+            roots += extra
+            result = await run_in("files", lambda: discover(
+                roots=roots, depth=app.env_depth, budget=DEFAULT_BUDGET, refresh=refresh
+            ).to_json())
+        else:
+            result = await self.scans.get(roots, app.env_depth, refresh)
+        self.send_json({**result, "roots": roots})
 
 
 def routes(api: str) -> list[tuple[str, Any]]:

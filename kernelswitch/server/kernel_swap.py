@@ -20,8 +20,13 @@ from typing import Any
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
 
-def rewire(mkm: Any, kernel_id: str, km: Any) -> None:
-    """Point the server's watchers and websockets of ``kernel_id`` at ``km``'s new ports."""
+def rewire(mkm: Any, kernel_id: str, km: Any) -> list[Any]:
+    """Point the server's watchers and websockets of ``kernel_id`` at ``km``'s new ports.
+
+    Returns one future per websocket that resolves once its new iopub
+    subscription delivers (what was sent before would be lost to ZMQ's slow
+    joiner): answer the switch only after them.
+    """
     km.execution_state = "idle"  # the candidate answered kernel_info: it is idle
     km.reason = ""
     if kernel_id in getattr(mkm, "_kernel_ports", {}):
@@ -32,12 +37,14 @@ def rewire(mkm: Any, kernel_id: str, km: Any) -> None:
     # them so its reconnect opens fresh ones.
     if kernel_id in getattr(mkm, "_kernel_buffers", {}):
         mkm.stop_buffering(kernel_id)
-    for conn in list(ZMQChannelsWebsocketConnection._open_sockets):
-        if conn.kernel_manager is km and conn.channels:
-            _repoint(conn)
+    return [
+        _repoint(conn)
+        for conn in list(ZMQChannelsWebsocketConnection._open_sockets)
+        if conn.kernel_manager is km and conn.channels
+    ]
 
 
-def _repoint(conn: Any) -> None:
+def _repoint(conn: Any) -> Any:
     for stream in conn.channels.values():
         if stream is not None and not stream.closed():
             stream.on_recv(None)
@@ -54,6 +61,7 @@ def _repoint(conn: Any) -> None:
             stream.on_recv_stream(conn.handle_outgoing_message)
 
     done.add_done_callback(subscribe)
+    return done
 
 
 def hold(kernel_id: str, km: Any) -> Any:

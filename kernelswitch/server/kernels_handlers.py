@@ -193,8 +193,47 @@ def _compare(current: dict[str, Any], rec: Any, notebook: str | None) -> dict[st
     return out
 
 
+class InstallIpykernelHandler(_KernelHandler):
+    """``GET`` the exact command, ``POST {"target", "confirm": true}`` to run it."""
+
+    query_schema = {"get": {"type": "object", "required": ["target"],
+                            "properties": {"target": _TARGET}}}  # fmt: skip
+    body_schema = {"post": {
+        "type": "object", "additionalProperties": False, "required": ["target", "confirm"],
+        "properties": {"target": _TARGET, "confirm": {"const": True}},
+    }}  # fmt: skip
+    openapi = {
+        "get": {"summary": "The command that would install ipykernel into target",
+                "responses": {"200": S.ok({"type": "object"}), **S.errors(400, 404, 422)}},
+        "post": {"summary": "Install ipykernel into target (the user confirmed the command)",
+                 "responses": {"200": S.ok({"type": "object"}),
+                               **S.errors(400, 404, 422), "502": S.ok(
+                                   {"$ref": "#/components/schemas/Error"}, "pip failed")}},
+    }  # fmt: skip
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from ..kernels._install import command_for
+
+        rec = await self.target(self.query["target"])
+        self.send_json({"target": rec.to_json(), "command": command_for(rec)})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        from ..envs import resolve
+        from ..kernels._install import install
+
+        rec = await self.target(self.json_body()["target"])
+        res = await run_in("pip", install, rec)
+        after = await run_in("files", resolve, rec.executable or rec.prefix)
+        self.send_json({"command": res.command, "output": res.output, "env": after.to_json()})
+
+
 def routes(api: str) -> list[tuple[str, Any]]:
     return [
         (rf"{api}/kernels/{_KID}/env", KernelEnvHandler),
         (rf"{api}/kernels/{_KID}/compare", KernelCompareHandler),
+        (rf"{api}/envs/install-ipykernel", InstallIpykernelHandler),
     ]

@@ -25,6 +25,7 @@ class NotFoundHandler(KSHandler):
 
 def handlers() -> list[tuple[str, Any]]:
     from .console_handlers import routes as console_routes
+    from .envs_extra import routes as env_extra_routes
     from .envs_handlers import routes as env_routes
     from .iso_handlers import routes as iso_routes
     from .kernels_handlers import routes as kernel_routes
@@ -34,6 +35,7 @@ def handlers() -> list[tuple[str, Any]]:
     from .vm_manage_handlers import routes as vm_manage_routes
 
     out: list[tuple[str, Any]] = []
+    out += env_extra_routes(API)  # envs/generation before anything under envs
     out += env_routes(API)
     out += vm_manage_routes(API)  # before vm_routes: more specific paths
     out += iso_routes(API)

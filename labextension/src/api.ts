@@ -18,6 +18,10 @@ export async function requestAPI<T>(
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<T> {
   const url = URLExt.join(settings.baseUrl, 'kernelswitch', 'api', endPoint);
+  // 'no-cache' (revalidate) rather than the default 'no-store', for which
+  // ServerConnection appends a timestamp as a query argument that the API,
+  // which checks its query arguments, refuses.
+  init = { cache: 'no-cache', ...init };
   let response: Response;
   try {
     response = await ServerConnection.makeRequest(url, init, settings);

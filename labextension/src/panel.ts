@@ -1,4 +1,4 @@
-import { ISessionContext, Notification } from '@jupyterlab/apputils';
+import { Dialog, ISessionContext, Notification, showDialog } from '@jupyterlab/apputils';
 import { refreshIcon } from '@jupyterlab/ui-components';
 import { ISignal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
@@ -29,6 +29,9 @@ export interface INotebookSource {
   current(): INotebookLike | null;
   changed: ISignal<unknown, unknown>;
 }
+
+/** How often the panel asks whether environments came or went. */
+const POLL_MS = 1000;
 
 const LEGEND =
   'native: has ipykernel, runs its own kernel · overlay: no ipykernel but the ' +
@@ -76,13 +79,30 @@ export class EnvPanel extends Widget {
     usePath.addEventListener('click', pick);
     this._path.addEventListener('keydown', e => e.key === 'Enter' && pick());
     pathRow.append(this._path, usePath);
+    const rootRow = document.createElement('div');
+    rootRow.className = 'ks-EnvPanel-pathRow';
+    this._root = input('ks-EnvPanel-root', 'Also scan folder…');
+    const addRoot = document.createElement('button');
+    addRoot.className = 'jp-Button ks-EnvPanel-addRoot';
+    addRoot.textContent = 'Scan';
+    const scan = () => {
+      const dir = this._root.value.trim();
+      if (dir && !this._roots.includes(dir)) {
+        this._roots.push(dir);
+      }
+      void this.refresh(false);
+    };
+    addRoot.addEventListener('click', scan);
+    this._root.addEventListener('keydown', e => e.key === 'Enter' && scan());
+    rootRow.append(this._root, addRoot);
+    this._scanned = note('ks-EnvPanel-scanned', '');
     const legend = note('ks-EnvPanel-legend', LEGEND);
     this._body = document.createElement('div');
     this._body.className = 'ks-EnvPanel-body';
     this._details = document.createElement('div');
     this._details.className = 'ks-EnvPanel-details';
-    this.node.append(header, this._kernelLine, this._filter, pathRow, legend, this._body,
-                     this._details);
+    this.node.append(header, this._kernelLine, this._filter, pathRow, rootRow, legend,
+                     this._body, this._scanned, this._details);
     source?.changed.connect(() => this._watchNotebook(), this);
   }
 
@@ -92,15 +112,45 @@ export class EnvPanel extends Widget {
     this._render({ kind: 'loading' });
     let state: State;
     try {
-      const list = await requestAPI<IEnvList>(rescan ? 'envs?refresh=1' : 'envs');
+      const q = new URLSearchParams();
+      if (rescan) {
+        q.set('refresh', '1');
+      }
+      this._roots.forEach(r => q.append('root', r));
+      const query = q.toString();
+      const list = await requestAPI<IEnvList & { roots?: string[] }>(
+        query ? `envs?${query}` : 'envs'
+      );
       state = { kind: 'ready', list };
+      this._scanned.textContent = list.roots ? `Scanned: ${list.roots.join(', ')}` : '';
     } catch (error) {
       const message = error instanceof APIError ? error.message : String(error);
+      if (error instanceof APIError && error.code === 'env_root_not_found') {
+        this._roots = this._roots.filter(r => !message.includes(r));
+      }
       state = { kind: 'error', message };
     }
     if (seq === this._seq) {
       this._render(state);
     }
+  }
+
+  /** The list is live: the server bumps a generation when envs come or go. */
+  private async _poll(): Promise<void> {
+    if (this.isDisposed) {
+      return;
+    }
+    try {
+      const { generation } = await requestAPI<{ generation: number }>('envs/generation');
+      if (this._generation !== null && generation !== this._generation &&
+          this._state.kind === 'ready') {
+        await this.refresh(false);
+      }
+      this._generation = generation;
+    } catch {
+      // the server is away; try again at the next tick
+    }
+    setTimeout(() => void this._poll(), POLL_MS);
   }
 
   /** The env the active notebook's kernel runs in, asked again. */
@@ -128,6 +178,7 @@ export class EnvPanel extends Widget {
       this._loaded = true;
       void this.refresh();
       this._watchNotebook();
+      void this._poll();
     }
   }
 
@@ -209,6 +260,51 @@ export class EnvPanel extends Widget {
     await this.refreshKernelKeepDetails();
   }
 
+  /** Install ipykernel into an env after the user confirmed the exact command. */
+  private async _install(target: string): Promise<void> {
+    const q = new URLSearchParams({ target });
+    let command: string;
+    try {
+      const plan = await requestAPI<{ command: string[] }>(`envs/install-ipykernel?${q}`);
+      command = plan.command.join(' ');
+    } catch (error) {
+      this._details.replaceChildren(note('ks-EnvPanel-error', String((error as Error).message)));
+      return;
+    }
+    const pre = document.createElement('pre');
+    pre.className = 'ks-EnvPanel-command';
+    pre.textContent = command;
+    const body = new Widget({ node: pre });
+    const ok = await showDialog({
+      title: 'Install ipykernel?',
+      body,
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Install' })]
+    });
+    if (!ok.button.accept) {
+      return;
+    }
+    this._details.replaceChildren(note('ks-EnvPanel-installing', `Running: ${command}`));
+    try {
+      const done = await requestAPI<{ output: string; env: IEnvRecord & { reason?: string } }>(
+        'envs/install-ipykernel',
+        { method: 'POST', body: JSON.stringify({ target, confirm: true }) }
+      );
+      const out = document.createElement('pre');
+      out.className = 'ks-EnvPanel-output';
+      out.textContent = done.output.slice(-3000);
+      this._details.replaceChildren(
+        note('ks-EnvPanel-done', `${done.env.name} is now ${done.env.mode}: ${done.env.reason ?? ''}`),
+        out
+      );
+      await this.refresh(false);
+    } catch (error) {
+      const out = document.createElement('pre');
+      out.className = 'ks-EnvPanel-output';
+      out.textContent = String((error as Error).message);
+      this._details.replaceChildren(note('ks-EnvPanel-warning', 'The install failed:'), out);
+    }
+  }
+
   private async refreshKernelKeepDetails(): Promise<void> {
     const details = [...this._details.childNodes];
     await this.refreshKernel();
@@ -269,6 +365,16 @@ export class EnvPanel extends Widget {
           li.classList.add('ks-mod-selected');
         }
         li.addEventListener('click', () => void this._select(env.executable || env.prefix));
+        if (env.mode === 'incompatible' && !env.error && env.executable) {
+          const offer = document.createElement('button');
+          offer.className = 'jp-Button ks-EnvPanel-install';
+          offer.textContent = 'Install ipykernel…';
+          offer.addEventListener('click', ev => {
+            ev.stopPropagation();
+            void this._install(env.executable);
+          });
+          li.append(offer);
+        }
         list.append(li);
       }
       this._body.append(list);
@@ -290,6 +396,10 @@ export class EnvPanel extends Widget {
   private _kernelLine: HTMLDivElement;
   private _filter: HTMLInputElement;
   private _path: HTMLInputElement;
+  private _root: HTMLInputElement;
+  private _roots: string[] = [];
+  private _scanned: HTMLElement;
+  private _generation: number | null = null;
   private _refreshButton: HTMLButtonElement;
   private _loaded = false;
   private _seq = 0;

@@ -103,6 +103,13 @@ def test_sidebar_switches_the_notebook_kernel(
     assert start and start != demo["prefix"]
     expect(panel.locator(".ks-mod-current")).to_have_count(1)
 
+    # the list is live: a venv made under a scanned root shows without a refresh
+    fresh = lab_root.parent / "envs" / "fresh-env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(fresh)], check=True)
+    expect(panel.locator(f'.ks-EnvPanel-env[data-prefix="{fresh}"]')).to_have_count(
+        1, timeout=20_000
+    )
+
     # compare: selecting shows what changes; apply: switch
     panel.locator(f'.ks-EnvPanel-env[data-prefix="{demo["prefix"]}"]').click()
     expect(panel.locator(".ks-EnvPanel-comparison")).to_contain_text("overlay")

@@ -47,15 +47,11 @@ def test_pyenv_switch_magic(server: RunningServer, envs: dict[str, Path]) -> Non
             assert got[2], "jupyter_server (the server's packages) is importable in native mode"
             out = await nb.run("%pyenv current")
             assert "native" in out and str(envs["native"]) in out
-            # a refused switch is one line on stderr, and the kernel stays
-            _, iopub = await nb.request("execute_request", {
-                "code": f"%pyenv switch {envs['dying']}", "silent": False,
-                "store_history": False, "user_expressions": {}, "allow_stdin": False,
-            })  # fmt: skip
-            err = "".join(m["content"]["text"] for m in iopub
-                          if m["header"]["msg_type"] == "stream"
-                          and m["content"]["name"] == "stderr")
-            assert err.startswith("%pyenv: ") and "exited with code 3" in err, err
+            # a refused switch fails the cell with one line, and the kernel stays
+            with pytest.raises(AssertionError) as err:
+                await nb.run(f"%pyenv switch {envs['dying']}")
+            assert "UsageError: %pyenv: " in str(err.value)
+            assert "exited with code 3" in str(err.value)
             assert await nb.value("__import__('sys').prefix") == str(envs["native"])
         finally:
             await nb.close()

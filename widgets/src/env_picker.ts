@@ -11,7 +11,35 @@ export interface EnvPickerModel {
   selected: string;
   status: 'loading' | 'ready' | 'error';
   error: string;
+  /** The kernel's id on the server ('' when it was not started by kernelswitch). */
+  kernel_id: string;
+  /** The kernel's own sys.prefix: where it runs if the server does not answer. */
+  own_prefix: string;
+  /** Prefix of the env the kernel runs in (filled by the front end). */
+  current: string;
 }
+
+type Rec = EnvRecord & { reason?: string };
+
+interface Comparison {
+  target: Rec;
+  mode: string;
+  reason: string;
+  version: { from: string | null; to: string | null; change: string; direction: string };
+  missing_packages: Record<string, string>;
+  provided_by_mode?: string[];
+  unsatisfied_imports: string[];
+}
+
+interface SwitchAnswer {
+  ok: boolean;
+  env: Rec;
+  error: { code: string; message: string } | null;
+}
+
+const LEGEND =
+  'native: has ipykernel · overlay: no ipykernel, same Python as the server (its kernel ' +
+  "packages are added after the env's own) · incompatible: needs ipykernel installed";
 
 export function renderEnvPicker({ model, el, signal }: RenderProps<EnvPickerModel>): () => void {
   el.classList.add('ks-picker');
@@ -27,9 +55,108 @@ export function renderEnvPicker({ model, el, signal }: RenderProps<EnvPickerMode
   refresh.textContent = 'Refresh';
   refresh.title = 'Scan again for environments';
   header.append(title, refresh);
+  const filter = document.createElement('input');
+  filter.className = 'ks-picker-filter';
+  filter.placeholder = 'Filter by name, kind, version or path';
+  const legend = note('ks-picker-legend', LEGEND);
   const body = document.createElement('div');
   body.className = 'ks-picker-body';
-  el.append(style, header, body);
+  const details = document.createElement('div');
+  details.className = 'ks-picker-details';
+  el.append(style, header, filter, legend, body, details);
+  filter.addEventListener('input', () => draw());
+  const kid = model.get('kernel_id');
+
+  /** Where the kernel runs: the server's word, or its own sys.prefix after 2 s. */
+  const askCurrent = async (reselect: boolean): Promise<void> => {
+    let prefix = '';
+    if (kid) {
+      const timeout = new Promise<null>(r => setTimeout(() => r(null), 2000));
+      const asked = requestAPI<{ env: Rec }>(`kernels/${kid}/env`, { signal })
+        .then(b => b.env.prefix)
+        .catch(() => null);
+      prefix = (await Promise.race([asked, timeout])) ?? '';
+    }
+    el.dataset.current = prefix || model.get('own_prefix');
+    model.set('current', el.dataset.current);
+    if (reselect || !model.get('selected')) {
+      model.set('selected', el.dataset.current);
+    }
+    save();
+    draw();
+  };
+
+  const save = (): void => {
+    try {
+      model.save_changes();
+    } catch {
+      // after a switch the old kernel's comm is gone; the view keeps working over REST
+    }
+  };
+
+  const compareTo = async (env: Rec): Promise<void> => {
+    details.replaceChildren(note('ks-picker-comparing', 'Comparing…'));
+    if (!kid) {
+      details.replaceChildren(note('ks-picker-error', 'This kernel was not started by ' +
+        'kernelswitch, so it cannot be switched from here.'));
+      return;
+    }
+    try {
+      const q = new URLSearchParams({ target: env.executable || env.prefix });
+      const c = await requestAPI<Comparison>(`kernels/${kid}/compare?${q}`, { signal });
+      if (model.get('selected') !== env.prefix) {
+        return;
+      }
+      const lines: string[] = [];
+      if (c.unsatisfied_imports.length) {
+        lines.push(`Breaks the notebook: cannot import ${c.unsatisfied_imports.join(', ')}`);
+      }
+      lines.push(`${c.mode}: ${c.reason}`);
+      lines.push(`Python ${c.version.from ?? '?'} → ${c.version.to ?? '?'} (${c.version.change})`);
+      const provided = new Set(c.provided_by_mode ?? []);
+      const missing = Object.keys(c.missing_packages).filter(n => !provided.has(n)).sort();
+      lines.push(missing.length
+        ? `Missing ${missing.length} package(s): ${missing.slice(0, 8).join(', ')}` +
+          (missing.length > 8 ? ` and ${missing.length - 8} more` : '')
+        : 'No package of the current env is missing');
+      const apply = document.createElement('button');
+      apply.className = 'ks-picker-apply';
+      apply.textContent = `Apply: switch the kernel to ${env.name}`;
+      apply.disabled = c.mode === 'incompatible' || env.prefix === el.dataset.current;
+      apply.addEventListener('click', () => void doSwitch(env));
+      details.replaceChildren(...lines.map(l => note('ks-picker-line', l)), apply);
+    } catch (error) {
+      details.replaceChildren(note('ks-picker-error', String((error as Error).message ?? error)));
+    }
+  };
+
+  const doSwitch = async (env: Rec): Promise<void> => {
+    details.replaceChildren(note('ks-picker-switching', 'Switching…'));
+    el.dataset.switching = 'true';
+    let answer: SwitchAnswer;
+    try {
+      answer = await requestAPI<SwitchAnswer>(`kernels/${kid}/env`, {
+        method: 'POST', body: JSON.stringify({ target: env.executable || env.prefix })
+      });
+    } catch (error) {
+      const body = error instanceof APIError ? (error.body as SwitchAnswer | null) : null;
+      answer = body?.error ? body : {
+        ok: false, env: env, error: { code: 'network', message: String(error) }
+      };
+    }
+    delete el.dataset.switching;
+    if (answer.ok) {
+      details.replaceChildren(note('ks-picker-done',
+        `Switched to ${answer.env.name} (${answer.env.mode}); the next cell runs there.`));
+    } else {
+      // one warning, and the selection goes back to where the kernel really runs
+      details.replaceChildren(note('ks-picker-warning',
+        `Switch failed; the kernel keeps running. ${answer.error?.message ?? ''}`));
+    }
+    const keep = [...details.childNodes];
+    await askCurrent(true);
+    details.replaceChildren(...keep);
+  };
 
   let seq = 0;
   const load = async (rescan: boolean): Promise<void> => {
@@ -74,14 +201,31 @@ export function renderEnvPicker({ model, el, signal }: RenderProps<EnvPickerMode
       return;
     }
     const selected = model.get('selected');
+    const current = el.dataset.current ?? '';
+    const words = filter.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
     const list = document.createElement('ul');
     list.className = 'ks-picker-list';
     list.setAttribute('role', 'listbox');
-    for (const env of envs) {
-      list.append(envRow(env, env.prefix === selected, () => {
+    for (const env of envs as Rec[]) {
+      const row = envRow(env, env.prefix === selected, () => {
         model.set('selected', env.prefix);
-        model.save_changes();
-      }));
+        save();
+        draw();
+        void compareTo(env);
+      });
+      const text = `${env.name} ${env.kind} ${env.version ?? ''} ${env.prefix}`.toLowerCase();
+      row.hidden = words.some(w => !text.includes(w));
+      if (env.prefix === current) {
+        row.classList.add('ks-current');
+        row.querySelector('.ks-picker-envName')?.append(' (kernel runs here)');
+      }
+      if (env.mode === 'incompatible') {
+        row.classList.add('ks-incompatible');
+        if (env.reason) {
+          row.title = `${row.title}\n${env.reason}`;
+        }
+      }
+      list.append(row);
     }
     body.append(list);
     if (model.get('partial')) {
@@ -101,7 +245,26 @@ export function renderEnvPicker({ model, el, signal }: RenderProps<EnvPickerMode
   model.on('change:error', draw);
   model.on('msg:custom', onMessage);
   draw();
-  void load(false);
+  void load(false).then(() => askCurrent(false));
+  // the list is live: the server bumps a generation when envs come or go
+  let generation: number | null = null;
+  const poll = async (): Promise<void> => {
+    if (signal.aborted) {
+      return;
+    }
+    try {
+      const g = (await requestAPI<{ generation: number }>('envs/generation', { signal }))
+        .generation;
+      if (generation !== null && g !== generation && model.get('status') === 'ready') {
+        await load(false);
+      }
+      generation = g;
+    } catch {
+      // server away or view gone: the next tick tries again
+    }
+    setTimeout(() => void poll(), 1000);
+  };
+  void poll();
 
   return () => {
     seq++;

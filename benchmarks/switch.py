@@ -1,0 +1,282 @@
+"""Benchmark: kernelswitch's hot switch vs. JupyterLab's change-kernel (issue 8).
+
+One server, one run, side by side:
+
+- **ours**: ``POST kernelswitch/api/kernels/{id}/env`` -> the first
+  ``execute_reply`` from the new env, over the websocket that stays open;
+- **JupyterLab's way**: ``PATCH /api/sessions/{id}`` with another kernelspec
+  (the stock local provisioner) -> a new websocket to the new kernel -> the
+  first ``execute_reply``;
+- **pause**: the longest gap between replies of a client that executes
+  ``1`` back to back while our switch runs (how long the kernel cannot execute);
+- **failed switch downtime**: the same gap while a switch to an interpreter
+  that exits at start fails, minus the usual gap;
+- **soak**: ``--soak N`` switches back and forth, printing the server's child
+  processes, its open fds and the kernel's PATH length, which must stay flat.
+
+    python benchmarks/switch.py [--repeat N] [--soak N] [--json]
+
+Targets (2-core machine): ours <= 1.0x JupyterLab's change-kernel, pause
+<= 0.25 s, failed-switch downtime 0 s (<= 0.05 s of noise), soak flat.
+Exit status 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # the test suite's real-venv and websocket helpers
+
+from kernels._client import Notebook, rest  # noqa: E402
+from support.venvs import ipykernel_venv, make_venv  # noqa: E402
+
+TARGET_RATIO = 1.0
+TARGET_PAUSE = 0.25
+TARGET_DOWNTIME = 0.05  # noise of a 2-core machine; a failed switch stops nothing
+
+
+def _kernelspec(folder: Path, name: str, python: Path) -> None:
+    d = folder / "kernels" / name
+    d.mkdir(parents=True)
+    (d / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": name, "language": "python",
+        "metadata": {"kernel_provisioner": {"provisioner_name": "local-provisioner"}},
+    }))  # fmt: skip
+
+
+class Server:
+    def __init__(self, root: Path, data: Path) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.token = secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log = open(root / "server.log", "wb")  # closed in stop()
+        env = {**os.environ, "JUPYTER_PATH": str(data)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter", "server", "--no-browser", f"--port={self.port}",
+             "--ip=127.0.0.1", f"--IdentityProvider.token={self.token}",
+             f"--ServerApp.root_dir={root}", "--allow-root"],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}api", timeout=5):
+                    return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError(f"server did not start, see {root / 'server.log'}") from None
+                time.sleep(0.3)
+
+    def children(self) -> int:
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)],
+                             capture_output=True, text=True)
+        return len(out.stdout.split())
+
+    def fds(self) -> int:
+        """Open fds once settled: the fewest seen over 2 s (zmq closes sockets lazily)."""
+        seen = []
+        for _ in range(10):
+            seen.append(len(os.listdir(f"/proc/{self.proc.pid}/fd")))
+            time.sleep(0.2)
+        return min(seen)
+
+    def sockets_pipes(self) -> int:
+        """Open sockets and pipes: what a leaked kernel connection or process holds.
+
+        (The rest are zmq's internal eventfds, which its context reaps lazily:
+        they go up and down between samples and are not a leak.)
+        """
+        fd_dir = f"/proc/{self.proc.pid}/fd"
+        kinds = []
+        for f in os.listdir(fd_dir):
+            try:
+                kinds.append(os.readlink(f"{fd_dir}/{f}").split(":")[0])
+            except OSError:
+                continue
+        return sum(k in ("socket", "pipe") for k in kinds)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+async def _exec(nb: Notebook, code: str = "1") -> float:
+    """Execute and wait for the shell reply only (what a ping needs); its time."""
+    msg = nb._msg("execute_request", {"code": code, "silent": True, "store_history": False,
+                                      "user_expressions": {}, "allow_stdin": False})
+    await nb.ws.write_message(json.dumps(msg))
+    while True:
+        raw = await nb.ws.read_message()
+        assert raw is not None, "the websocket closed"
+        m = json.loads(raw)
+        if m["channel"] == "shell" and m["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+            return time.monotonic()
+
+
+async def ours(nb: Notebook, targets: list[str], repeat: int) -> list[float]:
+    out = []
+    for i in range(repeat):
+        t0 = time.monotonic()
+        code, ans = await nb.switch(targets[i % 2])
+        assert code == 200, ans
+        out.append(await _exec(nb) - t0)
+    return out
+
+
+async def jupyterlab(srv: Server, names: list[str], repeat: int) -> list[float]:
+    code, sess = await rest(srv.url, srv.token, "POST", "api/sessions", {
+        "path": "anchor.ipynb", "type": "notebook", "name": "anchor.ipynb",
+        "kernel": {"name": names[1]},
+    })  # fmt: skip
+    assert code == 201, sess
+    nb = await Notebook.attach(srv.url, srv.token, sess["kernel"]["id"])
+    await _exec(nb)
+    out = []
+    for i in range(repeat):
+        t0 = time.monotonic()
+        code, sess = await rest(srv.url, srv.token, "PATCH", f"api/sessions/{sess['id']}",
+                                {"kernel": {"name": names[i % 2]}})
+        assert code == 200, sess
+        nb.ws.close()
+        nb = await Notebook.attach(srv.url, srv.token, sess["kernel"]["id"])
+        out.append(await _exec(nb) - t0)
+    nb.ws.close()
+    await rest(srv.url, srv.token, "DELETE", f"api/sessions/{sess['id']}")
+    return out
+
+
+async def gaps_during(nb: Notebook, switch: Any) -> tuple[float, float, Any]:
+    """(longest gap between replies while ``switch`` runs, usual gap, its answer)."""
+    before = [await _exec(nb) for _ in range(20)]
+    usual = statistics.median(b - a for a, b in itertools.pairwise(before))
+    task = asyncio.ensure_future(switch)
+    stamps = [time.monotonic()]
+    while not task.done():
+        stamps.append(await _exec(nb))
+    for _ in range(5):  # after the swap: the new kernel answers
+        stamps.append(await _exec(nb))
+    longest = max(b - a for a, b in itertools.pairwise(stamps))
+    return longest, usual, task.result()
+
+
+async def soak(srv: Server, nb: Notebook, targets: list[str], n: int) -> list[dict[str, int]]:
+    rows = []
+    for i in range(n + 1):
+        if i % max(1, n // 4) == 0 or i == n:
+            await asyncio.sleep(1.0)  # let the old kernels finish retiring
+            path = await nb.value("len(__import__('os').environ['PATH'].split(':'))")
+            rows.append({"switches": i, "processes": srv.children(), "fds": srv.fds(),
+                         "path_entries": path})
+            rows[-1]["sockets_pipes"] = srv.sockets_pipes()
+        if i < n:
+            code, ans = await nb.switch(targets[i % 2])
+            assert code == 200, ans
+    return rows
+
+
+async def run(repeat: int, n_soak: int) -> dict[str, Any]:
+    from kernelswitch._paths import cache_dir
+
+    tmp = Path(tempfile.mkdtemp(prefix="ks-bench-switch-"))
+    native = ipykernel_venv(cache_dir())
+    overlay = make_venv(tmp / "overlay-env")
+    dying = make_venv(tmp / "dying-env")
+    (dying / "bin" / "python").unlink()
+    (dying / "bin" / "python").write_text("#!/bin/sh\nexit 3\n")
+    (dying / "bin" / "python").chmod(0o755)
+    data = tmp / "data"
+    _kernelspec(data, "bench-server", Path(sys.executable))
+    _kernelspec(data, "bench-native", native / "bin" / "python")
+    srv = Server(tmp, data)
+    try:
+        # the same two interpreters for both ways: the server's and the ipykernel venv
+        targets = [str(native), sys.executable]
+        nb = await Notebook.open(srv.url, srv.token)
+        await _exec(nb)
+        await ours(nb, targets, 2)  # warm caches (probe, imports) for both
+        await jupyterlab(srv, ["bench-native", "bench-server"], 2)
+        t_ours = await ours(nb, targets, repeat)
+        t_lab = await jupyterlab(srv, ["bench-native", "bench-server"], repeat)
+        pause, usual, ans = await gaps_during(nb, nb.switch(str(overlay)))
+        assert ans[0] == 200, ans
+        fail_gap, usual2, ans = await gaps_during(nb, nb.switch(str(dying)))
+        assert ans[0] == 502, ans
+        rows = await soak(srv, nb, [str(native), str(overlay)], n_soak)
+        await nb.close()
+    finally:
+        srv.stop()
+    med_ours, med_lab = statistics.median(t_ours), statistics.median(t_lab)
+    return {
+        "ours_s": t_ours, "jupyterlab_s": t_lab,
+        "ours_median_s": med_ours, "jupyterlab_median_s": med_lab,
+        "ratio": med_ours / med_lab,
+        "pause_s": pause, "usual_gap_s": usual,
+        "failed_switch_downtime_s": max(0.0, fail_gap - usual2),
+        "soak": rows, "run_id": uuid.uuid4().hex[:8],
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=8, help="switches timed per way (default 8)")
+    ap.add_argument("--soak", type=int, default=200, help="switches in the soak (default 200)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    if args.repeat < 1 or args.soak < 0:
+        ap.error("--repeat must be >= 1 and --soak >= 0")
+    res = asyncio.run(run(args.repeat, args.soak))
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print("switch, ours (POST -> first execute_reply):      median "
+              f"{res['ours_median_s']:.3f} s")
+        print(f"change-kernel, JupyterLab's (PATCH session+ws):  median "
+              f"{res['jupyterlab_median_s']:.3f} s")
+        print(f"ratio ours / JupyterLab: {res['ratio']:.2f}x (target <= {TARGET_RATIO}x)")
+        print(f"pause (kernel cannot execute): {res['pause_s']:.3f} s "
+              f"(usual gap {res['usual_gap_s'] * 1000:.1f} ms; target <= {TARGET_PAUSE} s)")
+        print(f"failed switch downtime: {res['failed_switch_downtime_s']:.3f} s (target 0 s)")
+        print("soak: switches  processes  sockets+pipes  all fds  PATH entries")
+        for r in res["soak"]:
+            print(f"      {r['switches']:8d}  {r['processes']:9d}  {r['sockets_pipes']:13d}  "
+                  f"{r['fds']:7d}  {r['path_entries']:12d}")
+    rows = res["soak"]
+    # a leaked kernel holds a process, sockets or pipes; zmq's eventfds come and go
+    flat = all(
+        (r["processes"], r["sockets_pipes"], r["path_entries"])
+        == (rows[0]["processes"], rows[0]["sockets_pipes"], rows[0]["path_entries"])
+        for r in rows
+    )
+    if not flat:
+        print("soak: NOT flat (leak)")
+    ok = (res["ratio"] <= TARGET_RATIO and res["pause_s"] <= TARGET_PAUSE
+          and res["failed_switch_downtime_s"] <= TARGET_DOWNTIME and flat)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

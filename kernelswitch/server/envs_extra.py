@@ -1,0 +1,114 @@
+"""Environment roots on top of the defaults, and a live list.
+
+- ``GET envs?root=DIR`` (repeatable) scans ``DIR`` too, on top of the
+  configured roots, and a folder that does not exist is an error that says so
+  (``%pyenv list --root DIR`` uses it). Every answer says which folders were
+  scanned (``roots``).
+- :class:`EnvWatcher` watches the roots with ``watchfiles`` (inotify): a venv
+  or conda env made or removed under them drops the remembered walks and bumps
+  a generation number, so the next ``GET envs`` scans again, and front ends
+  polling ``GET envs/generation`` (cheap) refetch the list within ~2 s.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from ..errors import KernelSwitchError
+from . import schemas as S
+from ._base import KSHandler
+
+#: Files whose appearance or removal means an environment came or went.
+_MARKERS = frozenset({"pyvenv.cfg", "conda-meta"})
+
+
+class RootNotFound(KernelSwitchError):
+    code = "env_root_not_found"
+    http_status = 404
+
+
+def extra_roots(values: list[str]) -> list[str]:
+    """Absolute, existing folders; a missing one raises :class:`RootNotFound`."""
+    out = []
+    for raw in values:
+        path = os.path.abspath(os.path.expanduser(raw.strip()))
+        if len(path) > S.MAX_PATH or not os.path.isdir(path):
+            raise RootNotFound(
+                f"{path} is not a folder; pass an existing folder to scan for environments",
+                details={"field": "root", "path": path},
+            )
+        if path not in out:
+            out.append(path)
+    return out
+
+
+class EnvWatcher:
+    """Watches the env roots in a daemon thread (``generation`` counts changes)."""
+
+    def __init__(self, roots: list[str], log: Any) -> None:
+        self.generation = 0
+        self._roots = [r for r in roots if os.path.isdir(r)]
+        self._log = log
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if not self._roots:
+            return
+        self._thread = threading.Thread(target=self._run, name="ks-env-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        try:
+            from watchfiles import watch
+        except ImportError:  # pragma: no cover - a dependency
+            self._log.warning("kernelswitch: watchfiles missing; the env list is not live")
+            return
+        try:
+            for changes in watch(*self._roots, watch_filter=_is_marker, stop_event=self._stop,
+                                 debounce=300, step=50, raise_interrupt=False):
+                self._changed(changes)
+        except Exception as e:  # a root removed, inotify limits: the list stays usable
+            self._log.warning("kernelswitch: env roots no longer watched (%s); the list "
+                              "updates on refresh only", e)
+
+    def _changed(self, changes: Any) -> None:
+        from ..envs import forget_walks
+
+        forget_walks()
+        self.generation += 1
+        self._log.debug("kernelswitch: env roots changed (%d): %s", self.generation,
+                        sorted(p for _, p in changes)[:5])
+
+
+def _is_marker(_change: Any, path: str) -> bool:
+    return os.path.basename(path) in _MARKERS
+
+
+class EnvGenerationHandler(KSHandler):
+    openapi = {"get": {
+        "summary": "A number that changes when environments appear or go under the roots",
+        "responses": {"200": S.ok({"type": "object", "required": ["generation"]}),
+                      **S.errors()},
+    }}  # fmt: skip
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        watcher = getattr(self.ks, "env_watcher", None)
+        self.send_json({
+            "generation": watcher.generation if watcher is not None else 0,
+            "live": watcher is not None,
+        })  # fmt: skip
+
+
+def routes(api: str) -> list[tuple[str, Any]]:
+    return [(rf"{api}/envs/generation", EnvGenerationHandler)]
