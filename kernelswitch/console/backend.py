@@ -65,6 +65,8 @@ class LibvirtBackend:
         return str(info["state"])
 
     async def preview_path(self, name: str) -> Path:
+        from ..vm.manager import preview_dir
+
         manager = self._manager(name)
         info = await manager.aio(manager.info, name)
-        return Path(info["preview_path"])
+        return preview_dir() / f"{info['uuid']}.png"
