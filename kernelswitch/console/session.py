@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -42,83 +40,13 @@ from .errors import ConsoleUnavailable
 from .framebuffer import Framebuffer, write_png_atomic
 from .keys import KeyEvent
 from .rfb import Handlers, Rect, RFBClient
+from .viewer import Viewer
 
 log = logging.getLogger(__name__)
 
 #: Seconds a session stays connected after its last user left.
 LINGER = 10.0
 RETRY = 1.0
-#: Audio kept for a busy viewer before the oldest is dropped (~0.5 s of S16 stereo).
-AUDIO_BACKLOG = 48
-
-
-class Viewer:
-    """One consumer of a session's frames (a websocket, the benchmark...)."""
-
-    wants_audio = False
-
-    def __init__(self) -> None:
-        self.session: ConsoleSession | None = None
-        self._rects: list[Rect] = []
-        self._payload: bytes | None = None
-        self._texts: deque[str] = deque()
-        self._audio: deque[bytes] = deque(maxlen=AUDIO_BACKLOG)
-        self._wake = asyncio.Event()
-        self._busy = False
-        self._task: asyncio.Task[None] | None = None
-        self.sent_bytes = 0
-        self.sent_updates = 0
-
-    async def send_bytes(self, data: bytes) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    async def send_text(self, text: str) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    # called by the session
-    def offer(self, rects: list[Rect], payload: bytes | None) -> None:
-        if not self._busy and not self._rects and payload is not None:
-            self._payload = payload  # keeping up: the shared bytes will do
-        else:
-            self._payload = None
-        self._rects.extend(rects)
-        self._wake.set()
-
-    def offer_text(self, msg: dict[str, Any]) -> None:
-        self._texts.append(json.dumps(msg))
-        self._wake.set()
-
-    def offer_audio(self, data: bytes) -> None:
-        self._audio.append(data)
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="console-viewer")
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._texts:
-                await self.send_text(self._texts.popleft())
-            while self._audio:
-                await self.send_bytes(self._audio.popleft())
-            if self._rects and self.session is not None:
-                rects, payload = self._rects, self._payload
-                self._rects, self._payload = [], None
-                if payload is None:
-                    payload = encoders.encode_update(self.session.fb, rects)
-                self._busy = True
-                try:
-                    await self.send_bytes(payload)
-                finally:
-                    self._busy = False
-                self.sent_bytes += len(payload)
-                self.sent_updates += 1
 
 
 class ConsoleSession:
@@ -137,6 +65,8 @@ class ConsoleSession:
         self._task: asyncio.Task[None] | None = None
         self._linger_handle: asyncio.TimerHandle | None = None
         self._connected = asyncio.Event()
+        #: set whenever the status changes: waiters re-check (connected, stopped, error)
+        self._status_changed = asyncio.Event()
         self._changed = asyncio.Condition()
         self._audio_on = False
         self._has_frame = False
@@ -176,15 +106,30 @@ class ConsoleSession:
             self._maybe_idle()
 
     async def wait_connected(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
-        except asyncio.TimeoutError:
-            raise ConsoleUnavailable(
-                f"The console of VM {self.name!r} is {self.status}"
-                + (f": {self.message}" if self.message else "")
-                + ". Start the VM (`%vm start NAME`) and try again.",
-                details={"name": self.name, "status": self.status},
-            ) from None
+        """Until the first frame arrived; fails at once when the VM is stopped or
+        its console cannot be opened (no reason to wait the whole *timeout*)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._connected.is_set():
+            if self.status in ("stopped", "error"):
+                break
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            self._status_changed.clear()
+            waits = [asyncio.ensure_future(self._connected.wait()),
+                     asyncio.ensure_future(self._status_changed.wait())]  # fmt: skip
+            await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+        if self._connected.is_set():
+            return
+        raise ConsoleUnavailable(
+            f"The console of VM {self.name!r} is {self.status}"
+            + (f": {self.message}" if self.message else "")
+            + ". Start the VM (`%vm start NAME`) and try again.",
+            details={"name": self.name, "status": self.status},
+        )
 
     def _in_use(self) -> None:
         if self._linger_handle is not None:
@@ -218,6 +163,7 @@ class ConsoleSession:
         if (status, message) == (self.status, self.message):
             return
         self.status, self.message = status, message
+        self._status_changed.set()
         log.debug("console vm=%s status=%s %s", self.name, status, message)
         msg = self.status_message()
         for v in self.viewers:
@@ -231,23 +177,23 @@ class ConsoleSession:
 
     async def _run(self) -> None:
         try:
-            first = True
+            self._set_status("connecting")
             while self.users:
-                self._set_status("connecting" if first else "reconnecting", "")
                 state = await self._state()
                 if state not in LIVE_STATES:
                     await self._stopped(state)
                     await asyncio.sleep(RETRY)
                     continue
+                if self.status == "stopped":
+                    self._set_status("reconnecting", "the VM is starting")
                 try:
                     sock = await self.backend.open(self.name)
                     client = await RFBClient.open(sock, self._handlers())
-                except Exception as e:  # QEMU starting or going: try again
+                except Exception as e:  # QEMU starting or going: say so, try again
                     log.debug("console vm=%s connect failed: %s", self.name, e)
-                    self.message = str(e)
+                    self._set_status("error", getattr(e, "message", str(e)))
                     await asyncio.sleep(RETRY)
                     continue
-                first = False
                 await self._connected_to(client)
                 try:
                     await client.run()
@@ -256,6 +202,7 @@ class ConsoleSession:
                     self.client = None
                     self._connected.clear()
                     self.save_preview_soon()
+                self._set_status("reconnecting", "the console connection ended")
         except asyncio.CancelledError:
             pass
         finally:

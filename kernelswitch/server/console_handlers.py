@@ -33,6 +33,7 @@ from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..console.errors import BadInput
+from . import schemas as S
 from ._base import AUTH_RESOURCE, KSHandler
 
 log = logging.getLogger(__name__)
@@ -222,13 +223,53 @@ def _finish_binary(handler: KSHandler, data: bytes, content_type: str) -> None:
     JupyterHandler.finish(handler, data)
 
 
+def _binary(media: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": {"type": "string"}}}}
+
+
+#: 409: the VM is not running or its console cannot be opened (console_unavailable)
+_CONSOLE_ERRORS = S.errors(400, 404, 409)
+
+_POINTER = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["x", "y"],
+    "properties": {
+        "x": {"type": "integer", "minimum": 0, "maximum": 65535},
+        "y": {"type": "integer", "minimum": 0, "maximum": 65535},
+        "buttons": {"type": "integer", "minimum": 0, "maximum": 255},
+    },
+}
+INPUT_SCHEMA = {
+    "type": "object",
+    "minProperties": 1,
+    "maxProperties": 1,
+    "additionalProperties": False,
+    "properties": {
+        "text": {"type": "string", "maxLength": 4096, "description": "typed, US layout"},
+        "press": {"type": "string", "minLength": 1, "maxLength": 200,
+                  "description": "a key combination, e.g. ctrl+alt+delete"},
+        "pointer": _POINTER,
+    },
+}  # fmt: skip
+
+
 class _ConsoleREST(KSHandler):
+    input_error = BadInput
+
     async def _session(self, name: str) -> Any:
         await _vm_info(self, name)  # VMNotFound -> 404 JSON
         return consoles(self).session(name)
 
 
 class ScreenshotHandler(_ConsoleREST):
+    openapi = {
+        "get": {
+            "summary": "The VM's screen now, as PNG (connects to its console if needed)",
+            "responses": {"200": _binary("image/png", "PNG"), **_CONSOLE_ERRORS},
+        }
+    }
+
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
@@ -241,6 +282,17 @@ class ScreenshotHandler(_ConsoleREST):
 
 
 class FramebufferHandler(_ConsoleREST):
+    openapi = {
+        "get": {
+            "summary": "The VM's screen now as raw RGBA bytes (H x W x 4); the size is in "
+            "X-Framebuffer-Width / X-Framebuffer-Height",
+            "responses": {
+                "200": _binary("application/octet-stream", "RGBA pixels, row by row"),
+                **_CONSOLE_ERRORS,
+            },
+        }
+    }
+
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
@@ -255,18 +307,23 @@ class InputHandler(_ConsoleREST):
     """``{"text": "..."}`` types, ``{"press": "ctrl+alt+delete"}`` presses,
     ``{"pointer": {"x", "y", "buttons"}}`` moves/clicks; answers when done."""
 
+    body_schema = {"post": INPUT_SCHEMA}
+    openapi = {
+        "post": {
+            "summary": "Type text, press a key combination, or move/click the pointer",
+            "responses": {
+                "200": S.ok({"type": "object", "required": ["name", "done"]}),
+                **_CONSOLE_ERRORS,
+            },
+        }
+    }
+
     @web.authenticated
     @authorized
     async def post(self, name: str) -> None:
         from ..console.keys import combo_events, text_events
 
-        body = self.json_body()
-        unknown = sorted(set(body) - {"text", "press", "pointer"})
-        if unknown or len(body) != 1:
-            raise BadInput(
-                "send exactly one of 'text', 'press' or 'pointer'"
-                + (f" (unknown: {', '.join(unknown)})" if unknown else "")
-            )
+        body = self.body  # checked against INPUT_SCHEMA: exactly one known key
         session = await self._session(name)
         if "text" in body:
             await session.send_keys(text_events(_str(body, "text", 4096)))
@@ -284,6 +341,14 @@ class InputHandler(_ConsoleREST):
 
 
 class PreviewHandler(KSHandler):
+    openapi = {
+        "get": {
+            "summary": "The VM's last console frame (PNG), kept when its console closed or "
+            "the VM stopped; 404 until there is one",
+            "responses": {"200": _binary("image/png", "PNG"), **S.errors(400, 404)},
+        }
+    }
+
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:

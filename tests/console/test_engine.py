@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -231,6 +230,7 @@ def test_stop_says_stopped_keeps_preview_and_restart_reconnects(
     name = console_vm["name"]
     preview = Path(manager.preview_file(name))  # under this test's cache dir
     assert not preview.exists() and manager.info(name)["preview_path"] is None
+    assert manager.info(name)["preview"] is False
 
     async def main() -> Collector:
         reg = _registry(manager)
@@ -260,5 +260,6 @@ def test_stop_says_stopped_keeps_preview_and_restart_reconnects(
     assert states.index("stopped") < len(states) - 1
     from PIL import Image
 
+    assert manager.info(name)["preview_path"] == str(preview)
     img = Image.open(preview)
     assert img.format == "PNG" and img.size[0] >= 720
