@@ -154,27 +154,3 @@ def booted_vm(vm_manager: Any, testos: dict[str, Path], test_limits: Any) -> Ite
         pass
 
 
-# Linux input keycodes (VIR_KEYCODE_SET_LINUX) for typing on the guest's console.
-_KEYS = {
-    **{c: k for c, k in zip("1234567890", range(2, 12), strict=True)},
-    **{c: k for c, k in zip("qwertyuiop", range(16, 26), strict=True)},
-    **{c: k for c, k in zip("asdfghjkl", range(30, 39), strict=True)},
-    **{c: k for c, k in zip("zxcvbnm", range(44, 51), strict=True)},
-    " ": 57, "\n": 28, "-": 12, "=": 13, ";": 39, "'": 40, ",": 51, ".": 52, "/": 53,
-}  # fmt: skip
-_SHIFTED = {">": ".", "<": ",", "_": "-", "+": "=", ":": ";", '"': "'", "|": "\\"}
-_SHIFT = 42
-
-
-def type_text(dom: Any, text: str) -> None:
-    """Type *text* on the guest's keyboard (libvirt send-key, one key at a time)."""
-    import libvirt
-
-    for ch in text:
-        if ch in _SHIFTED:
-            codes = [_SHIFT, _KEYS[_SHIFTED[ch]]]
-        elif ch.isupper():
-            codes = [_SHIFT, _KEYS[ch.lower()]]
-        else:
-            codes = [_KEYS[ch]]
-        dom.sendKey(libvirt.VIR_KEYCODE_SET_LINUX, 30, codes, len(codes), 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -35,7 +36,8 @@ _SHIFT = 42
 _COUNTER = itertools.count(1)
 
 
-def type_text(dom: Any, text: str) -> None:
+def type_text(dom: Any, text: str, hold_ms: int = 30) -> None:
+    """Type *text* on the guest's keyboard (libvirt send-key, one key at a time)."""
     import libvirt
 
     for ch in text:
@@ -45,13 +47,13 @@ def type_text(dom: Any, text: str) -> None:
             codes = [_SHIFT, _KEYS[ch.lower()]]
         else:
             codes = [_KEYS[ch]]
-        dom.sendKey(libvirt.VIR_KEYCODE_SET_LINUX, 10, codes, len(codes), 0)
+        dom.sendKey(libvirt.VIR_KEYCODE_SET_LINUX, hold_ms, codes, len(codes), 0)
 
 
 def ask(conn: Any, name: str, serial_log: str | Path, command: str, timeout: float = 60) -> str:
     """Run *command* in the guest's shell; its stdout (one line) as a string."""
     token = f"Q{next(_COUNTER)}{uuid.uuid4().hex[:4]}"
-    type_text(conn.lookupByName(name), f"echo {token}=$({command})END > /dev/ttyS0\n")
+    type_text(conn.lookupByName(name), f"echo {token}=$({command})END > /dev/ttyS0\n", hold_ms=10)
     pattern = re.compile(rf"{token}=(.*?)END")
     deadline = time.monotonic() + timeout
     text = ""
@@ -62,3 +64,28 @@ def ask(conn: Any, name: str, serial_log: str | Path, command: str, timeout: flo
             return m.group(1).strip()
         time.sleep(0.2)
     pytest.fail(f"no answer to {command!r} in {serial_log} after {timeout:g} s:\n{text[-1500:]}")
+
+
+class Events:
+    """Collects VMEvents from the shared connection (called on libvirt's event thread)."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.cond = threading.Condition()
+
+    def __call__(self, event: Any) -> None:
+        with self.cond:
+            self.items.append(event)
+            self.cond.notify_all()
+
+    def wait_for(self, pred: Any, timeout: float = 30.0) -> Any:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for e in self.items:
+                    if pred(e):
+                        return e
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    pytest.fail(f"no matching VM event within {timeout:g} s; got {self.items}")
+                self.cond.wait(left)

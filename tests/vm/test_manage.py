@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -22,35 +21,12 @@ from typing import Any
 import pytest
 
 from .conftest import session_vms, unique_name, wait_serial
-from .guest import ask
+from .guest import Events, ask
 
 pytestmark = pytest.mark.vm
 
 SMALL = {"os": "alpinelinux3.17", "memory": "256M", "disk": "1G", "cpus": 1}
 MiB = 1024**2
-
-
-class Events:
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-        self.cond = threading.Condition()
-
-    def __call__(self, event: Any) -> None:
-        with self.cond:
-            self.items.append(event)
-            self.cond.notify_all()
-
-    def wait_for(self, pred: Any, timeout: float = 30.0) -> Any:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for e in self.items:
-                    if pred(e):
-                        return e
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    pytest.fail(f"no matching VM event within {timeout:g} s; got {self.items}")
-                self.cond.wait(left)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tornado.httpclient import HTTPClientError
+from support.jp import jp_call, jp_error
 
 from .conftest import unique_name
 
@@ -28,108 +28,89 @@ def jp_server_config() -> dict:
     return {"ServerApp": {"jpserver_extensions": {"kernelswitch": True}}}
 
 
-async def _call(
-    jp_fetch: Any, method: str, *path: str, body: Any = None, **params: str
-) -> Any:
-    kw: dict[str, Any] = {"method": method}
-    if body is not None or method == "POST":
-        kw["body"] = json.dumps(body if body is not None else {})
-    if params:
-        kw["params"] = params
-    resp = await jp_fetch("kernelswitch", "api", *path, **kw)
-    return resp, (json.loads(resp.body) if resp.body else None)
-
-
-async def _error(jp_fetch: Any, method: str, *path: str, body: Any = None) -> tuple[int, dict]:
-    with pytest.raises(HTTPClientError) as e:
-        await _call(jp_fetch, method, *path, body=body)
-    assert e.value.response is not None
-    return e.value.code, json.loads(e.value.response.body)["error"]
-
-
 async def test_rest_manage_routes(jp_fetch: Any, testos: dict, vm_manager: Any) -> None:
     name = unique_name("rest-manage")
     clone = f"{name}-c"
     vm_manager.create(name, str(testos["plain"]), start=False, **SMALL)
     try:
         # media: config only (it is off)
-        _, got = await _call(jp_fetch, "POST", "vms", name, "eject")
+        _, got = await jp_call(jp_fetch, "POST", "vms", name, "eject")
         assert got["media_change"]["live"] is False and got["media"][0]["path"] is None
-        code, err = await _error(jp_fetch, "POST", "vms", name, "eject")
+        code, err = await jp_error(jp_fetch, "POST", "vms", name, "eject")
         assert (code, err["code"], err["details"]["target"]) == (409, "vm_state", "sda")
         assert err["message"] == (
             f"VM {name!r} has no disc in sda: nothing to eject. "
             f"Insert one with `vm insert {name} PATH.iso`."
         )
-        code, err = await _error(jp_fetch, "POST", "vms", name, "insert", body={})
+        code, err = await jp_error(jp_fetch, "POST", "vms", name, "insert", body={})
         assert (code, err["code"]) == (400, "invalid_vm_spec") and "'iso'" in err["message"]
-        code, err = await _error(
+        code, err = await jp_error(
             jp_fetch, "POST", "vms", name, "insert", body={"iso": "/nope.iso", "x": 1}
         )
         assert code == 400 and "Unknown keys x" in err["message"]
-        _, got = await _call(
+        _, got = await jp_call(
             jp_fetch, "POST", "vms", name, "insert", body={"iso": str(testos["plain"])}
         )
         assert got["media"][0]["path"] == str(testos["plain"])
 
         # snapshots
-        resp, snap = await _call(jp_fetch, "POST", "vms", name, "snapshots", body={"name": "s1"})
+        resp, snap = await jp_call(jp_fetch, "POST", "vms", name, "snapshots", body={"name": "s1"})
         assert resp.code == 201 and resp.headers["Location"].endswith(f"/{name}/snapshots/s1")
         assert (snap["state"], snap["kind"]) == ("shutoff", "internal")
-        _, listing = await _call(jp_fetch, "GET", "vms", name, "snapshots")
+        _, listing = await jp_call(jp_fetch, "GET", "vms", name, "snapshots")
         assert [s["name"] for s in listing["snapshots"]] == ["s1"]
-        code, err = await _error(jp_fetch, "POST", "vms", name, "snapshots", "nope", "revert")
+        code, err = await jp_error(jp_fetch, "POST", "vms", name, "snapshots", "nope", "revert")
         assert (code, err["code"]) == (404, "snapshot_not_found")
-        _, got = await _call(jp_fetch, "POST", "vms", name, "snapshots", "s1", "revert")
+        _, got = await jp_call(jp_fetch, "POST", "vms", name, "snapshots", "s1", "revert")
         assert got["reverted_to"]["name"] == "s1"
-        _, got = await _call(jp_fetch, "DELETE", "vms", name, "snapshots", "s1")
+        _, got = await jp_call(jp_fetch, "DELETE", "vms", name, "snapshots", "s1")
         assert got["snapshots"] == []
-        resp, snap = await _call(
+        resp, snap = await jp_call(
             jp_fetch, "POST", "vms", name, "snapshots", "s2", body={"description": "by URL"}
         )
         assert resp.code == 201 and (snap["name"], snap["description"]) == ("s2", "by URL")
-        _, got = await _call(jp_fetch, "DELETE", "vms", name, "snapshots", "s2")
+        _, got = await jp_call(jp_fetch, "DELETE", "vms", name, "snapshots", "s2")
         assert got["deleted_snapshot"]["name"] == "s2"
 
         # edit
-        code, err = await _error(jp_fetch, "PATCH", "vms", name, body={"memory": True})
+        code, err = await jp_error(jp_fetch, "PATCH", "vms", name, body={"memory": True})
         assert code == 400 and "'memory'" in err["message"]
-        code, err = await _error(
+        code, err = await jp_error(
             jp_fetch, "PATCH", "vms", name, body={"grow": {"disk": "vda", "size": "512M"}}
         )
         assert code == 400 and "shrink" in err["message"]
-        _, got = await _call(
+        _, got = await jp_call(
             jp_fetch, "PATCH", "vms", name,
             body={"memory": "512M", "autostart": True, "grow": {"disk": "vda", "size": "2G"}},
         )  # fmt: skip
         assert got["memory"] == 512 * 1024**2 and got["autostart"] is True
         assert got["disks"][0]["capacity"] == 2 * 1024**3
-        _, got = await _call(jp_fetch, "GET", "vms", name)  # GET still served on this path
+        _, got = await jp_call(jp_fetch, "GET", "vms", name)  # GET still served on this path
         assert got["name"] == name
 
         # clone
-        code, err = await _error(jp_fetch, "POST", "vms", name, "clone", body={"name": name})
+        code, err = await jp_error(jp_fetch, "POST", "vms", name, "clone", body={"name": name})
         assert (code, err["code"]) == (409, "vm_exists")
-        resp, got = await _call(jp_fetch, "POST", "vms", name, "clone", body={"name": clone})
+        resp, got = await jp_call(jp_fetch, "POST", "vms", name, "clone", body={"name": clone})
         assert resp.code == 201 and resp.headers["Location"].endswith(f"/vms/{clone}")
         assert got["clone"]["source"] == name
 
         # disks: the clone deleted without its disk leaves an orphan, deleted by name
-        _, answer = await _call(jp_fetch, "DELETE", "vms", clone)
+        _, answer = await jp_call(jp_fetch, "DELETE", "vms", clone)
         [kept] = [k["path"] for k in answer["kept_disks"]]
-        _, disks = await _call(jp_fetch, "GET", "storage", "disks")
+        _, disks = await jp_call(jp_fetch, "GET", "storage", "disks")
         [row] = [d for d in disks["disks"] if d["path"] == kept]
         assert row["orphan"]
         [own] = [d for d in disks["disks"] if d["vms"] == [name]]
-        code, err = await _error(jp_fetch, "DELETE", "storage", "disks", own["name"])
+        code, err = await jp_error(jp_fetch, "DELETE", "storage", "disks", own["name"])
         assert code == 400 and "used by VM" in err["message"]
-        _, gone = await _call(jp_fetch, "DELETE", "storage", "disks", row["name"])
+        _, gone = await jp_call(jp_fetch, "DELETE", "storage", "disks", row["name"])
         assert [r["path"] for r in gone["removed"]] == [kept] and not Path(kept).exists()
 
         # catalogue and download refusals
-        _, cat = await _call(jp_fetch, "GET", "osinfo", "catalog", q="debian11 x86_64")
+        _, cat = await jp_call(jp_fetch, "GET", "osinfo", "catalog", q="debian11 x86_64")
         assert cat["media"] and all(m["os"] == "debian11" for m in cat["media"])
-        code, err = await _error(jp_fetch, "POST", "isos", "download", body={"os": "nosuchos"})
+        code, err = await jp_error(jp_fetch, "POST", "isos", "download", body={"os": "nosuchos"})
         assert (code, err["code"]) == (400, "invalid_vm_spec")
     finally:
         for n in (clone, name):
@@ -181,7 +162,7 @@ def test_cli_manage_verbs(testos: dict, vm_manager: Any) -> None:
 
 
 async def test_openapi_documents_the_manage_routes(jp_fetch: Any) -> None:
-    _, doc = await _call(jp_fetch, "GET", "openapi.json")
+    _, doc = await jp_call(jp_fetch, "GET", "openapi.json")
     paths = doc["paths"]
     expected = {
         "/vms/{name}/eject": ["post"],

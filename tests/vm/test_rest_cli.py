@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.jp import jp_call, jp_error
 from tornado.httpclient import HTTPClientError
 
 from .conftest import qemu_processes, unique_name, wait_serial
@@ -23,88 +24,69 @@ def jp_server_config() -> dict:
     return {"ServerApp": {"jpserver_extensions": {"kernelswitch": True}}}
 
 
-async def _call(jp_fetch: Any, method: str, *path: str, body: Any = None, **params: str) -> Any:
-    kw: dict[str, Any] = {"method": method}
-    if body is not None:
-        kw["body"] = json.dumps(body)
-    elif method in ("POST",):
-        kw["body"] = "{}"
-    if params:
-        kw["params"] = params
-    resp = await jp_fetch("kernelswitch", "api", *path, **kw)
-    return resp, (json.loads(resp.body) if resp.body else None)
-
-
-async def _error(jp_fetch: Any, method: str, *path: str, body: Any = None) -> tuple[int, dict]:
-    with pytest.raises(HTTPClientError) as e:
-        await _call(jp_fetch, method, *path, body=body)
-    assert e.value.response is not None
-    return e.value.code, json.loads(e.value.response.body)["error"]
-
-
 async def test_rest_lifecycle(jp_fetch: Any, testos: dict, vm_manager: Any) -> None:
     name = unique_name("rest")
-    resp, info = await _call(
+    resp, info = await jp_call(
         jp_fetch, "POST", "vms", body={"name": name, "iso": str(testos["plain"]), **SMALL}
     )
     assert resp.code == 201
     assert resp.headers["Location"].endswith(f"/kernelswitch/api/vms/{name}")
     assert info["state"] == "running"
     try:
-        _, listing = await _call(jp_fetch, "GET", "vms")
+        _, listing = await jp_call(jp_fetch, "GET", "vms")
         assert name in [vm["name"] for vm in listing["vms"]]
-        _, storage = await _call(jp_fetch, "GET", "storage")
+        _, storage = await jp_call(jp_fetch, "GET", "storage")
         [disk] = info["disks"]
         [vol] = [v for v in storage["volumes"] if v["path"] == disk["path"]]
         assert vol["capacity"] == disk["capacity"] == 1024**3
         wait_serial(info["serial_log"])
 
-        _, got = await _call(jp_fetch, "POST", "vms", name, "suspend")
+        _, got = await jp_call(jp_fetch, "POST", "vms", name, "suspend")
         assert got["state"] == "paused"
-        _, got = await _call(jp_fetch, "POST", "vms", name, "resume")
+        _, got = await jp_call(jp_fetch, "POST", "vms", name, "resume")
         assert got["state"] == "running"
-        _, got = await _call(jp_fetch, "POST", "vms", name, "reboot")
+        _, got = await jp_call(jp_fetch, "POST", "vms", name, "reboot")
         wait_serial(info["serial_log"], count=2)
-        _, got = await _call(jp_fetch, "POST", "vms", name, "shutdown", body={"timeout": 60})
+        _, got = await jp_call(jp_fetch, "POST", "vms", name, "shutdown", body={"timeout": 60})
         assert got["state"] == "shutoff"
-        code, err = await _error(jp_fetch, "POST", "vms", name, "destroy")
+        code, err = await jp_error(jp_fetch, "POST", "vms", name, "destroy")
         assert (code, err["code"]) == (409, "vm_state")
-        _, got = await _call(jp_fetch, "POST", "vms", name, "start")
+        _, got = await jp_call(jp_fetch, "POST", "vms", name, "start")
         assert got["state"] == "running"
-        _, got = await _call(jp_fetch, "POST", "vms", name, "destroy")
+        _, got = await jp_call(jp_fetch, "POST", "vms", name, "destroy")
         assert got["state"] == "shutoff"
-        _, got = await _call(jp_fetch, "GET", "vms", name)
+        _, got = await jp_call(jp_fetch, "GET", "vms", name)
         assert got["name"] == name and got["os_id"].endswith("/3.17")
     finally:
-        resp, answer = await _call(jp_fetch, "DELETE", "vms", name, disks="1", force="1")
+        resp, answer = await jp_call(jp_fetch, "DELETE", "vms", name, disks="1", force="1")
     assert resp.code == 200
     assert answer["removed_disks"] == [d["path"] for d in info["disks"]]
     assert not Path(answer["removed_disks"][0]).exists()
-    code, err = await _error(jp_fetch, "GET", "vms", name)
+    code, err = await jp_error(jp_fetch, "GET", "vms", name)
     assert (code, err["code"]) == (404, "vm_not_found")
     assert qemu_processes(name) == []
 
 
 async def test_rest_bad_requests(jp_fetch: Any, testos: dict) -> None:
-    code, err = await _error(
+    code, err = await jp_error(
         jp_fetch, "POST", "vms", body={"name": "bad<name", "iso": str(testos["plain"])}
     )
     assert (code, err["code"]) == (400, "invalid_vm_spec")
     assert "'<'" in err["message"]
-    code, err = await _error(
+    code, err = await jp_error(
         jp_fetch, "POST", "vms", body={"name": unique_name("x"), "iso": str(testos["plain"])}
     )
     assert (code, err["code"]) == (422, "os_not_identified")
     assert len(err["details"]["oses"]) > 50
-    code, err = await _error(jp_fetch, "POST", "vms", body={"name": "x", "size": 3})
+    code, err = await jp_error(jp_fetch, "POST", "vms", body={"name": "x", "size": 3})
     assert (code, err["code"]) == (400, "invalid_vm_spec")
     assert err["message"].startswith("Unknown keys size;") and err["details"]["unknown"] == ["size"]
-    code, err = await _error(jp_fetch, "POST", "vms", "nope-nothing", "start")
+    code, err = await jp_error(jp_fetch, "POST", "vms", "nope-nothing", "start")
     assert (code, err["code"]) == (404, "vm_not_found")
 
 
 async def test_rest_storage(jp_fetch: Any, vm_manager: Any) -> None:
-    resp, body = await _call(jp_fetch, "GET", "storage")
+    resp, body = await jp_call(jp_fetch, "GET", "storage")
     assert resp.code == 200
     assert body["path"] == str(vm_manager.storage.pool_path())
     assert body["capacity"] >= body["available"] > 0
@@ -125,12 +107,12 @@ async def test_rest_survives_daemon_dropping_the_server(jp_fetch: Any) -> None:
 
     close_all()  # so the server's link is the one that appears next
     before = set(_client_ids_of_this_process())
-    await _call(jp_fetch, "GET", "vms")
+    await jp_call(jp_fetch, "GET", "vms")
     server_links = set(_client_ids_of_this_process()) - before
     assert len(server_links) == 1, server_links
     for cid in server_links:
         subprocess.run(["virt-admin", "client-disconnect", "libvirtd", cid], check=True)
-    resp, body = await _call(jp_fetch, "GET", "vms")
+    resp, body = await jp_call(jp_fetch, "GET", "vms")
     assert resp.code == 200 and isinstance(body["vms"], list)
 
 

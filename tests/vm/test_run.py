@@ -8,7 +8,6 @@ shutdown -> destroy -> delete keeping the disk.
 from __future__ import annotations
 
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,39 +19,14 @@ from .conftest import (
     leftover_volumes,
     qemu_processes,
     session_vms,
-    type_text,
     unique_name,
     wait_serial,
 )
+from .guest import Events, type_text
 
 pytestmark = pytest.mark.vm
 
 SMALL = {"os": "alpinelinux3.17", "memory": "256M", "disk": "1G", "cpus": 1}
-
-
-class Events:
-    """Collects VMEvents from the shared connection (called on libvirt's event thread)."""
-
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-        self.cond = threading.Condition()
-
-    def __call__(self, event: Any) -> None:
-        with self.cond:
-            self.items.append(event)
-            self.cond.notify_all()
-
-    def wait_for(self, pred: Any, timeout: float = 30.0) -> Any:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for e in self.items:
-                    if pred(e):
-                        return e
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    pytest.fail(f"no matching VM event within {timeout:g} s; got {self.items}")
-                self.cond.wait(left)
 
 
 def wait_state(manager: Any, name: str, state: str, timeout: float = 30.0) -> None:
