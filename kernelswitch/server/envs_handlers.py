@@ -72,7 +72,10 @@ class EnvsHandler(KSHandler):
     openapi = {
         "get": {
             "summary": "Every Python environment on the machine (files only, bounded time)",
-            "responses": {"200": S.ok({"$ref": "#/components/schemas/EnvList"}), **S.errors(400)},
+            "responses": {
+                "200": S.ok({"$ref": "#/components/schemas/EnvList"}),
+                **S.errors(400, 404),  # 404: a ?root= that is not a folder
+            },
         }
     }
 

@@ -8,9 +8,10 @@ Public API (stable):
   are the ones published, so the contract cannot drift from the code.
 - :class:`OpenAPIHandler` — ``GET openapi.json``.
 
-A route whose handler has no ``openapi`` entry for a verb is still listed (with
-its parameters and the error responses) and marked ``x-undocumented: true``;
-the contract test fuzzes documented operations only and lists the rest.
+Websocket routes are left out (OpenAPI cannot describe them); the document's
+description names them. A route whose handler has no ``openapi`` entry for a
+verb is still listed (with its parameters and the error responses) and marked
+``x-undocumented: true``; the contract test fuzzes documented operations only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
+from tornado.websocket import WebSocketHandler
 
 from .. import __version__
 from . import schemas as S
@@ -120,6 +122,8 @@ def document(base_url: str = "/") -> dict[str, Any]:
 
     paths: dict[str, dict[str, Any]] = {}
     for pattern, cls in handlers():
+        if issubclass(cls, WebSocketHandler):
+            continue  # not REST: OpenAPI cannot describe a websocket (see info.description)
         for template, params, word in path_templates(pattern, API):
             entry = paths.setdefault(template, {})
             for verb in VERBS:
@@ -134,7 +138,8 @@ def document(base_url: str = "/") -> dict[str, Any]:
             "description": (
                 "VMs (libvirt/QEMU) and Python environments inside Jupyter. Errors are "
                 '{"error": {"code", "message", "details"?, "id"?}}; every request needs the '
-                "Jupyter token (header `Authorization: token TOKEN`)."
+                "Jupyter token (header `Authorization: token TOKEN`). Not described here: "
+                "the websocket vms/{name}/console (a VM's live console)."
             ),
         },
         "servers": [{"url": f"{base_url.rstrip('/')}/kernelswitch/api"}],

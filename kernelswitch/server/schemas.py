@@ -55,7 +55,7 @@ def ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 _ERROR_TEXT = {
     400: "bad input: the message names the field and the limit",
     403: "not authenticated or not authorized",
-    404: "no such VM, route or resource",
+    404: "no such VM, route, folder or other resource",
     409: "conflict with the VM's state, its name, or an operation already running (vm_busy)",
     413: "request body too large",
     422: "the ISO's OS is not identified: details.oses lists choices",

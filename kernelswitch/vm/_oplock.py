@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from .errors import VMBusy
 
@@ -33,10 +34,16 @@ _POLL = 0.05
 
 
 class OperationLocks:
-    """Which VM is busy with what, since when."""
+    """Which VM is busy with what, since when, for which task.
+
+    Re-entrant per asyncio task: a request that holds a VM (the handler's
+    ``prepare``) may take the same VM again inside (a verb using
+    ``fleet.operation``) without waiting on itself.
+    """
 
     def __init__(self) -> None:
-        self._busy: dict[str, tuple[str, float]] = {}
+        # name -> [operation, since, owner task, depth]
+        self._busy: dict[str, list[Any]] = {}
 
     def busy(self, name: str) -> str | None:
         """The operation running on *name*, if any."""
@@ -53,18 +60,29 @@ class OperationLocks:
 
     async def acquire(self, name: str, operation: str, wait: float = OP_WAIT) -> None:
         """Mark *name* busy with *operation*; :meth:`release` it in a ``finally``."""
+        me = asyncio.current_task()
         deadline = time.monotonic() + wait
-        while name in self._busy:
+        while True:
+            held = self._busy.get(name)
+            if held is None:
+                self._busy[name] = [operation, time.monotonic(), me, 1]
+                return
+            if held[2] is me:
+                held[3] += 1
+                return
             if time.monotonic() >= deadline:
-                op, since = self._busy.get(name, (operation, time.monotonic()))
                 raise VMBusy(
-                    f"VM {name!r} is busy: {op} has been running for "
-                    f"{time.monotonic() - since:.1f} s. Try {operation} again when it "
+                    f"VM {name!r} is busy: {held[0]} has been running for "
+                    f"{time.monotonic() - held[1]:.1f} s. Try {operation} again when it "
                     "finishes (operations on one VM run one at a time).",
-                    details={"name": name, "busy_with": op},
+                    details={"name": name, "busy_with": held[0]},
                 )
             await asyncio.sleep(_POLL)
-        self._busy[name] = (operation, time.monotonic())
 
     def release(self, name: str) -> None:
-        self._busy.pop(name, None)
+        held = self._busy.get(name)
+        if held is None:
+            return
+        held[3] -= 1
+        if held[3] <= 0:
+            del self._busy[name]

@@ -40,6 +40,7 @@ __all__ = [
     "close_all",
     "get_connection",
     "is_connection_error",
+    "is_pool_busy",
     "libvirt_module",
 ]
 
@@ -53,6 +54,9 @@ KEEPALIVE_COUNT = 3
 #: Seconds between reconnect attempts after the daemon went away (doubles up to the max).
 RECONNECT_DELAY = 0.5
 RECONNECT_MAX_DELAY = 10.0
+#: Seconds a call waits out a storage pool busy with someone else's volume job.
+POOL_BUSY_WAIT = 10.0
+POOL_BUSY_POLL = 0.2
 
 T = TypeVar("T")
 _Listener = tuple[Callable[["VMEvent"], Any], "asyncio.AbstractEventLoop | None"]
@@ -176,6 +180,12 @@ def close_all() -> None:
         conns = list(_CONNECTIONS.values())
     for c in conns:
         c.close()
+
+
+def is_pool_busy(err: BaseException) -> bool:
+    """Whether a libvirtError says a storage pool has another client's job running."""
+    libvirt = libvirt_module()
+    return isinstance(err, libvirt.libvirtError) and "asynchronous jobs running" in str(err)
 
 
 def is_connection_error(err: BaseException) -> bool:
@@ -417,9 +427,23 @@ class Connection:
     # ------------------------------------------------------------ calls
 
     def call(self, fn: Callable[[Any], T]) -> T:
-        """``fn(virConnect)``; if the daemon went away, reopen and try once more."""
+        """``fn(virConnect)``; if the daemon went away, reopen and try once more.
+
+        A storage pool busy with another client's volume job is waited out
+        (up to :data:`POOL_BUSY_WAIT` s): libvirt refuses to refresh a pool, or
+        delete from it, while a volume is being made there, and answers at
+        once instead of queueing; such a call failed before changing anything.
+        """
         try:
-            return self._call(fn)
+            deadline = time.monotonic() + POOL_BUSY_WAIT
+            while True:
+                try:
+                    return self._call(fn)
+                except Exception as e:
+                    if not is_pool_busy(e) or time.monotonic() > deadline:
+                        raise
+                    log.debug("libvirt %s: storage pool busy; retrying", self.uri)
+                    time.sleep(POOL_BUSY_POLL)
         finally:
             _EVENTS.wake()
 

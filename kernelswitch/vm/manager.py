@@ -67,8 +67,6 @@ ACTIVE_STATES = ("running", "blocked", "paused", "shutting-down", "pmsuspended")
 #: Default seconds a guest gets to power off after the ACPI power button.
 SHUTDOWN_TIMEOUT = 60.0
 POLL_INTERVAL = 0.2
-#: Tries of a pool refresh while another request creates a volume (POLL_INTERVAL apart).
-POOL_BUSY_RETRIES = 25
 #: Seconds a blocking libvirt call may take in the server before the request
 #: answers 503 (the thread is left to finish; the pool is bounded).
 CALL_DEADLINE = 120.0
@@ -116,24 +114,6 @@ def _translate(e: Exception, name: str | None = None) -> Exception:
             f"Lost the connection to libvirt: {text}. Is libvirtd running?", details={"name": name}
         )
     return VMError(f"libvirt refused the operation on {vm}: {text}.", details={"name": name})
-
-
-def _pool_retry(fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)``, waiting out a pool another process is creating a volume in.
-
-    libvirt refuses to refresh a pool while a volume is being made in it (a
-    create elsewhere, another server or the CLI): that is a moment's wait,
-    not the host's failure.
-    """
-    for _ in range(POOL_BUSY_RETRIES):
-        try:
-            return fn(*args)
-        except VMError as e:
-            if "asynchronous jobs running" not in e.message:
-                raise
-            log.debug("storage pool busy; retrying %s", getattr(fn, "__name__", fn))
-            time.sleep(POLL_INTERVAL)
-    return fn(*args)
 
 
 async def run_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -263,7 +243,7 @@ class VMManager(ManageMixin):
 
     def storage_usage(self) -> dict[str, Any]:
         """The pool's sizes and volumes (``GET storage``)."""
-        return _pool_retry(self.storage.usage)
+        return self.storage.usage()  # a pool busy elsewhere is waited out (Connection.call)
 
     # ----------------------------------------------------------- create
 
@@ -341,7 +321,7 @@ class VMManager(ManageMixin):
         log_existed = serial_log.exists()
         try:
             say(f"creating a {spec.disk // 1024**3 or 1} GiB disk")
-            vol = _pool_retry(self.storage.create_volume, spec.name, spec.disk)
+            vol = self.storage.create_volume(spec.name, spec.disk)
             made_volume = vol.path
             serial_log.parent.mkdir(parents=True, exist_ok=True)
             accel = detect_accel()
@@ -623,10 +603,18 @@ class VMManager(ManageMixin):
     def _disks_in_use(self) -> dict[str, str]:
         from .domain import parse_domain
 
+        libvirt = _libvirt()
+
         def scan(conn: Any) -> dict[str, str]:
             used = {}
             for dom in conn.listAllDomains(0):
-                for d in parse_domain(dom.XMLDesc(0))["disks"]:
+                try:
+                    xml = dom.XMLDesc(0)
+                except libvirt.libvirtError as e:  # undefined while we looked: uses nothing
+                    if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                        raise
+                    continue
+                for d in parse_domain(xml)["disks"]:
                     if d["path"]:
                         used[d["path"]] = dom.name()
             return used

@@ -49,3 +49,21 @@ async def test_busy_vm_answers_409_naming_the_running_operation() -> None:
     assert e.value.details == {"name": "vm1", "busy_with": "start"}
     async with locks.hold("vm1", "delete", wait=0):  # free again once the start ended
         assert locks.busy("vm1") == "delete"
+
+
+async def test_a_request_may_take_its_own_vm_again() -> None:
+    """Re-entrant per task: a handler's prepare holds the VM, its verb takes it again."""
+    locks = OperationLocks()
+    await locks.acquire("vm1", "snapshot")
+    async with locks.hold("vm1", "snapshot", wait=0):
+        assert locks.busy("vm1") == "snapshot"
+    assert locks.busy("vm1") == "snapshot"  # still held by the outer acquire
+
+    async def other() -> None:
+        async with locks.hold("vm1", "start", wait=0.1):
+            pass
+
+    with pytest.raises(VMBusy):
+        await asyncio.ensure_future(other())  # another task waits, then gets 409
+    locks.release("vm1")
+    assert locks.busy("vm1") is None
