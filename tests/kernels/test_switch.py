@@ -50,3 +50,17 @@ def test_back_and_forth_one_websocket(server: RunningServer, envs: dict[str, Pat
             await nb.close()
 
     asyncio.run(scenario())
+
+
+def test_kernelswitch_kernelspec_is_switchable(server: RunningServer,
+                                               envs: dict[str, Path]) -> None:
+    async def scenario() -> None:
+        nb = await Notebook.open(server.url, server.token, kernel_name="kernelswitch")
+        try:
+            code, ans = await nb.switch(str(envs["overlay"]))
+            assert code == 200, ans
+            assert await nb.value("__import__('sys').prefix") == str(envs["overlay"])
+        finally:
+            await nb.close()
+
+    asyncio.run(scenario())
