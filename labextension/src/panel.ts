@@ -1,4 +1,4 @@
-import { Dialog, ISessionContext, Notification, showDialog } from '@jupyterlab/apputils';
+import { ISessionContext, Notification } from '@jupyterlab/apputils';
 import { refreshIcon } from '@jupyterlab/ui-components';
 import { ISignal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
@@ -11,6 +11,7 @@ import {
   kernelEnv,
   switchKernel
 } from './kernelenv';
+import { installIpykernel } from './install';
 import { envSummary } from './protocol';
 
 type State =
@@ -262,46 +263,8 @@ export class EnvPanel extends Widget {
 
   /** Install ipykernel into an env after the user confirmed the exact command. */
   private async _install(target: string): Promise<void> {
-    const q = new URLSearchParams({ target });
-    let command: string;
-    try {
-      const plan = await requestAPI<{ command: string[] }>(`envs/install-ipykernel?${q}`);
-      command = plan.command.join(' ');
-    } catch (error) {
-      this._details.replaceChildren(note('ks-EnvPanel-error', String((error as Error).message)));
-      return;
-    }
-    const pre = document.createElement('pre');
-    pre.className = 'ks-EnvPanel-command';
-    pre.textContent = command;
-    const body = new Widget({ node: pre });
-    const ok = await showDialog({
-      title: 'Install ipykernel?',
-      body,
-      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Install' })]
-    });
-    if (!ok.button.accept) {
-      return;
-    }
-    this._details.replaceChildren(note('ks-EnvPanel-installing', `Running: ${command}`));
-    try {
-      const done = await requestAPI<{ output: string; env: IEnvRecord & { reason?: string } }>(
-        'envs/install-ipykernel',
-        { method: 'POST', body: JSON.stringify({ target, confirm: true }) }
-      );
-      const out = document.createElement('pre');
-      out.className = 'ks-EnvPanel-output';
-      out.textContent = done.output.slice(-3000);
-      this._details.replaceChildren(
-        note('ks-EnvPanel-done', `${done.env.name} is now ${done.env.mode}: ${done.env.reason ?? ''}`),
-        out
-      );
+    if (await installIpykernel(target, this._details)) {
       await this.refresh(false);
-    } catch (error) {
-      const out = document.createElement('pre');
-      out.className = 'ks-EnvPanel-output';
-      out.textContent = String((error as Error).message);
-      this._details.replaceChildren(note('ks-EnvPanel-warning', 'The install failed:'), out);
     }
   }
 
