@@ -151,6 +151,7 @@ export class EnvPanel extends Widget {
     } catch {
       // the server is away; try again at the next tick
     }
+    await this._followKernel();
     setTimeout(() => void this._poll(), POLL_MS);
   }
 
@@ -174,13 +175,22 @@ export class EnvPanel extends Widget {
     this._details.replaceChildren();
   }
 
-  protected onAfterAttach(): void {
+  /**
+   * Load the list and follow the active notebook's kernel, whether or not the
+   * panel is shown: a switch made by `%pyenv switch` or the picker is then
+   * remembered in the notebook too.
+   */
+  start(): void {
     if (!this._loaded) {
       this._loaded = true;
       void this.refresh();
       this._watchNotebook();
       void this._poll();
     }
+  }
+
+  protected onAfterAttach(): void {
+    this.start();
   }
 
   private _watchNotebook(): void {
@@ -243,9 +253,7 @@ export class EnvPanel extends Widget {
     delete this.node.dataset.switching;
     if (answer.ok) {
       const env = answer.env;
-      nb.context.model.setMetadata('kernelswitch', {
-        env: { prefix: env.prefix, executable: env.executable, name: env.name, version: env.version }
-      });
+      this._remember(nb, env);
       await kernel.requestKernelInfo(); // the front end shows the new Python
       this._details.replaceChildren(
         note('ks-EnvPanel-done', `Switched to ${env.name} (${env.mode}); the next cell runs there.`)
@@ -266,6 +274,42 @@ export class EnvPanel extends Widget {
     if (await installIpykernel(target, this._details)) {
       await this.refresh(false);
     }
+  }
+
+  /**
+   * A switch made elsewhere (`%pyenv switch`, the picker, REST): show it,
+   * remember it in the notebook and refresh the kernel info the front end shows.
+   */
+  private async _followKernel(): Promise<void> {
+    const nb = this._notebook;
+    const kernel = nb?.sessionContext.session?.kernel;
+    const known = this._current;
+    if (!nb || !kernel || !known || known.kind === '?' || this.node.dataset.switching) {
+      return;
+    }
+    let env: IKernelEnv;
+    try {
+      env = (await requestAPI<{ env: IKernelEnv & { switching?: boolean } }>(
+        `kernels/${kernel.id}/env`)).env;
+    } catch {
+      return;
+    }
+    if (nb !== this._notebook || env.prefix === known.prefix ||
+        (env as { switching?: boolean }).switching) {
+      return;
+    }
+    this._remember(nb, env);
+    this._current = env;
+    this._selected = env.prefix;
+    this._renderKernel();
+    this._renderList();
+    await kernel.requestKernelInfo();
+  }
+
+  private _remember(nb: INotebookLike, env: IKernelEnv): void {
+    nb.context.model.setMetadata('kernelswitch', {
+      env: { prefix: env.prefix, executable: env.executable, name: env.name, version: env.version }
+    });
   }
 
   private async refreshKernelKeepDetails(): Promise<void> {

@@ -50,3 +50,11 @@ def test_picker_switches_its_kernel(page: Page, lab: RunningServer, lab_root: Pa
     expect(cells.nth(1).locator(".jp-OutputArea-output")).to_have_text(
         f"prefix={demo['prefix']}", timeout=60_000
     )
+    # the notebook remembers where its kernel runs (kept for its next start)
+    for _ in range(50):
+        page.keyboard.press("Control+s")
+        page.wait_for_timeout(300)
+        saved = nbformat.read(lab_root / "picker-switch.ipynb", as_version=4)
+        if saved.metadata.get("kernelswitch"):
+            break
+    assert saved.metadata["kernelswitch"]["env"]["prefix"] == demo["prefix"]
