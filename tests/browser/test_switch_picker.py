@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,9 @@ from support.jupyter import RunningServer
 DEMO_ENV = "demo-env"  # made by the `lab` fixture (conftest.py)
 
 
-def test_picker_switches_its_kernel(page: Page, lab: RunningServer, lab_root: Path) -> None:
+def test_picker_switches_its_kernel(
+    page: Page, lab: RunningServer, lab_root: Path, tmp_path: Path
+) -> None:
     api: Any = lab.api("envs")
     demo = next(e for e in api["envs"] if e["name"] == DEMO_ENV)
     nb = nbformat.v4.new_notebook()
@@ -40,6 +44,15 @@ def test_picker_switches_its_kernel(page: Page, lab: RunningServer, lab_root: Pa
     start = picker.get_attribute("data-current")
     assert start != demo["prefix"]
     expect(picker.locator(".ks-picker-legend")).to_contain_text("overlay")
+    # a folder outside the server's roots, added on top of them
+    elsewhere = tmp_path / "elsewhere"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(elsewhere / "far-env")],
+                   check=True)
+    picker.locator(".ks-picker-root").fill(str(elsewhere))
+    picker.locator(".ks-picker-scanRoot").click()
+    expect(picker.locator(f'.ks-picker-env[data-prefix="{elsewhere / "far-env"}"]')
+           ).to_have_count(1, timeout=30_000)
+    expect(picker.locator(f'.ks-picker-env[data-prefix="{demo["prefix"]}"]')).to_have_count(1)
     picker.locator(f'.ks-picker-env[data-prefix="{demo["prefix"]}"]').click()
     expect(picker.locator(".ks-picker-details")).to_contain_text("overlay")
     picker.locator(".ks-picker-apply").click()
