@@ -86,7 +86,8 @@ class Switcher:
         spec = getattr(km, "kernel_spec", None)
         if spec is None or launcher_index(list(spec.argv)) is None:
             return None
-        home = home_record()  # launched by another provisioner, in the server's Python
+        # launched by another provisioner: the kernelspec's interpreter
+        home = home_record(spec.argv[0])
         return LaunchTarget.from_record(home) if home is not None else None
 
     def current(self, km: Any) -> dict[str, Any]:
