@@ -198,12 +198,19 @@ def kernelside_path() -> str:
     return str(folder)
 
 
-def home_record() -> EnvRecord | None:
-    """The server's own interpreter as an env record (first start of a kernel)."""
+def home_record(executable: str | None = None) -> EnvRecord | None:
+    """The env of the interpreter a kernelspec names (``python``/``python3`` is
+    the server's own, as jupyter_client reads it), or None if it is not one."""
     from ..envs import resolve
     from ..errors import KernelSwitchError
 
+    exe = executable or sys.executable
+    if os.path.basename(exe) in _BARE_PYTHONS and os.sep not in exe:
+        exe = sys.executable
     try:
-        return resolve(sys.executable)
+        return resolve(exe)
     except KernelSwitchError:
         return None
+
+
+_BARE_PYTHONS = ("python", "python3", "python{}.{}".format(*sys.version_info[:2]))

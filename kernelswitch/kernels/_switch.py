@@ -29,10 +29,7 @@ during a switch is not restarted twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import queue
 import time
 import uuid
 from collections.abc import Callable
@@ -42,13 +39,12 @@ from ..envs import MODE_INCOMPATIBLE, EnvRecord
 from ..envs._record import major_minor
 from ..errors import KernelSwitchError
 from . import _launch
+from ._candidate import discard, retire, wait_ready
 from ._carry import CarryReport, carry
 from ._launch import LaunchTarget, home_record, launcher_index
 from .errors import (
     CandidateExited,
-    CandidateTimeout,
     EnvIncompatible,
-    IpykernelImportFailed,
     NotSwitchable,
     SwitchBusy,
     VersionPolicyRefused,
@@ -56,9 +52,6 @@ from .errors import (
 from .provisioner import KernelSwitchProvisioner
 
 log = logging.getLogger("kernelswitch.kernels")
-
-#: How long the old kernel gets to shut down politely before it is killed.
-_RETIRE_GRACE = 3.0
 
 
 class SwitchFailed(KernelSwitchError):
@@ -93,7 +86,8 @@ class Switcher:
         spec = getattr(km, "kernel_spec", None)
         if spec is None or launcher_index(list(spec.argv)) is None:
             return None
-        home = home_record()  # launched by another provisioner, in the server's Python
+        # launched by another provisioner: the kernelspec's interpreter
+        home = home_record(spec.argv[0])
         return LaunchTarget.from_record(home) if home is not None else None
 
     def current(self, km: Any) -> dict[str, Any]:
@@ -191,12 +185,12 @@ class Switcher:
                 timings["carry"] = round(time.monotonic() - t, 3)
         except KernelSwitchError as e:
             if cand is not None:
-                await _discard(cand)
+                await discard(cand)
             await self._revive_if_dead(km, answer)
             raise self._failed(e, answer, t0) from e
         except BaseException:
             if cand is not None:
-                await _discard(cand)
+                await discard(cand)
             raise
         answer.update(
             ok=True,
@@ -222,7 +216,7 @@ class Switcher:
         finally:
             if km.autorestart:
                 km.start_restarter()
-        self._spawn(_retire(*old))
+        self._spawn(retire(*old))
         if connected:
             await asyncio.wait([asyncio.ensure_future(f) for f in connected], timeout=10)
         answer["timings"]["total"] = round(time.monotonic() - t0, 3)
@@ -239,7 +233,7 @@ class Switcher:
                 if time.monotonic() > deadline:
                     log.warning("kernelswitch: kernel %s stayed busy; switch to %s dropped",
                                 kernel_id, prepared[3].prefix)
-                    await _discard(cand)
+                    await discard(cand)
                     if km.autorestart:
                         km.start_restarter()
                     return
@@ -303,16 +297,16 @@ class Switcher:
         try:
             await cand.start_kernel(**launch)
         except Exception as e:
-            await _discard(cand)
+            await discard(cand)
             raise CandidateExited(
                 f"could not start a kernel with {target.executable}: {e}",
                 details={"path": target.prefix},
             ) from e
         timings["launch"] = round(time.monotonic() - t, 3)
         try:
-            info = await _wait_ready(cand, prov, target, timeout)
+            info = await wait_ready(cand, prov, target, timeout)
         except BaseException:
-            await _discard(cand)
+            await discard(cand)
             raise
         timings["ready"] = round(time.monotonic() - t, 3)
         return cand, prov, info
@@ -367,86 +361,3 @@ class Switcher:
 
 _NONE: dict[str, Any] = {"prefix": "", "executable": "", "mode": "", "kind": "", "name": "",
                          "version": None}
-
-
-async def _wait_ready(
-    cand: Any, prov: KernelSwitchProvisioner, target: LaunchTarget, timeout: float
-) -> dict[str, Any]:
-    """The candidate's ``kernel_info_reply`` content, or why there is none."""
-    client = cand.client()
-    client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
-    try:
-        msg_id = client.kernel_info()
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                reply = await client.get_shell_msg(timeout=0.05)
-            except queue.Empty:
-                code = await prov.poll()
-                if code is not None:
-                    await asyncio.sleep(0.05)  # let the stderr pump catch the last lines
-                    raise _exited(target, code, prov.stderr_tail()) from None
-                if time.monotonic() > deadline:
-                    raise CandidateTimeout(
-                        f"the kernel in {target.prefix} did not answer within {timeout:g} s; "
-                        "the old kernel keeps running. Check that its ipykernel works: "
-                        f"`{target.executable} -m ipykernel_launcher --help`",
-                        details={"path": target.prefix},
-                    ) from None
-                continue
-            if reply.get("parent_header", {}).get("msg_id") == msg_id:
-                content: dict[str, Any] = reply["content"]
-                return content
-    finally:
-        client.stop_channels()
-
-
-def _exited(target: LaunchTarget, code: int, tail: str) -> CandidateExited:
-    last = "\n".join(tail.strip().splitlines()[-6:])
-    if "ipykernel" in tail and ("ImportError" in tail or "ModuleNotFoundError" in tail):
-        return IpykernelImportFailed(
-            f"ipykernel fails to import in {target.prefix}, so the old kernel keeps running; "
-            f"reinstall it: `{target.executable} -m pip install --force-reinstall ipykernel`"
-            f"\n{last}",
-            details={"path": target.prefix, "exit_code": code},
-        )
-    return CandidateExited(
-        f"the kernel in {target.prefix} exited with code {code} before it was ready, so the "
-        f"old kernel keeps running; run `{target.executable} -m ipykernel_launcher --help` "
-        f"to see why{':' if last else ''}\n{last}".rstrip(),
-        details={"path": target.prefix, "exit_code": code},
-    )
-
-
-async def _discard(cand: Any) -> None:
-    """Stop a candidate that will not be used (no polite shutdown needed)."""
-    with contextlib.suppress(Exception):
-        await cand.shutdown_kernel(now=True)
-    with contextlib.suppress(Exception):
-        cand.cleanup_resources()
-
-
-async def _retire(prov: Any, control: Any, conn_file: str, session: Any) -> None:
-    """Ask the old kernel to shut down, kill it if it will not, tidy its files."""
-    try:
-        if control is not None and prov is not None and await prov.poll() is None:
-            with contextlib.suppress(Exception):
-                session.send(control, session.msg("shutdown_request", {"restart": False}))
-            deadline = time.monotonic() + _RETIRE_GRACE
-            while await prov.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            if await prov.poll() is None:
-                await prov.kill()
-                await prov.wait()
-        elif prov is not None:
-            with contextlib.suppress(Exception):
-                await prov.wait()
-        if prov is not None:
-            with contextlib.suppress(Exception):
-                await prov.cleanup(restart=False)
-    finally:
-        if control is not None:
-            control.close(linger=0)
-        if conn_file:
-            with contextlib.suppress(OSError):
-                os.remove(conn_file)

@@ -28,6 +28,7 @@ jupyter_server stay untouched and no manager subclass is needed.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import os
@@ -74,7 +75,7 @@ class KernelSwitchProvisioner(LocalProvisioner):
         if launcher_index(cmd) is None:
             return kwargs  # not ipykernel: launched as the local provisioner would
         if self.ks_target is None:
-            self.ks_target = self._first_target(kwargs.get("env") or {})
+            self.ks_target = self._first_target(kwargs.get("env") or {}, cmd[0])
             if self.ks_target is None:
                 return kwargs
         if self.ks_first_version is None:
@@ -96,7 +97,20 @@ class KernelSwitchProvisioner(LocalProvisioner):
         # and its tail kept to say why a kernel died at start.
         self._stderr_tail.clear()
         kwargs["stderr"] = subprocess.PIPE
-        info = await super().launch_kernel(cmd, **kwargs)
+        # What LocalProvisioner.launch_kernel does, with the fork+exec in a
+        # thread: forking the big server process blocks its event loop for
+        # tens of ms on a loaded machine, which every open notebook would feel
+        # (benchmarks/switch.py measures it as failed-switch downtime).
+        from jupyter_client.launcher import launch_kernel
+
+        self.process = await asyncio.to_thread(launch_kernel, cmd, **self._scrub_kwargs(kwargs))
+        try:
+            self.pgid = os.getpgid(self.process.pid)
+        except OSError:
+            self.pgid = None
+        self.pid = self.process.pid
+        self.cwd = kwargs.get("cwd", os.getcwd())
+        info = self.connection_info
         pipe = self.process.stderr if self.process is not None else None
         if pipe is not None:
             threading.Thread(
@@ -114,13 +128,14 @@ class KernelSwitchProvisioner(LocalProvisioner):
                 except (OSError, ValueError):  # the server's stderr went away
                     pass
 
-    def _first_target(self, env: dict[str, str]) -> LaunchTarget | None:
-        """The notebook's recorded env if it still works, else the server's Python."""
+    def _first_target(self, env: dict[str, str], exe: str) -> LaunchTarget | None:
+        """The notebook's recorded env if it still works, else the kernelspec's
+        interpreter (``exe``; the server's own for the stock python3 kernelspec)."""
         rec = _notebook_env(env.get("JPY_SESSION_NAME", ""))
         if rec is not None and rec.mode != MODE_INCOMPATIBLE and rec.executable:
             self.log.info("kernelswitch: restoring %s from the notebook's metadata", rec.prefix)
             return LaunchTarget.from_record(rec)
-        home = home_record()
+        home = home_record(exe)
         if home is None or home.mode == MODE_INCOMPATIBLE or not home.executable:
             return None
         return LaunchTarget.from_record(home)
@@ -133,7 +148,9 @@ def _notebook_env(path: str) -> Any:
     try:
         with open(path, encoding="utf-8") as f:
             meta = json.load(f).get("metadata", {})
-        prefix = meta.get("kernelswitch", {}).get("env", {}).get("prefix")
+        env = meta.get("kernelswitch", {}).get("env", {})
+        # the interpreter first: a prefix like /usr does not name one Python
+        prefix = env.get("executable") or env.get("prefix")
     except (OSError, ValueError, AttributeError):
         return None
     if not isinstance(prefix, str) or not prefix:

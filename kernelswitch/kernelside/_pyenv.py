@@ -112,6 +112,13 @@ def run(args: Any, usage_error: type[Exception]) -> Any:
     return None
 
 
+def _progress(label: str) -> Any:
+    """The magics' elapsed-time status line (shared with ``%vm``)."""
+    from .magics import _progress as progress
+
+    return progress(label)
+
+
 def _local_current() -> Any:
     from ..envs import resolve
 
@@ -132,7 +139,8 @@ def _switch(kid: str, args: Any) -> Any:
             folder = tempfile.mkdtemp(prefix="kernelswitch-carry-")
             carry.dump(folder, use_cloudpickle=True)
             body["carry_from"] = folder
-        ans = client.request("POST", f"kernels/{kid}/env", body)
+        with _progress(f"Starting a kernel in {args.target}"):
+            ans = client.request("POST", f"kernels/{kid}/env", body)
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -155,8 +163,9 @@ def _install(args: Any) -> Any:
               "to do it")
         return None
     print(f"running: {command}", flush=True)
-    done = client.request("POST", "envs/install-ipykernel",
-                          {"target": args.target, "confirm": True}, timeout=900)
+    with _progress("Installing ipykernel"):
+        done = client.request("POST", "envs/install-ipykernel",
+                              {"target": args.target, "confirm": True}, timeout=900)
     if args.json:
         return done
     print(done["output"].rstrip()[-3000:])

@@ -81,16 +81,57 @@ class EnvWatcher:
                               "updates on refresh only", e)
 
     def _changed(self, changes: Any) -> None:
+        from watchfiles import Change
+
+        new_dirs = [p for c, p in changes if c == Change.added and os.path.isdir(p)]
+        if len(new_dirs) < len(changes) or any(_is_env(d) for d in new_dirs):
+            self._bump(changes)
+        if new_dirs:
+            # inotify watches a new folder only once it exists, so a venv made
+            # in one step may show no pyvenv.cfg event: look again shortly
+            timer = threading.Timer(1.0, self._recheck, args=(new_dirs,))
+            timer.daemon = True
+            timer.start()
+
+    def _recheck(self, dirs: list[str]) -> None:
+        if any(_is_env(d) or any(_is_env(os.path.join(d, c)) for c in _children(d))
+               for d in dirs):
+            self._bump(dirs)
+
+    def _bump(self, what: Any) -> None:
         from ..envs import forget_walks
 
         forget_walks()
         self.generation += 1
         self._log.debug("kernelswitch: env roots changed (%d): %s", self.generation,
-                        sorted(p for _, p in changes)[:5])
+                        sorted(str(p) for p in what)[:5])
 
 
-def _is_marker(_change: Any, path: str) -> bool:
-    return os.path.basename(path) in _MARKERS
+def _is_env(path: str) -> bool:
+    return any(os.path.exists(os.path.join(path, m)) for m in _MARKERS)
+
+
+def _children(path: str) -> list[str]:
+    try:
+        return os.listdir(path)[:200]
+    except OSError:
+        return []
+
+
+def _is_marker(change: Any, path: str) -> bool:
+    """pyvenv.cfg / conda-meta, an env's interpreter (``venv`` writes its
+    pyvenv.cfg first and bin/python last: the list must see the finished env),
+    and new folders (checked again once their content is there)."""
+    from watchfiles import Change
+
+    name = os.path.basename(path)
+    if name in _MARKERS:
+        return True
+    if os.path.basename(os.path.dirname(path)) in ("bin", "Scripts") and name.startswith(
+        "python"
+    ):
+        return True
+    return bool(change == Change.added and os.path.isdir(path))
 
 
 class EnvGenerationHandler(KSHandler):

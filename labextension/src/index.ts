@@ -61,6 +61,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     panel.title.label = '';
     app.shell.add(panel, 'left', { rank: 900 });
     restorer?.add(panel, SIDEBAR_ID);
+    void app.restored.then(() => panel.start());
     app.commands.addCommand('kernelswitch:refresh-envs', {
       label: 'kernelswitch: Refresh Python environments',
       execute: () => panel.refresh(true)

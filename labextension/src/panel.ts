@@ -1,4 +1,4 @@
-import { Dialog, ISessionContext, Notification, showDialog } from '@jupyterlab/apputils';
+import { ISessionContext, Notification } from '@jupyterlab/apputils';
 import { refreshIcon } from '@jupyterlab/ui-components';
 import { ISignal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
@@ -11,6 +11,7 @@ import {
   kernelEnv,
   switchKernel
 } from './kernelenv';
+import { installIpykernel } from './install';
 import { envSummary } from './protocol';
 
 type State =
@@ -150,6 +151,7 @@ export class EnvPanel extends Widget {
     } catch {
       // the server is away; try again at the next tick
     }
+    await this._followKernel();
     setTimeout(() => void this._poll(), POLL_MS);
   }
 
@@ -173,13 +175,22 @@ export class EnvPanel extends Widget {
     this._details.replaceChildren();
   }
 
-  protected onAfterAttach(): void {
+  /**
+   * Load the list and follow the active notebook's kernel, whether or not the
+   * panel is shown: a switch made by `%pyenv switch` or the picker is then
+   * remembered in the notebook too.
+   */
+  start(): void {
     if (!this._loaded) {
       this._loaded = true;
       void this.refresh();
       this._watchNotebook();
       void this._poll();
     }
+  }
+
+  protected onAfterAttach(): void {
+    this.start();
   }
 
   private _watchNotebook(): void {
@@ -242,9 +253,7 @@ export class EnvPanel extends Widget {
     delete this.node.dataset.switching;
     if (answer.ok) {
       const env = answer.env;
-      nb.context.model.setMetadata('kernelswitch', {
-        env: { prefix: env.prefix, executable: env.executable, name: env.name, version: env.version }
-      });
+      this._remember(nb, env);
       await kernel.requestKernelInfo(); // the front end shows the new Python
       this._details.replaceChildren(
         note('ks-EnvPanel-done', `Switched to ${env.name} (${env.mode}); the next cell runs there.`)
@@ -262,47 +271,45 @@ export class EnvPanel extends Widget {
 
   /** Install ipykernel into an env after the user confirmed the exact command. */
   private async _install(target: string): Promise<void> {
-    const q = new URLSearchParams({ target });
-    let command: string;
-    try {
-      const plan = await requestAPI<{ command: string[] }>(`envs/install-ipykernel?${q}`);
-      command = plan.command.join(' ');
-    } catch (error) {
-      this._details.replaceChildren(note('ks-EnvPanel-error', String((error as Error).message)));
-      return;
-    }
-    const pre = document.createElement('pre');
-    pre.className = 'ks-EnvPanel-command';
-    pre.textContent = command;
-    const body = new Widget({ node: pre });
-    const ok = await showDialog({
-      title: 'Install ipykernel?',
-      body,
-      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Install' })]
-    });
-    if (!ok.button.accept) {
-      return;
-    }
-    this._details.replaceChildren(note('ks-EnvPanel-installing', `Running: ${command}`));
-    try {
-      const done = await requestAPI<{ output: string; env: IEnvRecord & { reason?: string } }>(
-        'envs/install-ipykernel',
-        { method: 'POST', body: JSON.stringify({ target, confirm: true }) }
-      );
-      const out = document.createElement('pre');
-      out.className = 'ks-EnvPanel-output';
-      out.textContent = done.output.slice(-3000);
-      this._details.replaceChildren(
-        note('ks-EnvPanel-done', `${done.env.name} is now ${done.env.mode}: ${done.env.reason ?? ''}`),
-        out
-      );
+    if (await installIpykernel(target, this._details)) {
       await this.refresh(false);
-    } catch (error) {
-      const out = document.createElement('pre');
-      out.className = 'ks-EnvPanel-output';
-      out.textContent = String((error as Error).message);
-      this._details.replaceChildren(note('ks-EnvPanel-warning', 'The install failed:'), out);
     }
+  }
+
+  /**
+   * A switch made elsewhere (`%pyenv switch`, the picker, REST): show it,
+   * remember it in the notebook and refresh the kernel info the front end shows.
+   */
+  private async _followKernel(): Promise<void> {
+    const nb = this._notebook;
+    const kernel = nb?.sessionContext.session?.kernel;
+    const known = this._current;
+    if (!nb || !kernel || !known || known.kind === '?' || this.node.dataset.switching) {
+      return;
+    }
+    let env: IKernelEnv;
+    try {
+      env = (await requestAPI<{ env: IKernelEnv & { switching?: boolean } }>(
+        `kernels/${kernel.id}/env`)).env;
+    } catch {
+      return;
+    }
+    if (nb !== this._notebook || env.prefix === known.prefix ||
+        (env as { switching?: boolean }).switching) {
+      return;
+    }
+    this._remember(nb, env);
+    this._current = env;
+    this._selected = env.prefix;
+    this._renderKernel();
+    this._renderList();
+    await kernel.requestKernelInfo();
+  }
+
+  private _remember(nb: INotebookLike, env: IKernelEnv): void {
+    nb.context.model.setMetadata('kernelswitch', {
+      env: { prefix: env.prefix, executable: env.executable, name: env.name, version: env.version }
+    });
   }
 
   private async refreshKernelKeepDetails(): Promise<void> {

@@ -110,6 +110,21 @@ def test_sidebar_switches_the_notebook_kernel(
         1, timeout=20_000
     )
 
+    # an incompatible env (another Python, no ipykernel) is greyed and offers the
+    # install, showing the exact command before anything runs
+    py312 = Path.home() / ".pyenv" / "versions" / "3.12.1" / "bin" / "python"
+    assert py312.exists(), f"this test needs pyenv's Python 3.12 at {py312}"
+    other = lab_root.parent / "envs" / "py312-env"
+    subprocess.run([str(py312), "-m", "venv", "--without-pip", str(other)], check=True)
+    row = panel.locator(f'.ks-EnvPanel-env[data-prefix="{other}"]')
+    expect(row).to_have_class(re.compile("ks-mod-incompatible"), timeout=20_000)
+    row.locator(".ks-EnvPanel-install").click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text(f"--python {other}/bin/python install")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_have_count(0)
+    assert not list(other.glob("lib/python*/site-packages/ipykernel"))
+
     # compare: selecting shows what changes; apply: switch
     panel.locator(f'.ks-EnvPanel-env[data-prefix="{demo["prefix"]}"]').click()
     expect(panel.locator(".ks-EnvPanel-comparison")).to_contain_text("overlay")

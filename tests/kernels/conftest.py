@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,9 +50,18 @@ def envs(tmp_path_factory: pytest.TempPathFactory, ipykernel_venv: Path) -> dict
 def server(envs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[RunningServer]:
     root = tmp_path_factory.mktemp("switch-server")
+    # a kernelspec of another env, as `python -m ipykernel install --user` makes them
+    data = tmp_path_factory.mktemp("jupyter-data")
+    spec = data / "kernels" / "venv-native"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [str(envs["native"] / "bin" / "python"), "-m", "ipykernel_launcher",
+                 "-f", "{connection_file}"],
+        "display_name": "venv-native", "language": "python",
+    }))  # fmt: skip
     with jupyter_server(root, extra_args=[
         f"--KernelSwitchApp.env_roots={envs['root']}", "--KernelSwitchApp.env_depth=2",
-    ]) as srv:  # fmt: skip
+    ], env={"JUPYTER_PATH": str(data)}) as srv:  # fmt: skip
         yield srv
 
 

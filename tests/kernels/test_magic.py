@@ -47,6 +47,11 @@ def test_pyenv_switch_magic(server: RunningServer, envs: dict[str, Path]) -> Non
             assert got[2], "jupyter_server (the server's packages) is importable in native mode"
             out = await nb.run("%pyenv current")
             assert "native" in out and str(envs["native"]) in out
+            # no anywidget there: the widget class says how to get it
+            with pytest.raises(AssertionError) as err:
+                await nb.run("from kernelswitch.widgets import EnvPicker; EnvPicker()")
+            assert "WidgetsMissing" in str(err.value)
+            assert "pip install anywidget ipywidgets" in str(err.value)
             # a refused switch fails the cell with one line, and the kernel stays
             with pytest.raises(AssertionError) as err:
                 await nb.run(f"%pyenv switch {envs['dying']}")

@@ -50,3 +50,33 @@ def test_back_and_forth_one_websocket(server: RunningServer, envs: dict[str, Pat
             await nb.close()
 
     asyncio.run(scenario())
+
+
+def test_kernelswitch_kernelspec_is_switchable(server: RunningServer,
+                                               envs: dict[str, Path]) -> None:
+    async def scenario() -> None:
+        nb = await Notebook.open(server.url, server.token, kernel_name="kernelswitch")
+        try:
+            code, ans = await nb.switch(str(envs["overlay"]))
+            assert code == 200, ans
+            assert await nb.value("__import__('sys').prefix") == str(envs["overlay"])
+        finally:
+            await nb.close()
+
+    asyncio.run(scenario())
+
+
+def test_another_envs_kernelspec_starts_in_that_env(server: RunningServer,
+                                                     envs: dict[str, Path]) -> None:
+    async def scenario() -> None:
+        nb = await Notebook.open(server.url, server.token, kernel_name="venv-native")
+        try:
+            env = (await nb.env())["env"]
+            assert (env["prefix"], env["mode"]) == (str(envs["native"]), "native")
+            got = await nb.value("[__import__('sys').prefix, __import__('os').environ.get("
+                                 "'VIRTUAL_ENV'), __import__('os').environ['PATH'].split(':')[0]]")
+            assert got == [str(envs["native"])] * 2 + [str(envs["native"] / "bin")]
+        finally:
+            await nb.close()
+
+    asyncio.run(scenario())

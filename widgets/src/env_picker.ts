@@ -63,7 +63,45 @@ export function renderEnvPicker({ model, el, signal }: RenderProps<EnvPickerMode
   body.className = 'ks-picker-body';
   const details = document.createElement('div');
   details.className = 'ks-picker-details';
-  el.append(style, header, filter, legend, body, details);
+  // a path (interpreter or env folder) to compare with, and a folder to scan too
+  const pathRow = document.createElement('div');
+  pathRow.className = 'ks-picker-row';
+  const path = document.createElement('input');
+  path.className = 'ks-picker-path';
+  path.placeholder = 'Interpreter or env folder…';
+  const comparePath = document.createElement('button');
+  comparePath.className = 'ks-picker-comparePath';
+  comparePath.textContent = 'Compare';
+  const root = document.createElement('input');
+  root.className = 'ks-picker-root';
+  root.placeholder = 'Also scan folder…';
+  const scanRoot = document.createElement('button');
+  scanRoot.className = 'ks-picker-scanRoot';
+  scanRoot.textContent = 'Scan';
+  pathRow.append(path, comparePath, root, scanRoot);
+  const roots: string[] = [];
+  el.append(style, header, filter, pathRow, legend, body, details);
+  const pickPath = (): void => {
+    const p = path.value.trim();
+    if (p) {
+      model.set('selected', p);
+      save();
+      draw();
+      void compareTo({ kind: '?', name: p, prefix: p, executable: p, version: null,
+                       version_source: null, has_ipykernel: null, mode: null, error: null });
+    }
+  };
+  comparePath.addEventListener('click', pickPath);
+  path.addEventListener('keydown', e => e.key === 'Enter' && pickPath());
+  const addRoot = (): void => {
+    const r = root.value.trim();
+    if (r && !roots.includes(r)) {
+      roots.push(r);
+    }
+    void load(false);
+  };
+  scanRoot.addEventListener('click', addRoot);
+  root.addEventListener('keydown', e => e.key === 'Enter' && addRoot());
   filter.addEventListener('input', () => draw());
   const kid = model.get('kernel_id');
 
@@ -165,7 +203,13 @@ export function renderEnvPicker({ model, el, signal }: RenderProps<EnvPickerMode
     model.set('error', '');
     model.save_changes();
     try {
-      const list = await requestAPI<EnvList>(rescan ? 'envs?refresh=1' : 'envs', { signal });
+      const q = new URLSearchParams();
+      if (rescan) {
+        q.set('refresh', '1');
+      }
+      roots.forEach(r => q.append('root', r));
+      const query = q.toString();
+      const list = await requestAPI<EnvList>(query ? `envs?${query}` : 'envs', { signal });
       if (mine !== seq) {
         return;
       }
@@ -176,7 +220,11 @@ export function renderEnvPicker({ model, el, signal }: RenderProps<EnvPickerMode
       if (mine !== seq || signal.aborted) {
         return;
       }
-      model.set('error', error instanceof APIError ? error.message : String(error));
+      const message = error instanceof APIError ? error.message : String(error);
+      if (error instanceof APIError && error.code === 'env_root_not_found') {
+        roots.splice(0, roots.length, ...roots.filter(r => !message.includes(r)));
+      }
+      model.set('error', message);
       model.set('status', 'error');
     }
     model.save_changes();

@@ -1,0 +1,73 @@
+"""The EnvPicker widget in JupyterLab: discover - compare - apply (Chromium)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from playwright.sync_api import Page, expect
+from support.jupyter import RunningServer
+
+DEMO_ENV = "demo-env"  # made by the `lab` fixture (conftest.py)
+
+
+def test_picker_switches_its_kernel(
+    page: Page, lab: RunningServer, lab_root: Path, tmp_path: Path
+) -> None:
+    api: Any = lab.api("envs")
+    demo = next(e for e in api["envs"] if e["name"] == DEMO_ENV)
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell("from kernelswitch.widgets import EnvPicker\nEnvPicker()"),
+        nbformat.v4.new_code_cell("import sys; print('prefix=' + sys.prefix)"),
+    ]
+    nbformat.write(nb, lab_root / "picker-switch.ipynb")
+    page.goto(f"{lab.url}lab/workspaces/ks-picker/tree/picker-switch.ipynb?token={lab.token}")
+    notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
+    expect(notebook).to_be_visible(timeout=90_000)
+    expect(page.locator("#jp-main-statusbar")).to_contain_text(
+        re.compile(r"\| Idle"), timeout=90_000
+    )
+    cells = notebook.locator(".jp-CodeCell")
+    cells.nth(0).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    picker = cells.nth(0).locator(".ks-picker")
+    expect(picker).to_have_attribute("data-state", "ready", timeout=90_000)
+    # where the kernel runs: the server's answer
+    expect(picker).to_have_attribute("data-current", re.compile(r".+"), timeout=30_000)
+    start = picker.get_attribute("data-current")
+    assert start != demo["prefix"]
+    expect(picker.locator(".ks-picker-legend")).to_contain_text("overlay")
+    # a folder outside the server's roots, added on top of them
+    elsewhere = tmp_path / "elsewhere"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(elsewhere / "far-env")],
+                   check=True)
+    picker.locator(".ks-picker-root").fill(str(elsewhere))
+    picker.locator(".ks-picker-scanRoot").click()
+    expect(picker.locator(f'.ks-picker-env[data-prefix="{elsewhere / "far-env"}"]')
+           ).to_have_count(1, timeout=30_000)
+    expect(picker.locator(f'.ks-picker-env[data-prefix="{demo["prefix"]}"]')).to_have_count(1)
+    picker.locator(f'.ks-picker-env[data-prefix="{demo["prefix"]}"]').click()
+    expect(picker.locator(".ks-picker-details")).to_contain_text("overlay")
+    picker.locator(".ks-picker-apply").click()
+    expect(picker.locator(".ks-picker-done")).to_be_visible(timeout=60_000)
+    expect(picker).to_have_attribute("data-current", demo["prefix"])
+    cells.nth(1).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    expect(cells.nth(1).locator(".jp-OutputArea-output")).to_have_text(
+        f"prefix={demo['prefix']}", timeout=60_000
+    )
+    # the notebook remembers where its kernel runs (kept for its next start)
+    for _ in range(50):
+        page.keyboard.press("Control+s")
+        page.wait_for_timeout(300)
+        saved = nbformat.read(lab_root / "picker-switch.ipynb", as_version=4)
+        if saved.metadata.get("kernelswitch"):
+            break
+    assert saved.metadata["kernelswitch"]["env"]["prefix"] == demo["prefix"]
