@@ -24,7 +24,8 @@ ExtendedDesktopSize (-308), QEMU Extended Key Event (-258), QEMU Audio (-259)
 and LED state (-261). QEMU has no ContinuousUpdates, so updates are pulled:
 one incremental FramebufferUpdateRequest in flight at a time, the next sent
 only after the previous update was applied (that is the backpressure: a slow
-consumer can never queue updates) and no sooner than ``min_interval``.
+consumer can never queue updates) and no sooner than ``min_interval`` (0 by
+default: QEMU itself paces at its 30 ms screen scan).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class RFBClient:
         writer: asyncio.StreamWriter,
         handlers: Handlers | None = None,
         *,
-        min_interval: float = 1 / 60,
+        min_interval: float = 0.0,
     ) -> None:
         self.reader = reader
         self.writer = writer
@@ -222,9 +223,11 @@ class RFBClient:
                 raise ConsoleProtocolError(f"QEMU sent encoding {enc} we never asked for")
         self.updates += 1
         self._inflight = False
+        # Ask for the next update before handing this one out: QEMU prepares it
+        # while our consumers encode and send this one.
+        self._request_now_or_kick()
         if rects:
             self.handlers.update(rects)
-        self._kick()
 
     def _resize(self, w: int, h: int) -> None:
         if (w, h) != (self.fb.width, self.fb.height):
@@ -260,6 +263,13 @@ class RFBClient:
         """Ask for the whole screen with the next request (a new viewer joined)."""
         self._full = True
         self._kick()
+
+    def _request_now_or_kick(self) -> None:
+        due = self._last_request + self.min_interval <= time.monotonic()
+        if due and self._want.is_set() and not self._closed and not self._inflight:
+            self._send_request()
+        else:
+            self._kick()
 
     def _kick(self) -> None:
         if self._pacer is not None and not self._pacer.done():
