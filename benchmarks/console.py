@@ -178,12 +178,12 @@ def _ws_port(manager: Any, name: str) -> int:
 # ------------------------------------------------------------------ bare client
 
 
-async def _bare(manager: Any, name: str, seconds: float) -> dict[str, float]:
+async def _bare(manager: Any, name: str, seconds: float, zlib: bool) -> dict[str, float]:
     from kernelswitch.console.backend import LibvirtBackend
     from kernelswitch.console.rfb import RFBClient
 
     sock = await LibvirtBackend(manager).open(name)
-    client = await RFBClient.open(sock, min_interval=0.0)
+    client = await RFBClient.open(sock, min_interval=0.0, zlib=zlib)
     task = asyncio.create_task(client.run())
     client.want_updates(True)
     await asyncio.sleep(1.0)  # warm up: the first full frame
@@ -193,6 +193,34 @@ async def _bare(manager: Any, name: str, seconds: float) -> dict[str, float]:
     client.close()
     await asyncio.gather(task, return_exceptions=True)
     return {"updates_s": (u1 - u0) / (t1 - t0), "bytes_s": (b1 - b0) / (t1 - t0)}
+
+
+async def _ws_only(server: Any, name: str, seconds: float) -> dict[str, float]:
+    """Our server's websocket read by a plain client that paints nothing: tells the
+    server's share of the pipeline from the browser's."""
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    url = server.url.replace("http", "ws", 1) + f"kernelswitch/api/vms/{name}/console"
+    ws = await websocket_connect(
+        HTTPRequest(url, headers={"Authorization": f"token {server.token}"})
+    )
+    loop = asyncio.get_running_loop()
+    t_end = loop.time() + 1.5 + seconds
+    n = nbytes = 0
+    t0 = None
+    while loop.time() < t_end:
+        msg = await ws.read_message()
+        if msg is None:
+            break
+        if t0 is None and isinstance(msg, bytes):
+            t0 = loop.time() + 1.5  # after the warm-up, like the browsers
+        if t0 is not None and loop.time() >= t0 and isinstance(msg, bytes):
+            n += 1
+            nbytes += len(msg)
+    ws.close()
+    span = max(loop.time() - (t0 or loop.time()), 1e-9)
+    return {"updates_s": n / span, "bytes_s": nbytes / span}
 
 
 # ------------------------------------------------------------------ browsers
@@ -231,7 +259,7 @@ def run(seconds: float, rounds: int) -> dict[str, Any]:
     manager = VMManager(URI)
     name = f"ksbench-console-{uuid.uuid4().hex[:6]}"
     work = Path(tempfile.mkdtemp(prefix="ks-console-bench-"))
-    results: dict[str, Any] = {"bare": [], "ours": [], "novnc": []}
+    results: dict[str, Any] = {"bare": [], "bare_zlib": [], "ours_ws": [], "ours": [], "novnc": []}
     try:
         _make_vm(manager, name)
         port = _ws_port(manager, name)
@@ -262,8 +290,11 @@ def run(seconds: float, rounds: int) -> dict[str, Any]:
                 for _ in range(rounds):
                     # (in a thread: playwright's sync API keeps a loop running in this one)
                     with ThreadPoolExecutor(1) as pool:
-                        bare = pool.submit(asyncio.run, _bare(manager, name, seconds))
-                        results["bare"].append(bare.result())
+                        for who, z in (("bare", False), ("bare_zlib", True)):
+                            bare = pool.submit(asyncio.run, _bare(manager, name, seconds, z))
+                            results[who].append(bare.result())
+                        wsr = pool.submit(asyncio.run, _ws_only(server, name, seconds))
+                        results["ours_ws"].append(wsr.result())
                     for who, page_name in pages.items():
                         ctx = browser.new_context(viewport={"width": 1280, "height": 900})
                         ctx.add_init_script(COUNT_BYTES)
@@ -315,7 +346,7 @@ def summarize(r: dict[str, Any]) -> dict[str, Any]:
         return statistics.fmean(x[key] for x in r[who])
 
     s: dict[str, Any] = {}
-    for who in ("bare", "ours", "novnc"):
+    for who in ("bare", "bare_zlib", "ours_ws", "ours", "novnc"):
         s[who] = {"updates_s": mean(who, "updates_s"), "bytes_per_s": mean(who, "bytes_s")}
     s["ours"]["server_cpu_per_stream"] = mean("ours", "server_cpu")
     for who in ("ours", "novnc"):
@@ -352,14 +383,14 @@ def main() -> int:
         print(
             f"{'':8} {'updates/s':>10} {'KB/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'server CPU':>11}"
         )
-        for who in ("bare", "ours", "novnc"):
+        for who in ("bare", "bare_zlib", "ours_ws", "ours", "novnc"):
             x = s[who]
             p50 = f"{x['latency_p50_ms']:8.1f}" if "latency_p50_ms" in x else f"{'-':>8}"
             p95 = f"{x['latency_p95_ms']:8.1f}" if "latency_p95_ms" in x else f"{'-':>8}"
             cpu = x.get("server_cpu_per_stream")
             cpu_s = f"{cpu:11.3f}" if cpu is not None else f"{'-':>11}"
             kb = x["bytes_per_s"] / 1024
-            print(f"{who:8} {x['updates_s']:10.2f} {kb:9.1f} {p50} {p95} {cpu_s}")
+            print(f"{who:9} {x['updates_s']:10.2f} {kb:9.1f} {p50} {p95} {cpu_s}")
         for k, v in s["ratios"].items():
             print(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}")
         for k, v in s["targets"].items():

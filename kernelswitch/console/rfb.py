@@ -36,6 +36,7 @@ import logging
 import socket
 import struct
 import time
+import zlib as zlib_module
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,9 @@ from .framebuffer import BYTES_PER_PIXEL, PIXEL_FORMAT, Framebuffer
 log = logging.getLogger(__name__)
 
 ENC_RAW = 0
+ENC_ZLIB = 6
+#: CompressLevel pseudo-encodings are -256 + level: level 1 (fast; QEMU's default is 9)
+ENC_COMPRESS_1 = -255
 ENC_DESKTOP_SIZE = -223
 ENC_EXT_DESKTOP_SIZE = -308
 ENC_QEMU_EXT_KEY = -258
@@ -85,11 +89,14 @@ class RFBClient:
         handlers: Handlers | None = None,
         *,
         min_interval: float = 0.0,
+        zlib: bool = False,
     ) -> None:
         self.reader = reader
         self.writer = writer
         self.handlers = handlers or Handlers()
         self.min_interval = min_interval
+        self.zlib = zlib
+        self._inflater = zlib_module.decompressobj()
         self.fb = Framebuffer(0, 0)
         self.name = ""
         self.ext_key = False  # QEMU acknowledged the extended key event
@@ -150,7 +157,8 @@ class RFBClient:
         self.name = (await self._read(n)).decode(errors="replace")
         self.fb.resize(w, h)
         self.writer.write(b"\x00\x00\x00\x00" + PIXEL_FORMAT)
-        encs = struct.pack(f"!BxH{len(ENCODINGS)}i", 2, len(ENCODINGS), *ENCODINGS)
+        wanted = ((ENC_ZLIB, ENC_COMPRESS_1) if self.zlib else ()) + ENCODINGS
+        encs = struct.pack(f"!BxH{len(wanted)}i", 2, len(wanted), *wanted)
         self.writer.write(encs)
         await self.writer.drain()
 
@@ -199,6 +207,12 @@ class RFBClient:
             x, y, w, h, enc = await self._unpack("!HHHHi")
             if enc == ENC_RAW:
                 data = await self._read(w * h * BYTES_PER_PIXEL)
+                self.fb.put(x, y, w, h, data)
+                rects.append((x, y, w, h))
+            elif enc == ENC_ZLIB:
+                (length,) = await self._unpack("!I")
+                # one zlib stream for the whole connection (RFC 6143 7.7.2)
+                data = self._inflater.decompress(await self._read(length))
                 self.fb.put(x, y, w, h, data)
                 rects.append((x, y, w, h))
             elif enc == ENC_DESKTOP_SIZE:
