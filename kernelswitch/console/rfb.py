@@ -24,7 +24,8 @@ ExtendedDesktopSize (-308), QEMU Extended Key Event (-258), QEMU Audio (-259)
 and LED state (-261). QEMU has no ContinuousUpdates, so updates are pulled:
 one incremental FramebufferUpdateRequest in flight at a time, the next sent
 only after the previous update was applied (that is the backpressure: a slow
-consumer can never queue updates) and no sooner than ``min_interval``.
+consumer can never queue updates) and no sooner than ``min_interval`` (0 by
+default: QEMU itself paces at its 30 ms screen scan).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import logging
 import socket
 import struct
 import time
+import zlib as zlib_module
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +46,9 @@ from .framebuffer import BYTES_PER_PIXEL, PIXEL_FORMAT, Framebuffer
 log = logging.getLogger(__name__)
 
 ENC_RAW = 0
+ENC_ZLIB = 6
+#: CompressLevel pseudo-encodings are -256 + level: level 1 (fast; QEMU's default is 9)
+ENC_COMPRESS_1 = -255
 ENC_DESKTOP_SIZE = -223
 ENC_EXT_DESKTOP_SIZE = -308
 ENC_QEMU_EXT_KEY = -258
@@ -83,12 +88,15 @@ class RFBClient:
         writer: asyncio.StreamWriter,
         handlers: Handlers | None = None,
         *,
-        min_interval: float = 1 / 60,
+        min_interval: float = 0.0,
+        zlib: bool = False,
     ) -> None:
         self.reader = reader
         self.writer = writer
         self.handlers = handlers or Handlers()
         self.min_interval = min_interval
+        self.zlib = zlib
+        self._inflater = zlib_module.decompressobj()
         self.fb = Framebuffer(0, 0)
         self.name = ""
         self.ext_key = False  # QEMU acknowledged the extended key event
@@ -149,7 +157,8 @@ class RFBClient:
         self.name = (await self._read(n)).decode(errors="replace")
         self.fb.resize(w, h)
         self.writer.write(b"\x00\x00\x00\x00" + PIXEL_FORMAT)
-        encs = struct.pack(f"!BxH{len(ENCODINGS)}i", 2, len(ENCODINGS), *ENCODINGS)
+        wanted = ((ENC_ZLIB, ENC_COMPRESS_1) if self.zlib else ()) + ENCODINGS
+        encs = struct.pack(f"!BxH{len(wanted)}i", 2, len(wanted), *wanted)
         self.writer.write(encs)
         await self.writer.drain()
 
@@ -200,6 +209,12 @@ class RFBClient:
                 data = await self._read(w * h * BYTES_PER_PIXEL)
                 self.fb.put(x, y, w, h, data)
                 rects.append((x, y, w, h))
+            elif enc == ENC_ZLIB:
+                (length,) = await self._unpack("!I")
+                # one zlib stream for the whole connection (RFC 6143 7.7.2)
+                data = self._inflater.decompress(await self._read(length))
+                self.fb.put(x, y, w, h, data)
+                rects.append((x, y, w, h))
             elif enc == ENC_DESKTOP_SIZE:
                 self.desktop_resize = True
                 self._resize(w, h)
@@ -222,9 +237,11 @@ class RFBClient:
                 raise ConsoleProtocolError(f"QEMU sent encoding {enc} we never asked for")
         self.updates += 1
         self._inflight = False
+        # Ask for the next update before handing this one out: QEMU prepares it
+        # while our consumers encode and send this one.
+        self._request_now_or_kick()
         if rects:
             self.handlers.update(rects)
-        self._kick()
 
     def _resize(self, w: int, h: int) -> None:
         if (w, h) != (self.fb.width, self.fb.height):
@@ -260,6 +277,13 @@ class RFBClient:
         """Ask for the whole screen with the next request (a new viewer joined)."""
         self._full = True
         self._kick()
+
+    def _request_now_or_kick(self) -> None:
+        due = self._last_request + self.min_interval <= time.monotonic()
+        if due and self._want.is_set() and not self._closed and not self._inflight:
+            self._send_request()
+        else:
+            self._kick()
 
     def _kick(self) -> None:
         if self._pacer is not None and not self._pacer.done():

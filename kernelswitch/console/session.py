@@ -52,6 +52,9 @@ RETRY = 1.0
 class ConsoleSession:
     """The console of one VM: an RFB client while anyone uses it."""
 
+    #: Ask QEMU for zlib rects instead of Raw (see :mod:`.rfb`; the benchmark decides).
+    qemu_zlib = False
+
     def __init__(self, name: str, backend: Backend, *, linger: float = LINGER) -> None:
         self.name = name
         self.backend = backend
@@ -71,6 +74,8 @@ class ConsoleSession:
         self._audio_on = False
         self._has_frame = False
         self._saving: set[asyncio.Task[None]] = set()
+        self._to_encode: list[Rect] = []
+        self._encoder: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ users
 
@@ -188,7 +193,7 @@ class ConsoleSession:
                     self._set_status("reconnecting", "the VM is starting")
                 try:
                     sock = await self.backend.open(self.name)
-                    client = await RFBClient.open(sock, self._handlers())
+                    client = await RFBClient.open(sock, self._handlers(), zlib=self.qemu_zlib)
                 except Exception as e:  # QEMU starting or going: say so, try again
                     log.debug("console vm=%s connect failed: %s", self.name, e)
                     self._set_status("error", getattr(e, "message", str(e)))
@@ -246,11 +251,24 @@ class ConsoleSession:
         if not self._has_frame:
             self._has_frame = True
             self._connected.set()
-        idle = [v for v in self.viewers if not v._busy and not v._rects]
-        payload = encoders.encode_update(self.fb, rects) if idle else None
-        for v in self.viewers:
-            v.offer(rects, payload)
+        if self.viewers:
+            self._to_encode.extend(rects)
+            if self._encoder is None or self._encoder.done():
+                self._encoder = asyncio.get_running_loop().create_task(self._encode())
         asyncio.get_running_loop().create_task(self._notify())
+
+    async def _encode(self) -> None:
+        """Encode updates in a worker thread (zlib releases the GIL), so the RFB
+        client keeps reading the next update meanwhile; updates that arrive while
+        one is encoded are merged into the next message."""
+        while self._to_encode and self.viewers:
+            rects, self._to_encode = self._to_encode, []
+            idle = [v for v in self.viewers if not v._busy and not v._rects]
+            payload = None
+            if idle:
+                payload = await asyncio.to_thread(encoders.encode_update, self.fb, rects)
+            for v in self.viewers:
+                v.offer(rects, payload)
 
     async def _notify(self) -> None:
         async with self._changed:

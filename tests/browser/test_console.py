@@ -158,7 +158,8 @@ def test_typing_lands_in_the_guest(
     page = console_page
     cells = page.locator(".jp-CodeCell").count()
     focus_console(page)
-    token = f"TYPED-{secrets.token_hex(3)}_A+B:C!@#%^&*()<>|~"
+    # 'a', 'b', 'dd' would add and delete cells if JupyterLab saw them (command mode)
+    token = f"TYPED-abdd{secrets.token_hex(3)}_A+B:C!@#%^&*()<>|~"
     type_like_a_person(page, f"echo '{token}' > /dev/ttyS0\n")
     wait_serial(console_vm, token + "\n")
     # JupyterLab's shortcuts stayed out (in command mode 'a'/'b' would add cells)
@@ -200,6 +201,26 @@ def test_non_us_layout_sends_physical_keys(console_page: Page, console_vm: dict)
         events,
     )
     wait_serial(console_vm, text.split()[1] + "\n")
+
+
+def test_type_text_box_and_special_key_buttons(console_page: Page, console_vm: dict) -> None:
+    root = console_page.locator(".ks-console").first
+    token = f"BOX-{secrets.token_hex(3)}"
+    root.locator(".ks-console-typebox").fill(f"echo {token} > /dev/ttyS0")
+    root.locator(".ks-console-typebox").press("Enter")  # types the text, then Enter
+    wait_serial(console_vm, token + "\n")
+    # Ctrl+W (a browser would close the tab) reaches the guest's line editor,
+    # which deletes the word before the cursor: only the first word is echoed
+    kept = f"KEEP-{secrets.token_hex(3)}"
+    box = root.locator(".ks-console-typebox")
+    box.fill(f"echo {kept} > /dev/ttyS0 DROPME")
+    root.locator(".ks-console-btn", has_text="Type").click()  # no Enter yet
+    time.sleep(1.5)
+    root.locator('.ks-console-btn[data-keys="ctrl+w"]').click()
+    time.sleep(0.5)
+    box.press("Enter")  # an empty box: just Enter
+    wait_serial(console_vm, kept + "\n")
+    assert "DROPME" not in serial_text(console_vm)
 
 
 def test_mouse_reaches_the_guest(console_page: Page, console_vm: dict) -> None:
