@@ -14,7 +14,13 @@ time per VM (:mod:`._oplock`) and never hold a thread while waiting:
 - ``async with fleet.operation(name, "snapshot"):`` — for new verbs: inside,
   run blocking manager calls with ``await fleet.aio(fn, ...)``. A second
   operation on the same VM waits :data:`~._oplock.OP_WAIT` s, then gets 409
-  ``vm_busy``. Reads (``info``, ``list``) take no lock.
+  ``vm_busy``. Reads (``info``, ``list``) take no lock. REST handlers derived
+  from ``VMBaseHandler`` already hold it for the whole request (any verb but
+  GET on a ``{name}`` route); the lock is re-entrant per task, so taking it
+  again inside such a request is harmless.
+- ``await fleet.aio(fn, ...)`` — a blocking call in the bounded ``libvirt``
+  pool with a deadline (503 past it). Long work (disk copies, downloads)
+  belongs in a pool of its own: ``kernelswitch._executors.run_in("name", fn)``.
 """
 
 from __future__ import annotations
