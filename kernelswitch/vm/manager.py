@@ -39,6 +39,7 @@ from .errors import (
     HostError,
     InvalidVMSpec,
     ShutdownTimeout,
+    VMBusy,
     VMError,
     VMExists,
     VMNotFound,
@@ -97,6 +98,13 @@ def _translate(e: Exception, name: str | None = None) -> Exception:
         )
     if code == libvirt.VIR_ERR_OPERATION_INVALID:
         return VMStateError(f"Cannot do that to {vm} now: {text}.", details={"name": name})
+    if code == libvirt.VIR_ERR_OPERATION_TIMEOUT:
+        # another libvirt client (virsh, another server) holds the VM's state lock
+        return VMBusy(
+            f"{vm} is busy with another libvirt client's operation ({text}). "
+            "Try again in a moment.",
+            details={"name": name},
+        )
     if code == libvirt.VIR_ERR_DOM_EXIST or "already exists" in text:
         return VMExists(
             f"{vm} already exists ({text}). Choose another name.", details={"name": name}
