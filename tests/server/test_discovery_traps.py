@@ -171,3 +171,69 @@ async def test_scan_never_waits_on_a_held_cache_lock(jp_fetch: Any) -> None:
     assert seconds < DEFAULT_BUDGET + GRACE
     assert body["partial"] is True and "held the environment cache" in body["reason"]
     assert [e["prefix"] for e in body["envs"]] == [e["prefix"] for e in first["envs"]]
+
+
+HUNG_PLUGIN = '''
+from kernelswitch.envs.locators import Locator
+
+FIFO = {fifo!r}
+
+
+class Hung(Locator):
+    """A plugin stuck on storage that never answers (here: a FIFO nobody writes)."""
+
+    kind = "hung"
+    priority = 1
+
+    def locations(self):
+        with open(FIFO, "rb") as f:
+            f.read()
+        return []
+'''
+
+
+def test_a_stuck_scan_answers_partial_in_time_and_blocks_no_one(tmp_path: Path) -> None:
+    """A scan thread that does not return: every GET envs still answers within the
+    budget plus grace (the last list, partial, with the reason), VM requests do
+    not notice, and once the stuck read ends the list is whole again."""
+    from support.api import call
+    from support.jupyter import jupyter_server
+
+    from kernelswitch.envs import DEFAULT_BUDGET, ENTRY_POINT_GROUP
+    from kernelswitch.server.envs_handlers import GRACE
+
+    site = tmp_path / "site"
+    dist = site / "ks_hung-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ks-hung\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nhung = ks_hung:Hung\n")
+    fifo = tmp_path / "never-written"
+    os.mkfifo(fifo)
+    (site / "ks_hung.py").write_text(HUNG_PLUGIN.format(fifo=str(fifo)))
+    roots = tmp_path / "roots"
+    _venv(roots / "one")
+    env = {"PYTHONPATH": str(site), "KERNELSWITCH_CACHE": str(tmp_path / "cache")}
+    args = [
+        f"--KernelSwitchApp.env_roots={roots}",
+        "--KernelSwitchApp.libvirt_uris=test:///default",
+    ]
+    with jupyter_server(tmp_path, env=env, extra_args=args) as server:
+        try:
+            first = call(server, "GET", "envs?refresh=1")
+            again = call(server, "GET", "envs")
+            vms = call(server, "GET", "vms")
+        finally:
+            with open(fifo, "wb"):  # a writer comes and goes: the stuck read ends
+                pass
+        for answer in (first, again):
+            assert answer.status == 200 and answer.seconds < DEFAULT_BUDGET + GRACE + 1
+            assert answer.body["partial"] is True and "did not finish" in answer.body["reason"]
+        assert vms.status == 200 and vms.seconds < 1.0
+        deadline = time.monotonic() + 30
+        while True:  # the released scan completes; then the list is whole again
+            done = call(server, "GET", "envs")
+            if not done.body["partial"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert done.body["partial"] is False
+        assert str(roots / "one") in [e["prefix"] for e in done.body["envs"]]
