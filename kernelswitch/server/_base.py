@@ -60,6 +60,7 @@ def _cache_buster(key: str) -> bool:
     to every GET it sends, so a bare number of a key is not the user's input."""
     return key.isdigit() and len(key) <= 20
 
+
 _CODES = {
     400: "bad_request",
     401: "unauthorized",
