@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -120,6 +121,8 @@ class KernelEnvHandler(_KernelHandler):
             self.send_json(_answer(env, {"code": e.code, "message": e.message}),
                            status=e.http_status)
             return
+        # what changes is read from files while the new kernel starts, not after
+        changes = asyncio.ensure_future(run_in("files", _changes, switcher.current(km), rec))
         try:
             answer = await switcher.switch(
                 kernel_id, km, rec,
@@ -129,9 +132,10 @@ class KernelEnvHandler(_KernelHandler):
                 carry_from=carry_from,
             )  # fmt: skip
         except SwitchFailed as e:
+            changes.cancel()
             self.send_json(e.answer, status=e.http_status)
             return
-        answer["changes"] = await run_in("files", _changes, answer["previous"], rec)
+        answer["changes"] = await changes
         self.send_json(answer)
 
 
