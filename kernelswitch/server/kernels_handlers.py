@@ -56,7 +56,7 @@ class _KernelHandler(KSHandler):
         return mkm.get_kernel(kernel_id)
 
     async def target(self, target: str) -> Any:
-        from ..kernels._targets import resolve_target
+        from ..envs._targets import resolve_target
 
         app = self.ks
         return await run_in("files", resolve_target, target, app.env_roots, app.env_depth)
