@@ -107,9 +107,10 @@ class KernelEnvHandler(_KernelHandler):
 
         body = self.json_body()
         carry_from = body.get("carry_from")
-        if carry_from is not None and not os.path.isfile(os.path.join(carry_from, "dump.json")):
+        if carry_from is not None and not _is_carry_folder(carry_from):
             raise self.input_error(
-                "carry_from must be a folder the kernel dumped its variables into",
+                "carry_from must be a folder %pyenv switch --carry dumped the variables into "
+                "(kernelswitch-carry-*, holding only its dump)",
                 details={"field": "carry_from"},
             )
         km = self.kernel(kernel_id)
@@ -137,6 +138,20 @@ class KernelEnvHandler(_KernelHandler):
             return
         answer["changes"] = await changes
         self.send_json(answer)
+
+
+def _is_carry_folder(path: str) -> bool:
+    """Only a dump folder: the switch removes it afterwards, so never anything else."""
+    try:
+        names = set(os.listdir(path))
+    except OSError:
+        return False
+    return (
+        os.path.isabs(path)
+        and os.path.basename(path.rstrip(os.sep)).startswith("kernelswitch-carry-")
+        and "dump.json" in names
+        and names <= {"dump.json", "blobs.pickle", "load.json"}
+    )
 
 
 def _answer(env: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
