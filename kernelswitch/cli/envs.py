@@ -93,9 +93,9 @@ def _record_lines(rec: Any) -> list[str]:
 
 def cmd_resolve(args: argparse.Namespace) -> int:
     """Resolve an interpreter, env folder or 'system' into an env record."""
-    from ..envs import resolve
+    from ..envs._targets import resolve_target
 
-    rec = resolve(args.target)
+    rec = resolve_target(args.target)  # a path, `system`, or a name from `kernelswitch envs`
     if args.json:
         _print_json(rec.to_json(packages=args.packages))
     else:
@@ -106,8 +106,11 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare the current env with a target (and a notebook's imports)."""
     from ..envs import compare
+    from ..envs._targets import resolve_target
 
-    comp = compare(args.current, args.target, notebook=args.notebook)
+    # paths, `system`, or names from `kernelswitch envs`, as everywhere a target is taken
+    comp = compare(resolve_target(args.current), resolve_target(args.target),
+                   notebook=args.notebook)
     if args.json:
         _print_json(comp.to_json())
     else:

@@ -103,7 +103,7 @@ def run(args: Any, usage_error: type[Exception]) -> Any:
         data = client.request("GET", f"kernels/{kid}/compare?{urllib.parse.urlencode(params)}")
     else:
         from ..envs import compare
-        from ..kernels._targets import resolve_target
+        from ..envs._targets import resolve_target
 
         data = compare(_local_current(), resolve_target(args.target), notebook=notebook).to_json()
     if args.json:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -55,7 +56,7 @@ class _KernelHandler(KSHandler):
         return mkm.get_kernel(kernel_id)
 
     async def target(self, target: str) -> Any:
-        from ..kernels._targets import resolve_target
+        from ..envs._targets import resolve_target
 
         app = self.ks
         return await run_in("files", resolve_target, target, app.env_roots, app.env_depth)
@@ -106,9 +107,10 @@ class KernelEnvHandler(_KernelHandler):
 
         body = self.json_body()
         carry_from = body.get("carry_from")
-        if carry_from is not None and not os.path.isfile(os.path.join(carry_from, "dump.json")):
+        if carry_from is not None and not _is_carry_folder(carry_from):
             raise self.input_error(
-                "carry_from must be a folder the kernel dumped its variables into",
+                "carry_from must be a folder %pyenv switch --carry dumped the variables into "
+                "(kernelswitch-carry-*, holding only its dump)",
                 details={"field": "carry_from"},
             )
         km = self.kernel(kernel_id)
@@ -120,6 +122,8 @@ class KernelEnvHandler(_KernelHandler):
             self.send_json(_answer(env, {"code": e.code, "message": e.message}),
                            status=e.http_status)
             return
+        # what changes is read from files while the new kernel starts, not after
+        changes = asyncio.ensure_future(run_in("files", _changes, switcher.current(km), rec))
         try:
             answer = await switcher.switch(
                 kernel_id, km, rec,
@@ -129,10 +133,25 @@ class KernelEnvHandler(_KernelHandler):
                 carry_from=carry_from,
             )  # fmt: skip
         except SwitchFailed as e:
+            changes.cancel()
             self.send_json(e.answer, status=e.http_status)
             return
-        answer["changes"] = await run_in("files", _changes, answer["previous"], rec)
+        answer["changes"] = await changes
         self.send_json(answer)
+
+
+def _is_carry_folder(path: str) -> bool:
+    """Only a dump folder: the switch removes it afterwards, so never anything else."""
+    try:
+        names = set(os.listdir(path))
+    except OSError:
+        return False
+    return (
+        os.path.isabs(path)
+        and os.path.basename(path.rstrip(os.sep)).startswith("kernelswitch-carry-")
+        and "dump.json" in names
+        and names <= {"dump.json", "blobs.pickle", "load.json"}
+    )
 
 
 def _answer(env: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:

@@ -170,10 +170,21 @@ def test_strict_policy_refuses_another_major_minor(
     asyncio.run(scenario())
 
 
-def test_bad_requests(server: RunningServer) -> None:
+def test_bad_requests(server: RunningServer, tmp_path: Path) -> None:
+    # a folder that merely holds a dump.json is not a carry folder: never removed
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "dump.json").write_text("{}")
+    (precious / "thesis.tex").write_text("years of work")
+
     async def scenario() -> None:
         nb = await Notebook.open(server.url, server.token)
         try:
+            code, ans = await rest(server.url, server.token, "POST",
+                                   f"kernelswitch/api/kernels/{nb.kernel_id}/env",
+                                   {"target": "system", "carry_from": str(precious)})
+            assert code == 400 and "carry_from" in ans["error"]["message"], ans
+            assert (precious / "thesis.tex").exists()
             for body in ({}, {"target": ""}, {"target": "x", "carry": "maybe"},
                          {"target": "x", "timeout": 0}, {"target": "x", "color": 1}):
                 code, ans = await rest(server.url, server.token, "POST",

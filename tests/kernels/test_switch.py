@@ -80,3 +80,24 @@ def test_another_envs_kernelspec_starts_in_that_env(server: RunningServer,
             await nb.close()
 
     asyncio.run(scenario())
+
+
+def test_restart_keeps_the_new_env(server: RunningServer, envs: dict[str, Path]) -> None:
+    from ._client import rest
+
+    async def scenario() -> None:
+        nb = await Notebook.open(server.url, server.token)
+        try:
+            code, ans = await nb.switch(str(envs["overlay"]))
+            assert code == 200, ans
+            pid = ans["env"]["pid"]
+            code, _ = await rest(server.url, server.token, "POST",
+                                 f"api/kernels/{nb.kernel_id}/restart")
+            assert code == 200
+            env = (await nb.env())["env"]
+            assert env["prefix"] == str(envs["overlay"]) and env["pid"] != pid
+            assert await nb.value("__import__('sys').prefix") == str(envs["overlay"])
+        finally:
+            await nb.close()
+
+    asyncio.run(scenario())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from ..envs import EnvNotFound, EnvRecord, discover, resolve
+from . import EnvNotFound, EnvRecord, discover, resolve
 
 
 def _looks_like_path(target: str) -> bool:
@@ -19,12 +19,7 @@ def _looks_like_path(target: str) -> bool:
 def resolve_target(target: str, roots: Sequence[str] | None = None, depth: int = 5) -> EnvRecord:
     """The env record of a path, ``system``, or a listed env's name (or folder name)."""
     t = (target or "").strip()
-    if not t:
-        raise EnvNotFound(
-            "no target given; pass an interpreter, an env folder, 'system', "
-            "or a name from `%pyenv list`"
-        )
-    if t == "system" or _looks_like_path(t):
+    if t in ("", "system") or _looks_like_path(t):  # "" is the system Python, as for resolve
         return resolve(t)
     found = discover(roots=list(roots) if roots else None, depth=depth)
     by_name = [e for e in found.envs if e.name == t]
