@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
+
+# hypothesis (under schemathesis) writes a cache even with database=None: keep
+# it out of the checkout.
+os.environ.setdefault(
+    "HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "kernelswitch-hypothesis")
+)
 
 pytest_plugins = ["pytest_jupyter.jupyter_server", "support.console_vm"]
 

@@ -28,6 +28,9 @@ from .errors import (
 )
 from .locators import Candidate, PyenvLocator, UvLocator, classify, default_name, load_locators
 
+#: Seconds a resolve waits for the probe cache that a scan may hold.
+RESOLVE_LOCK_WAIT = 10.0
+
 #: Where "the system interpreter" is looked for first, before PATH.
 SYSTEM_CANDIDATES = ("/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3")
 
@@ -98,8 +101,17 @@ def resolve(target: str) -> EnvRecord:
     subclasses: EnvNotFound, NotAPython, BrokenSymlink, BaseInterpreterGone,
     EnvUnreadable, InvalidEnvConfig.
     """
-    with _probe.lock:
+    # Never wait forever behind a scan stuck on someone's file: a kernel
+    # switch resolves its target and must answer.
+    if not _probe.lock.acquire(timeout=RESOLVE_LOCK_WAIT):
+        raise EnvUnreadable(
+            f"could not resolve {target!r}: an environment scan has held the probe cache "
+            f"for over {RESOLVE_LOCK_WAIT:g} s; try again, or restart the server if it persists"
+        )
+    try:
         return _resolve(target)
+    finally:
+        _probe.lock.release()
 
 
 def _resolve(target: str) -> EnvRecord:

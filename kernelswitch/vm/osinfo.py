@@ -125,11 +125,14 @@ GENERIC = OSInfo(
 
 
 def _libosinfo() -> Any:
+    # Under the database lock: a first gi import racing the database load in
+    # another thread (the server preloads it) can crash inside GLib.
     try:
-        import gi
+        with _DB_LOCK:
+            import gi
 
-        gi.require_version("Libosinfo", "1.0")
-        from gi.repository import Libosinfo
+            gi.require_version("Libosinfo", "1.0")
+            from gi.repository import Libosinfo
     except (ImportError, ValueError) as e:
         msg = (
             f"libosinfo is not available to Python ({e}). Install the Debian packages "
@@ -303,8 +306,8 @@ def get_os(short_id: str) -> OSInfo:
 
 
 def _identify_blocking(iso_path: str, cancellable: Any) -> OSInfo | None:
+    db = _db()  # first: it imports gi under the lock
     lib = _libosinfo()
-    db = _db()
     try:
         media = lib.Media.create_from_location_with_flags(
             iso_path, cancellable, lib.MediaDetectFlags(0)
