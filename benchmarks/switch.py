@@ -1,6 +1,7 @@
 """Benchmark: kernelswitch's hot switch vs. JupyterLab's change-kernel (issue 8).
 
-One server, one run, side by side:
+One server, one run, side by side (the two ways interleaved, so both see the
+same load):
 
 - **ours**: ``POST kernelswitch/api/kernels/{id}/env`` -> the first
   ``execute_reply`` from the new env, over the websocket that stays open;
@@ -137,36 +138,49 @@ async def _exec(nb: Notebook, code: str = "1") -> float:
             return time.monotonic()
 
 
-async def ours(nb: Notebook, targets: list[str], repeat: int) -> list[float]:
-    out = []
-    for i in range(repeat):
+class Ours:
+    """Our switch, on a notebook whose websocket stays open."""
+
+    def __init__(self, nb: Notebook, targets: list[str]) -> None:
+        self.nb, self.targets, self.i = nb, targets, 0
+
+    async def step(self) -> float:
         t0 = time.monotonic()
-        code, ans = await nb.switch(targets[i % 2])
+        code, ans = await self.nb.switch(self.targets[self.i % 2])
         assert code == 200, ans
-        out.append(await _exec(nb) - t0)
-    return out
+        self.i += 1
+        return await _exec(self.nb) - t0
 
 
-async def jupyterlab(srv: Server, names: list[str], repeat: int) -> list[float]:
-    code, sess = await rest(srv.url, srv.token, "POST", "api/sessions", {
-        "path": "anchor.ipynb", "type": "notebook", "name": "anchor.ipynb",
-        "kernel": {"name": names[1]},
-    })  # fmt: skip
-    assert code == 201, sess
-    nb = await Notebook.attach(srv.url, srv.token, sess["kernel"]["id"])
-    await _exec(nb)
-    out = []
-    for i in range(repeat):
+class JupyterLabWay:
+    """PATCH the session to another kernelspec, reconnect, execute."""
+
+    def __init__(self, srv: Server, names: list[str]) -> None:
+        self.srv, self.names, self.i = srv, names, 0
+
+    async def open(self) -> None:
+        code, self.sess = await rest(self.srv.url, self.srv.token, "POST", "api/sessions", {
+            "path": "anchor.ipynb", "type": "notebook", "name": "anchor.ipynb",
+            "kernel": {"name": self.names[1]},
+        })  # fmt: skip
+        assert code == 201, self.sess
+        self.nb = await Notebook.attach(self.srv.url, self.srv.token, self.sess["kernel"]["id"])
+        await _exec(self.nb)
+
+    async def step(self) -> float:
         t0 = time.monotonic()
-        code, sess = await rest(srv.url, srv.token, "PATCH", f"api/sessions/{sess['id']}",
-                                {"kernel": {"name": names[i % 2]}})
-        assert code == 200, sess
-        nb.ws.close()
-        nb = await Notebook.attach(srv.url, srv.token, sess["kernel"]["id"])
-        out.append(await _exec(nb) - t0)
-    nb.ws.close()
-    await rest(srv.url, srv.token, "DELETE", f"api/sessions/{sess['id']}")
-    return out
+        code, self.sess = await rest(self.srv.url, self.srv.token, "PATCH",
+                                     f"api/sessions/{self.sess['id']}",
+                                     {"kernel": {"name": self.names[self.i % 2]}})
+        assert code == 200, self.sess
+        self.i += 1
+        self.nb.ws.close()
+        self.nb = await Notebook.attach(self.srv.url, self.srv.token, self.sess["kernel"]["id"])
+        return await _exec(self.nb) - t0
+
+    async def close(self) -> None:
+        self.nb.ws.close()
+        await rest(self.srv.url, self.srv.token, "DELETE", f"api/sessions/{self.sess['id']}")
 
 
 async def gaps_during(nb: Notebook, switch: Any) -> tuple[float, float, Any]:
@@ -214,13 +228,20 @@ async def run(repeat: int, n_soak: int) -> dict[str, Any]:
     srv = Server(tmp, data)
     try:
         # the same two interpreters for both ways: the server's and the ipykernel venv
-        targets = [str(native), sys.executable]
         nb = await Notebook.open(srv.url, srv.token)
         await _exec(nb)
-        await ours(nb, targets, 2)  # warm caches (probe, imports) for both
-        await jupyterlab(srv, ["bench-native", "bench-server"], 2)
-        t_ours = await ours(nb, targets, repeat)
-        t_lab = await jupyterlab(srv, ["bench-native", "bench-server"], repeat)
+        ours = Ours(nb, [str(native), sys.executable])
+        lab = JupyterLabWay(srv, ["bench-native", "bench-server"])
+        await lab.open()
+        for _ in range(2):  # warm caches (probe, imports) for both
+            await ours.step()
+            await lab.step()
+        # interleaved, so both ways see the same load on a shared machine
+        t_ours, t_lab = [], []
+        for _ in range(repeat):
+            t_ours.append(await ours.step())
+            t_lab.append(await lab.step())
+        await lab.close()
         pause, usual, ans = await gaps_during(nb, nb.switch(str(overlay)))
         assert ans[0] == 200, ans
         fail_gap, usual2, ans = await gaps_during(nb, nb.switch(str(dying)))

@@ -71,7 +71,9 @@ class Switcher:
         self,
         rewire: Callable[[str, Any], list[Any] | None] | None = None,
         hold: Callable[[str, Any], Callable[[], None]] | None = None,
+        logger: Any = None,
     ) -> None:
+        self.log = logger or log  # the server's logger, so switches show in its log
         self._rewire = rewire
         self._hold = hold
         self._busy: set[str] = set()
@@ -125,9 +127,14 @@ class Switcher:
         idle: what ``%pyenv switch`` needs, since its own cell keeps the kernel
         busy until the answer arrives. Then the answer has ``pending: true``."""
         if kernel_id in self._busy:
-            raise SwitchBusy(
+            busy = SwitchBusy(
                 f"kernel {kernel_id} is already switching; wait for that switch to finish"
             )
+            env = self.current(km)  # where it runs until that switch is done
+            raise SwitchFailed(busy, {
+                "ok": False, "env": env, "previous": env, "carried": [], "not_carried": {},
+                "error": {"code": busy.code, "message": busy.message}, "timings": {},
+            })  # fmt: skip
         self._busy.add(kernel_id)
         timeout = timeout or _launch.settings.timeout
         try:
@@ -220,7 +227,7 @@ class Switcher:
         if connected:
             await asyncio.wait([asyncio.ensure_future(f) for f in connected], timeout=10)
         answer["timings"]["total"] = round(time.monotonic() - t0, 3)
-        log.info("kernelswitch: kernel %s now runs in %s (%s) after %.2f s",
+        self.log.info("kernelswitch: kernel %s now runs in %s (%s) after %.2f s",
                  kernel_id, target.prefix, target.mode, answer["timings"]["total"])
         return answer
 
@@ -231,7 +238,7 @@ class Switcher:
             deadline = time.monotonic() + timeout
             while getattr(km, "execution_state", "idle") == "busy":
                 if time.monotonic() > deadline:
-                    log.warning("kernelswitch: kernel %s stayed busy; switch to %s dropped",
+                    self.log.warning("kernelswitch: kernel %s stayed busy; switch to %s dropped",
                                 kernel_id, prepared[3].prefix)
                     await discard(cand)
                     if km.autorestart:
@@ -247,7 +254,7 @@ class Switcher:
     def _failed(self, e: KernelSwitchError, answer: dict[str, Any], t0: float) -> SwitchFailed:
         answer["error"] = {"code": e.code, "message": e.message}
         answer["timings"]["total"] = round(time.monotonic() - t0, 3)
-        log.info("kernelswitch: switch refused/failed (%s): %s", e.code, e.message)
+        self.log.info("kernelswitch: switch refused/failed (%s): %s", e.code, e.message)
         return SwitchFailed(e, answer)
 
     def _check(self, km: Any, previous: LaunchTarget, rec: EnvRecord) -> LaunchTarget:
@@ -353,7 +360,8 @@ class Switcher:
             alive = False
         if alive:
             return
-        log.warning("kernelswitch: kernel %s died during the switch; restarting it", km.kernel_id)
+        self.log.warning("kernelswitch: kernel %s died during the switch; restarting it",
+                         km.kernel_id)
         await km.restart_kernel(now=True)
         answer["env"] = self._describe(km, self.target_of(km) or LaunchTarget(**_NONE))
         answer["restarted"] = True

@@ -152,7 +152,7 @@ class KernelSwitchApp(ExtensionApp):
         mkm = srv.kernel_manager
         self._default_provisioner(mkm)
         self._init_roots()
-        self._switcher = Switcher(lambda kid, km: rewire(mkm, kid, km), hold)
+        self._switcher = Switcher(lambda kid, km: rewire(mkm, kid, km), hold, self.log)
 
     env_watcher: Any = None
 

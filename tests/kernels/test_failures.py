@@ -85,14 +85,15 @@ def test_concurrent_switches_one_wins(server: RunningServer, envs: dict[str, Pat
         nb = await Notebook.open(server.url, server.token)
         try:
             await nb.run("y = 1")
-            results = await asyncio.gather(
-                nb.switch(str(envs["overlay"])), nb.switch(str(envs["native"]))
-            )
-            codes = sorted(code for code, _ in results)
-            assert codes == [200, 409], results
-            won = next(ans for code, ans in results if code == 200)
-            lost = next(ans for code, ans in results if code == 409)
-            assert lost["error"]["code"] == "switch_busy"
+            first = asyncio.ensure_future(nb.switch(str(envs["overlay"])))
+            while not (await nb.env())["env"]["switching"]:  # the first one is under way
+                assert not first.done(), await first
+                await asyncio.sleep(0.01)
+            code, lost = await nb.switch(str(envs["native"]))
+            assert (code, lost["error"]["code"]) == (409, "switch_busy"), lost
+            assert lost["env"]["prefix"] != str(envs["native"])
+            code, won = await first
+            assert code == 200, won
             assert (await nb.env())["env"]["prefix"] == won["env"]["prefix"]
             assert await nb.value("__import__('sys').prefix") == won["env"]["prefix"]
         finally:
