@@ -228,8 +228,9 @@ class ConsoleSession:
 
     async def _stopped(self, state: str) -> None:
         if self.status != "stopped" and state != "unknown":
-            self._set_status("stopped", f"VM {self.name} is {state}")
+            # preview first: whoever sees "stopped" finds the VM's last frame kept
             await self._save_preview()
+            self._set_status("stopped", f"VM {self.name} is {state}")
 
     async def _connected_to(self, client: RFBClient) -> None:
         # the client painted into its own framebuffer: share it (same object)
