@@ -17,7 +17,7 @@ import nbformat
 import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
-from support.console_vm import serial_text
+from support.console_vm import mark_stopped, serial_text, wait_rebooted
 from support.jupyter import RunningServer
 
 # US layout: shifted character -> the key it is on
@@ -295,9 +295,8 @@ def test_stopping_the_vm_says_stopped_and_keeps_a_preview(
     vms = json.loads(api(lab, "vms")[0])["vms"]
     assert next(v for v in vms if v["name"] == name)["preview"] is True
     # start it again: the consoles reconnect by themselves (and later tests get a guest)
+    mark_stopped(console_vm)
     api(lab, f"vms/{name}/start", "POST", {})
     for i in range(2):
         expect(consoles.nth(i)).to_have_attribute("data-state", "connected", timeout=60_000)
-    from vm.conftest import wait_serial as wait_boot
-
-    wait_boot(console_vm["serial_log"])
+    wait_rebooted(console_vm)

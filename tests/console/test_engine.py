@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support.console_vm import mark_stopped, wait_rebooted
 
 from kernelswitch.console import encoders
 from kernelswitch.console.backend import LibvirtBackend
@@ -249,6 +250,7 @@ def test_stop_says_stopped_keeps_preview_and_restart_reconnects(
         assert session.status == "stopped"
         # the VM's last frame is its preview (the viewer is still open)
         kept = np.asarray(Image.open(preview).convert("RGBA"))
+        mark_stopped(console_vm)
         await manager.aio(manager.start, name)
         deadline = time.monotonic() + 30
         while session.status != "connected" and time.monotonic() < deadline:
@@ -260,9 +262,7 @@ def test_stop_says_stopped_keeps_preview_and_restart_reconnects(
         return viewer
 
     viewer = run(main())
-    from vm.conftest import wait_serial
-
-    wait_serial(console_vm["serial_log"])  # booted again: later tests type into it
+    wait_rebooted(console_vm)  # later tests type into it
     states = viewer.states()
     assert "stopped" in states and states[-1] == "connected", states
     assert states.index("stopped") < len(states) - 1

@@ -57,3 +57,25 @@ def serial_text(info: dict[str, Any]) -> str:
         return Path(info["serial_log"]).read_text(errors="replace")
     except OSError:
         return ""
+
+
+_RESTART_MARK = "KS-TEST-BEFORE-RESTART"
+
+
+def mark_stopped(info: dict[str, Any]) -> None:
+    """Call with the VM stopped: a line QEMU's next start truncates away."""
+    with open(info["serial_log"], "a") as fh:
+        fh.write(f"{_RESTART_MARK}\n")
+
+
+def wait_rebooted(info: dict[str, Any], timeout: float = 120.0) -> None:
+    """After :func:`mark_stopped` and a start: the log was rewritten (QEMU
+    truncates it on start) and the new boot reached the test OS's marker."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = serial_text(info)
+        if _RESTART_MARK not in text and "KERNELSWITCH-TESTOS-READY" in text:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"the guest did not boot again within {timeout:g} s:\n{text[-1500:]}")
+        time.sleep(0.25)
