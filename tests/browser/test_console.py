@@ -117,7 +117,8 @@ def console_page(browser: Any, lab: RunningServer, lab_root: Path, console_vm: d
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    page.goto(f"{lab.url}lab/tree/console.ipynb?token={lab.token}")
+    # its own workspace: its layout (consoles, fullscreen) is not restored in later tests
+    page.goto(f"{lab.url}lab/workspaces/ks-console/tree/console.ipynb?token={lab.token}")
     notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
     expect(notebook).to_be_visible(timeout=90_000)
     expect(page.locator("#jp-main-statusbar")).to_contain_text(

@@ -36,7 +36,8 @@ def test_env_picker_renders_and_selects(
     demo_prefix = next(e["prefix"] for e in api["envs"] if e["name"] == DEMO_ENV)
     _write_notebook(lab_root / "picker.ipynb")
 
-    page.goto(f"{lab.url}lab/tree/picker.ipynb?token={lab.token}")
+    # a workspace of its own: no layout left by earlier tests is restored over it
+    page.goto(f"{lab.url}lab/workspaces/ks-widgets/tree/picker.ipynb?token={lab.token}")
     notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
     expect(notebook).to_be_visible(timeout=90_000)
     cells = notebook.locator(".jp-CodeCell")
