@@ -15,8 +15,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# What schemathesis would import lazily mid-test is imported here, at
+# collection: pytest rewrites plugin modules through ast.parse, and Debian 12's
+# Python 3.11.2 can fail that with "AST constructor recursion depth mismatch"
+# while the in-process server's threads run (CPython gh-106905).
+import hypothesis.stateful
+import hypothesis.strategies._internal.flatmapped  # noqa: F401
 import pytest
 import schemathesis
+import schemathesis.specs.graphql.schemas
+import schemathesis.specs.graphql.validation
+import schemathesis.specs.openapi.schemas
+import schemathesis.specs.openapi.stateful
+import schemathesis.stateful.runner
+import schemathesis.stateful.state_machine
+import schemathesis.transports.responses
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 from schemathesis.experimental import OPEN_API_3_1
