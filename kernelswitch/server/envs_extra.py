@@ -8,6 +8,11 @@
   or conda env made or removed under them drops the remembered walks and bumps
   a generation number, so the next ``GET envs`` scans again, and front ends
   polling ``GET envs/generation`` (cheap) refetch the list within ~2 s.
+  Each root and its folders two levels down are watched, not the whole tree:
+  a home holds tens of thousands of folders, and every server watching all
+  of them would exhaust the user's inotify watches; envs are made near the
+  top (``~/env``, ``~/project/.venv``, ``~/.virtualenvs/x``). A new folder
+  there joins the watch.
 """
 
 from __future__ import annotations
@@ -68,14 +73,20 @@ class EnvWatcher:
 
     def _run(self) -> None:
         try:
-            from watchfiles import watch
+            from watchfiles import Change, watch
         except ImportError:  # pragma: no cover - a dependency
             self._log.warning("kernelswitch: watchfiles missing; the env list is not live")
             return
         try:
-            for changes in watch(*self._roots, watch_filter=_is_marker, stop_event=self._stop,
-                                 debounce=300, step=50, raise_interrupt=False):
-                self._changed(changes)
+            while not self._stop.is_set():
+                dirs = _watch_dirs(self._roots)
+                for changes in watch(*dirs, watch_filter=_is_marker, stop_event=self._stop,
+                                     recursive=False, debounce=300, step=50,
+                                     raise_interrupt=False):
+                    self._changed(changes)
+                    if any(c in (Change.added, Change.deleted) and _near_top(p, self._roots)
+                           for c, p in changes):
+                        break  # a folder came or went near the top: watch the new set
         except Exception as e:  # a root removed, inotify limits: the list stays usable
             self._log.warning("kernelswitch: env roots no longer watched (%s); the list "
                               "updates on refresh only", e)
@@ -105,6 +116,39 @@ class EnvWatcher:
         self.generation += 1
         self._log.debug("kernelswitch: env roots changed (%d): %s", self.generation,
                         sorted(str(p) for p in what)[:5])
+
+
+#: How many levels below a root are watched (see the module docstring).
+WATCH_DEPTH = 2
+_SKIP = frozenset({"node_modules", ".git", "__pycache__", ".cache", "site-packages"})
+
+
+def _watch_dirs(roots: list[str]) -> list[str]:
+    """Each root and its folders down to :data:`WATCH_DEPTH` levels (no symlinks)."""
+    out: list[str] = []
+    level = [r for r in roots if os.path.isdir(r)]
+    for depth in range(WATCH_DEPTH + 1):
+        out += level
+        if depth == WATCH_DEPTH:
+            break
+        nxt = []
+        for d in level:
+            try:
+                with os.scandir(d) as it:
+                    nxt += [e.path for e in it if e.name not in _SKIP
+                            and e.is_dir(follow_symlinks=False)]
+            except OSError:
+                continue
+        level = nxt[:2000]  # a pathological folder cannot make us watch everything
+    return out
+
+
+def _near_top(path: str, roots: list[str]) -> bool:
+    for r in roots:
+        rel = os.path.relpath(path, r)
+        if not rel.startswith(".."):
+            return rel.count(os.sep) < WATCH_DEPTH
+    return False
 
 
 def _is_env(path: str) -> bool:

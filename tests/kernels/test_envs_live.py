@@ -63,6 +63,13 @@ def test_list_is_live(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "a new venv did not show without a refresh"
             time.sleep(0.1)
         assert srv.api("envs/generation")["generation"] > gen0  # type: ignore[index]
+        # a new project folder, then its .venv: the folder joins the watch
+        (root / "proj").mkdir()
+        make_venv(root / "proj" / ".venv")
+        deadline = time.monotonic() + 20.0
+        while str(root / "proj" / ".venv") not in prefixes():
+            assert time.monotonic() < deadline, "a project's new .venv did not show"
+            time.sleep(0.1)
         shutil.rmtree(root / "new-env")
         deadline = time.monotonic() + 20.0  # the old walk cache kept it 60 s
         while str(root / "new-env") in prefixes():
