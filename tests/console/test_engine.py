@@ -183,6 +183,35 @@ def test_audio_from_the_guest(console_vm: dict, manager: Any) -> None:
     assert np.frombuffer(pcm[: len(pcm) // 2 * 2], "<i2").std() > 100  # noise, not silence
 
 
+def test_led_state_follows_caps_lock(console_vm: dict, manager: Any) -> None:
+    from kernelswitch.console.keys import combo_events
+
+    async def main() -> list[dict]:
+        reg = _registry(manager)
+        session = reg.session(console_vm["name"])
+        viewer = Collector()
+        session.attach(viewer)
+        await session.wait_connected(30)
+        await session.send_keys(combo_events("capslock"))
+        deadline = time.monotonic() + 10
+        leds = []
+        while time.monotonic() < deadline:
+            leds = [m for m in map(_json, viewer.texts) if m["type"] == "leds"]
+            if any(m["caps"] for m in leds):
+                break
+            await asyncio.sleep(0.1)
+        await session.send_keys(combo_events("capslock"))  # back off for later typing
+        await asyncio.sleep(1.0)
+        leds = [m for m in map(_json, viewer.texts) if m["type"] == "leds"]
+        session.detach(viewer)
+        await reg.close_all()
+        return leds
+
+    leds = run(main())
+    assert any(m["caps"] for m in leds), leds
+    assert leds[-1]["caps"] is False, leds
+
+
 def test_pointer_reaches_the_guest(console_vm: dict, manager: Any) -> None:
     async def main() -> None:
         reg = _registry(manager)

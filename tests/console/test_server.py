@@ -188,14 +188,14 @@ async def test_screenshot_input_and_preview(jp_fetch: Any, console_vm: dict) -> 
     assert shot.shape[2] == 4 and shot.shape[1] >= 720
 
     # the console closes (no one holds it): its last frame becomes the preview
-    registry = None
+    vms: list[dict] = []
     for _ in range(100):
         vms = json.loads((await jp_fetch("kernelswitch", "api", "vms")).body)["vms"]
         if next(v for v in vms if v["name"] == name)["preview"]:
             break
         await asyncio.sleep(0.2)
     else:
-        raise AssertionError(f"no preview flag in the VM list: {registry}")
+        raise AssertionError(f"no preview flag in the VM list: {vms}")
     r = await jp_fetch("kernelswitch", "api", "vms", name, "preview")
     assert r.headers["Content-Type"] == "image/png"
     assert Image.open(io.BytesIO(r.body)).size == (shot.shape[1], shot.shape[0])
