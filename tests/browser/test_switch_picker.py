@@ -12,6 +12,9 @@ import nbformat
 from playwright.sync_api import Page, expect
 from support.jupyter import RunningServer
 
+#: ms for what waits on server work (resolve, compare, a kernel start) on a loaded machine
+T = 30_000
+
 DEMO_ENV = "demo-env"  # made by the `lab` fixture (conftest.py)
 
 
@@ -54,10 +57,10 @@ def test_picker_switches_its_kernel(
            ).to_have_count(1, timeout=30_000)
     expect(picker.locator(f'.ks-picker-env[data-prefix="{demo["prefix"]}"]')).to_have_count(1)
     picker.locator(f'.ks-picker-env[data-prefix="{demo["prefix"]}"]').click()
-    expect(picker.locator(".ks-picker-details")).to_contain_text("overlay")
+    expect(picker.locator(".ks-picker-details")).to_contain_text("overlay", timeout=T)
     picker.locator(".ks-picker-apply").click()
     expect(picker.locator(".ks-picker-done")).to_be_visible(timeout=60_000)
-    expect(picker).to_have_attribute("data-current", demo["prefix"])
+    expect(picker).to_have_attribute("data-current", demo["prefix"], timeout=T)
     cells.nth(1).locator(".jp-InputArea-editor").click()
     page.keyboard.press("Control+Enter")
     expect(cells.nth(1).locator(".jp-OutputArea-output")).to_have_text(

@@ -21,6 +21,9 @@ import nbformat
 from playwright.sync_api import Page, expect
 from support.jupyter import RunningServer
 
+#: ms for what waits on server work (resolve, compare, a kernel start) on a loaded machine
+T = 30_000
+
 DEMO_ENV = "demo-env"  # made by the `lab` fixture (conftest.py)
 SIDEBAR = "#kernelswitch-sidebar"
 # Records every "disconnected" the page ever shows (status bar, toolbar, titles).
@@ -101,7 +104,7 @@ def test_sidebar_switches_the_notebook_kernel(
     expect(panel.locator(".ks-EnvPanel-kernel")).to_contain_text("runs in", timeout=30_000)
     start = panel.get_attribute("data-current")
     assert start and start != demo["prefix"]
-    expect(panel.locator(".ks-mod-current")).to_have_count(1)
+    expect(panel.locator(".ks-mod-current")).to_have_count(1, timeout=T)
 
     # the list is live: a venv made under a scanned root shows without a refresh
     fresh = lab_root.parent / "envs" / "fresh-env"
@@ -120,18 +123,18 @@ def test_sidebar_switches_the_notebook_kernel(
     expect(row).to_have_class(re.compile("ks-mod-incompatible"), timeout=20_000)
     row.locator(".ks-EnvPanel-install").click()
     dialog = page.locator(".jp-Dialog")
-    expect(dialog).to_contain_text(f"--python {other}/bin/python install")
+    expect(dialog).to_contain_text(f"--python {other}/bin/python install", timeout=T)
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_have_count(0)
     assert not list(other.glob("lib/python*/site-packages/ipykernel"))
 
     # compare: selecting shows what changes; apply: switch
     panel.locator(f'.ks-EnvPanel-env[data-prefix="{demo["prefix"]}"]').click()
-    expect(panel.locator(".ks-EnvPanel-comparison")).to_contain_text("overlay")
+    expect(panel.locator(".ks-EnvPanel-comparison")).to_contain_text("overlay", timeout=T)
     expect(panel.locator(".ks-EnvPanel-comparison")).to_contain_text("Python ")
     panel.locator(".ks-EnvPanel-apply").click()
     expect(panel.locator(".ks-EnvPanel-done")).to_be_visible(timeout=60_000)
-    expect(panel).to_have_attribute("data-current", demo["prefix"])
+    expect(panel).to_have_attribute("data-current", demo["prefix"], timeout=T)
     page.screenshot(path=str(shots_dir / "sidebar-switched.png"))
 
     # the next cell runs in the new env
@@ -147,7 +150,7 @@ def test_sidebar_switches_the_notebook_kernel(
                                                                   timeout=60_000)
     toasts = page.locator(".Toastify__toast", has_text="Switch failed")
     expect(toasts).to_have_count(1)
-    expect(panel).to_have_attribute("data-current", demo["prefix"])
+    expect(panel).to_have_attribute("data-current", demo["prefix"], timeout=T)
     expect(panel.locator(".ks-EnvPanel-env.ks-mod-selected")).to_have_attribute(
         "data-prefix", demo["prefix"]
     )
