@@ -96,6 +96,9 @@ def test_restart_keeps_the_new_env(server: RunningServer, envs: dict[str, Path])
             assert code == 200
             env = (await nb.env())["env"]
             assert env["prefix"] == str(envs["overlay"]) and env["pid"] != pid
+            # after a restart a front end opens a new websocket, as JupyterLab does
+            nb.ws.close()
+            nb = await Notebook.attach(server.url, server.token, nb.kernel_id)
             assert await nb.value("__import__('sys').prefix") == str(envs["overlay"])
         finally:
             await nb.close()
