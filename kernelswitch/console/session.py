@@ -71,7 +71,7 @@ class ConsoleSession:
         self._connected = asyncio.Event()
         #: set whenever the status changes: waiters re-check (connected, stopped, error)
         self._status_changed = asyncio.Event()
-        self._changed = asyncio.Condition()
+        self._update_waiters: set[asyncio.Future[None]] = set()  # wait_update() calls
         self._audio_on = False
         self._has_frame = False
         self._saving: set[asyncio.Task[None]] = set()
@@ -257,7 +257,10 @@ class ConsoleSession:
             self._to_encode.extend(rects)
             if self._encoder is None or self._encoder.done():
                 self._encoder = asyncio.get_running_loop().create_task(self._encode())
-        asyncio.get_running_loop().create_task(self._notify())
+        # wake wait_update() callers directly: no task or lock per update
+        for waiter in self._update_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _encode(self) -> None:
         """Encode updates in a worker thread (zlib releases the GIL), so the RFB
@@ -271,10 +274,6 @@ class ConsoleSession:
                 payload = await asyncio.to_thread(encoders.encode_update, self.fb, rects)
             for v in self.viewers:
                 v.offer(rects, payload)
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
 
     def _on_resize(self, w: int, h: int) -> None:
         msg = self.status_message()
@@ -308,12 +307,15 @@ class ConsoleSession:
 
     async def wait_update(self, timeout: float) -> bool:
         """True when the screen changed within *timeout* seconds."""
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait(), timeout)
-                return True
-            except asyncio.TimeoutError:
-                return False
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._update_waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+        finally:
+            self._update_waiters.discard(waiter)
 
     async def send_keys(self, events: list[KeyEvent], delay: float = 0.01) -> None:
         """Press/release events in order, paced so the guest sees every one."""
