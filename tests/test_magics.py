@@ -219,3 +219,9 @@ def test_vm_disks_deletes_a_named_orphan(ip, capsys) -> None:
             ip.run_line_magic("vm", f"disks --delete {orphan.name}")
     finally:
         orphan.unlink(missing_ok=True)
+
+
+def test_a_refused_credential_says_what_to_do(ip, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KERNELSWITCH_TOKEN", "not-a-token-of-this-server")
+    with pytest.raises(UsageError, match=r"refused this kernel's credentials.*KERNELSWITCH_TOKEN"):
+        ip.run_line_magic("pyenv", "list")

@@ -82,6 +82,14 @@ def request(
             return json.loads(raw) if raw else None
     except urllib.error.HTTPError as e:
         raw = e.read()
+        if e.code in (401, 403) and not _is_our_error(raw):
+            raise APIError(
+                f"the Jupyter server at {srv.url} refused this kernel's credentials "
+                f"({e.code} {e.reason}). Restart the kernel from that server's notebook, "
+                "or set KERNELSWITCH_URL and KERNELSWITCH_TOKEN (a token of that server) "
+                "before the kernel starts.",
+                code="unauthorized", status=e.code,
+            ) from None
         try:
             err = json.loads(raw)["error"]
             raise APIError(
@@ -96,3 +104,11 @@ def request(
             ) from None
     except urllib.error.URLError as e:
         raise ServerUnreachable(f"cannot reach the Jupyter server at {srv.url}: {e.reason}") from e
+
+
+def _is_our_error(raw: bytes) -> bool:
+    """An error kernelswitch itself answered (it says what to do), not Jupyter's auth."""
+    try:
+        return json.loads(raw)["error"]["code"] not in ("forbidden", "unauthorized")
+    except (ValueError, KeyError, TypeError):
+        return False

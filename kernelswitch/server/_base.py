@@ -103,6 +103,9 @@ class KSHandler(APIHandler):
     # ------------------------------------------------------------ input
 
     async def prepare(self) -> None:  # type: ignore[override]
+        credential = self.settings.get("kernelswitch_kernel_credential")
+        if credential is not None:  # a kernel's own calls (kernel_auth.py says why)
+            credential.authenticate(self)
         await super().prepare()
         self.query = {}
         # Unauthenticated or unauthorized requests are refused by the verb's

@@ -139,13 +139,15 @@ class KernelSwitchApp(ExtensionApp):
     def _init_switching(self) -> None:
         """Baseline environment, server URL/token for kernels, and the switcher."""
         from ..kernels import Switcher, configure
+        from .kernel_auth import KernelCredential
         from .kernel_swap import hold, rewire
 
         srv = self.serverapp
         assert srv is not None, "initialize_settings runs inside a server"
+        credential = self.settings["kernelswitch_kernel_credential"] = KernelCredential()
         configure(
             server_url=lambda: srv.connection_url,
-            token=lambda: getattr(srv.identity_provider, "token", "") or "",
+            token=lambda: credential.secret,
             version_policy=self.version_policy,
             timeout=self.switch_timeout,
         )

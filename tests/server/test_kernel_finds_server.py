@@ -73,3 +73,67 @@ def _envs_seen_by_a_kernel_of(server: RunningServer, runtime: Path) -> str:
     finally:
         client.stop_channels()
     return str(reply["content"]["user_expressions"]["names"]["data"]["text/plain"])
+
+
+def test_magics_work_on_a_password_only_server(tmp_path: Path) -> None:
+    """A password-protected server has no token; its kernels still reach the API,
+    and the credential they get opens kernelswitch's API only."""
+    from http.cookiejar import CookieJar
+
+    from jupyter_server.auth import passwd
+
+    runtime = tmp_path / "runtime"
+    root = tmp_path / "root"
+    root.mkdir()
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "env-pw")],
+                   check=True)
+    args = [f"--PasswordIdentityProvider.hashed_password={passwd('s3cret-pw')}",
+            "--PasswordIdentityProvider.token=", f"--KernelSwitchApp.env_roots={root}"]
+    env = {"JUPYTER_RUNTIME_DIR": str(runtime), "KERNELSWITCH_URL": ""}
+    with jupyter_server(root, env=env, extra_args=args) as server:
+        jar = CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        with opener.open(f"{server.url}login", timeout=30):
+            pass
+        xsrf = next(c.value for c in jar if c.name == "_xsrf")
+        form = f"password=s3cret-pw&_xsrf={xsrf}".encode()
+        with opener.open(f"{server.url}login", data=form, timeout=30):
+            pass
+        req = urllib.request.Request(f"{server.url}api/kernels", data=b'{"name": "python3"}',
+                                     method="POST", headers={"X-XSRFToken": xsrf})
+        with opener.open(req, timeout=60) as r:
+            kernel = json.loads(r.read())
+        assert kernel["id"]
+        out = _run_in_kernel(
+            runtime, kernel["id"],
+            "%load_ext kernelswitch\n"
+            "_envs = %pyenv list --json\n"
+            "import os, urllib.request, urllib.error\n"
+            "_req = urllib.request.Request(os.environ['KERNELSWITCH_URL'] + 'api/contents',\n"
+            "    headers={'Authorization': 'token ' + os.environ['KERNELSWITCH_TOKEN']})\n"
+            "try:\n"
+            "    urllib.request.urlopen(_req, timeout=30); _contents = 'open'\n"
+            "except urllib.error.HTTPError as e:\n"
+            "    _contents = e.code\n"
+            "_out = ([e['name'] for e in _envs['envs'] if e['name'] == 'env-pw'], _contents)",
+            "_out",
+        )
+    assert out == "(['env-pw'], 403)"
+
+
+def _run_in_kernel(runtime: Path, kernel_id: str, code: str, expr: str) -> str:
+    conn_file = runtime / f"kernel-{kernel_id}.json"
+    for _ in range(100):
+        if conn_file.exists():
+            break
+        time.sleep(0.1)
+    client = BlockingKernelClient(connection_file=str(conn_file))
+    client.load_connection_file()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        reply = client.execute_interactive(code, user_expressions={"v": expr}, timeout=60)
+    finally:
+        client.stop_channels()
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return str(reply["content"]["user_expressions"]["v"]["data"]["text/plain"])
