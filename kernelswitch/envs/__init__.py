@@ -40,6 +40,11 @@ Public API (stable; the server and tests rely on it):
     The interpreter modes are relative to (``sys.executable``,
     ``sys.version_info``) and the mode rule itself.
 
+``EnvWatcher(roots, log, depth)``
+    ``start()`` / ``stop()``; ``generation`` grows whenever an environment is
+    made or removed under the roots (as deep as discovery looks), and the
+    remembered walks are dropped then. See :mod:`kernelswitch.envs._watch`.
+
 Locator plugins: see :mod:`kernelswitch.envs.locators` (entry-point group
 ``kernelswitch.locators``). The probe cache lives in
 ``kernelswitch._paths.cache_dir() / "envs"``.
@@ -61,6 +66,7 @@ from ._record import (
     server_python,
 )
 from ._resolve import resolve, system_python
+from ._watch import EnvWatcher
 from .errors import (
     BaseInterpreterGone,
     BrokenSymlink,
@@ -89,6 +95,7 @@ __all__ = [
     "EnvNotFound",
     "EnvRecord",
     "EnvUnreadable",
+    "EnvWatcher",
     "InvalidEnvConfig",
     "Locator",
     "NotAPython",

@@ -169,9 +169,9 @@ class KernelSwitchApp(ExtensionApp):
                           if r not in missing]
         self.log.info("kernelswitch: scanning %s for environments", ", ".join(self.env_roots))
         if self.watch_env_roots:
-            from .envs_extra import EnvWatcher
+            from ..envs import EnvWatcher
 
-            self.env_watcher = EnvWatcher(list(self.env_roots), self.log)
+            self.env_watcher = EnvWatcher(list(self.env_roots), self.log, self.env_depth)
             self.env_watcher.start()
 
     def _default_provisioner(self, mkm: Any) -> None:

@@ -48,8 +48,9 @@ def test_extra_root_and_missing_root(server: RunningServer, tmp_path: Path) -> N
 def test_list_is_live(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
+    (root / "old" / "a" / "b").mkdir(parents=True)
     with jupyter_server(tmp_path, extra_args=[
-        f"--KernelSwitchApp.env_roots=[\"{root}\"]", "--KernelSwitchApp.env_depth=2",
+        f"--KernelSwitchApp.env_roots=[\"{root}\"]", "--KernelSwitchApp.env_depth=4",
     ]) as srv:  # fmt: skip
         def prefixes() -> list[str]:
             return [e["prefix"] for e in srv.api("envs")["envs"]]  # type: ignore[index]
@@ -69,6 +70,21 @@ def test_list_is_live(tmp_path: Path) -> None:
         deadline = time.monotonic() + 20.0
         while str(root / "proj" / ".venv") not in prefixes():
             assert time.monotonic() < deadline, "a project's new .venv did not show"
+            time.sleep(0.1)
+        # as deep as the scan goes: in an old folder three levels down, and in
+        # folders made one after another
+        make_venv(root / "old" / "a" / "b" / "deep-env")  # a refresh finds it...
+        deadline = time.monotonic() + 20.0  # ...the live list must too
+        while str(root / "old" / "a" / "b" / "deep-env") not in prefixes():
+            assert time.monotonic() < deadline, "a venv four levels down did not show"
+            time.sleep(0.1)
+        for part in ("x", "x/y", "x/y/z"):
+            (root / part).mkdir()
+            time.sleep(0.4)
+        make_venv(root / "x" / "y" / "z" / "env")
+        deadline = time.monotonic() + 20.0
+        while str(root / "x" / "y" / "z" / "env") not in prefixes():
+            assert time.monotonic() < deadline, "a venv in new nested folders did not show"
             time.sleep(0.1)
         shutil.rmtree(root / "new-env")
         deadline = time.monotonic() + 20.0  # the old walk cache kept it 60 s
