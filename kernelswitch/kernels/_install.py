@@ -46,8 +46,10 @@ def install(rec: EnvRecord, timeout: float = INSTALL_TIMEOUT) -> InstallResult:
     """Run :func:`command_for` (blocking: call it in a worker thread)."""
     cmd = command_for(rec)
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        # one stream, in order: pip's last line ("Successfully installed ...")
+        # must end what the user sees, after any warnings
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or "") if isinstance(e.stdout, str) else ""
         raise InstallFailed(
@@ -55,7 +57,7 @@ def install(rec: EnvRecord, timeout: float = INSTALL_TIMEOUT) -> InstallResult:
             f"stopped; run it yourself: {' '.join(cmd)}\n{out[-2000:]}",
             details={"command": cmd},
         ) from e
-    output = (done.stdout + done.stderr)[-8000:]
+    output = done.stdout[-8000:]
     if done.returncode != 0:
         raise InstallFailed(
             f"`{' '.join(cmd)}` failed (exit {done.returncode}); its output:\n{output[-3000:]}",

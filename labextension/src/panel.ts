@@ -324,9 +324,12 @@ export class EnvPanel extends Widget {
       text ??
       (env
         ? `${this._notebook?.context.path ?? 'kernel'} runs in ${env.name}` +
-          (env.mode ? ` (${env.mode})` : '')
+          (env.kind === '?'
+            ? " (the kernel's own sys.prefix: the server did not answer in time)"
+            : env.mode ? ` (${env.mode})` : '')
         : 'Where the kernel runs is unknown.');
     this.node.dataset.current = env?.prefix ?? '';
+    this.node.dataset.currentSource = env ? (env.kind === '?' ? 'kernel' : 'server') : '';
   }
 
   private _render(state: State): void {

@@ -50,9 +50,9 @@ def _write_notebook(path: Path) -> None:
     nbformat.write(nb, path)
 
 
-def _open(page: Page, lab: RunningServer, name: str) -> Any:
+def _open(page: Page, lab: RunningServer, name: str, workspace: str = "ks-switch") -> Any:
     # a workspace of its own: the other browser tests never see this notebook
-    page.goto(f"{lab.url}lab/workspaces/ks-switch/tree/{name}?token={lab.token}")
+    page.goto(f"{lab.url}lab/workspaces/{workspace}/tree/{name}?token={lab.token}")
     notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
     expect(notebook).to_be_visible(timeout=90_000)
     expect(page.locator("#jp-main-statusbar")).to_contain_text(
@@ -173,3 +173,76 @@ def test_sidebar_switches_the_notebook_kernel(
     expect(panel).to_have_attribute("data-current", demo["prefix"], timeout=30_000)
     out = _run_first_cell(page, notebook)
     expect(out).to_have_text(f"prefix={demo['prefix']}", timeout=60_000)
+
+
+def test_without_an_answer_in_2_s_the_kernel_says_where_it_runs(
+    page: Page, lab: RunningServer, lab_root: Path
+) -> None:
+    """The server's word on where a kernel runs is held back: after 2 s the
+    sidebar and the picker show the kernel's own sys.prefix, and say so."""
+    held: list[Any] = []
+    pattern = re.compile(r"/kernelswitch/api/kernels/[^/]+/env(\?.*)?$")
+
+    def hold(route: Any) -> None:
+        if route.request.method == "GET":
+            held.append(route)  # answered only at the end of the test
+        else:
+            route.continue_()
+
+    page.route(pattern, hold)
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from kernelswitch.widgets import EnvPicker\nEnvPicker()")]
+    nbformat.write(nb, lab_root / "fallback.ipynb")
+    try:
+        notebook, panel = _open(page, lab, "fallback.ipynb", workspace="ks-fallback")
+        kernel_prefix = sys.prefix  # the lab's kernels run in the server's env
+        expect(panel).to_have_attribute("data-current", kernel_prefix, timeout=T)
+        expect(panel).to_have_attribute("data-current-source", "kernel")
+        expect(panel.locator(".ks-EnvPanel-kernel")).to_contain_text(
+            "the server did not answer in time")
+        _run_first_cell(page, notebook)
+        picker = notebook.locator(".ks-picker")
+        expect(picker).to_have_attribute("data-state", "ready", timeout=90_000)
+        expect(picker).to_have_attribute("data-current", kernel_prefix, timeout=T)
+        expect(picker).to_have_attribute("data-current-source", "kernel")
+        assert held, "the server's answer was never asked for"
+    finally:
+        for route in held:
+            route.abort()
+        page.unroute(pattern)
+
+
+def test_sidebar_installs_ipykernel_then_switches(
+    page: Page, lab: RunningServer, lab_root: Path
+) -> None:
+    """An incompatible env (another Python, no ipykernel): the sidebar shows the
+    exact command, runs pip for real once the user confirms, shows its output,
+    and the env, now native, takes the notebook's kernel."""
+    py312 = Path.home() / ".pyenv" / "versions" / "3.12.1" / "bin" / "python"
+    assert py312.exists(), f"this test needs pyenv's Python 3.12 at {py312}"
+    other = lab_root.parent / "envs" / "py312-install"
+    subprocess.run([str(py312), "-m", "venv", "--without-pip", str(other)], check=True)
+    _write_notebook(lab_root / "install.ipynb")
+    notebook, panel = _open(page, lab, "install.ipynb", workspace="ks-install")
+    row = panel.locator(f'.ks-EnvPanel-env[data-prefix="{other}"]')
+    expect(row).to_have_class(re.compile("ks-mod-incompatible"), timeout=T)
+    row.locator(".ks-EnvPanel-install").click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text(f"--python {other}/bin/python install", timeout=T)
+    dialog.get_by_role("button", name="Install").click()
+    expect(panel.locator(".ks-EnvPanel-installing")).to_contain_text("Running: ")
+    expect(panel.locator(".ks-EnvPanel-done")).to_contain_text("is now native",
+                                                               timeout=600_000)
+    expect(panel.locator(".ks-EnvPanel-output")).to_contain_text("Successfully installed")
+    assert list(other.glob("lib/python3.12/site-packages/ipykernel"))
+    expect(row).to_have_class(re.compile("ks-mod-native"), timeout=T)
+    row.click()
+    expect(panel.locator(".ks-EnvPanel-comparison")).to_contain_text("native", timeout=T)
+    panel.locator(".ks-EnvPanel-apply").click()
+    expect(panel.locator(".ks-EnvPanel-done")).to_be_visible(timeout=60_000)
+    expect(panel).to_have_attribute("data-current", str(other), timeout=T)
+    out = _run_first_cell(page, notebook)
+    expect(out).to_have_text(f"prefix={other}", timeout=60_000)

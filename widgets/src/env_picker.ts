@@ -116,6 +116,8 @@ export function renderEnvPicker({ model, el, signal }: RenderProps<EnvPickerMode
       prefix = (await Promise.race([asked, timeout])) ?? '';
     }
     el.dataset.current = prefix || model.get('own_prefix');
+    // who said so: the server, or (no answer within 2 s) the kernel itself
+    el.dataset.currentSource = prefix ? 'server' : 'kernel';
     model.set('current', el.dataset.current);
     if (reselect || !model.get('selected')) {
       model.set('selected', el.dataset.current);
@@ -265,7 +267,8 @@ export function renderEnvPicker({ model, el, signal }: RenderProps<EnvPickerMode
       row.hidden = words.some(w => !text.includes(w));
       if (env.prefix === current) {
         row.classList.add('ks-current');
-        row.querySelector('.ks-picker-envName')?.append(' (kernel runs here)');
+        const own = el.dataset.currentSource === 'kernel' ? ', by its own sys.prefix' : '';
+        row.querySelector('.ks-picker-envName')?.append(` (kernel runs here${own})`);
       }
       if (env.mode === 'incompatible') {
         row.classList.add('ks-incompatible');
