@@ -9,6 +9,13 @@ token="${KERNELSWITCH_TOKEN:-$(python -c 'import secrets; print(secrets.token_he
 ip="${KERNELSWITCH_IP:-127.0.0.1}"
 url="http://$ip:$port/lab/tree/notebooks/demo.ipynb?token=$token"
 kernelswitch doctor || echo "(VM features need the fixes above; environments work regardless)"
+# The demo notebook boots a VM from the tiny test OS that setup built (its
+# kernels inherit these from the server).
+testos="$(python -c 'from kernelswitch._paths import testos_dir; print(testos_dir())')"
+if [[ -f "$testos/testos-fedora.iso" ]]; then
+  export KERNELSWITCH_DEMO_ISO="$testos/testos-fedora.iso"
+fi
+export KERNELSWITCH_DEMO_VM="${KERNELSWITCH_DEMO_VM:-ks-demo}"
 echo
 echo "JupyterLab with kernelswitch:  $url"
 echo

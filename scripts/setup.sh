@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # One idempotent setup for a fresh Debian/Ubuntu machine:
 #   apt packages -> libvirt daemons -> .venv with the package -> front ends
-#   (--test: also the cached test OS images)
+#   (--test: also the cached test OS images and the browser for the tests;
+#    --demo: also the test OS images, which the demo notebook boots as a VM)
 # Running it again only checks; each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$PWD"
-want_test=0
-[[ "${1:-}" == "--test" ]] && want_test=1
+want_test=0 want_testos=0
+case "${1:-}" in
+  --test) want_test=1 want_testos=1 ;;
+  --demo) want_testos=1 ;;
+  "") ;;
+  *) echo "usage: scripts/setup.sh [--test | --demo]" >&2; exit 2 ;;
+esac
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -27,8 +33,11 @@ apt_packages=(
   python3-venv python3-dev build-essential
   nodejs npm
 )
+if (( want_testos )); then
+  apt_packages+=(busybox-static isolinux syslinux-common xorriso)
+fi
 if (( want_test )); then
-  apt_packages+=(chromium busybox-static isolinux syslinux-common xorriso virtinst)
+  apt_packages+=(chromium virtinst)
 fi
 
 missing=()
@@ -162,7 +171,7 @@ if [[ ! -L "$labext" ]]; then
 fi
 
 # ---------------------------------------------------------------- test OS
-if (( want_test )); then
+if (( want_testos )); then
   step "test OS"
   bash scripts/build-testos.sh
 fi
