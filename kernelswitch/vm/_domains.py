@@ -1,0 +1,103 @@
+"""What every VM module shares: state names, paths, libvirt's errors as ours,
+and the bounded way the server runs a blocking libvirt call.
+
+Public API (stable, re-exported by :mod:`.manager`): ``STATES``,
+``ACTIVE_STATES``, ``CALL_DEADLINE``, ``preview_dir()``, ``log_dir()``,
+``translate(e, name)`` (the one place libvirt errors become the :mod:`.errors`
+tree), ``await run_blocking(fn, *args)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .._executors import run_in
+from .._paths import cache_dir
+from .connection import is_connection_error
+from .connection import libvirt_module as _libvirt
+from .errors import HostError, VMBusy, VMError, VMExists, VMNotFound, VMStateError
+from .storage import default_pool_dir
+
+T = TypeVar("T")
+
+#: libvirt's virDomainState values, as our API names them.
+STATES = {
+    0: "nostate",
+    1: "running",
+    2: "blocked",
+    3: "paused",
+    4: "shutting-down",
+    5: "shutoff",
+    6: "crashed",
+    7: "pmsuspended",
+}
+ACTIVE_STATES = ("running", "blocked", "paused", "shutting-down", "pmsuspended")
+#: Seconds a blocking libvirt call may take in the server before the request
+#: answers 503 (the thread is left to finish; the pool is bounded).
+CALL_DEADLINE = 120.0
+
+
+def preview_dir() -> Path:
+    """Where console screenshots used as VM previews are kept."""
+    return cache_dir() / "previews"
+
+
+def log_dir() -> Path:
+    """Serial logs of the guests (``<serial type='file'>``)."""
+    return default_pool_dir().parent / "logs"
+
+
+def translate(e: Exception, name: str | None = None) -> Exception:
+    """A libvirt error as one of ours (other exceptions pass through)."""
+    libvirt = _libvirt()
+    if not isinstance(e, libvirt.libvirtError):
+        return e
+    code = e.get_error_code()
+    text = e.get_error_message() or str(e)
+    vm = f"VM {name!r}" if name else "the VM"
+    if code == libvirt.VIR_ERR_NO_DOMAIN:
+        return VMNotFound(
+            f"There is no VM named {name!r}. List them with `kernelswitch vm list`.",
+            details={"name": name},
+        )
+    if code == libvirt.VIR_ERR_OPERATION_INVALID:
+        return VMStateError(f"Cannot do that to {vm} now: {text}.", details={"name": name})
+    if code == libvirt.VIR_ERR_OPERATION_TIMEOUT:
+        # another libvirt client (virsh, another server) holds the VM's state lock
+        return VMBusy(
+            f"{vm} is busy with another libvirt client's operation ({text}). "
+            "Try again in a moment.",
+            details={"name": name},
+        )
+    if code == libvirt.VIR_ERR_DOM_EXIST or "already exists" in text:
+        return VMExists(
+            f"{vm} already exists ({text}). Choose another name.", details={"name": name}
+        )
+    if "Permission denied" in text:
+        return HostError(
+            f"The hypervisor cannot open a file of {vm}: {text}. Guests run as the "
+            "hypervisor user (libvirt-qemu under a privileged daemon): every folder above "
+            "the ISO and the disks must be searchable by it. Move the files somewhere it can "
+            "reach, or grant it access; kernelswitch does not change permissions for you.",
+            details={"name": name},
+        )
+    if is_connection_error(e):
+        return HostError(
+            f"Lost the connection to libvirt: {text}. Is libvirtd running?", details={"name": name}
+        )
+    return VMError(f"libvirt refused the operation on {vm}: {text}.", details={"name": name})
+
+
+async def run_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` in the bounded ``libvirt`` pool, within :data:`CALL_DEADLINE`."""
+    try:
+        return await asyncio.wait_for(run_in("libvirt", fn, *args, **kwargs), CALL_DEADLINE)
+    except asyncio.TimeoutError as e:
+        what = getattr(fn, "__name__", "a call")
+        raise HostError(
+            f"libvirt did not finish {what} within {CALL_DEADLINE:g} s. Is libvirtd "
+            "overloaded or stuck? Check it with `virsh list`; restart it if it hangs.",
+        ) from e
