@@ -8,22 +8,23 @@ from pathlib import Path
 import pytest
 
 from kernelswitch._paths import cache_dir
+from kernelswitch.vm import accel as vm_accel
 from kernelswitch.vm import host
 from kernelswitch.vm.errors import HostError
 
 
 def test_probe_image_reaches_long_mode_under_tcg() -> None:
     # The probe itself is sound: under TCG it always gets to 64-bit mode.
-    ok, detail = host.run_probe("tcg", timeout=60)
+    ok, detail = vm_accel.run_probe("tcg", timeout=60)
     assert ok, detail
 
 
 def test_detect_accel_never_picks_a_broken_kvm(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(host.ACCEL_ENV, raising=False)
+    monkeypatch.delenv(vm_accel.ACCEL_ENV, raising=False)
     report = host.detect_accel(refresh=True)
-    assert report.accel in host.ACCELS and report.reason
+    assert report.accel in vm_accel.ACCELS and report.reason
     if report.accel == "kvm":
-        assert host.probe_kvm()[0]
+        assert vm_accel.probe_kvm()[0]
     if Path("/sys/module/kvm_pvm").is_dir() or not Path("/dev/kvm").exists():
         # Our machines: /dev/kvm exists but cannot boot ordinary guests.
         assert report.accel == "tcg" and report.domain_type == "qemu"
@@ -32,25 +33,25 @@ def test_detect_accel_never_picks_a_broken_kvm(monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.mark.parametrize(("value", "accel"), [("kvm", "kvm"), ("tcg", "tcg"), ("QEMU", "tcg")])
 def test_accel_override(monkeypatch: pytest.MonkeyPatch, value: str, accel: str) -> None:
-    monkeypatch.setenv(host.ACCEL_ENV, value)
+    monkeypatch.setenv(vm_accel.ACCEL_ENV, value)
     report = host.detect_accel(refresh=True)
     assert (report.accel, report.method) == (accel, "override")
-    monkeypatch.delenv(host.ACCEL_ENV)
+    monkeypatch.delenv(vm_accel.ACCEL_ENV)
     host.detect_accel(refresh=True)
 
 
 def test_accel_override_bad(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(host.ACCEL_ENV, "hyperspeed")
+    monkeypatch.setenv(vm_accel.ACCEL_ENV, "hyperspeed")
     with pytest.raises(HostError, match="'kvm' or 'tcg'"):
         host.detect_accel(refresh=True)
 
 
 def test_probe_verdict_is_cached() -> None:
-    first = host._probed_verdict(refresh=True)
+    first = vm_accel._probed_verdict(refresh=True)
     assert first.method == "probe"
     data = json.loads((cache_dir() / "host-accel.json").read_text())
     assert data["accel"] == first.accel
-    again = host._probed_verdict(refresh=False)
+    again = vm_accel._probed_verdict(refresh=False)
     assert (again.accel, again.method) == (first.accel, "cached")
 
 
