@@ -23,7 +23,6 @@ subscribed from (``call_soon_threadsafe``), never blocking the server's loop.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import logging
 import threading
@@ -32,6 +31,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .errors import HostError
+from .events import EVENTS, LIFECYCLE, TRAY, VMEvent
 
 __all__ = [
     "DEFAULT_URI",
@@ -61,18 +61,6 @@ POOL_BUSY_POLL = 0.2
 T = TypeVar("T")
 _Listener = tuple[Callable[["VMEvent"], Any], "asyncio.AbstractEventLoop | None"]
 
-_LIFECYCLE = {
-    0: "defined",
-    1: "undefined",
-    2: "started",
-    3: "suspended",
-    4: "resumed",
-    5: "stopped",
-    6: "shutdown",
-    7: "pmsuspended",
-    8: "crashed",
-}
-_TRAY = {0: "opened", 1: "closed"}
 _QUIET = False
 
 
@@ -94,73 +82,6 @@ def libvirt_module() -> Any:
     return libvirt
 
 
-@dataclasses.dataclass(frozen=True)
-class VMEvent:
-    """Something happened to a VM (or to the connection itself)."""
-
-    kind: str  # 'lifecycle' | 'reboot' | 'tray' | 'connection'
-    uri: str
-    vm: str | None = None  # domain name; None for connection events
-    event: str = ""  # e.g. 'started', 'stopped', 'opened', 'closed', 'lost', 'restored'
-    detail: int | str | None = None
-    device: str | None = None  # tray events: the device alias
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-# ------------------------------------------------------------ event thread
-
-
-class _EventThread:
-    """An asyncio loop in a daemon thread, with libvirtaio registered on it."""
-
-    def __init__(self) -> None:
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._lock = threading.Lock()
-
-    def ensure(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self.loop is not None:
-                return self.loop
-            libvirt_module()
-            import libvirtaio
-
-            loop = asyncio.new_event_loop()
-            ready = threading.Event()
-
-            def run() -> None:
-                asyncio.set_event_loop(loop)
-                libvirtaio.virEventRegisterAsyncIOImpl(loop=loop)
-                ready.set()
-                loop.run_forever()
-
-            t = threading.Thread(target=run, name="kernelswitch-libvirt-events", daemon=True)
-            t.start()
-            ready.wait()
-            self.loop = loop
-            return loop
-
-    def wake(self) -> None:
-        """Nudge the event loop after a call made in another thread.
-
-        libvirt updates its socket watch and keepalive timer from the thread
-        that made the call; libvirtaio then touches the loop without waking
-        it, so a timer could wait for the next unrelated wakeup.
-        """
-        loop = self.loop
-        if loop is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(_noop)
-            except RuntimeError:  # closed meanwhile
-                pass
-
-
-def _noop() -> None:
-    pass
-
-
-_EVENTS = _EventThread()
 _CONNECTIONS: dict[str, Connection] = {}
 _CONNECTIONS_LOCK = threading.Lock()
 
@@ -299,7 +220,7 @@ class Connection:
 
     def _open(self) -> Any:
         libvirt = libvirt_module()
-        loop = _EVENTS.ensure()  # before open: libvirt binds the socket to the event impl
+        loop = EVENTS.ensure()  # before open: libvirt binds the socket to the event impl
         try:
             c = libvirt.open(self.uri)
         except libvirt.libvirtError as e:
@@ -384,7 +305,7 @@ class Connection:
         self._schedule_reconnect()
 
     def _schedule_reconnect(self) -> None:
-        loop = _EVENTS.ensure()
+        loop = EVENTS.ensure()
 
         def arm() -> None:
             if self._reconnect_handle is not None:
@@ -399,7 +320,7 @@ class Connection:
             return
         if not self._listeners:
             return  # nobody waits for events: the next call reopens lazily
-        loop = _EVENTS.ensure()
+        loop = EVENTS.ensure()
 
         def attempt() -> None:
             try:
@@ -413,7 +334,7 @@ class Connection:
 
     def _on_lifecycle(self, _c: Any, dom: Any, event: int, detail: int, _o: Any) -> None:
         self._emit(
-            VMEvent("lifecycle", self.uri, dom.name(), _LIFECYCLE.get(event, str(event)), detail)
+            VMEvent("lifecycle", self.uri, dom.name(), LIFECYCLE.get(event, str(event)), detail)
         )
 
     def _on_reboot(self, _c: Any, dom: Any, _o: Any) -> None:
@@ -421,7 +342,7 @@ class Connection:
 
     def _on_tray(self, _c: Any, dom: Any, dev_alias: str, reason: int, _o: Any) -> None:
         self._emit(
-            VMEvent("tray", self.uri, dom.name(), _TRAY.get(reason, str(reason)), device=dev_alias)
+            VMEvent("tray", self.uri, dom.name(), TRAY.get(reason, str(reason)), device=dev_alias)
         )
 
     # ------------------------------------------------------------ calls
@@ -445,7 +366,7 @@ class Connection:
                     log.debug("libvirt %s: storage pool busy; retrying", self.uri)
                     time.sleep(POOL_BUSY_POLL)
         finally:
-            _EVENTS.wake()
+            EVENTS.wake()
 
     def _call(self, fn: Callable[[Any], T]) -> T:
         c = self.conn()
