@@ -53,26 +53,13 @@ def test_magic_reaches_its_own_server(tmp_path: Path) -> None:
 
 def _envs_seen_by_a_kernel_of(server: RunningServer, runtime: Path) -> str:
     kernel = _post(server, "api/kernels", {"name": "python3"})
-    conn_file = runtime / f"kernel-{kernel['id']}.json"
-    for _ in range(100):
-        if conn_file.exists():
-            break
-        time.sleep(0.1)
-    client = BlockingKernelClient(connection_file=str(conn_file))
-    client.load_connection_file()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=60)
-        reply = client.execute_interactive(
-            "%load_ext kernelswitch\n"
-            "_envs = %pyenv list --json\n"
-            "_names = sorted(e['name'] for e in _envs['envs'] if e['name'].startswith('env-'))",
-            user_expressions={"names": "_names"},
-            timeout=60,
-        )
-    finally:
-        client.stop_channels()
-    return str(reply["content"]["user_expressions"]["names"]["data"]["text/plain"])
+    return _run_in_kernel(
+        runtime, kernel["id"],
+        "%load_ext kernelswitch\n"
+        "_envs = %pyenv list --json\n"
+        "_names = sorted(e['name'] for e in _envs['envs'] if e['name'].startswith('env-'))",
+        "_names",
+    )
 
 
 def test_magics_work_on_a_password_only_server(tmp_path: Path) -> None:
