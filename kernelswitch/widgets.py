@@ -4,6 +4,7 @@ They live on the kernel side, :mod:`kernelswitch.kernelside.widgets`.
 """
 
 from .kernelside.console import Console, ConsoleTimeout
+from .kernelside.vm_widgets import CreateVM, VMManager
 from .kernelside.widgets import EnvPicker
 
-__all__ = ["Console", "ConsoleTimeout", "EnvPicker"]
+__all__ = ["Console", "ConsoleTimeout", "CreateVM", "EnvPicker", "VMManager"]

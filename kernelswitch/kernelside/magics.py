@@ -165,6 +165,14 @@ class KernelSwitchMagics(Magics):
             from .console import Console
 
             return Console(result.data["name"], scale=args.scale)
+        if args.vm_command == "manager":
+            from .vm_widgets import VMManager
+
+            return VMManager(interval=args.interval)
+        if args.vm_command == "new":
+            from .vm_widgets import CreateVM
+
+            return CreateVM(iso=result.data["iso"], name=result.data["name"])
         text = vm_grammar.format_human(result, prog="%vm")
         if text:
             print(text)

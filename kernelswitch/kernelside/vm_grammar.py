@@ -25,6 +25,7 @@ from .._common import RUN_ACTIONS, human_size
 from ..errors import KernelSwitchError
 from .format import table
 from .vm_manage_grammar import RESTManage, add_manage_verbs, format_manage, run_manage
+from .vm_widget_verbs import WIDGET_VERBS, add_widget_verbs, format_widget_verb, run_widget_verb
 
 __all__ = [
     "GrammarError",
@@ -242,6 +243,7 @@ def add_verbs(sub: Any) -> None:
     p.add_argument("--force", action="store_true", help="stop it first if it is running")
 
     add_manage_verbs(verb)
+    add_widget_verbs(verb)
 
 
 def build_parser(prog: str = "vm", *, raise_errors: bool = True) -> argparse.ArgumentParser:
@@ -289,6 +291,8 @@ def run(args: argparse.Namespace, backend: VMBackend) -> Result:
     if verb == "console":
         info = backend.info(args.name)  # the VM must exist
         return Result(verb, {"name": info["name"], "state": info["state"], "scale": args.scale})
+    if verb in WIDGET_VERBS:
+        return Result(verb, run_widget_verb(args, backend))
     managed = run_manage(args, backend, GrammarError)
     if managed is not None:
         return Result(verb, managed)
@@ -318,6 +322,9 @@ def format_human(result: Result, prog: str = "kernelswitch vm") -> str:
     managed = format_manage(result.verb, data, prog, lambda d: _info_text(d))
     if managed is not None:
         return managed
+    if result.verb in WIDGET_VERBS:
+        listing = lambda d: format_human(Result("list", d), prog)  # noqa: E731
+        return format_widget_verb(result.verb, data, prog, listing)
     if result.verb == "oses":
         if not data:
             return f"No OS matches. Try fewer words, or: {prog} oses"

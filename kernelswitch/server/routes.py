@@ -31,6 +31,7 @@ def handlers() -> list[tuple[str, Any]]:
     from .kernels_handlers import routes as kernel_routes
     from .openapi import routes as openapi_routes
     from .osinfo_handlers import routes as osinfo_routes
+    from .vm_form_handlers import routes as vm_form_routes
     from .vm_handlers import routes as vm_routes
     from .vm_manage_handlers import routes as vm_manage_routes
 
@@ -39,6 +40,7 @@ def handlers() -> list[tuple[str, Any]]:
     out += env_routes(API)
     out += vm_manage_routes(API)  # before vm_routes: more specific paths
     out += iso_routes(API)
+    out += vm_form_routes(API)  # vmspec, isos
     out += console_routes(API)
     out += vm_routes(API)
     out += osinfo_routes(API)

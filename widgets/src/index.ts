@@ -1,7 +1,9 @@
 import type { AnyModel, RenderProps } from '@anywidget/types';
 
 import { renderConsole, ConsoleModel } from './console';
+import { renderCreateVM, CreateVMModel } from './create_vm';
 import { renderEnvPicker, EnvPickerModel } from './env_picker';
+import { renderVMManager, VMManagerModel } from './vm_manager';
 
 /**
  * One bundle for every kernelswitch widget: the Python class names its view
@@ -11,7 +13,9 @@ type Renderer = (props: RenderProps<any>) => void | (() => void);
 
 const views: Record<string, Renderer> = {
   'env-picker': (props) => renderEnvPicker(props as RenderProps<EnvPickerModel>),
-  console: (props) => renderConsole(props as RenderProps<ConsoleModel>)
+  console: (props) => renderConsole(props as RenderProps<ConsoleModel>),
+  'vm-manager': (props) => renderVMManager(props as RenderProps<VMManagerModel>),
+  'create-vm': (props) => renderCreateVM(props as RenderProps<CreateVMModel>)
 };
 
 function render(props: RenderProps<{ _view: string }>): void | (() => void) {

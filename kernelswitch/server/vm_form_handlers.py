@@ -1,0 +1,246 @@
+"""REST for the create-VM form: ``POST vmspec`` (check a request) and ``GET isos``.
+
+``POST vmspec`` takes the body ``POST vms`` takes, every key optional, and
+answers what ``POST vms`` would do with it — without creating anything:
+one message per field that is wrong (``errors``: ``name``, ``iso``, ``os``,
+``memory``, ``cpus``, ``disk``), the OS (identified from the ISO by libosinfo,
+or the one asked for) and the sizes a create would use (the OS's
+recommendations capped by the host, as ``vm create`` does). The form calls it
+as the user types, so a mistake is shown beside its field before Create.
+
+``GET isos`` lists the installer images in the download folder
+(``%vm download`` puts them there), so the form can offer them.
+
+Both are read-only: nothing is defined, made or deleted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from ..errors import KernelSwitchError
+from ..vm.errors import InvalidVMSpec
+from . import schemas as S
+from .vm_handlers import CREATE_SCHEMA, VMBaseHandler
+from .vm_manage_handlers import listing_schema
+
+FIELDS = ("name", "iso", "os", "memory", "cpus", "disk")
+#: At most this many ISOs are listed (a download folder is small; a huge one is not ours).
+MAX_ISOS = 200
+
+CHECK_SCHEMA: dict[str, Any] = {**CREATE_SCHEMA, "required": []}
+_CHECKED = {
+    "type": "object",
+    "required": ["ok", "errors", "os", "identified", "spec"],
+    "properties": {
+        "ok": {"type": "boolean", "description": "true when POST vms would accept this"},
+        "errors": {
+            "type": "object",
+            "description": "field -> what is wrong with it and what to do",
+            "additionalProperties": {"type": "string"},
+        },
+        "os": {"oneOf": [{"$ref": "#/components/schemas/OS"}, {"type": "null"}]},
+        "identified": {"type": "boolean", "description": "the OS came from the ISO"},
+        "spec": {
+            "type": ["object", "null"],
+            "description": "name, iso, os, memory (bytes), cpus, disk (bytes) a create would use",
+        },
+        "host": {"type": ["object", "null"], "description": "memory, cpus, disk the host has"},
+    },
+}
+
+
+def _field(error: KernelSwitchError, default: str) -> str:
+    """Which form field an engine error is about (its details name it)."""
+    details = getattr(error, "details", None) or {}
+    named = details.get("field")
+    if named in FIELDS:
+        return str(named)
+    for key in ("name", "iso", "memory", "cpus", "disk", "os"):
+        if key in details:
+            return key
+    return default
+
+
+def _sizes(body: dict[str, Any], errors: dict[str, str], parse_size: Any) -> dict[str, Any]:
+    """The sizes of *body* that parse (a bad one gets its field's error and its default)."""
+    out: dict[str, Any] = {}
+    for key, unit in (("memory", "M"), ("disk", "G")):
+        value = body.get(key)
+        if value is None or value == "":
+            continue
+        try:
+            parse_size(value, unit, what=key)
+        except InvalidVMSpec as e:
+            errors[key] = e.message
+        except OverflowError:
+            errors[key] = f"{key} is too large to be real; give a size like 2G."
+        else:
+            out[key] = value
+    cpus = body.get("cpus")
+    if cpus is not None and cpus != "":
+        try:
+            n = int(str(cpus).strip())
+        except ValueError:
+            n = 0
+        if n < 1:
+            errors["cpus"] = f"vCPUs must be a whole number of at least 1, not {str(cpus)!r}."
+        else:
+            out["cpus"] = n
+    return out
+
+
+def check_request(fleet: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """What ``POST vms`` would make of *body* (blocking: osinfo and libvirt reads)."""
+    from ..vm import osinfo
+    from ..vm.host import host_limits
+    from ..vm.spec import check_iso, check_name, parse_size, resolve_spec
+
+    manager = fleet.primary
+    errors: dict[str, str] = {}
+    existing: list[str] = []
+    for m in fleet.managers:
+        existing += m.names()
+    name = body.get("name")
+    if name is not None:
+        try:
+            check_name(name, existing)
+        except InvalidVMSpec as e:
+            errors["name"] = e.message
+    iso_path = None
+    iso = body.get("iso")
+    if iso is not None:
+        try:
+            iso_path = check_iso(iso, uri=manager.uri)
+        except InvalidVMSpec as e:
+            errors["iso"] = e.message
+        except OSError as e:  # a path component longer than the file system allows
+            errors["iso"] = (
+                f"Cannot use this ISO path: {e.strerror or e}. Give an .iso file's path."
+            )
+    os_info = None
+    identified = False
+    if body.get("os"):
+        try:
+            os_info = osinfo.get_os(body["os"])
+        except InvalidVMSpec as e:
+            errors["os"] = e.message
+    elif iso_path is not None:
+        try:
+            os_info = osinfo.identify(iso_path)
+        except KernelSwitchError as e:
+            errors["iso"] = e.message
+        identified = os_info is not None
+        if os_info is None and "iso" not in errors:
+            errors["os"] = (
+                "libosinfo does not recognise this ISO: choose its OS from the list (or 'generic')."
+            )
+    sizes = _sizes(body, errors, parse_size)
+    limits = host_limits(manager.storage.pool_path())
+    spec = None
+    if os_info is not None and iso_path is not None:
+        # the name was checked above; a placeholder lets the sizes be checked anyway
+        probe = name if "name" not in errors and name else f"vmspec-{uuid.uuid4().hex[:8]}"
+        try:
+            resolved, _ = resolve_spec(
+                probe,
+                str(iso_path),
+                os_info,
+                **sizes,
+                existing_names=existing,
+                limits=limits,
+                uri=manager.uri,
+            )
+        except InvalidVMSpec as e:
+            errors.setdefault(_field(e, "form"), e.message)
+        except OverflowError:
+            errors["memory" if body.get("memory") is not None else "disk"] = (
+                "A size is too large to be real; give sizes like 2G or 20G."
+            )
+        else:
+            spec = {
+                "name": name if name == probe else None,
+                "iso": resolved.iso,
+                "os": resolved.os,
+                "memory": resolved.memory,
+                "cpus": resolved.cpus,
+                "disk": resolved.disk,
+            }
+    return {
+        "ok": not errors and spec is not None and bool(name),
+        "errors": errors,
+        "os": os_info.to_summary() if os_info is not None else None,
+        "identified": identified,
+        "spec": spec,
+        "host": limits.to_json(),
+    }
+
+
+def list_isos() -> list[dict[str, Any]]:
+    """The ``.iso`` files in the download folder, newest first (blocking)."""
+    from ..vm.download import iso_dir
+
+    folder = iso_dir()
+    out: list[dict[str, Any]] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:  # not made yet (nothing downloaded), or unreadable
+        return []
+    for path in entries:
+        if path.suffix.lower() != ".iso":
+            continue
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        out.append({"name": path.name, "path": str(path), "size": st.st_size, "mtime": st.st_mtime})
+    out.sort(key=lambda i: float(i["mtime"]), reverse=True)
+    return out[:MAX_ISOS]
+
+
+class VMSpecHandler(VMBaseHandler):
+    """``POST vmspec``: check a create request field by field; nothing is created."""
+
+    input_error = InvalidVMSpec
+    body_schema = {"post": CHECK_SCHEMA}
+    openapi = {
+        "post": {
+            "operationId": "checkVMSpec",
+            "summary": "Check a create request (POST vms's body, keys optional) field by "
+            "field and answer the OS and sizes a create would use; creates nothing",
+            "responses": {"200": S.ok(_CHECKED), **S.errors(400, 503)},
+        }
+    }
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        self.send_json(await self.vms.aio(check_request, self.vms, self.body))
+
+
+class ISOsHandler(VMBaseHandler):
+    """``GET isos``: installer images already in the download folder."""
+
+    openapi = {
+        "get": {
+            "operationId": "listISOs",
+            "summary": "Installer ISOs in the download folder (name, path, size), newest first",
+            "responses": {"200": S.ok(listing_schema("isos", {"type": "object"}))},
+        }
+    }
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from ..vm.download import iso_dir
+
+        isos = await self.vms.aio(list_isos)
+        self.send_json({"isos": isos, "folder": str(iso_dir())})
+
+
+def routes(api: str) -> list[tuple[str, Any]]:
+    return [(rf"{api}/vmspec/?", VMSpecHandler), (rf"{api}/isos/?", ISOsHandler)]
