@@ -21,8 +21,19 @@ shell = InteractiveShell.instance()
 shell.run_line_magic("load_ext", "kernelswitch")
 import kernelswitch.kernelside.vm_grammar as g
 g.build_parser("%vm").parse_args(["list"])
+for words in (["manager"], ["new", "my-vm", "--iso", "/x.iso"]):
+    g.build_parser("%vm").parse_args(words)
 magics = sorted(shell.magics_manager.magics["line"])
+# the VM widgets load without anywidget and say how to get it when made
+from kernelswitch.widgets import CreateVM, VMManager
+missing = []
+for cls in (VMManager, CreateVM):
+    try:
+        cls()
+    except Exception as e:
+        missing.append(f"{type(e).__name__}: {e}")
 print(json.dumps({
+    "missing": missing,
     "vm": "vm" in magics and "pyenv" in magics,
     "modules": sorted(sys.modules),
     "file": __import__("kernelswitch").__file__,
@@ -48,6 +59,10 @@ def test_magics_load_with_only_ipykernel(ipykernel_venv: Path, tmp_path: Path) -
     data = json.loads(out.stdout.splitlines()[-1])
     assert data["vm"], "the %vm and %pyenv magics were not registered"
     assert data["file"].startswith(str(tmp_path)), data["file"]
+    assert len(data["missing"]) == 2, data["missing"]
+    for message in data["missing"]:
+        assert message.startswith("WidgetsMissing:"), message
+        assert "-m pip install anywidget ipywidgets" in message, message
     leaked = [
         m for m in data["modules"] if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)
     ]
