@@ -150,12 +150,15 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   header.append(title, count, newBtn, refresh);
   const status = el('div', 'ks-vmm-status');
   status.setAttribute('aria-live', 'polite');
+  // what the last action on a VM that is gone now said (a delete's answer)
+  const notice = el('div', 'ks-vmm-notice');
+  notice.setAttribute('aria-live', 'polite');
   const formBox = el('div', 'ks-vmm-form');
   formBox.hidden = true;
   const list = el('ul', 'ks-vmm-list');
   list.setAttribute('aria-label', 'Virtual machines');
   const storage = el('div', 'ks-vmm-storage');
-  root.append(style, header, status, formBox, list, storage);
+  root.append(style, header, status, notice, formBox, list, storage);
   host.append(root);
 
   const rows = new Map<string, Row>();
@@ -347,7 +350,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   };
 
   // ------------------------------------------------------------ fetching
-  let storageAt = 0;
+  let storageAt = -Infinity;
   const load = async (): Promise<void> => {
     const mine = ++seq;
     try {
@@ -449,11 +452,9 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     row.error.textContent = ok ? '' : message;
     model.set('last_action', { vm: vm.name, action, ok, message });
     save();
-    storageAt = 0;
+    storageAt = -Infinity;
     await load();
-    if (!rows.has(vm.name)) {
-      status.textContent = message;
-    }
+    notice.textContent = rows.has(vm.name) ? '' : message;
   };
 
   const askDelete = (row: Row, vm: VM): void => {
@@ -555,12 +556,12 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   };
   const onMessage = (msg: { type?: string }): void => {
     if (msg?.type === 'refresh') {
-      storageAt = 0;
+      storageAt = -Infinity;
       void load();
     }
   };
   refresh.addEventListener('click', () => {
-    storageAt = 0;
+    storageAt = -Infinity;
     void load();
   });
   model.on('msg:custom', onMessage);
