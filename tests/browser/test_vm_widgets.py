@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,6 +79,7 @@ def _notebook(path: Path) -> None:
         nbformat.v4.new_code_cell("%load_ext kernelswitch\nform = %vm new\nform"),
         nbformat.v4.new_code_cell("manager = %vm manager --interval 1\nmanager"),
         nbformat.v4.new_code_cell('print("created:", form.created.get("name"), form.status)'),
+        nbformat.v4.new_code_cell('manager.close()\nprint("closed")'),
     ]
     nbformat.write(nb, path)
 
@@ -135,7 +137,14 @@ def test_create_then_manage_a_vm(
     notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
     expect(notebook).to_be_visible(timeout=90_000)
     cells = notebook.locator(".jp-CodeCell")
-    expect(cells).to_have_count(3)
+    expect(cells).to_have_count(4)
+    polls: list[float] = []  # when the browser asked for the VM list
+    page.on(
+        "request",
+        lambda r: polls.append(time.monotonic())
+        if r.method == "GET" and re.search(r"/kernelswitch/api/vms(\?|$)", r.url)
+        else None,
+    )
     expect(page.locator("#jp-main-statusbar")).to_contain_text(
         re.compile(r"Python 3 \(ipykernel\) \| Idle"), timeout=90_000
     )
@@ -153,6 +162,10 @@ def test_create_then_manage_a_vm(
     expect(form.locator(".ks-cvm-result")).to_contain_text(
         f"Created VM {vm_name} (shutoff)", timeout=60_000
     )
+
+    # the same name again is refused by the server, under the name
+    form.locator(".ks-cvm-name").fill(vm_name)
+    expect(form.locator(".ks-cvm-error-name")).to_contain_text("already exists")
 
     # the manager's list follows: the new VM, its state, OS and sizes
     row = manager.locator(f'.ks-vmm-vm[data-name="{vm_name}"]')
@@ -204,3 +217,12 @@ def test_create_then_manage_a_vm(
     expect(cells.nth(2).locator(".jp-OutputArea-output")).to_have_text(
         f"created: {vm_name} created", timeout=60_000
     )
+
+    # the list is polled while the manager is shown (interval 1 s), and not once it is gone
+    assert [t for t in polls if t > time.monotonic() - 3], "the manager stopped polling"
+    _run(page, cells.nth(3))
+    expect(cells.nth(3).locator(".jp-OutputArea-output")).to_have_text("closed", timeout=60_000)
+    expect(manager).to_have_count(0)
+    gone = time.monotonic()
+    page.wait_for_timeout(2500)
+    assert [t for t in polls if t > gone + 0.2] == [], "the list was fetched after the view closed"
