@@ -168,6 +168,7 @@ def test_create_then_manage_a_vm(
     expect(form.locator(".ks-cvm-error-name")).to_contain_text("already exists")
 
     # the manager's list follows: the new VM, its state, OS and sizes
+    manager.scroll_into_view_if_needed()  # it polls while on screen
     row = manager.locator(f'.ks-vmm-vm[data-name="{vm_name}"]')
     expect(row).to_have_attribute("data-state", "shutoff", timeout=15_000)
     expect(row.locator(".ks-vmm-meta")).to_contain_text("fedora/37")
@@ -211,6 +212,9 @@ def test_create_then_manage_a_vm(
     expect(manager.locator(".ks-vmm-notice")).to_contain_text(f"Deleted VM {vm_name}")
     assert vm_name not in _names(lab)
     assert _volumes(lab, vm_name) == []
+    # the list is polled while the manager is shown (interval 1 s)
+    expect(manager).to_have_attribute("data-polling", "true")
+    assert [t for t in polls if t > time.monotonic() - 3], "the manager stopped polling"
 
     # the kernel side saw the form's result
     _run(page, cells.nth(2))
@@ -218,8 +222,7 @@ def test_create_then_manage_a_vm(
         f"created: {vm_name} created", timeout=60_000
     )
 
-    # the list is polled while the manager is shown (interval 1 s), and not once it is gone
-    assert [t for t in polls if t > time.monotonic() - 3], "the manager stopped polling"
+    # ... and not once it is gone
     _run(page, cells.nth(3))
     expect(cells.nth(3).locator(".jp-OutputArea-output")).to_have_text("closed", timeout=60_000)
     expect(manager).to_have_count(0)

@@ -250,7 +250,9 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     row.meta.dataset.state = vm.state;
     for (const a of ACTIONS) {
       const b = row.buttons.get(a.action) as HTMLButtonElement;
-      const why = row.busy ? `busy: ${row.busy}` : allowed(a.action, vm.state);
+      // a shutdown waits for the guest: forcing it off stays possible meanwhile
+      const waiting = row.busy === 'shutting down' && a.action === 'destroy';
+      const why = row.busy && !waiting ? `busy: ${row.busy}` : allowed(a.action, vm.state);
       b.disabled = Boolean(why);
       b.title = why ? `${a.title} (not now: ${why})` : a.title;
       b.setAttribute('aria-label', `${a.label.replace('…', '')} ${vm.name}`);
@@ -397,7 +399,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   const act = async (name: string, action: Action): Promise<void> => {
     const row = rows.get(name);
     const vm = (model.get('vms') as VM[]).find(v => v.name === name);
-    if (!row || !vm || row.busy) {
+    if (!row || !vm || (row.busy && !(row.busy === 'shutting down' && action === 'destroy'))) {
       return;
     }
     row.error.textContent = '';
@@ -543,12 +545,25 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
 
   // ------------------------------------------------------------ polling
   let timer: ReturnType<typeof setTimeout> | undefined;
+  // poll only while someone can see it: in the viewport, in a visible page
+  let onScreen = true;
+  const observer =
+    typeof IntersectionObserver === 'undefined'
+      ? null
+      : new IntersectionObserver(entries => {
+          const was = onScreen;
+          onScreen = entries.some(e => e.isIntersecting);
+          root.dataset.polling = String(onScreen);
+          if (onScreen && !was) {
+            void load(); // scrolled back: fresh at once, not at the next tick
+          }
+        });
+  observer?.observe(root);
   const tick = async (): Promise<void> => {
     if (!alive || signal?.aborted) {
       return;
     }
-    // poll only while someone can see it: on screen, in a visible page
-    if (root.isConnected && !document.hidden) {
+    if (root.isConnected && onScreen && !document.hidden) {
       await load();
     }
     const every = Math.max(0.5, Number(model.get('interval')) || 2) * 1000;
@@ -562,6 +577,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   };
   refresh.addEventListener('click', () => {
     storageAt = -Infinity;
+    rows.forEach(r => (r.previewKey = '')); // a preview can change while the state does not
     void load();
   });
   model.on('msg:custom', onMessage);
@@ -573,6 +589,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     alive = false;
     seq++;
     clearTimeout(timer);
+    observer?.disconnect();
     for (const row of rows.values()) {
       row.closeConsole?.();
       if (row.previewUrl) {
