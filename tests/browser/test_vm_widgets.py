@@ -29,7 +29,8 @@ pytestmark = pytest.mark.vm
 
 
 def _api(lab: RunningServer, method: str, path: str) -> Any:
-    req = urllib.request.Request(f"{lab.url}kernelswitch/api/{path}", method=method)
+    data = b"{}" if method == "POST" else None
+    req = urllib.request.Request(f"{lab.url}kernelswitch/api/{path}", data=data, method=method)
     req.add_header("Authorization", f"token {lab.token}")
     with urllib.request.urlopen(req, timeout=120) as r:
         return json.loads(r.read() or b"null")
@@ -78,6 +79,8 @@ def _notebook(path: Path) -> None:
     nb.cells = [
         nbformat.v4.new_code_cell("%load_ext kernelswitch\nform = %vm new\nform"),
         nbformat.v4.new_code_cell("manager = %vm manager --interval 1\nmanager"),
+        nbformat.v4.new_code_cell("manager.interval = 600"),
+        nbformat.v4.new_code_cell("manager.interval = 1"),
         nbformat.v4.new_code_cell('print("created:", form.created.get("name"), form.status)'),
         nbformat.v4.new_code_cell('manager.close()\nprint("closed")'),
     ]
@@ -137,7 +140,7 @@ def test_create_then_manage_a_vm(
     notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
     expect(notebook).to_be_visible(timeout=90_000)
     cells = notebook.locator(".jp-CodeCell")
-    expect(cells).to_have_count(4)
+    expect(cells).to_have_count(6)
     polls: list[float] = []  # when the browser asked for the VM list
     page.on(
         "request",
@@ -184,6 +187,13 @@ def test_create_then_manage_a_vm(
     expect(row.locator(".ks-vmm-start")).to_be_disabled()
     expect(row.locator(".ks-vmm-destroy")).to_be_enabled()
 
+    # pause and resume
+    row.locator(".ks-vmm-suspend").click()
+    expect(row).to_have_attribute("data-state", "paused", timeout=30_000)
+    expect(row.locator(".ks-vmm-suspend")).to_be_disabled()
+    row.locator(".ks-vmm-resume").click()
+    expect(row).to_have_attribute("data-state", "running", timeout=30_000)
+
     # its console opens below the row, and hides again
     row.locator(".ks-vmm-console").click()
     console = row.locator(".ks-vmm-consoleBox .ks-console")
@@ -199,6 +209,23 @@ def test_create_then_manage_a_vm(
     thumb = row.locator("img.ks-vmm-thumb")
     expect(thumb).to_be_visible(timeout=30_000)
     assert thumb.evaluate("img => img.naturalWidth") > 0
+
+    # someone else starts it while the list is stale (slow polling set from Python):
+    # Start fails with the server's reason in one line, and the row catches up
+    _run(page, cells.nth(2))
+    expect(manager).to_have_attribute("data-interval", "600", timeout=30_000)
+    page.wait_for_timeout(1200)  # the tick scheduled before the change has run
+    _api(lab, "POST", f"vms/{vm_name}/start")
+    expect(row).to_have_attribute("data-state", "shutoff")
+    row.locator(".ks-vmm-start").click()
+    error = row.locator(".ks-vmm-error")
+    expect(error).to_have_text(f"VM '{vm_name}' is already running.", timeout=30_000)
+    expect(row).to_have_attribute("data-state", "running", timeout=30_000)
+    _run(page, cells.nth(3))  # back to polling every second
+    expect(manager).to_have_attribute("data-interval", "1", timeout=30_000)
+    row.locator(".ks-vmm-destroy").click()
+    expect(row).to_have_attribute("data-state", "shutoff", timeout=60_000)
+    expect(error).to_have_text("")
 
     # delete, with the disks: the confirmation says what happens to them
     row.locator(".ks-vmm-delete").click()
@@ -217,14 +244,14 @@ def test_create_then_manage_a_vm(
     assert [t for t in polls if t > time.monotonic() - 3], "the manager stopped polling"
 
     # the kernel side saw the form's result
-    _run(page, cells.nth(2))
-    expect(cells.nth(2).locator(".jp-OutputArea-output")).to_have_text(
+    _run(page, cells.nth(4))
+    expect(cells.nth(4).locator(".jp-OutputArea-output")).to_have_text(
         f"created: {vm_name} created", timeout=60_000
     )
 
     # ... and not once it is gone
-    _run(page, cells.nth(3))
-    expect(cells.nth(3).locator(".jp-OutputArea-output")).to_have_text("closed", timeout=60_000)
+    _run(page, cells.nth(5))
+    expect(cells.nth(5).locator(".jp-OutputArea-output")).to_have_text("closed", timeout=60_000)
     expect(manager).to_have_count(0)
     gone = time.monotonic()
     page.wait_for_timeout(2500)

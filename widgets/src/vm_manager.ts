@@ -569,6 +569,15 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     const every = Math.max(0.5, Number(model.get('interval')) || 2) * 1000;
     timer = setTimeout(() => void tick(), every);
   };
+  // a new interval counts from now (a long one set from Python must not wait out the old)
+  const onInterval = (): void => {
+    root.dataset.interval = String(model.get('interval'));
+    clearTimeout(timer);
+    const every = Math.max(0.5, Number(model.get('interval')) || 2) * 1000;
+    timer = setTimeout(() => void tick(), every);
+  };
+  model.on('change:interval', onInterval);
+  root.dataset.interval = String(model.get('interval'));
   const onMessage = (msg: { type?: string }): void => {
     if (msg?.type === 'refresh') {
       storageAt = -Infinity;
@@ -599,6 +608,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     closeForm?.();
     model.off('msg:custom', onMessage);
     model.off('change:vms', draw);
+    model.off('change:interval', onInterval);
   };
   signal?.addEventListener('abort', stop);
   return stop;
