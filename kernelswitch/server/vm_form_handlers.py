@@ -32,7 +32,12 @@ FIELDS = ("name", "iso", "os", "memory", "cpus", "disk")
 #: At most this many ISOs are listed (a download folder is small; a huge one is not ours).
 MAX_ISOS = 200
 
-CHECK_SCHEMA: dict[str, Any] = {**CREATE_SCHEMA, "required": []}
+#: ``POST vms``'s body with every key optional (a form is checked while half filled),
+#: but not none: an empty check is a client's mistake.
+CHECK_SCHEMA: dict[str, Any] = {
+    **{k: v for k, v in CREATE_SCHEMA.items() if k != "required"},
+    "minProperties": 1,
+}
 _CHECKED = {
     "type": "object",
     "required": ["ok", "errors", "os", "identified", "spec"],

@@ -99,3 +99,13 @@ async def test_isos_lists_the_download_folder(jp_fetch, tmp_path: Path, monkeypa
             "mtime": (tmp_path / "a.iso").stat().st_mtime,
         }
     ]
+
+
+async def test_an_empty_check_is_a_clear_400(jp_fetch) -> None:
+    from tornado.httpclient import HTTPClientError
+
+    for body in ("", "{}"):
+        with pytest.raises(HTTPClientError) as e:
+            await jp_fetch("kernelswitch", "api", "vmspec", method="POST", body=body)
+        assert e.value.code == 400
+        assert "non-empty" in json.loads(e.value.response.body)["error"]["message"]
