@@ -37,7 +37,12 @@ def _api(lab: RunningServer, method: str, path: str) -> Any:
 
 
 def _names(lab: RunningServer) -> set[str]:
-    return {vm["name"] for vm in _api(lab, "GET", "vms")["vms"]}
+    """This session's VMs (other engineers' sessions share the daemon)."""
+    from vm.conftest import SESSION_PREFIX
+
+    return {
+        vm["name"] for vm in _api(lab, "GET", "vms")["vms"] if vm["name"].startswith(SESSION_PREFIX)
+    }
 
 
 def _volumes(lab: RunningServer, prefix: str) -> list[str]:
@@ -144,9 +149,11 @@ def test_create_then_manage_a_vm(
     polls: list[float] = []  # when the browser asked for the VM list
     page.on(
         "request",
-        lambda r: polls.append(time.monotonic())
-        if r.method == "GET" and re.search(r"/kernelswitch/api/vms(\?|$)", r.url)
-        else None,
+        lambda r: (
+            polls.append(time.monotonic())
+            if r.method == "GET" and re.search(r"/kernelswitch/api/vms(\?|$)", r.url)
+            else None
+        ),
     )
     expect(page.locator("#jp-main-statusbar")).to_contain_text(
         re.compile(r"Python 3 \(ipykernel\) \| Idle"), timeout=90_000

@@ -4,6 +4,18 @@ import { APIError, requestAPI } from './api';
 import { ConsoleModel, renderConsole } from './console';
 import { CreateVMModel, renderCreateVM } from './create_vm';
 import { button, el, elapsed, errorLine, humanSize, LocalModel, requestBlob } from './vm_common';
+import {
+  Action,
+  ACTIONS,
+  ACTIVE,
+  Deleted,
+  deleteDialog,
+  makeRow,
+  paintRowState,
+  Row,
+  Storage,
+  VM
+} from './vm_row';
 import css from './vm_widgets.css';
 
 /**
@@ -21,121 +33,6 @@ export interface VMManagerModel {
   status: 'loading' | 'ready' | 'error';
   error: string;
   last_action: Record<string, unknown>;
-}
-
-interface Disk {
-  path: string | null;
-  capacity: number | null;
-  allocation: number | null;
-}
-interface VM {
-  name: string;
-  state: string;
-  os_id: string | null;
-  memory: number | null;
-  vcpus: number | null;
-  disks: Disk[];
-  preview?: boolean;
-  preview_path?: string | null;
-}
-interface Storage {
-  pool: string;
-  path: string;
-  capacity: number;
-  allocation: number;
-  available: number;
-  volumes: unknown[];
-  totals?: { count: number; orphans: number; orphan_allocation: number };
-}
-interface Deleted {
-  name: string;
-  removed_disks: string[];
-  kept_disks: { path: string; reason: string }[];
-}
-
-type Action = 'start' | 'shutdown' | 'destroy' | 'reboot' | 'suspend' | 'resume' | 'console' | 'delete';
-
-const ACTIONS: { action: Action; label: string; title: string; doing: string }[] = [
-  { action: 'start', label: 'Start', title: 'Start the VM', doing: 'Starting' },
-  { action: 'shutdown', label: 'Shut down', title: "Press the guest's ACPI power button", doing: 'Shutting down' },
-  { action: 'reboot', label: 'Reboot', title: 'Reboot the guest (ACPI)', doing: 'Rebooting' },
-  { action: 'suspend', label: 'Pause', title: "Pause the VM's CPUs", doing: 'Pausing' },
-  { action: 'resume', label: 'Resume', title: 'Let a paused VM run again', doing: 'Resuming' },
-  { action: 'destroy', label: 'Force off', title: 'Pull the plug: stop the VM now', doing: 'Forcing off' },
-  { action: 'console', label: 'Console', title: "Show the VM's screen below", doing: '' },
-  { action: 'delete', label: 'Delete…', title: 'Delete the VM (asks first)', doing: 'Deleting' }
-];
-
-const RUNNING = new Set(['running', 'blocked']);
-const ACTIVE = new Set(['running', 'blocked', 'paused', 'shutting-down', 'pmsuspended', 'crashed']);
-
-/** Whether *action* fits a VM in *state*; otherwise why not (the greyed button's tooltip). */
-export function allowed(action: Action, state: string): string {
-  const off = !ACTIVE.has(state);
-  switch (action) {
-    case 'start':
-      return off ? '' : 'it is already running';
-    case 'shutdown':
-    case 'reboot':
-      return RUNNING.has(state) ? '' : 'only a running VM can';
-    case 'suspend':
-      return RUNNING.has(state) ? '' : 'only a running VM can be paused';
-    case 'resume':
-      return state === 'paused' ? '' : 'only a paused VM can be resumed';
-    case 'destroy':
-      return off ? 'it is not running' : '';
-    case 'console':
-      return off ? 'it is not running: start it first' : '';
-    case 'delete':
-      return '';
-  }
-}
-
-const STATE_LABEL: Record<string, string> = {
-  running: 'Running',
-  blocked: 'Running',
-  paused: 'Paused',
-  shutoff: 'Shut off',
-  'shutting-down': 'Shutting down',
-  crashed: 'Crashed',
-  pmsuspended: 'Suspended',
-  nostate: 'Unknown'
-};
-
-/** `http://fedoraproject.org/fedora/37` -> `fedora/37`, as `%vm list` shows it. */
-function osLabel(id: string | null): string {
-  if (!id) {
-    return 'OS unknown';
-  }
-  const parts = id.replace(/\/+$/, '').split('/');
-  return parts.length > 3 ? parts.slice(-2).join('/') : id;
-}
-
-function diskUse(vm: VM): string {
-  const disks = (vm.disks ?? []).filter(d => d.path);
-  if (!disks.length) {
-    return 'no disk';
-  }
-  const used = disks.reduce((s, d) => s + (d.allocation ?? 0), 0);
-  const cap = disks.reduce((s, d) => s + (d.capacity ?? 0), 0);
-  return `disk ${humanSize(used)} of ${humanSize(cap)}`;
-}
-
-interface Row {
-  li: HTMLLIElement;
-  thumb: HTMLImageElement;
-  noThumb: HTMLElement;
-  name: HTMLElement;
-  meta: HTMLElement;
-  buttons: Map<Action, HTMLButtonElement>;
-  progress: HTMLElement;
-  error: HTMLElement;
-  confirm: HTMLElement;
-  consoleBox: HTMLElement;
-  previewKey: string;
-  previewUrl: string;
-  busy: string;
-  closeConsole: (() => void) | null;
 }
 
 export function renderVMManager({ model, el: host, signal }: RenderProps<VMManagerModel>): () => void {
@@ -198,72 +95,8 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   });
 
   // ------------------------------------------------------------ rows
-  const makeRow = (vm: VM): Row => {
-    const li = el('li', 'ks-vmm-vm');
-    li.dataset.name = vm.name;
-    li.setAttribute('aria-label', vm.name);
-    const thumb = el('img', 'ks-vmm-thumb');
-    thumb.alt = `Last screen of ${vm.name}`;
-    thumb.hidden = true;
-    const noThumb = el('div', 'ks-vmm-thumb ks-vmm-nothumb', 'no preview');
-    const info = el('div', 'ks-vmm-info');
-    const name = el('span', 'ks-vmm-name', vm.name);
-    const meta = el('span', 'ks-vmm-meta');
-    const bar = el('div', 'ks-vmm-actions');
-    bar.setAttribute('role', 'toolbar');
-    bar.setAttribute('aria-label', `Actions for ${vm.name}`);
-    const buttons = new Map<Action, HTMLButtonElement>();
-    for (const a of ACTIONS) {
-      const b = button(a.label, `ks-vmw-btn ks-vmm-act ks-vmm-${a.action}`);
-      b.dataset.action = a.action;
-      b.addEventListener('click', () => void act(vm.name, a.action));
-      buttons.set(a.action, b);
-      bar.append(b);
-    }
-    const progress = el('div', 'ks-vmm-progress');
-    progress.setAttribute('aria-live', 'polite');
-    const error = el('div', 'ks-vmm-error');
-    error.setAttribute('role', 'alert');
-    const confirm = el('div', 'ks-vmm-confirm');
-    confirm.hidden = true;
-    info.append(name, meta, bar, progress, error, confirm);
-    const consoleBox = el('div', 'ks-vmm-consoleBox');
-    consoleBox.hidden = true;
-    li.append(thumb, noThumb, info, consoleBox);
-    const row: Row = {
-      li, thumb, noThumb, name, meta, buttons, progress, error, confirm, consoleBox,
-      previewKey: '', previewUrl: '', busy: '', closeConsole: null
-    };
-    return row;
-  };
-
   const paintRow = (row: Row, vm: VM): void => {
-    row.li.dataset.state = vm.state;
-    const label = STATE_LABEL[vm.state] ?? vm.state;
-    row.meta.textContent = [
-      label,
-      osLabel(vm.os_id),
-      vm.memory ? `${humanSize(vm.memory)} memory` : 'memory ?',
-      `${vm.vcpus ?? '?'} vCPU${vm.vcpus === 1 ? '' : 's'}`,
-      diskUse(vm)
-    ].join(' · ');
-    row.meta.dataset.state = vm.state;
-    for (const a of ACTIONS) {
-      const b = row.buttons.get(a.action) as HTMLButtonElement;
-      // a shutdown waits for the guest: forcing it off stays possible meanwhile
-      const waiting = row.busy === 'shutting down' && a.action === 'destroy';
-      const why = row.busy && !waiting ? `busy: ${row.busy}` : allowed(a.action, vm.state);
-      b.disabled = Boolean(why);
-      b.title = why ? `${a.title} (not now: ${why})` : a.title;
-      b.setAttribute('aria-label', `${a.label.replace('…', '')} ${vm.name}`);
-      if (a.action === 'console') {
-        b.textContent = row.closeConsole ? 'Hide console' : 'Console';
-        b.setAttribute('aria-expanded', String(Boolean(row.closeConsole)));
-        if (row.closeConsole) {
-          b.disabled = false; // a console can always be hidden
-        }
-      }
-    }
+    paintRowState(row, vm);
     void paintPreview(row, vm);
   };
 
@@ -311,7 +144,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
       seen.add(vm.name);
       let row = rows.get(vm.name);
       if (!row) {
-        row = makeRow(vm);
+        row = makeRow(vm, action => void act(vm.name, action));
         rows.set(vm.name, row);
       }
       paintRow(row, vm);
@@ -460,45 +293,9 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   };
 
   const askDelete = (row: Row, vm: VM): void => {
-    const disks = (vm.disks ?? []).map(d => d.path).filter((p): p is string => Boolean(p));
-    const text = el('p', 'ks-vmm-confirmText');
-    const withDisks = el('input', 'ks-vmm-withDisks');
-    withDisks.type = 'checkbox';
-    const label = el('label', 'ks-vmm-withDisksLabel');
-    label.append(withDisks, ` Also delete its disk image${disks.length === 1 ? '' : 's'}`);
     const running = ACTIVE.has(vm.state);
-    const say = (): void => {
-      const stop = running ? ` It is ${STATE_LABEL[vm.state] ?? vm.state}: it will be forced off first.` : '';
-      const what = !disks.length
-        ? 'It has no disk images.'
-        : withDisks.checked
-          ? `Its disk images will be deleted too: ${disks.join(', ')}. This cannot be undone.`
-          : `Its disk images are kept: ${disks.join(', ')} (then \`%vm disks\` lists them as orphans).`;
-      text.textContent = `Delete VM ${vm.name}?${stop} ${what}`;
-    };
-    withDisks.disabled = !disks.length;
-    withDisks.addEventListener('change', say);
-    say();
-    const yes = button('Delete VM', 'ks-vmw-btn ks-vmw-danger ks-vmm-confirmDelete');
-    const no = button('Cancel', 'ks-vmw-btn ks-vmm-cancelDelete');
-    const close = (): void => {
-      row.confirm.hidden = true;
-      row.confirm.replaceChildren();
-      row.buttons.get('delete')?.focus();
-    };
-    no.addEventListener('click', close);
-    row.confirm.addEventListener('keydown', e => {
-      if (e.key === 'Escape') {
-        e.stopPropagation();
-        close();
-      }
-    });
-    yes.addEventListener('click', () => {
-      const disksToo = withDisks.checked;
-      row.confirm.hidden = true;
-      row.confirm.replaceChildren();
-      row.closeConsole?.();
-      row.closeConsole = null;
+    deleteDialog(row, vm, disksToo => {
+      closeConsole(row);
       void run(row, vm, 'Deleting', async () => {
         const q = `disks=${disksToo ? 1 : 0}&force=${running ? 1 : 0}`;
         const answer = await requestAPI<Deleted>(`vms/${encodeURIComponent(vm.name)}?${q}`, {
@@ -512,19 +309,18 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
         ].filter(Boolean).join(' ');
       }, 'delete');
     });
-    row.confirm.setAttribute('role', 'group');
-    row.confirm.setAttribute('aria-label', `Confirm deleting ${vm.name}`);
-    row.confirm.replaceChildren(text, label, yes, no);
-    row.confirm.hidden = false;
-    no.focus();
+  };
+
+  const closeConsole = (row: Row): void => {
+    row.closeConsole?.();
+    row.closeConsole = null;
+    row.consoleBox.replaceChildren();
+    row.consoleBox.hidden = true;
   };
 
   const toggleConsole = (row: Row, vm: VM): void => {
     if (row.closeConsole) {
-      row.closeConsole();
-      row.closeConsole = null;
-      row.consoleBox.replaceChildren();
-      row.consoleBox.hidden = true;
+      closeConsole(row);
     } else {
       const local = new LocalModel<ConsoleModel>({
         vm: vm.name, scale: 'fit', status: '', width: 0, height: 0,
