@@ -97,7 +97,9 @@ def _run(page: Page, cell: Locator) -> None:
     page.keyboard.press("Shift+Enter")
 
 
-def _fill_form(page: Page, form: Locator, iso: Path, lab: RunningServer, name: str) -> None:
+def _fill_form(
+    page: Page, form: Locator, iso: Path, lab: RunningServer, name: str, shots: Path
+) -> None:
     form.locator(".ks-cvm-iso").fill(str(iso))
     # libosinfo identified the ISO; the sizes are its recommendations, capped by the host
     expect(form.locator(".ks-cvm-hint-os")).to_contain_text("fedora37")
@@ -118,6 +120,7 @@ def _fill_form(page: Page, form: Locator, iso: Path, lab: RunningServer, name: s
     expect(form.locator(".ks-cvm-error-name")).to_contain_text("letters, digits")
     expect(form.locator(".ks-cvm-name")).to_have_attribute("aria-invalid", "true")
     expect(form.locator(".ks-cvm-result")).to_have_text("")
+    page.screenshot(path=str(shots / "create-vm-errors.png"))
     assert _names(lab) == before
     assert _volumes(lab, "bad") == []
 
@@ -166,7 +169,7 @@ def test_create_then_manage_a_vm(
     expect(manager).to_have_attribute("data-state", "ready", timeout=60_000)
     expect(manager.locator(".ks-vmm-storage")).to_contain_text("Storage pool")
 
-    _fill_form(page, form, fedora_iso, lab, vm_name)
+    _fill_form(page, form, fedora_iso, lab, vm_name, shots_dir)
     page.screenshot(path=str(shots_dir / "create-vm.png"))
     form.locator(".ks-cvm-create").click()
     expect(form.locator(".ks-cvm-result")).to_contain_text(
@@ -241,6 +244,8 @@ def test_create_then_manage_a_vm(
     expect(row.locator(".ks-vmm-cancelDelete")).to_be_focused()
     row.locator(".ks-vmm-withDisks").check()
     expect(text).to_contain_text("will be deleted too")
+    row.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots_dir / "vm-manager-delete.png"))
     row.locator(".ks-vmm-confirmDelete").click()
     expect(row).to_have_count(0, timeout=60_000)
     expect(manager.locator(".ks-vmm-notice")).to_contain_text(f"Deleted VM {vm_name}")
