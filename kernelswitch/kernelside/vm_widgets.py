@@ -44,7 +44,11 @@ class VMManager(_KSWidget):
     interval = Float(2.0, help="Seconds between list refreshes while the view is shown.").tag(
         sync=True
     )
-    vms = List(Dict(), help="VM records as GET kernelswitch/api/vms returns them.").tag(sync=True)
+    vms = List(
+        Dict(),
+        help="VM records as GET kernelswitch/api/vms returns them; updated when a VM's name, "
+        "state, OS, sizes, disks or preview change (not for every poll).",
+    ).tag(sync=True)
     storage = Dict(help="The disk pool as GET kernelswitch/api/storage returns it.").tag(sync=True)
     status = Unicode("loading", help="loading, ready or error.").tag(sync=True)
     error = Unicode("", help="Why the last list request failed.").tag(sync=True)

@@ -35,6 +35,13 @@ export interface VMManagerModel {
   last_action: Record<string, unknown>;
 }
 
+/** What the list shows of each VM (a change of these is worth telling the kernel). */
+function signature(vms: VM[]): string {
+  return JSON.stringify(
+    vms.map(v => [v.name, v.state, v.os_id, v.memory, v.vcpus, v.preview, v.disks?.map(d => d.path)])
+  );
+}
+
 export function renderVMManager({ model, el: host, signal }: RenderProps<VMManagerModel>): () => void {
   const root = el('div', 'ks-vmw ks-vmm');
   const style = el('style');
@@ -59,6 +66,8 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   host.append(root);
 
   const rows = new Map<string, Row>();
+  let current = (model.get('vms') ?? []) as VM[];
+  let synced = signature(current);
   let alive = true;
   let seq = 0;
 
@@ -126,7 +135,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   };
 
   const draw = (): void => {
-    const vms = (model.get('vms') ?? []) as VM[];
+    const vms = current;
     const state = model.get('status');
     root.dataset.state = state;
     if (state === 'error') {
@@ -193,7 +202,14 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
       if (mine !== seq || !alive) {
         return;
       }
-      model.set('vms', list.vms);
+      current = list.vms;
+      // the kernel gets the list when what it shows changes, not every poll
+      // (a running VM's CPU time and uptime change every second)
+      const sig = signature(list.vms);
+      if (sig !== synced) {
+        synced = sig;
+        model.set('vms', list.vms);
+      }
       model.set('status', 'ready');
       model.set('error', '');
     } catch (error) {
@@ -231,7 +247,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   // ------------------------------------------------------------ actions
   const act = async (name: string, action: Action): Promise<void> => {
     const row = rows.get(name);
-    const vm = (model.get('vms') as VM[]).find(v => v.name === name);
+    const vm = current.find(v => v.name === name);
     if (!row || !vm || (row.busy && !(row.busy === 'shutting down' && action === 'destroy'))) {
       return;
     }
@@ -386,7 +402,6 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     void load();
   });
   model.on('msg:custom', onMessage);
-  model.on('change:vms', draw);
   draw();
   void tick();
 
@@ -403,7 +418,6 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     }
     closeForm?.();
     model.off('msg:custom', onMessage);
-    model.off('change:vms', draw);
     model.off('change:interval', onInterval);
   };
   signal?.addEventListener('abort', stop);
