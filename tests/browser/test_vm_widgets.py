@@ -168,6 +168,11 @@ def test_create_then_manage_a_vm(
     manager = cells.nth(1).locator(".ks-vmm")
     expect(manager).to_have_attribute("data-state", "ready", timeout=60_000)
     expect(manager.locator(".ks-vmm-storage")).to_contain_text("Storage pool")
+    # "New VM…" opens the same form inside the manager, its ISO field focused
+    manager.locator(".ks-vmm-new").click()
+    expect(manager.locator(".ks-vmm-form .ks-cvm-iso")).to_be_focused()
+    manager.locator(".ks-vmm-new").click()
+    expect(manager.locator(".ks-vmm-form .ks-cvm")).to_have_count(0)
 
     _fill_form(page, form, fedora_iso, lab, vm_name, shots_dir)
     page.screenshot(path=str(shots_dir / "create-vm.png"))
