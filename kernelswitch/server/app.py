@@ -185,9 +185,13 @@ class KernelSwitchApp(ExtensionApp):
         user = self.serverapp.config.get("KernelProvisionerFactory", {}) if self.serverapp else {}
         if not self.switchable_kernels or "default_provisioner_name" in user:
             return
-        KernelProvisionerFactory.instance(parent=mkm).default_provisioner_name = (
-            "kernelswitch-provisioner"
-        )
+        factory = KernelProvisionerFactory.instance(parent=mkm)
+        # the factory is process-wide: stop_extension puts the old default back,
+        # so kernels started later in this process (tests, nbval) are not ours
+        self._previous_provisioner = factory.default_provisioner_name
+        factory.default_provisioner_name = "kernelswitch-provisioner"
+
+    _previous_provisioner: str | None = None
 
     @property
     def switcher(self) -> Any:
@@ -208,6 +212,12 @@ class KernelSwitchApp(ExtensionApp):
         self.handlers.extend(handlers())
 
     async def stop_extension(self) -> None:
+        if self._previous_provisioner is not None:
+            from jupyter_client.provisioning import KernelProvisionerFactory
+
+            KernelProvisionerFactory.instance().default_provisioner_name = (
+                self._previous_provisioner
+            )
         consoles = self.settings.get("kernelswitch_consoles")
         if consoles is not None:  # live VM consoles: disconnect, keep their previews
             await consoles.close_all()
