@@ -41,6 +41,7 @@ from ..errors import KernelSwitchError
 from . import _launch
 from ._candidate import discard, retire, wait_ready
 from ._carry import CarryReport, carry
+from ._cell_end import commit_at_cell_end
 from ._launch import LaunchTarget, home_record, launcher_index
 from .errors import (
     CandidateExited,
@@ -72,10 +73,12 @@ class Switcher:
         rewire: Callable[[str, Any], list[Any] | None] | None = None,
         hold: Callable[[str, Any], Callable[[], None]] | None = None,
         logger: Any = None,
+        claim: Callable[[str, Any, str], Any] | None = None,
     ) -> None:
         self.log = logger or log  # the server's logger, so switches show in its log
         self._rewire = rewire
         self._hold = hold
+        self._claim = claim
         self._busy: set[str] = set()
         self._retiring: set[asyncio.Task[None]] = set()
 
@@ -122,10 +125,17 @@ class Switcher:
         timeout: float | None = None,
         when_idle: bool = False,
         carry_from: str | None = None,
+        cell: str | None = None,
+        drops_queued: bool = False,
     ) -> dict[str, Any]:
         """Switch now, or (``when_idle``) prepare now and swap once the kernel is
         idle: what ``%pyenv switch`` needs, since its own cell keeps the kernel
-        busy until the answer arrives. Then the answer has ``pending: true``."""
+        busy until the answer arrives. Then the answer has ``pending: true``.
+
+        ``cell`` (the msg_id of the cell asking) with ``drops_queued`` (its
+        kernel drops the execute_requests the answer lists as ``queued``)
+        swaps right when that cell ends and moves the cells queued behind it
+        to the new kernel (:mod:`._cell_end`); the answer lists them."""
         if kernel_id in self._busy:
             busy = SwitchBusy(
                 f"kernel {kernel_id} is already switching; wait for that switch to finish"
@@ -152,6 +162,12 @@ class Switcher:
                 self._busy.discard(kernel_id)
         answer = prepared[0]
         answer["pending"] = True
+        claim = (self._claim(kernel_id, km, cell)
+                 if cell and drops_queued and self._claim is not None else None)
+        if claim is not None:
+            answer["queued"] = list(claim.queued)
+            self._spawn(commit_at_cell_end(self, kernel_id, km, timeout, prepared, claim))
+            return dict(answer)
         release = self._hold(kernel_id, km) if self._hold is not None else None
         self._spawn(self._commit_when_idle(kernel_id, km, timeout, prepared, release))
         return dict(answer)

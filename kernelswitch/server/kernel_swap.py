@@ -19,6 +19,8 @@ from typing import Any
 
 from jupyter_server.services.kernels.connection.channels import ZMQChannelsWebsocketConnection
 
+from .kernel_ws import CellWatch, SwitchableConnection
+
 
 def rewire(mkm: Any, kernel_id: str, km: Any) -> list[Any]:
     """Point the server's watchers and websockets of ``kernel_id`` at ``km``'s new ports.
@@ -72,14 +74,22 @@ def hold(kernel_id: str, km: Any) -> Any:
     reach the new kernel, not the old one.
     """
     held: list[tuple[Any, Any]] = []
-    conns = [c for c in ZMQChannelsWebsocketConnection._open_sockets if c.kernel_manager is km]
+    conns = _connections(km)
     for conn in conns:
-        # an instance attribute shadows the method until release() deletes it
+        if isinstance(conn, SwitchableConnection):
+            conn.held = []
+            continue
+        # another connection class: an instance attribute shadows the method
+        # until release() deletes it
         setattr(conn, "handle_incoming_message",  # noqa: B010
                 (lambda c: lambda msg: held.append((c, msg)))(conn))
 
     def release() -> None:
         for conn in conns:
+            if isinstance(conn, SwitchableConnection):
+                mine, conn.held = conn.held or [], None
+                held.extend((conn, m) for m in mine)
+                continue
             with contextlib.suppress(AttributeError):
                 del conn.handle_incoming_message  # back to the class's method
         for conn, msg in held:
@@ -87,3 +97,73 @@ def hold(kernel_id: str, km: Any) -> Any:
                 conn.handle_incoming_message(msg)
 
     return release
+
+
+def _connections(km: Any) -> list[Any]:
+    return [c for c in ZMQChannelsWebsocketConnection._open_sockets if c.kernel_manager is km]
+
+
+class Claim:
+    """The cell that asked for a switch, and the requests queued behind it.
+
+    Made by :func:`claim`; the switcher (``kernelswitch.kernels``) uses
+    ``queued`` (execute_requests the old kernel must not run: the kernel side
+    drops them), ``on_cell_end(callback)`` (called synchronously right after
+    the cell's reply and idle status went to the browser, or ``None`` to stop
+    watching) and ``finish(note)`` (send the queued requests again, in order,
+    to whichever kernel runs now, then what was held; ``note`` tells the user
+    in the first of those cells, or the next one, that the switch did not
+    happen).
+    """
+
+    def __init__(self, cell: str, owner: SwitchableConnection, conns: list[Any]) -> None:
+        self.cell, self.owner, self.conns = cell, owner, conns
+        self.release: Any = None  # claim() sets it right after
+        self.queued = []
+        for c in conns:
+            if isinstance(c, SwitchableConnection):
+                mine = [mid for mid, (kind, _) in c.in_flight.items()
+                        if mid != cell and kind == "execute_request"]
+                c.swallow.update((mid, s) for mid in mine for s in ("busy", "idle"))
+                self.queued += mine
+
+    def on_cell_end(self, callback: Any) -> None:
+        if callback is None:
+            self.owner.watch = None
+            return
+        self.owner.watch = CellWatch(self.cell, callback)
+
+    def finish(self, note: str | None = None) -> None:
+        self.owner.watch = None
+        first = None
+        for conn in self.conns:
+            if isinstance(conn, SwitchableConnection) and note is None:
+                conn.swallow.clear()  # moved: the new kernel's statuses all count
+            if isinstance(conn, SwitchableConnection) and conn.channels:
+                for header in conn.resend(skip=self.cell):
+                    if first is None and header.get("msg_type") == "execute_request":
+                        first = (conn, header)
+        if note:
+            if first is not None:
+                first[0].write_stderr(note, first[1])
+            else:
+                self.owner.note = note  # the next cell the user runs shows it
+        if self.release is not None:
+            self.release()
+
+
+def claim(kernel_id: str, km: Any, cell: str) -> Claim | None:
+    """Hold new input and take over the requests queued behind ``cell``.
+
+    ``None`` when no websocket of ours carried ``cell`` (another connection
+    class, or a client that is not a browser tab): then the switch waits
+    for the kernel to be idle instead.
+    """
+    conns = [c for c in _connections(km) if c.channels]
+    owner = next((c for c in conns if isinstance(c, SwitchableConnection)
+                  and cell in c.in_flight), None)
+    if owner is None:
+        return None
+    out = Claim(cell, owner, conns)  # what is in flight now ...
+    out.release = hold(kernel_id, km)  # ... and nothing more reaches the old kernel
+    return out
