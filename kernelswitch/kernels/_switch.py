@@ -162,8 +162,16 @@ class Switcher:
                 self._busy.discard(kernel_id)
         answer = prepared[0]
         answer["pending"] = True
-        claim = (self._claim(kernel_id, km, cell)
-                 if cell and drops_queued and self._claim is not None else None)
+        try:
+            claim = (self._claim(kernel_id, km, cell)
+                     if cell and drops_queued and self._claim is not None else None)
+        except KernelSwitchError as e:  # the asker is gone: no switch
+            await discard(prepared[1])
+            self._busy.discard(kernel_id)
+            if km.autorestart:
+                km.start_restarter()
+            answer.update(ok=False, env=answer["previous"], pending=False)
+            raise self._failed(e, answer, prepared[4]) from e
         if claim is not None:
             answer["queued"] = list(claim.queued)
             self._spawn(commit_at_cell_end(self, kernel_id, km, timeout, prepared, claim))
@@ -336,7 +344,7 @@ class Switcher:
 
     async def _carry(self, km: Any, cand: Any, timeout: float, carry_from: str | None
                      ) -> CarryReport:
-        old_client, new_client = km.client(), cand.client()
+        old_client, new_client = km.client(context=km.context), cand.client(context=km.context)
         for c in (old_client, new_client):
             c.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
         try:

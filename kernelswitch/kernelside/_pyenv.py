@@ -143,8 +143,10 @@ def _switch(kid: str, args: Any) -> Any:
             body["carry_from"] = folder
         with _progress(f"Starting a kernel in {args.target}"):
             ans = client.request("POST", f"kernels/{kid}/env", body)
-        # nothing of the queue runs before this cell ends: arming now is in time
-        _queued.drop(list(ans.get("queued") or []))
+        if "queued" in ans:  # the server swaps when this cell ends
+            # nothing of the queue runs before this cell ends: arming now is in time
+            _queued.drop(list(ans["queued"]))
+            _queued.armed()
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)

@@ -12,7 +12,7 @@ it sends back to this kernel run. The hook removes itself once every listed
 cell went by.
 
 Public API: ``this_cell() -> str | None``, ``can_drop() -> bool``,
-``drop(msg_ids)``.
+``drop(msg_ids)``, ``armed()``.
 """
 
 from __future__ import annotations
@@ -56,9 +56,26 @@ def _handlers() -> dict[str, Any] | None:
     return None
 
 
+def _payloads() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return getattr(get_ipython(), "payload_manager", None)
+
+
 def can_drop() -> bool:
-    """Whether this kernel can be told to skip queued cells."""
-    return _handlers() is not None and this_cell() is not None
+    """Whether this kernel can be told to skip queued cells (and say it did)."""
+    return (_handlers() is not None and this_cell() is not None
+            and callable(getattr(_payloads(), "write_payload", None)))
+
+
+def armed() -> None:
+    """Tell the server, in this cell's execute_reply, that the drop is armed:
+    only then does it swap when the cell ends (an interrupted magic never
+    gets here, and its queued cells then run in this kernel as they are).
+    Front ends ignore payloads of a source they do not know."""
+    _payloads().write_payload({"source": "kernelswitch", "armed": True})
 
 
 def drop(msg_ids: list[str]) -> bool:

@@ -106,40 +106,46 @@ def _connections(km: Any) -> list[Any]:
 class Claim:
     """The cell that asked for a switch, and the requests queued behind it.
 
-    Made by :func:`claim`; the switcher (``kernelswitch.kernels``) uses
-    ``queued`` (execute_requests the old kernel must not run: the kernel side
-    drops them), ``on_cell_end(callback)`` (called synchronously right after
-    the cell's reply and idle status went to the browser, or ``None`` to stop
-    watching) and ``finish(note)`` (send the queued requests again, in order,
-    to whichever kernel runs now, then what was held; ``note`` tells the user
-    in the first of those cells, or the next one, that the switch did not
-    happen).
+    Made by :func:`claim`; the switcher (``kernelswitch.kernels._cell_end``)
+    uses ``queued`` (execute_requests the old kernel must not run: the kernel
+    side drops their first copy), ``stop_on_error`` (of the asking cell's
+    request), ``on_cell_end(callback)`` (``callback(reply_content) -> bool``
+    is called synchronously right after the cell's reply and idle status
+    went to the browser and answers whether it swapped the kernel; ``None``
+    stops watching), ``keep_old(resend)`` (no swap: when the queued requests
+    will be sent again, the old kernel's busy/idle around the dropped first
+    copies are not forwarded) and ``finish(moved, resend, note)`` (send the
+    queued requests again, in order, to whichever kernel runs now, then what
+    was held; ``note`` tells the user, in the first of those cells or the
+    next one, why the switch did not happen).
     """
 
     def __init__(self, cell: str, owner: SwitchableConnection, conns: list[Any]) -> None:
         self.cell, self.owner, self.conns = cell, owner, conns
         self.release: Any = None  # claim() sets it right after
-        self.queued = []
-        for c in conns:
-            if isinstance(c, SwitchableConnection):
-                mine = [mid for mid, (kind, _) in c.in_flight.items()
-                        if mid != cell and kind == "execute_request"]
-                c.swallow.update((mid, s) for mid in mine for s in ("busy", "idle"))
-                self.queued += mine
+        self.stop_on_error = bool(owner.request_content(cell).get("stop_on_error", True))
+        self.queued = [mid for c in self._ours() for mid, (kind, _) in c.in_flight.items()
+                       if mid != cell and kind == "execute_request"]
+
+    def _ours(self) -> list[SwitchableConnection]:
+        return [c for c in self.conns if isinstance(c, SwitchableConnection)]
 
     def on_cell_end(self, callback: Any) -> None:
-        if callback is None:
-            self.owner.watch = None
-            return
-        self.owner.watch = CellWatch(self.cell, callback)
+        self.owner.watch = None if callback is None else CellWatch(self.cell, callback)
 
-    def finish(self, note: str | None = None) -> None:
+    def keep_old(self, resend: bool) -> None:
+        if resend:
+            for c in self._ours():
+                c.swallow.update((mid, s) for mid in self.queued if mid in c.in_flight
+                                 for s in ("busy", "idle"))
+
+    def finish(self, moved: bool, resend: bool, note: str | None = None) -> None:
         self.owner.watch = None
         first = None
-        for conn in self.conns:
-            if isinstance(conn, SwitchableConnection) and note is None:
-                conn.swallow.clear()  # moved: the new kernel's statuses all count
-            if isinstance(conn, SwitchableConnection) and conn.channels:
+        for conn in self._ours():
+            if moved:
+                conn.swallow.clear()  # the new kernel's statuses all count
+            if resend and conn.channels:
                 for header in conn.resend(skip=self.cell):
                     if first is None and header.get("msg_type") == "execute_request":
                         first = (conn, header)
@@ -157,9 +163,16 @@ def claim(kernel_id: str, km: Any, cell: str) -> Claim | None:
 
     ``None`` when no websocket of ours carried ``cell`` (another connection
     class, or a client that is not a browser tab): then the switch waits
-    for the kernel to be idle instead.
+    for the kernel to be idle instead. Raises :class:`AskerGone` when that
+    cell already ended (the user interrupted the magic while it waited): no
+    one wants the switch any more, so it does not happen.
     """
+    from ..kernels.errors import AskerGone
+
     conns = [c for c in _connections(km) if c.channels]
+    if any(isinstance(c, SwitchableConnection) and cell in c.replied for c in conns):
+        raise AskerGone("the cell that asked for this switch ended before the new kernel "
+                        "was ready (interrupted?), so nothing changed; run %pyenv switch again")
     owner = next((c for c in conns if isinstance(c, SwitchableConnection)
                   and cell in c.in_flight), None)
     if owner is None:

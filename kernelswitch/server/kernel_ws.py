@@ -38,6 +38,7 @@ are swallowed (``swallow``), so each cell shows one busy/idle pair.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -60,23 +61,22 @@ RESENT = "kernelswitch_resent"
 
 
 class CellWatch:
-    """Calls ``on_end()`` once the cell ``msg_id``'s reply and idle status passed."""
+    """Calls ``on_end(reply_content)`` once the cell ``msg_id``'s reply and
+    idle status went to the browser; it answers whether the kernel behind
+    this websocket changed (then what iopub brought meanwhile is dropped,
+    else it is forwarded after all)."""
 
-    def __init__(self, msg_id: str, on_end: Callable[[], None]) -> None:
+    def __init__(self, msg_id: str, on_end: Callable[[dict[str, Any]], bool]) -> None:
         self.msg_id = msg_id
-        self.on_end: Callable[[], None] | None = on_end
-        self.replied = False
+        self.on_end: Callable[[dict[str, Any]], bool] | None = on_end
+        self.reply: dict[str, Any] | None = None
         self.idle = False
+        self.buffer: list[tuple[Any, list[Any]]] = []
 
     @property
     def muted(self) -> bool:
-        return self.idle and not self.replied
-
-    def seen(self, what: str) -> None:
-        setattr(self, what, True)
-        if self.replied and self.idle and self.on_end is not None:
-            on_end, self.on_end = self.on_end, None
-            on_end()
+        """After the idle, before the reply: iopub waits (it is the next cell's)."""
+        return self.idle and self.reply is None and self.on_end is not None
 
 
 class SwitchableConnection(ZMQChannelsWebsocketConnection):
@@ -90,9 +90,19 @@ class SwitchableConnection(ZMQChannelsWebsocketConnection):
         self.held: list[Any] | None = None
         self.watch: CellWatch | None = None
         self.note: str | None = None
+        #: the last requests answered (a switch's asker may have ended already)
+        self.replied: collections.deque[str] = collections.deque(maxlen=64)
         #: (msg_id, state) statuses not to forward: those the old kernel
         #: publishes around a queued cell it drops
         self.swallow: set[tuple[str, str]] = set()
+
+    def connect(self) -> Any:
+        # Kernel messages are small and come in bursts (status, output, reply,
+        # status): with Nagle's algorithm on (tornado's default for websockets)
+        # a reply waits for the browser's delayed ACK, ~40 ms per cell here.
+        with contextlib.suppress(Exception):
+            self.websocket_handler.set_nodelay(True)
+        return super().connect()
 
     # -- browser -> kernel --------------------------------------------------
 
@@ -166,23 +176,49 @@ class SwitchableConnection(ZMQChannelsWebsocketConnection):
         channel = stream if isinstance(stream, str) else getattr(stream, "channel", None)
         watch = self.watch
         if channel == "iopub" and watch is not None and watch.muted:
-            return  # the old kernel, after the watched cell: nothing for the browser
+            watch.buffer.append((stream, outgoing_msg))  # the next cell's, maybe
+            return
         if channel == "iopub" and self.swallow and self._swallowed(outgoing_msg):
             return
         super().handle_outgoing_message(stream, outgoing_msg)
         if channel == "shell" and self.in_flight:
             parent = self._part(outgoing_msg, 2)
             msg_id = parent.get("msg_id") if isinstance(parent, dict) else None
-            self.in_flight.pop(msg_id, None)  # type: ignore[arg-type]
+            if self.in_flight.pop(msg_id, None) is not None:  # type: ignore[arg-type]
+                self.replied.append(msg_id)  # type: ignore[arg-type]
             if watch is not None and msg_id == watch.msg_id:
-                watch.seen("replied")
-        elif channel == "iopub" and watch is not None:
+                content = self._part(outgoing_msg, 4)
+                watch.reply = content if isinstance(content, dict) else {}
+                self._cell_end(watch)
+        elif channel == "iopub" and watch is not None and not watch.idle:
             header = self._part(outgoing_msg, 1)
             if isinstance(header, dict) and header.get("msg_type") == "status":
                 parent = self._part(outgoing_msg, 2)
                 if (isinstance(parent, dict) and parent.get("msg_id") == watch.msg_id
                         and self._part(outgoing_msg, 4).get("execution_state") == "idle"):
-                    watch.seen("idle")
+                    watch.idle = True
+                    self._cell_end(watch)
+
+    def _cell_end(self, watch: CellWatch) -> None:
+        if watch.reply is None or not watch.idle or watch.on_end is None:
+            return
+        on_end, watch.on_end = watch.on_end, None
+        changed = on_end(watch.reply)
+        buffered, watch.buffer = watch.buffer, []
+        if not changed:  # the same kernel goes on: what waited is real output
+            for stream, msg in buffered:
+                self.handle_outgoing_message(stream, msg)
+
+    def request_content(self, msg_id: str) -> dict[str, Any]:
+        """The content of request ``msg_id`` still in flight ({} if unknown)."""
+        raw = self.in_flight.get(msg_id, ("", None))[1]
+        try:
+            if self.subprotocol == _V1:
+                return dict(self.session.unpack(deserialize_msg_from_ws_v1(raw)[1][3]))
+            msg = deserialize_binary_message(raw) if isinstance(raw, bytes) else json.loads(raw)
+            return dict(msg.get("content") or {})
+        except Exception:
+            return {}
 
     def _swallowed(self, msg_list: list[Any]) -> bool:
         header = self._part(msg_list, 1)

@@ -24,7 +24,7 @@ from support.jupyter import RunningServer
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from ._client import Notebook
+from ._client import Notebook, rest
 
 pytestmark = pytest.mark.server
 
@@ -112,6 +112,14 @@ class Tab:
             elif kind == "status" and m["content"]["execution_state"] == "idle":
                 assert not cell["idle"], f"two idle statuses for {m['parent_header']}"
                 cell["idle"] = True
+
+
+async def _settled(nb: Notebook) -> dict[str, Any]:
+    """The kernel's env once no switch is under way (a dropped one tidies up after)."""
+    async with asyncio.timeout(30):
+        while (env := (await nb.env())["env"])["switching"]:
+            await asyncio.sleep(0.05)
+    return env
 
 
 def _status(cell: dict[str, Any]) -> str:
@@ -206,11 +214,75 @@ def test_run_all_when_the_new_kernel_dies_before_the_cell_ends(
             assert "exited" in cells[2]["stderr"], cells[2]
             assert cells[3]["stdout"] == "2\n"
             assert log.read_text() == f"{before['prefix']}\n"
-            now = (await nb.env())["env"]
-            assert (now["prefix"], now["pid"], now["switching"]) == (
-                before["prefix"], before["pid"], False)
+            now = await _settled(nb)
+            assert (now["prefix"], now["pid"]) == (before["prefix"], before["pid"])
             # nothing is left dropping cells: the next ones run normally
             assert await nb.value("a") == 1
+        finally:
+            tab.ws.close()
+            await nb.close()
+
+    asyncio.run(scenario())
+
+
+def test_interrupted_switch_does_not_happen(server: RunningServer, envs: dict[str, Path]) -> None:
+    """The user interrupts the magic while the new kernel starts: no switch."""
+
+    async def scenario() -> None:
+        nb = await Notebook.open(server.url, server.token)
+        tab = await Tab.open(nb, "v1")
+        try:
+            await tab.run_all(["%load_ext kernelswitch\na = 1"])
+            before = (await nb.env())["env"]
+            asked = asyncio.ensure_future(tab.run_all([f"%pyenv switch {envs['native']}"]))
+            while not (await nb.env())["env"]["switching"]:
+                await asyncio.sleep(0.02)
+            code, _ = await rest(server.url, server.token, "POST",
+                                 f"api/kernels/{nb.kernel_id}/interrupt")
+            assert code == 204
+            (cell,) = await asked
+            assert cell["reply"]["content"]["ename"] == "KeyboardInterrupt", cell["reply"]
+            now = await _settled(nb)  # the candidate got ready, and was discarded
+            assert (now["prefix"], now["pid"]) == (before["prefix"], before["pid"]), \
+                server.log.read_text()[-3000:]
+            (cell,) = await tab.run_all(["print(__import__('sys').prefix, a)"])
+            assert cell["stdout"] == f"{before['prefix']} 1\n"
+        finally:
+            tab.ws.close()
+            await nb.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("stop_on_error", [True, False])
+def test_run_all_when_the_cell_fails_after_the_magic(
+        server: RunningServer, envs: dict[str, Path], tmp_path: Path, stop_on_error: bool) -> None:
+    """The cell with the magic raises afterwards: no switch; the queued cells
+    are aborted (stop_on_error, what Jupyter does after an error) or run once
+    in the old kernel, which says why it was not switched."""
+    log = tmp_path / "side-effect.txt"
+
+    async def scenario() -> None:
+        nb = await Notebook.open(server.url, server.token)
+        tab = await Tab.open(nb, "v1")
+        try:
+            before = (await nb.env())["env"]
+            cells = await tab.run_all([
+                "%load_ext kernelswitch\na = 1",
+                f"%pyenv switch {envs['native']}\n1 / 0",
+                _append(log),
+            ], stop_on_error=stop_on_error)  # fmt: skip
+            assert [c["replies"] for c in cells] == [1] * 3
+            assert _status(cells[1]) == "error" and "switched to" in cells[1]["stdout"]
+            if stop_on_error:
+                assert _status(cells[2]) == "aborted" and not log.exists()
+            else:
+                assert _status(cells[2]) == "ok", cells[2]
+                assert cells[2]["stdout"] == f"{before['prefix']}\n"
+                assert "did not happen (the cell that asked for it failed)" in cells[2]["stderr"]
+                assert log.read_text() == f"{before['prefix']}\n"
+            now = await _settled(nb)
+            assert (now["prefix"], now["pid"]) == (before["prefix"], before["pid"])
         finally:
             tab.ws.close()
             await nb.close()
