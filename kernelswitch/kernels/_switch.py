@@ -11,7 +11,10 @@ Public API (stable; the server's handlers use it):
     answer with ``ok: false`` and the env the kernel still runs in.
     ``current(km) -> dict`` is the env record (and mode) the kernel runs in.
     ``rewire(kernel_id, km)`` is called right after the swap so the server
-    can move its websockets and activity watchers to the new process.
+    can move its websockets and activity watchers to the new process;
+    ``hold(kernel_id, km) -> release`` keeps new websocket input meanwhile;
+    ``claim(kernel_id, km, cell)`` takes over the requests queued behind the
+    cell that asked (Run All, see :mod:`._cell_end`), or answers ``None``.
 
 How (DESIGN decision 8, verified with jupyter_server 2.x): the candidate is a
 separate kernel manager started through :class:`KernelSwitchProvisioner` with
