@@ -246,7 +246,7 @@ async def soak(srv: Server, nb: Notebook, targets: list[str], n: int) -> list[di
     return rows
 
 
-async def run(repeat: int, n_soak: int, trials: int = 9) -> dict[str, Any]:
+async def run(repeat: int, n_soak: int, trials: int = 25) -> dict[str, Any]:
     from kernelswitch._paths import cache_dir
 
     tmp = Path(tempfile.mkdtemp(prefix="ks-bench-switch-"))
@@ -299,8 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=8, help="switches timed per way (default 8)")
     ap.add_argument("--soak", type=int, default=200, help="switches in the soak (default 200)")
-    ap.add_argument("--trials", type=int, default=9,
-                    help="failed switches (each with its control window) (default 9)")
+    ap.add_argument("--trials", type=int, default=25,
+                    help="failed switches (each with its control window) (default 25)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     if args.repeat < 1 or args.soak < 0 or args.trials < 1:
