@@ -86,16 +86,21 @@ async def commit_at_cell_end(switcher: Any, kernel_id: str, km: Any, timeout: fl
         ended.set_result(end)
         return end.swapped is not None
 
+    def gone() -> None:  # the tab closed: its cell's end will never pass by
+        if not ended.done():
+            claim.keep_old(True)
+            ended.set_result(_End(why="the notebook's websocket closed"))
+
     claim.on_cell_end(at_end)
     end = _End(resend=False)
     try:
-        if not await _wait(km, ended, at_end, timeout):
+        if not await _wait(km, ended, at_end, timeout, claim, gone):
             # the switch will not happen; the queue stays in order until the cell ends
             state["discarded"] = True
             await discard(cand)
             if km.autorestart:
                 km.start_restarter()
-            await _wait(km, ended, at_end, None)
+            await _wait(km, ended, at_end, None, claim, gone)
         end = ended.result()
         if km.autorestart:
             km.start_restarter()
@@ -121,9 +126,10 @@ async def commit_at_cell_end(switcher: Any, kernel_id: str, km: Any, timeout: fl
         claim.finish(end.swapped is not None, end.resend, note)
 
 
-async def _wait(km: Any, ended: asyncio.Future[Any], at_end: Any, timeout: float | None
-                ) -> bool:
-    """Whether the cell ended within ``timeout``; forces the end if the old kernel died."""
+async def _wait(km: Any, ended: asyncio.Future[Any], at_end: Any, timeout: float | None,
+                claim: Any, gone: Any) -> bool:
+    """Whether the cell ended within ``timeout``; forces the end if the old kernel
+    died, gives up if the websocket that carried the cell closed."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while not ended.done():
         left = None if deadline is None else deadline - time.monotonic()
@@ -138,4 +144,6 @@ async def _wait(km: Any, ended: asyncio.Future[Any], at_end: Any, timeout: float
                 alive = True
             if not alive:  # the old kernel died mid-cell: the candidate takes over
                 at_end(None)
+            elif claim.owner_gone():
+                gone()
     return True

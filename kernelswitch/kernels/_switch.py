@@ -57,6 +57,9 @@ from .provisioner import KernelSwitchProvisioner
 
 log = logging.getLogger("kernelswitch.kernels")
 
+#: Seconds a switch waits for replies already due from the old kernel.
+DRAIN_MAX = 2.0
+
 
 class SwitchFailed(KernelSwitchError):
     """A switch that did not happen; ``answer`` is the full REST answer."""
@@ -77,11 +80,13 @@ class Switcher:
         hold: Callable[[str, Any], Callable[[], None]] | None = None,
         logger: Any = None,
         claim: Callable[[str, Any, str], Any] | None = None,
+        settled: Callable[[Any], bool] | None = None,
     ) -> None:
         self.log = logger or log  # the server's logger, so switches show in its log
         self._rewire = rewire
         self._hold = hold
         self._claim = claim
+        self._settled = settled
         self._busy: set[str] = set()
         self._retiring: set[asyncio.Task[None]] = set()
 
@@ -159,10 +164,16 @@ class Switcher:
                 km.start_restarter()
             raise
         if not when_idle:
+            release = (self._hold(kernel_id, km)
+                       if self._hold is not None and self._settled is not None else None)
             try:
+                if release is not None:
+                    await self._drain(km)
                 return await self._commit(kernel_id, km, *prepared)
             finally:
                 self._busy.discard(kernel_id)
+                if release is not None:
+                    release()  # what the browsers sent meanwhile goes to the new kernel
         answer = prepared[0]
         answer["pending"] = True
         try:
@@ -182,6 +193,20 @@ class Switcher:
         release = self._hold(kernel_id, km) if self._hold is not None else None
         self._spawn(self._commit_when_idle(kernel_id, km, timeout, prepared, release))
         return dict(answer)
+
+    async def _drain(self, km: Any) -> None:
+        """Let the requests already sent to the old kernel get their replies
+        (new input is held): swapped in between, a reply would be lost and
+        its cell left waiting. A kernel busy for longer than
+        :data:`DRAIN_MAX` is switched anyway (that cell's reply is lost)."""
+        deadline = time.monotonic() + DRAIN_MAX
+        while self._settled is not None and not self._settled(km):
+            if time.monotonic() > deadline:
+                self.log.warning("kernelswitch: kernel %s is busy; switching anyway",
+                                 km.kernel_id)
+                return
+            await asyncio.sleep(0.002)
+        # no await between the check above and the swap after it
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

@@ -140,7 +140,7 @@ class KernelSwitchApp(ExtensionApp):
         """Baseline environment, server URL/token for kernels, and the switcher."""
         from ..kernels import Switcher, configure
         from .kernel_auth import KernelCredential
-        from .kernel_swap import claim, hold, rewire
+        from .kernel_swap import claim, hold, rewire, settled
         from .kernel_ws import install
 
         srv = self.serverapp
@@ -155,7 +155,8 @@ class KernelSwitchApp(ExtensionApp):
         mkm = srv.kernel_manager
         self._default_provisioner(mkm)
         self._init_roots()
-        self._switcher = Switcher(lambda kid, km: rewire(mkm, kid, km), hold, self.log, claim)
+        self._switcher = Switcher(lambda kid, km: rewire(mkm, kid, km), hold, self.log, claim,
+                                  settled)
         install(self.settings, self.log)  # cells queued behind %pyenv switch move with it
 
     env_watcher: Any = None

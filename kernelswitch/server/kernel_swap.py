@@ -99,6 +99,12 @@ def hold(kernel_id: str, km: Any) -> Any:
     return release
 
 
+def settled(km: Any) -> bool:
+    """No websocket of ``km`` waits for a reply (or its idle status) from it."""
+    return all(c.settled() for c in _connections(km) if isinstance(c, SwitchableConnection)
+               and c.channels)
+
+
 def _connections(km: Any) -> list[Any]:
     return [c for c in ZMQChannelsWebsocketConnection._open_sockets if c.kernel_manager is km]
 
@@ -129,6 +135,10 @@ class Claim:
 
     def _ours(self) -> list[SwitchableConnection]:
         return [c for c in self.conns if isinstance(c, SwitchableConnection)]
+
+    def owner_gone(self) -> bool:
+        """The websocket that carried the cell closed (the tab went away)."""
+        return self.owner not in ZMQChannelsWebsocketConnection._open_sockets
 
     def on_cell_end(self, callback: Any) -> None:
         self.owner.watch = None if callback is None else CellWatch(self.cell, callback)

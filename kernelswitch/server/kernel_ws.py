@@ -92,6 +92,10 @@ class SwitchableConnection(ZMQChannelsWebsocketConnection):
         self.note: str | None = None
         #: the last requests answered (a switch's asker may have ended already)
         self.replied: collections.deque[str] = collections.deque(maxlen=64)
+        #: execute_requests answered whose idle status has not passed yet, and
+        #: idle statuses that passed before their reply (other socket)
+        self.awaiting_idle: set[str] = set()
+        self.idle_first: collections.deque[str] = collections.deque(maxlen=64)
         #: (msg_id, state) statuses not to forward: those the old kernel
         #: publishes around a queued cell it drops
         self.swallow: set[tuple[str, str]] = set()
@@ -184,20 +188,40 @@ class SwitchableConnection(ZMQChannelsWebsocketConnection):
         if channel == "shell" and self.in_flight:
             parent = self._part(outgoing_msg, 2)
             msg_id = parent.get("msg_id") if isinstance(parent, dict) else None
-            if self.in_flight.pop(msg_id, None) is not None:  # type: ignore[arg-type]
+            entry = self.in_flight.pop(msg_id, None)  # type: ignore[arg-type]
+            if entry is not None:
                 self.replied.append(msg_id)  # type: ignore[arg-type]
+                if entry[0] == "execute_request" and msg_id not in self.idle_first:
+                    self.awaiting_idle.add(msg_id)  # type: ignore[arg-type]
             if watch is not None and msg_id == watch.msg_id:
                 content = self._part(outgoing_msg, 4)
                 watch.reply = content if isinstance(content, dict) else {}
                 self._cell_end(watch)
-        elif channel == "iopub" and watch is not None and not watch.idle:
-            header = self._part(outgoing_msg, 1)
-            if isinstance(header, dict) and header.get("msg_type") == "status":
-                parent = self._part(outgoing_msg, 2)
-                if (isinstance(parent, dict) and parent.get("msg_id") == watch.msg_id
-                        and self._part(outgoing_msg, 4).get("execution_state") == "idle"):
-                    watch.idle = True
-                    self._cell_end(watch)
+        elif channel == "iopub" and (self.in_flight or self.awaiting_idle
+                                     or (watch is not None and not watch.idle)):
+            self._idle(outgoing_msg, watch)
+
+    def _idle(self, msg_list: list[Any], watch: CellWatch | None) -> None:
+        header = self._part(msg_list, 1)
+        if not isinstance(header, dict) or header.get("msg_type") != "status":
+            return
+        parent = self._part(msg_list, 2)
+        msg_id = parent.get("msg_id") if isinstance(parent, dict) else None
+        if not msg_id or self._part(msg_list, 4).get("execution_state") != "idle":
+            return
+        if msg_id in self.awaiting_idle:
+            self.awaiting_idle.discard(msg_id)
+        elif msg_id in self.in_flight:
+            self.idle_first.append(msg_id)
+        if watch is not None and msg_id == watch.msg_id:
+            watch.idle = True
+            self._cell_end(watch)
+
+    def settled(self) -> bool:
+        """No request of this websocket waits for its reply or its idle status."""
+        if len(self.awaiting_idle) > MAX_IN_FLIGHT:  # idles that never came
+            self.awaiting_idle.clear()
+        return not self.in_flight and not self.awaiting_idle
 
     def _cell_end(self, watch: CellWatch) -> None:
         if watch.reply is None or not watch.idle or watch.on_end is None:

@@ -65,6 +65,14 @@ class Tab:
     async def run_all(self, cells: list[str], stop_on_error: bool = True,
                       timeout: float = 90) -> list[dict[str, Any]]:
         """Send every cell at once; per cell its reply, stdout and stderr."""
+        msgs = self.requests(cells, stop_on_error)
+        for m in msgs:
+            await self.ws.write_message(self._encode(m), binary=self.protocol == "v1")
+        out = {m["header"]["msg_id"]: {"reply": None, "idle": False, "stdout": "",
+                                        "stderr": "", "replies": 0} for m in msgs}
+        return await self._replies(msgs, out, timeout)
+
+    def requests(self, cells: list[str], stop_on_error: bool = True) -> list[dict[str, Any]]:
         msgs = []
         for code in cells:
             msgs.append({
@@ -76,10 +84,10 @@ class Tab:
                             "user_expressions": {}, "allow_stdin": False,
                             "stop_on_error": stop_on_error},
             })  # fmt: skip
-        for m in msgs:
-            await self.ws.write_message(self._encode(m), binary=self.protocol == "v1")
-        out = {m["header"]["msg_id"]: {"reply": None, "idle": False, "stdout": "",
-                                        "stderr": "", "replies": 0} for m in msgs}
+        return msgs
+
+    async def _replies(self, msgs: list[dict[str, Any]], out: dict[str, dict[str, Any]],
+                       timeout: float) -> list[dict[str, Any]]:
         try:
             await asyncio.wait_for(self._collect(out), timeout)
         except TimeoutError:
@@ -285,6 +293,37 @@ def test_run_all_when_the_cell_fails_after_the_magic(
             assert (now["prefix"], now["pid"]) == (before["prefix"], before["pid"])
         finally:
             tab.ws.close()
+            await nb.close()
+
+    asyncio.run(scenario())
+
+
+def test_tab_closed_before_the_cell_ends(server: RunningServer, envs: dict[str, Path]) -> None:
+    """The websocket that ran the magic closes while its cell still runs: the
+    switch is dropped (no one is left to see the cell end), the kernel stays,
+    and the next switch is not refused as busy."""
+
+    async def scenario() -> None:
+        nb = await Notebook.open(server.url, server.token)
+        tab = await Tab.open(nb, "v1")
+        try:
+            await tab.run_all(["%load_ext kernelswitch"])
+            before = (await nb.env())["env"]
+            (msg,) = tab.requests([f"%pyenv switch {envs['native']}\n"
+                                   "import time; time.sleep(30)"])
+            await tab.ws.write_message(tab._encode(msg), binary=True)
+            async with asyncio.timeout(60):  # the answer came: the switch waits for the cell
+                while True:
+                    m = tab._decode(await tab.ws.read_message())  # type: ignore[arg-type]
+                    if "switched to" in m["content"].get("text", ""):
+                        break
+            tab.ws.close()
+            now = await _settled(nb)
+            assert (now["prefix"], now["pid"]) == (before["prefix"], before["pid"])
+            await rest(server.url, server.token, "POST", f"api/kernels/{nb.kernel_id}/interrupt")
+            code, ans = await nb.switch(str(envs["native"]))
+            assert code == 200, ans
+        finally:
             await nb.close()
 
     asyncio.run(scenario())
