@@ -20,16 +20,24 @@ in the *old* kernel's queue. Only the server sees them on their way, in both
 websocket protocols (the legacy JSON one and ``v1.kernel.websocket.jupyter.org``,
 which JupyterLab uses), and only it can send them again to the new kernel.
 Cheap: shell requests are few (one per cell or completion); only their
-header is read (v1: one small msgpack/JSON frame), iopub traffic is parsed
-only while a watch is set, and the table is bounded (:data:`MAX_IN_FLIGHT`).
+header is read (v1: one small JSON frame); of iopub only status messages
+are read further, and only while a request waits for its idle status
+(``settled()``: a direct switch lets those finish first, so no reply is
+lost in the swap); the tables are bounded (:data:`MAX_IN_FLIGHT`).
+
+The websocket also gets TCP_NODELAY: kernel messages are small bursts, and
+with Nagle's algorithm (tornado's default) a reply waited for the browser's
+delayed ACK, ~40 ms per cell here (benchmarks/switch.py: the usual gap between
+back-to-back replies went from 48 ms to ~4 ms).
 
 The watch fires *synchronously*, inside the callback that forwarded the
 cell's reply or idle status (whichever comes second): that is the moment the
 browser has everything of that cell, and nothing of the next queued cell has
 been forwarded yet (the old kernel publishes it after the idle, and iopub
 keeps order). Between the idle and a late reply, iopub of this websocket is
-muted so the old kernel's status for a queued cell cannot reach the browser
-(JupyterLab would end that cell's future early and drop its real output).
+held back (forwarded only if the kernel stays), so the old kernel's status
+for a queued cell cannot reach the browser (JupyterLab would end that cell's
+future early and drop its real output).
 For the same reason, if the switch does not happen, the busy/idle statuses
 the old kernel publishes around the first copy of a queued cell it drops
 are swallowed (``swallow``), so each cell shows one busy/idle pair.
