@@ -1,7 +1,7 @@
 """Commit a ``%pyenv switch`` the moment its cell ends, and move the cells
 queued behind it (Run All) to the new kernel.
 
-Why not "when the kernel is idle" (the fallback, :meth:`Switcher._commit_when_idle`):
+Why not "when the kernel is idle" (the fallback, :func:`commit_when_idle`):
 with Run All every cell's execute_request is already in the old kernel's
 queue when the magic runs, so the kernel is never idle in between and the
 queued cells would run in the old env, their replies lost with it. Instead
@@ -124,6 +124,29 @@ async def commit_at_cell_end(switcher: Any, kernel_id: str, km: Any, timeout: fl
             f"kernelswitch: the switch to {target.prefix} did not happen ({end.why}); this "
             "kernel keeps running where it was. Run %pyenv switch again.")
         claim.finish(end.swapped is not None, end.resend, note)
+
+
+async def commit_when_idle(switcher: Any, kernel_id: str, km: Any, timeout: float,
+                           prepared: tuple, release: Any) -> None:
+    """The fallback: swap once the kernel is idle (another websocket class, an
+    ipykernel without ``shell_handlers``, a client that is not a browser tab)."""
+    cand = prepared[1]
+    try:
+        deadline = time.monotonic() + timeout
+        while getattr(km, "execution_state", "idle") == "busy":
+            if time.monotonic() > deadline:
+                switcher.log.warning("kernelswitch: kernel %s stayed busy; switch to %s "
+                                     "dropped", kernel_id, prepared[3].prefix)
+                await discard(cand)
+                if km.autorestart:
+                    km.start_restarter()
+                return
+            await asyncio.sleep(0.02)
+        await switcher._commit(kernel_id, km, *prepared)
+    finally:
+        switcher._busy.discard(kernel_id)
+        if release is not None:
+            release()  # what arrived meanwhile goes to the kernel that runs now
 
 
 async def _wait(km: Any, ended: asyncio.Future[Any], at_end: Any, timeout: float | None,

@@ -44,7 +44,7 @@ from ..errors import KernelSwitchError
 from . import _launch
 from ._candidate import discard, retire, wait_ready
 from ._carry import CarryReport, carry
-from ._cell_end import commit_at_cell_end
+from ._cell_end import commit_at_cell_end, commit_when_idle
 from ._launch import LaunchTarget, home_record, launcher_index
 from .errors import (
     CandidateExited,
@@ -191,7 +191,7 @@ class Switcher:
             self._spawn(commit_at_cell_end(self, kernel_id, km, timeout, prepared, claim))
             return dict(answer)
         release = self._hold(kernel_id, km) if self._hold is not None else None
-        self._spawn(self._commit_when_idle(kernel_id, km, timeout, prepared, release))
+        self._spawn(commit_when_idle(self, kernel_id, km, timeout, prepared, release))
         return dict(answer)
 
     async def _drain(self, km: Any) -> None:
@@ -282,26 +282,6 @@ class Switcher:
         self.log.info("kernelswitch: kernel %s now runs in %s (%s) after %.2f s",
                  kernel_id, target.prefix, target.mode, answer["timings"]["total"])
         return answer
-
-    async def _commit_when_idle(self, kernel_id: str, km: Any, timeout: float,
-                                prepared: tuple, release: Callable[[], None] | None) -> None:
-        cand = prepared[1]
-        try:
-            deadline = time.monotonic() + timeout
-            while getattr(km, "execution_state", "idle") == "busy":
-                if time.monotonic() > deadline:
-                    self.log.warning("kernelswitch: kernel %s stayed busy; switch to %s dropped",
-                                kernel_id, prepared[3].prefix)
-                    await discard(cand)
-                    if km.autorestart:
-                        km.start_restarter()
-                    return
-                await asyncio.sleep(0.02)
-            await self._commit(kernel_id, km, *prepared)
-        finally:
-            self._busy.discard(kernel_id)
-            if release is not None:
-                release()  # what arrived meanwhile goes to the kernel that runs now
 
     def _failed(self, e: KernelSwitchError, answer: dict[str, Any], t0: float) -> SwitchFailed:
         answer["error"] = {"code": e.code, "message": e.message}
