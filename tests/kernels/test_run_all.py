@@ -327,3 +327,23 @@ def test_tab_closed_before_the_cell_ends(server: RunningServer, envs: dict[str, 
             await nb.close()
 
     asyncio.run(scenario())
+
+
+def test_cell_no_websocket_carried_waits_for_idle(server: RunningServer,
+                                                  envs: dict[str, Path]) -> None:
+    """A ``cell`` that no websocket of the server carried (a client that is not
+    a browser tab): the switch falls back to swapping once the kernel is idle."""
+
+    async def scenario() -> None:
+        nb = await Notebook.open(server.url, server.token)
+        try:
+            code, ans = await nb.switch(str(envs["native"]), when_idle=True,
+                                        cell=uuid.uuid4().hex, drops_queued=True)
+            assert code == 200 and ans["pending"] and "queued" not in ans, ans
+            now = await _settled(nb)
+            assert now["prefix"] == str(envs["native"])
+            assert await nb.value("__import__('sys').prefix") == str(envs["native"])
+        finally:
+            await nb.close()
+
+    asyncio.run(scenario())
