@@ -134,7 +134,8 @@ class SwitchableConnection(ZMQChannelsWebsocketConnection):
         if channel not in (None, "shell") or not isinstance(header, dict):
             return
         msg_id, msg_type = header.get("msg_id"), header.get("msg_type", "")
-        if not isinstance(msg_id, str):
+        # only requests get a reply (comm_open/comm_msg/comm_close never do)
+        if not isinstance(msg_id, str) or not str(msg_type).endswith("_request"):
             return
         if self.note is not None and msg_type == "execute_request":
             note, self.note = self.note, None

@@ -347,3 +347,31 @@ def test_cell_no_websocket_carried_waits_for_idle(server: RunningServer,
             await nb.close()
 
     asyncio.run(scenario())
+
+
+def test_direct_switch_waits_only_for_requests_with_replies(
+        server: RunningServer, envs: dict[str, Path]) -> None:
+    """A direct switch lets replies already due arrive first; a comm_msg (which
+    never gets a reply) is not waited for."""
+
+    async def scenario() -> None:
+        nb = await Notebook.open(server.url, server.token)
+        tab = await Tab.open(nb, "legacy")
+        try:
+            msg = tab.requests([""])[0]
+            msg["header"]["msg_type"] = "comm_msg"
+            msg["content"] = {"comm_id": uuid.uuid4().hex, "data": {}}
+            await tab.ws.write_message(tab._encode(msg))
+            (cell,) = await tab.run_all(["x = 1"])
+            assert _status(cell) == "ok"
+            code, ans = await nb.switch(str(envs["native"]))
+            assert code == 200, ans
+            assert f"kernel {nb.kernel_id} is busy; switching anyway" not in \
+                server.log.read_text()
+            (cell,) = await tab.run_all(["print(__import__('sys').prefix)"])
+            assert cell["stdout"] == f"{envs['native']}\n"
+        finally:
+            tab.ws.close()
+            await nb.close()
+
+    asyncio.run(scenario())
