@@ -26,6 +26,7 @@ async def wait_ready(
     # the manager's zmq context: a client's own one starts an I/O thread and
     # joins it in stop_channels(), ms on the event loop per switch
     client = cand.client(context=cand.context)
+    await asyncio.sleep(0)  # short loop steps: see Switcher._start_candidate
     client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
     try:
         msg_id = client.kernel_info()
@@ -74,6 +75,7 @@ async def discard(cand: Any) -> None:
     """Stop a candidate that will not be used (no polite shutdown needed)."""
     with contextlib.suppress(Exception):
         await cand.shutdown_kernel(now=True)
+    await asyncio.sleep(0)  # short loop steps: see Switcher._start_candidate
     with contextlib.suppress(Exception):
         done = cand.cleanup_resources()
         if inspect.isawaitable(done):  # AsyncKernelManager's is a coroutine

@@ -325,8 +325,13 @@ class Switcher:
         cand._kernel_spec = km.kernel_spec
         cand.session.key = km.session.key  # websockets keep signing with the same key
         cand.session.signature_scheme = km.session.signature_scheme
+        # Each object above and below costs ms of pure Python (traitlets config,
+        # session checks) on a loaded machine: let the loop forward the other
+        # notebooks' messages in between (GIL: a thread would not help).
+        await asyncio.sleep(0)
         old_prov = getattr(km, "provisioner", None)
         prov = KernelSwitchProvisioner(kernel_id=cand_id, kernel_spec=km.kernel_spec, parent=cand)
+        await asyncio.sleep(0)
         prov.ks_target = target
         prov.ks_kernel_id = kernel_id
         prov.ks_magics = True

@@ -117,6 +117,7 @@ class KernelSwitchProvisioner(LocalProvisioner):
         except OSError:
             self.pgid = None
         self.pid = self.process.pid
+        await asyncio.sleep(0)  # short loop steps: see Switcher._start_candidate
         self.cwd = kwargs.get("cwd", os.getcwd())
         info = self.connection_info
         pipe = self.process.stderr if self.process is not None else None
