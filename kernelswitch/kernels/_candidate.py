@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import queue
 import time
@@ -22,7 +23,10 @@ async def wait_ready(
     cand: Any, prov: KernelSwitchProvisioner, target: LaunchTarget, timeout: float
 ) -> dict[str, Any]:
     """The candidate's ``kernel_info_reply`` content, or why there is none."""
-    client = cand.client()
+    # the manager's zmq context: a client's own one starts an I/O thread and
+    # joins it in stop_channels(), ms on the event loop per switch
+    client = cand.client(context=cand.context)
+    await asyncio.sleep(0)  # short loop steps: see Switcher._start_candidate
     client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
     try:
         msg_id = client.kernel_info()
@@ -71,8 +75,11 @@ async def discard(cand: Any) -> None:
     """Stop a candidate that will not be used (no polite shutdown needed)."""
     with contextlib.suppress(Exception):
         await cand.shutdown_kernel(now=True)
+    await asyncio.sleep(0)  # short loop steps: see Switcher._start_candidate
     with contextlib.suppress(Exception):
-        cand.cleanup_resources()
+        done = cand.cleanup_resources()
+        if inspect.isawaitable(done):  # AsyncKernelManager's is a coroutine
+            await done
 
 
 async def retire(prov: Any, control: Any, conn_file: str, session: Any) -> None:

@@ -11,7 +11,10 @@ Public API (stable; the server's handlers use it):
     answer with ``ok: false`` and the env the kernel still runs in.
     ``current(km) -> dict`` is the env record (and mode) the kernel runs in.
     ``rewire(kernel_id, km)`` is called right after the swap so the server
-    can move its websockets and activity watchers to the new process.
+    can move its websockets and activity watchers to the new process;
+    ``hold(kernel_id, km) -> release`` keeps new websocket input meanwhile;
+    ``claim(kernel_id, km, cell)`` takes over the requests queued behind the
+    cell that asked (Run All, see :mod:`._cell_end`), or answers ``None``.
 
 How (DESIGN decision 8, verified with jupyter_server 2.x): the candidate is a
 separate kernel manager started through :class:`KernelSwitchProvisioner` with
@@ -41,6 +44,7 @@ from ..errors import KernelSwitchError
 from . import _launch
 from ._candidate import discard, retire, wait_ready
 from ._carry import CarryReport, carry
+from ._cell_end import commit_at_cell_end, commit_when_idle
 from ._launch import LaunchTarget, home_record, launcher_index
 from .errors import (
     CandidateExited,
@@ -52,6 +56,9 @@ from .errors import (
 from .provisioner import KernelSwitchProvisioner
 
 log = logging.getLogger("kernelswitch.kernels")
+
+#: Seconds a switch waits for replies already due from the old kernel.
+DRAIN_MAX = 2.0
 
 
 class SwitchFailed(KernelSwitchError):
@@ -72,10 +79,14 @@ class Switcher:
         rewire: Callable[[str, Any], list[Any] | None] | None = None,
         hold: Callable[[str, Any], Callable[[], None]] | None = None,
         logger: Any = None,
+        claim: Callable[[str, Any, str], Any] | None = None,
+        settled: Callable[[Any], bool] | None = None,
     ) -> None:
         self.log = logger or log  # the server's logger, so switches show in its log
         self._rewire = rewire
         self._hold = hold
+        self._claim = claim
+        self._settled = settled
         self._busy: set[str] = set()
         self._retiring: set[asyncio.Task[None]] = set()
 
@@ -122,10 +133,17 @@ class Switcher:
         timeout: float | None = None,
         when_idle: bool = False,
         carry_from: str | None = None,
+        cell: str | None = None,
+        drops_queued: bool = False,
     ) -> dict[str, Any]:
         """Switch now, or (``when_idle``) prepare now and swap once the kernel is
         idle: what ``%pyenv switch`` needs, since its own cell keeps the kernel
-        busy until the answer arrives. Then the answer has ``pending: true``."""
+        busy until the answer arrives. Then the answer has ``pending: true``.
+
+        ``cell`` (the msg_id of the cell asking) with ``drops_queued`` (its
+        kernel drops the execute_requests the answer lists as ``queued``)
+        swaps right when that cell ends and moves the cells queued behind it
+        to the new kernel (:mod:`._cell_end`); the answer lists them."""
         if kernel_id in self._busy:
             busy = SwitchBusy(
                 f"kernel {kernel_id} is already switching; wait for that switch to finish"
@@ -146,15 +164,49 @@ class Switcher:
                 km.start_restarter()
             raise
         if not when_idle:
+            release = (self._hold(kernel_id, km)
+                       if self._hold is not None and self._settled is not None else None)
             try:
+                if release is not None:
+                    await self._drain(km)
                 return await self._commit(kernel_id, km, *prepared)
             finally:
                 self._busy.discard(kernel_id)
+                if release is not None:
+                    release()  # what the browsers sent meanwhile goes to the new kernel
         answer = prepared[0]
         answer["pending"] = True
+        try:
+            claim = (self._claim(kernel_id, km, cell)
+                     if cell and drops_queued and self._claim is not None else None)
+        except KernelSwitchError as e:  # the asker is gone: no switch
+            await discard(prepared[1])
+            self._busy.discard(kernel_id)
+            if km.autorestart:
+                km.start_restarter()
+            answer.update(ok=False, env=answer["previous"], pending=False)
+            raise self._failed(e, answer, prepared[4]) from e
+        if claim is not None:
+            answer["queued"] = list(claim.queued)
+            self._spawn(commit_at_cell_end(self, kernel_id, km, timeout, prepared, claim))
+            return dict(answer)
         release = self._hold(kernel_id, km) if self._hold is not None else None
-        self._spawn(self._commit_when_idle(kernel_id, km, timeout, prepared, release))
+        self._spawn(commit_when_idle(self, kernel_id, km, timeout, prepared, release))
         return dict(answer)
+
+    async def _drain(self, km: Any) -> None:
+        """Let the requests already sent to the old kernel get their replies
+        (new input is held): swapped in between, a reply would be lost and
+        its cell left waiting. A kernel busy for longer than
+        :data:`DRAIN_MAX` is switched anyway (that cell's reply is lost)."""
+        deadline = time.monotonic() + DRAIN_MAX
+        while self._settled is not None and not self._settled(km):
+            if time.monotonic() > deadline:
+                self.log.warning("kernelswitch: kernel %s is busy; switching anyway",
+                                 km.kernel_id)
+                return
+            await asyncio.sleep(0.002)
+        # no await between the check above and the swap after it
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -231,26 +283,6 @@ class Switcher:
                  kernel_id, target.prefix, target.mode, answer["timings"]["total"])
         return answer
 
-    async def _commit_when_idle(self, kernel_id: str, km: Any, timeout: float,
-                                prepared: tuple, release: Callable[[], None] | None) -> None:
-        cand = prepared[1]
-        try:
-            deadline = time.monotonic() + timeout
-            while getattr(km, "execution_state", "idle") == "busy":
-                if time.monotonic() > deadline:
-                    self.log.warning("kernelswitch: kernel %s stayed busy; switch to %s dropped",
-                                kernel_id, prepared[3].prefix)
-                    await discard(cand)
-                    if km.autorestart:
-                        km.start_restarter()
-                    return
-                await asyncio.sleep(0.02)
-            await self._commit(kernel_id, km, *prepared)
-        finally:
-            self._busy.discard(kernel_id)
-            if release is not None:
-                release()  # what arrived meanwhile goes to the kernel that runs now
-
     def _failed(self, e: KernelSwitchError, answer: dict[str, Any], t0: float) -> SwitchFailed:
         answer["error"] = {"code": e.code, "message": e.message}
         answer["timings"]["total"] = round(time.monotonic() - t0, 3)
@@ -293,8 +325,13 @@ class Switcher:
         cand._kernel_spec = km.kernel_spec
         cand.session.key = km.session.key  # websockets keep signing with the same key
         cand.session.signature_scheme = km.session.signature_scheme
+        # Each object above and below costs ms of pure Python (traitlets config,
+        # session checks) on a loaded machine: let the loop forward the other
+        # notebooks' messages in between (GIL: a thread would not help).
+        await asyncio.sleep(0)
         old_prov = getattr(km, "provisioner", None)
         prov = KernelSwitchProvisioner(kernel_id=cand_id, kernel_spec=km.kernel_spec, parent=cand)
+        await asyncio.sleep(0)
         prov.ks_target = target
         prov.ks_kernel_id = kernel_id
         prov.ks_magics = True
@@ -320,7 +357,7 @@ class Switcher:
 
     async def _carry(self, km: Any, cand: Any, timeout: float, carry_from: str | None
                      ) -> CarryReport:
-        old_client, new_client = km.client(), cand.client()
+        old_client, new_client = km.client(context=km.context), cand.client(context=km.context)
         for c in (old_client, new_client):
             c.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
         try:

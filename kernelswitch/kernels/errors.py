@@ -69,3 +69,10 @@ class CandidateTimeout(SwitchError):
 
     code = "kernel_timeout"
     http_status = 504
+
+
+class AskerGone(SwitchError):
+    """The cell that asked for the switch ended (interrupted?) before it was ready."""
+
+    code = "switch_cancelled"
+    http_status = 409

@@ -126,9 +126,11 @@ def _local_current() -> Any:
 
 
 def _switch(kid: str, args: Any) -> Any:
-    from . import carry, client
+    from . import _queued, carry, client
 
     body: dict[str, Any] = {"target": args.target, "when_idle": True}
+    if _queued.can_drop():  # cells queued behind this one (Run All) move along
+        body.update(cell=_queued.this_cell(), drops_queued=True)
     if args.timeout is not None:
         body["timeout"] = args.timeout
     folder = None
@@ -141,6 +143,10 @@ def _switch(kid: str, args: Any) -> Any:
             body["carry_from"] = folder
         with _progress(f"Starting a kernel in {args.target}"):
             ans = client.request("POST", f"kernels/{kid}/env", body)
+        if "queued" in ans:  # the server swaps when this cell ends
+            # nothing of the queue runs before this cell ends: arming now is in time
+            _queued.drop(list(ans["queued"]))
+            _queued.armed()
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)

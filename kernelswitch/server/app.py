@@ -140,7 +140,8 @@ class KernelSwitchApp(ExtensionApp):
         """Baseline environment, server URL/token for kernels, and the switcher."""
         from ..kernels import Switcher, configure
         from .kernel_auth import KernelCredential
-        from .kernel_swap import hold, rewire
+        from .kernel_swap import claim, hold, rewire, settled
+        from .kernel_ws import install
 
         srv = self.serverapp
         assert srv is not None, "initialize_settings runs inside a server"
@@ -154,7 +155,9 @@ class KernelSwitchApp(ExtensionApp):
         mkm = srv.kernel_manager
         self._default_provisioner(mkm)
         self._init_roots()
-        self._switcher = Switcher(lambda kid, km: rewire(mkm, kid, km), hold, self.log)
+        self._switcher = Switcher(lambda kid, km: rewire(mkm, kid, km), hold, self.log, claim,
+                                  settled)
+        install(self.settings, self.log)  # cells queued behind %pyenv switch move with it
 
     env_watcher: Any = None
 

@@ -7,7 +7,9 @@
     changes}`` (``env`` is where the kernel runs *now*), with the error's HTTP
     status. ``when_idle`` (used by ``%pyenv switch``) answers once the new
     kernel is ready and swaps when the kernel's current cell ends;
-    ``carry_from`` is a folder the old kernel already dumped its variables into.
+    ``carry_from`` is a folder the old kernel already dumped its variables into;
+    ``cell`` + ``drops_queued`` move the cells queued behind the asking cell
+    (Run All) to the new kernel; the answer lists them as ``queued``.
 ``GET  kernels/{id}/compare?target=&notebook=``  what would change
 """
 
@@ -40,6 +42,7 @@ _ANSWER = {
         "not_carried": {"type": "object", "additionalProperties": {"type": "string"}},
         "error": {"type": ["object", "null"]}, "timings": {"type": "object"},
         "changes": {"type": "object"}, "pending": {"type": "boolean"},
+        "queued": {"type": "array", "items": {"type": "string"}},
     },
 }  # fmt: skip
 
@@ -74,6 +77,11 @@ class KernelEnvHandler(_KernelHandler):
                           "(for %pyenv switch, which asks from inside that cell)"},
             "carry_from": {"type": "string", "maxLength": S.MAX_PATH,
                            "description": "a folder the kernel dumped its variables into"},
+            "cell": {"type": "string", "minLength": 1, "maxLength": 255,
+                     "description": "msg_id of the cell asking (with when_idle): swap when it "
+                     "ends and move the requests queued behind it to the new kernel"},
+            "drops_queued": {**S.FLAG, "description": "the kernel drops the execute_requests "
+                             "the answer lists as queued (they run in the new kernel)"},
         },
     }}  # fmt: skip
     openapi = {
@@ -131,6 +139,8 @@ class KernelEnvHandler(_KernelHandler):
                 timeout=body.get("timeout"),
                 when_idle=S.truthy(body.get("when_idle", False)),
                 carry_from=carry_from,
+                cell=body.get("cell"),
+                drops_queued=S.truthy(body.get("drops_queued", False)),
             )  # fmt: skip
         except SwitchFailed as e:
             changes.cancel()
