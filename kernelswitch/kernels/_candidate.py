@@ -17,6 +17,8 @@ from .provisioner import KernelSwitchProvisioner
 
 #: How long the old kernel gets to shut down politely before it is killed.
 RETIRE_GRACE = 3.0
+#: Seconds between two kernel_info requests to a candidate that has not answered.
+ASK_AGAIN = 1.0
 
 
 async def wait_ready(
@@ -29,12 +31,18 @@ async def wait_ready(
     await asyncio.sleep(0)  # short loop steps: see Switcher._start_candidate
     client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
     try:
-        msg_id = client.kernel_info()
+        # asked again every second, as jupyter_client's wait_for_ready does: a
+        # request that reaches a kernel still starting up can go unanswered
+        sent = {client.kernel_info()}
         deadline = time.monotonic() + timeout
+        resend_at = time.monotonic() + ASK_AGAIN
         while True:
             try:
                 reply = await client.get_shell_msg(timeout=0.05)
             except queue.Empty:
+                if time.monotonic() > resend_at:
+                    sent.add(client.kernel_info())
+                    resend_at = time.monotonic() + ASK_AGAIN
                 code = await prov.poll()
                 if code is not None:
                     await asyncio.sleep(0.05)  # let the stderr pump catch the last lines
@@ -47,7 +55,7 @@ async def wait_ready(
                         details={"path": target.prefix},
                     ) from None
                 continue
-            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+            if reply.get("parent_header", {}).get("msg_id") in sent:
                 content: dict[str, Any] = reply["content"]
                 return content
     finally:
