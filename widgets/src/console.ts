@@ -8,7 +8,8 @@ import css from './console.css';
  * (`kernelswitch/api/vms/{name}/console`); frames never pass through the kernel.
  *
  * Wire format (see kernelswitch/console/encoders.py): binary messages
- * kind 1 = update (rects, RGBA raw or zlib), kind 2 = audio (S16LE PCM);
+ * kind 1 = update (rects, then their RGBA rows, raw or zlib'd as one block),
+ * kind 2 = audio (S16LE PCM);
  * text messages are JSON status / leds / error. Input goes back as JSON.
  */
 export interface ConsoleModel {
@@ -192,25 +193,26 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   };
 
   const paint = async (buf: ArrayBuffer): Promise<void> => {
+    // header, rect list, then every rect's RGBA rows as one (zlib'd) block
     const view = new DataView(buf);
+    const enc = view.getUint8(1);
     const n = view.getUint16(2, true);
     resize(view.getUint16(4, true), view.getUint16(6, true));
-    let off = 8;
-    for (let i = 0; i < n; i++) {
+    const len = view.getUint32(8, true);
+    let px = new Uint8Array(buf, 12 + 8 * n, len);
+    if (enc === 1) {
+      px = await inflate(px);
+    }
+    let pos = px.byteOffset;
+    for (let i = 0, off = 12; i < n; i++, off += 8) {
       const x = view.getUint16(off, true);
       const y = view.getUint16(off + 2, true);
       const w = view.getUint16(off + 4, true);
       const h = view.getUint16(off + 6, true);
-      const enc = view.getUint8(off + 8);
-      const len = view.getUint32(off + 12, true);
-      off += 16;
-      let px = new Uint8Array(buf, off, len);
-      off += len;
-      if (enc === 1) {
-        px = await inflate(px);
-      }
-      const img = new ImageData(new Uint8ClampedArray(px.buffer, px.byteOffset, w * h * 4), w, h);
+      // a view into the message, no copy
+      const img = new ImageData(new Uint8ClampedArray(px.buffer, pos, w * h * 4), w, h);
       ctx.putImageData(img, x, y);
+      pos += w * h * 4;
     }
     painted += 1;
     root.dataset.painted = String(painted);
