@@ -38,6 +38,7 @@ class Framebuffer:
     def __init__(self, width: int, height: int) -> None:
         self.pixels = np.zeros((0, 0, 4), np.uint8)
         self._words = self.pixels.view(_WORD)[..., 0]
+        self._h = self._w = 0
         self.version = 0
         self.generation = 0
         self.resize(width, height)
@@ -56,6 +57,7 @@ class Framebuffer:
         pixels[..., 3] = 255
         self.pixels = pixels
         self._words = pixels.view(_WORD)[..., 0]  # the same memory, one int per pixel
+        self._h, self._w = height, width
         self.version += 1
         self.generation += 1
 
@@ -66,12 +68,15 @@ class Framebuffer:
         *data* at *offset* (so a reader can pass its receive buffer: no copy)."""
         if w <= 0 or h <= 0:
             return
-        x2, y2 = min(x + w, self.width), min(y + h, self.height)
-        if x2 <= x or y2 <= y:
-            return
         src = np.frombuffer(data, _WORD, w * h, offset).reshape(h, w)
+        x2, y2 = x + w, y + h
+        if x2 > self._w or y2 > self._h:  # clip (rare: QEMU sends what fits)
+            x2, y2 = min(x2, self._w), min(y2, self._h)
+            if x2 <= x or y2 <= y:
+                return
+            src = src[: y2 - y, : x2 - x]
         # one pass: QEMU's pad byte is 0, the alpha we keep is 255
-        np.bitwise_or(src[: y2 - y, : x2 - x], _OPAQUE, out=self._words[y:y2, x:x2])
+        np.bitwise_or(src, _OPAQUE, out=self._words[y:y2, x:x2])
         self.version += 1
 
     def fill(self, x: int, y: int, w: int, h: int, rgb: tuple[int, int, int]) -> None:

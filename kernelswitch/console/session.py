@@ -54,8 +54,10 @@ INLINE_PIXELS = 1 << 18
 class ConsoleSession:
     """The console of one VM: an RFB client while anyone uses it."""
 
-    #: Ask QEMU for zlib rects instead of Raw. Off: benchmarks/console.py measured
-    #: Raw faster here (29.7 vs 26.7 painted updates/s, 0.139 vs 0.156 server core).
+    #: Ask QEMU for zlib rects instead of Raw. Off: Raw measured as fast and cheaper
+    #: (the session in-process with one viewer, scrolling guest, 3 interleaved pairs:
+    #: Raw 31.8-33.3 updates/s at 0.085-0.101 core, zlib 26.2-33.3/s at 0.089-0.129;
+    #: benchmarks/console.py prints the bare client with either).
     qemu_zlib = False
 
     def __init__(self, name: str, backend: Backend, *, linger: float = LINGER) -> None:
