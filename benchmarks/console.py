@@ -26,7 +26,7 @@ medians; the per-round paired ratios are printed too). ``bare_zlib`` (QEMU's
 zlib) and ``ours_ws`` (our websocket read by a client that paints nothing)
 are diagnostics, measured in the first round only.
 
-    python benchmarks/console.py [--seconds 10] [--rounds 4] [--json]
+    python benchmarks/console.py [--seconds 10] [--rounds 6] [--json]
 
 The VM and its disk are removed at the end. Exit status 1 when a target is missed.
 """
@@ -416,7 +416,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each streaming window")
     ap.add_argument(
-        "--rounds", type=int, default=4, help="bare/ours/noVNC rounds, interleaved (medians)"
+        "--rounds", type=int, default=6, help="bare/ours/noVNC rounds, interleaved (medians)"
     )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
