@@ -27,19 +27,20 @@ as soon as an update's header arrives, before its pixels are read. QEMU
 answers a request only at a screen scan (every 30 ms while the screen
 changes), and a scan that finds no request pending skips that client and
 also slows its refresh timer down by 50 ms; asking only after the pixels were
-read and applied missed scans whenever this process was descheduled
-(benchmarks/console.py on the shared 2-core machine: 24-27 updates/s and
-12-20 % of gaps over 45 ms, against 27-32/s and 1-13 % pipelined, same
-load, interleaved). It is still backpressure: QEMU sends the next update no
-sooner than its next scan and holds back incremental updates while its
-output buffer has a frame unsent, so at most one update waits in the socket;
-the session encodes off this read path and viewers skip frames rather than
-queue them. ``min_interval`` (0 by default) spaces requests further.
+read and applied missed scans whenever this process was descheduled (the
+session in-process with one viewer on a scrolling guest, shared 2-core
+machine, 6 interleaved pairs: 23.9-33.2 updates/s with 0-20 % of gaps over
+45 ms, against 26.8-32.5/s and 1-13 % pipelined, which won 5 pairs of 6).
+It is still backpressure: QEMU sends the next update no sooner than its
+next scan and holds back incremental updates while its output buffer has a
+frame unsent, so at most about one update waits in the socket; the session
+encodes in its own task once an update is read, and viewers skip frames
+rather than queue them. ``min_interval`` (0 by default) spaces requests further.
 
 Reading: the socket is read in big chunks into one buffer and rects are
 parsed from it in place (a scrolling text console is ~250 small rects per
-update; a ``readexactly`` per field cost 0.06-0.07 core per stream, this
-0.04-0.047).
+update; with a ``readexactly`` per field our client alone cost 0.06-0.07
+core on a scrolling guest, this way 0.04-0.047).
 """
 
 from __future__ import annotations
