@@ -27,6 +27,9 @@ import numpy as np
 #: 255/255/255 maxima, shifts R=0 G=8 B=16 (memory order R, G, B, pad).
 PIXEL_FORMAT = bytes([32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 0, 8, 16, 0, 0, 0])
 BYTES_PER_PIXEL = 4
+#: A pixel as one little-endian word, and its alpha byte (the high one) all set.
+_WORD = np.dtype("<u4")
+_OPAQUE = np.uint32(0xFF000000)
 
 
 class Framebuffer:
@@ -34,6 +37,8 @@ class Framebuffer:
 
     def __init__(self, width: int, height: int) -> None:
         self.pixels = np.zeros((0, 0, 4), np.uint8)
+        self._words = self.pixels.view(_WORD)[..., 0]
+        self._h = self._w = 0
         self.version = 0
         self.generation = 0
         self.resize(width, height)
@@ -51,19 +56,27 @@ class Framebuffer:
         pixels = np.zeros((height, width, 4), np.uint8)
         pixels[..., 3] = 255
         self.pixels = pixels
+        self._words = pixels.view(_WORD)[..., 0]  # the same memory, one int per pixel
+        self._h, self._w = height, width
         self.version += 1
         self.generation += 1
 
-    def put(self, x: int, y: int, w: int, h: int, data: bytes | memoryview) -> None:
-        """Raw pixels for one rectangle (clipped to the screen)."""
+    def put(
+        self, x: int, y: int, w: int, h: int, data: bytes | bytearray | memoryview, offset: int = 0
+    ) -> None:
+        """Raw pixels for one rectangle (clipped to the screen), read from
+        *data* at *offset* (so a reader can pass its receive buffer: no copy)."""
         if w <= 0 or h <= 0:
             return
-        src = np.frombuffer(data, np.uint8, w * h * BYTES_PER_PIXEL).reshape(h, w, 4)
-        x2, y2 = min(x + w, self.width), min(y + h, self.height)
-        if x2 <= x or y2 <= y:
-            return
-        dst = self.pixels[y:y2, x:x2]
-        dst[..., :3] = src[: y2 - y, : x2 - x, :3]
+        src = np.frombuffer(data, _WORD, w * h, offset).reshape(h, w)
+        x2, y2 = x + w, y + h
+        if x2 > self._w or y2 > self._h:  # clip (rare: QEMU sends what fits)
+            x2, y2 = min(x2, self._w), min(y2, self._h)
+            if x2 <= x or y2 <= y:
+                return
+            src = src[: y2 - y, : x2 - x]
+        # one pass: QEMU's pad byte is 0, the alpha we keep is 255
+        np.bitwise_or(src, _OPAQUE, out=self._words[y:y2, x:x2])
         self.version += 1
 
     def fill(self, x: int, y: int, w: int, h: int, rgb: tuple[int, int, int]) -> None:

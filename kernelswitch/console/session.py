@@ -47,13 +47,17 @@ log = logging.getLogger(__name__)
 #: Seconds a session stays connected after its last user left.
 LINGER = 10.0
 RETRY = 1.0
+#: Updates up to this many changed pixels are encoded on the event loop (~1 ms).
+INLINE_PIXELS = 1 << 18
 
 
 class ConsoleSession:
     """The console of one VM: an RFB client while anyone uses it."""
 
-    #: Ask QEMU for zlib rects instead of Raw. Off: benchmarks/console.py measured
-    #: Raw faster here (29.7 vs 26.7 painted updates/s, 0.139 vs 0.156 server core).
+    #: Ask QEMU for zlib rects instead of Raw. Off: Raw measured as fast and cheaper
+    #: (the session in-process with one viewer, scrolling guest, 3 interleaved pairs:
+    #: Raw 31.8-33.3 updates/s at 0.085-0.101 core, zlib 26.2-33.3/s at 0.089-0.129;
+    #: benchmarks/console.py prints the bare client with either).
     qemu_zlib = False
 
     def __init__(self, name: str, backend: Backend, *, linger: float = LINGER) -> None:
@@ -263,14 +267,21 @@ class ConsoleSession:
                 waiter.set_result(None)
 
     async def _encode(self) -> None:
-        """Encode updates in a worker thread (zlib releases the GIL), so the RFB
-        client keeps reading the next update meanwhile; updates that arrive while
-        one is encoded are merged into the next message."""
+        """Encode pending updates for the viewers that are keeping up; updates
+        that arrive meanwhile are merged into the next message. Small updates
+        are encoded right here: handing ~1 ms of work to a thread cost more
+        than it saved (the session in-process with one viewer on a scrolling
+        guest, 6 interleaved pairs: 31.4-33.4 vs 26.1-33.3 updates/s, 0.082-0.104
+        vs 0.089-0.124 core; the RFB request for the next update is already
+        out, so reading loses nothing). Big ones (a new screen, a video) go to a thread, so the
+        server's event loop never stalls for a whole frame's zlib."""
         while self._to_encode and self.viewers:
             rects, self._to_encode = self._to_encode, []
             idle = [v for v in self.viewers if not v._busy and not v._rects]
             payload = None
-            if idle:
+            if idle and sum(w * h for _x, _y, w, h in rects) <= INLINE_PIXELS:
+                payload = encoders.encode_update(self.fb, rects)
+            elif idle:
                 payload = await asyncio.to_thread(encoders.encode_update, self.fb, rects)
             for v in self.viewers:
                 v.offer(rects, payload)

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 #: Audio kept for a busy viewer before the oldest is dropped (~0.5 s of S16 stereo).
 AUDIO_BACKLOG = 48
+#: Pending rects of a busy viewer beyond which they are folded into tiles
+#: (QEMU sends ~250 per update of a scrolling console).
+MAX_PENDING_RECTS = 4096
 
 
 class Viewer:
@@ -58,6 +61,9 @@ class Viewer:
         else:
             self._payload = None
         self._rects.extend(rects)
+        if len(self._rects) > MAX_PENDING_RECTS and self.session is not None:
+            fb = self.session.fb
+            self._rects = encoders.dirty_tiles(self._rects, fb.width, fb.height)
         self._wake.set()
 
     def offer_text(self, msg: dict[str, Any]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -64,38 +63,43 @@ def test_combos_and_text() -> None:
         text_events("a" * 5000)
 
 
-def test_update_roundtrip_and_merge() -> None:
+def test_update_roundtrip_and_tiles() -> None:
     fb = Framebuffer(64, 48)
     rng = np.random.default_rng(1)
     noise = rng.integers(0, 256, (10, 20, 4), dtype=np.uint8)
     fb.put(5, 6, 20, 10, noise.tobytes())
     fb.fill(0, 0, 64, 2, (255, 255, 255))
-    msg = encoders.encode_update(
-        fb, [(5, 6, 20, 10), (0, 0, 64, 2), (0, 0, 64, 2), (60, 40, 30, 30)]
-    )
+    asked = [(5, 6, 20, 10), (0, 0, 64, 2), (0, 0, 64, 2), (60, 40, 30, 30)]
+    msg = encoders.encode_update(fb, asked)
     width, height, rects = encoders.decode_update(msg)
     assert (width, height) == (64, 48)
-    assert [r for r, _ in rects] == [(5, 6, 20, 10), (0, 0, 64, 2), (60, 40, 4, 8)]  # dup, clip
+    # 16x16 tiles, duplicates gone, clipped to the screen, runs merged
+    assert [r for r, _ in rects] == [(0, 0, 64, 16), (48, 32, 16, 16)]
+    screen = np.zeros_like(fb.pixels)
     for (x, y, w, h), px in rects:
         assert np.array_equal(px, fb.pixels[y : y + h, x : x + w])
+        screen[y : y + h, x : x + w] = px
+    for x, y, w, h in asked:  # every pixel asked for arrived, lossless
+        assert np.array_equal(screen[y : y + h, x : x + w], fb.pixels[y : y + h, x : x + w])
     assert (fb.pixels[..., 3] == 255).all()
-    # zlib only when it shrinks the rect: a single pixel stays raw
-    assert encoders.decode_update(encoders.encode_update(fb, [(1, 1, 1, 1)]))[2][0][0] == (
-        1,
-        1,
-        1,
-        1,
-    )
-    assert struct.unpack_from("<HHHHB3xI", encoders.encode_update(fb, [(1, 1, 1, 1)]), 8)[4] == 0
-    encs = []
-    off = 8
-    for _ in range(len(rects)):
-        *_xywh, enc, n = struct.unpack_from("<HHHHB3xI", msg, off)
-        encs.append(enc)
-        off += 16 + n
-    assert encs == [encoders.RECT_ZLIB] * 3  # RGBA: the alpha bytes alone compress
-    many = [(i, 0, 1, 1) for i in range(40)]
-    assert encoders.merge_rects(many) == [(0, 0, 40, 1)]
+    assert msg[1] == encoders.DATA_ZLIB  # RGBA: the alpha bytes alone compress
+    # zlib only when it shrinks the data: a tile of noise stays raw
+    fb.put(0, 0, 16, 16, rng.integers(0, 256, (16, 16, 4), dtype=np.uint8).tobytes())
+    fb.pixels[:16, :16, 3] = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+    raw = encoders.encode_update(fb, [(1, 1, 1, 1)])
+    assert raw[1] == encoders.DATA_RAW
+    assert encoders.decode_update(raw)[2][0][0] == (0, 0, 16, 16)
+    assert np.array_equal(encoders.decode_update(raw)[2][0][1], fb.pixels[:16, :16])
+    # QEMU's many small rects of a scrolling screen: few rects, same pixels covered
+    many = [(16 * (i % 4), 3 * (i // 4), 16, 3) for i in range(64)]
+    tiles = encoders.dirty_tiles(many, 64, 48)
+    assert tiles == [(0, 0, 64, 48)]
+    assert encoders.dirty_tiles([(0, 0, 1, 1), (40, 0, 1, 1)], 64, 48) == [
+        (0, 0, 16, 16), (32, 0, 16, 16),
+    ]  # fmt: skip
+    assert encoders.dirty_tiles([(700, 390, 100, 100)], 720, 400) == [(688, 384, 32, 16)]
+    assert encoders.dirty_tiles([(0, 0, 0, 5)], 64, 48) == []
+    assert encoders.decode_update(encoders.encode_update(fb, []))[2] == []
 
 
 def test_png_written_atomically(tmp_path: Path) -> None:
