@@ -148,8 +148,10 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
     o.textContent = label;
     scaleSel.append(o);
   }
-  const fullBtn = button('⛶', 'Full screen (keyboard lock where the browser allows)');
-  const audioBtn = button('🔇', 'Play the VM’s sound');
+  // words, not symbols: emoji fonts are missing on many Linux desktops
+  const fullBtn = button('Full screen', 'Full screen (keyboard lock where the browser allows)');
+  fullBtn.classList.add('ks-console-fullscreen');
+  const audioBtn = button('Sound off', 'Play the VM’s sound');
   audioBtn.classList.add('ks-console-audio');
   const volume = document.createElement('input');
   volume.type = 'range';
@@ -422,7 +424,7 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   const updateAudioUi = (): void => {
     const on = model.get('audio');
     const muted = model.get('muted');
-    audioBtn.textContent = on && !muted ? '🔊' : '🔇';
+    audioBtn.textContent = on && !muted ? 'Sound on' : 'Sound off';
     audioBtn.title = on ? 'Mute the VM' : 'Play the VM’s sound';
     volume.value = String(model.get('volume') ?? 1);
     root.dataset.audio = on ? (muted ? 'muted' : 'on') : 'off';
