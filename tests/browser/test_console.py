@@ -13,12 +13,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
 from support.console_vm import mark_stopped, serial_text, wait_rebooted
 from support.jupyter import RunningServer
+from support.notebooks import write_notebook
 
 # US layout: shifted character -> the key it is on
 _SHIFTED = dict(zip('~!@#$%^&*()_+{}|:"<>?', "`1234567890-=[]\\;',./", strict=True))
@@ -101,19 +101,11 @@ def wait_serial(info: dict, needle: str, timeout: float = 30.0) -> None:
 def console_page(browser: Any, lab: RunningServer, lab_root: Path, console_vm: dict) -> Any:
     """A notebook showing the VM's console twice: ``%vm console`` and ``Console()``."""
     name = console_vm["name"]
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [
-        nbformat.v4.new_code_cell(f"%load_ext kernelswitch\n%vm console {name}"),
-        nbformat.v4.new_code_cell(
-            f"from kernelswitch.widgets import Console\nConsole({name!r}, scale='1:1')"
-        ),
-    ]
-    nbformat.write(nb, lab_root / "console.ipynb")
+    write_notebook(
+        lab_root / "console.ipynb",
+        f"%load_ext kernelswitch\n%vm console {name}",
+        f"from kernelswitch.widgets import Console\nConsole({name!r}, scale='1:1')",
+    )
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)

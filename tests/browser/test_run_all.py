@@ -11,46 +11,30 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import nbformat
 from playwright.sync_api import Page, expect
 from support.jupyter import RunningServer
+from support.notebooks import WATCH_DISCONNECTED, write_notebook
 
 DEMO_ENV = "demo-env"  # made by the `lab` fixture (conftest.py)
 T = 60_000  # ms: a kernel start and a switch on a loaded 2-core machine
-WATCH = """
-window.__ksDisconnected = [];
-new MutationObserver(muts => {
-  for (const m of muts) {
-    const el = m.target.nodeType === 1 ? m.target : m.target.parentElement;
-    const text = `${el?.textContent ?? ''} ${el?.getAttribute?.('title') ?? ''}`;
-    if (/disconnected/i.test(text) && text.length < 400) {
-      window.__ksDisconnected.push(text.trim().slice(0, 120));
-    }
-  }
-}).observe(document.body, {subtree: true, childList: true, characterData: true,
-                           attributes: true, attributeFilter: ['title']});
-"""
 
 
 def test_run_all_through_a_switch(page: Page, lab: RunningServer, lab_root: Path) -> None:
     demo = lab_root.parent / "envs" / DEMO_ENV
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in (
+    write_notebook(
+        lab_root / "runall.ipynb",
         "%load_ext kernelswitch\na = 1",
         f"%pyenv switch {demo} --carry",
         "import sys; print('prefix=' + sys.prefix)",
         "print('after', a + 1)",
-    )]  # fmt: skip
-    nbformat.write(nb, lab_root / "runall.ipynb")
+    )
     # a workspace of its own: the other browser tests never see this notebook
     page.goto(f"{lab.url}lab/workspaces/ks-runall/tree/runall.ipynb?token={lab.token}")
     notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
     expect(notebook).to_be_visible(timeout=90_000)
     expect(page.locator("#jp-main-statusbar")).to_contain_text(re.compile(r"\| Idle"),
                                                                timeout=90_000)
-    page.evaluate(WATCH)
+    page.evaluate(WATCH_DISCONNECTED)
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
     cells = notebook.locator(".jp-CodeCell")

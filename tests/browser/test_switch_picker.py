@@ -11,6 +11,7 @@ from typing import Any
 import nbformat
 from playwright.sync_api import Page, expect
 from support.jupyter import RunningServer
+from support.notebooks import write_notebook
 
 #: ms for what waits on server work (resolve, compare, a kernel start) on a loaded machine
 T = 30_000
@@ -23,14 +24,11 @@ def test_picker_switches_its_kernel(
 ) -> None:
     api: Any = lab.api("envs")
     demo = next(e for e in api["envs"] if e["name"] == DEMO_ENV)
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.cells = [
-        nbformat.v4.new_code_cell("from kernelswitch.widgets import EnvPicker\nEnvPicker()"),
-        nbformat.v4.new_code_cell("import sys; print('prefix=' + sys.prefix)"),
-    ]
-    nbformat.write(nb, lab_root / "picker-switch.ipynb")
+    write_notebook(
+        lab_root / "picker-switch.ipynb",
+        "from kernelswitch.widgets import EnvPicker\nEnvPicker()",
+        "import sys; print('prefix=' + sys.prefix)",
+    )
     page.goto(f"{lab.url}lab/workspaces/ks-picker/tree/picker-switch.ipynb?token={lab.token}")
     notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
     expect(notebook).to_be_visible(timeout=90_000)

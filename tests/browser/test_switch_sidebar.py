@@ -20,34 +20,17 @@ from typing import Any
 import nbformat
 from playwright.sync_api import Page, expect
 from support.jupyter import RunningServer
+from support.notebooks import WATCH_DISCONNECTED, write_notebook
 
 #: ms for what waits on server work (resolve, compare, a kernel start) on a loaded machine
 T = 30_000
 
 DEMO_ENV = "demo-env"  # made by the `lab` fixture (conftest.py)
 SIDEBAR = "#kernelswitch-sidebar"
-# Records every "disconnected" the page ever shows (status bar, toolbar, titles).
-WATCH = """
-window.__ksDisconnected = [];
-new MutationObserver(muts => {
-  for (const m of muts) {
-    const el = m.target.nodeType === 1 ? m.target : m.target.parentElement;
-    const text = `${el?.textContent ?? ''} ${el?.getAttribute?.('title') ?? ''}`;
-    if (/disconnected/i.test(text) && text.length < 400) {
-      window.__ksDisconnected.push(text.trim().slice(0, 120));
-    }
-  }
-}).observe(document.body, {subtree: true, childList: true, characterData: true,
-                           attributes: true, attributeFilter: ['title']});
-"""
 
 
 def _write_notebook(path: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell("import sys; print('prefix=' + sys.prefix)")]
-    nbformat.write(nb, path)
+    write_notebook(path, "import sys; print('prefix=' + sys.prefix)")
 
 
 def _open(page: Page, lab: RunningServer, name: str, workspace: str = "ks-switch") -> Any:
@@ -58,7 +41,7 @@ def _open(page: Page, lab: RunningServer, name: str, workspace: str = "ks-switch
     expect(page.locator("#jp-main-statusbar")).to_contain_text(
         re.compile(r"\| Idle"), timeout=90_000
     )
-    page.evaluate(WATCH)
+    page.evaluate(WATCH_DISCONNECTED)
     tab = page.locator(f'.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="{SIDEBAR[1:]}"]')
     if "lm-mod-current" not in (tab.get_attribute("class") or ""):
         tab.click()
@@ -190,12 +173,8 @@ def test_without_an_answer_in_2_s_the_kernel_says_where_it_runs(
             route.continue_()
 
     page.route(pattern, hold)
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(
-        "from kernelswitch.widgets import EnvPicker\nEnvPicker()")]
-    nbformat.write(nb, lab_root / "fallback.ipynb")
+    write_notebook(lab_root / "fallback.ipynb",
+                   "from kernelswitch.widgets import EnvPicker\nEnvPicker()")
     try:
         notebook, panel = _open(page, lab, "fallback.ipynb", workspace="ks-fallback")
         kernel_prefix = sys.prefix  # the lab's kernels run in the server's env

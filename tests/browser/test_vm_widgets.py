@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 from playwright.sync_api import Locator, Page, expect
 from support.jupyter import RunningServer
+from support.notebooks import write_notebook
 
 pytestmark = pytest.mark.vm
 
@@ -75,21 +75,15 @@ def vm_name(lab: RunningServer) -> Iterator[str]:
 
 
 def _notebook(path: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [
-        nbformat.v4.new_code_cell("%load_ext kernelswitch\nform = %vm new\nform"),
-        nbformat.v4.new_code_cell("manager = %vm manager --interval 1\nmanager"),
-        nbformat.v4.new_code_cell("manager.interval = 600"),
-        nbformat.v4.new_code_cell("manager.interval = 1"),
-        nbformat.v4.new_code_cell('print("created:", form.created.get("name"), form.status)'),
-        nbformat.v4.new_code_cell('manager.close()\nprint("closed")'),
-    ]
-    nbformat.write(nb, path)
+    write_notebook(
+        path,
+        "%load_ext kernelswitch\nform = %vm new\nform",
+        "manager = %vm manager --interval 1\nmanager",
+        "manager.interval = 600",
+        "manager.interval = 1",
+        'print("created:", form.created.get("name"), form.status)',
+        'manager.close()\nprint("closed")',
+    )
 
 
 def _run(page: Page, cell: Locator) -> None:

@@ -6,27 +6,19 @@ import re
 from pathlib import Path
 from typing import Any
 
-import nbformat
 from playwright.sync_api import Page, expect
 from support.jupyter import RunningServer
+from support.notebooks import write_notebook
 
 DEMO_ENV = "demo-env"  # made by the `lab` fixture (conftest.py)
 
 
 def _write_notebook(path: Path) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [
-        nbformat.v4.new_code_cell(
-            "from kernelswitch.widgets import EnvPicker\npicker = EnvPicker()\npicker"
-        ),
-        nbformat.v4.new_code_cell('print("selected:", picker.selected)'),
-    ]
-    nbformat.write(nb, path)
+    write_notebook(
+        path,
+        "from kernelswitch.widgets import EnvPicker\npicker = EnvPicker()\npicker",
+        'print("selected:", picker.selected)',
+    )
 
 
 def test_env_picker_renders_and_selects(
