@@ -67,48 +67,58 @@ def request(
     timeout: float = 300.0,
 ) -> Any:
     """Call ``{base_url}kernelswitch/api/{path}``; return parsed JSON (None for 204)."""
-    srv = server or find_server()
-    url = f"{srv.url}kernelswitch/api/{path.lstrip('/')}"
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method)
-    req.add_header("Accept", "application/json")
+    headers = {"Accept": "application/json"}
     if data is not None:
-        req.add_header("Content-Type", "application/json")
+        headers["Content-Type"] = "application/json"
+    raw, _ = fetch(method, path, data, headers, server=server, timeout=timeout)
+    return json.loads(raw) if raw else None
+
+
+def fetch(
+    method: str,
+    path: str,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    *,
+    server: Server | None = None,
+    timeout: float = 300.0,
+) -> tuple[bytes, Any]:
+    """``(body, headers)`` of ``{base_url}kernelswitch/api/{path}``, any content type;
+    an error answer raises :class:`APIError`, no server :class:`ServerUnreachable`."""
+    srv = server or find_server()
+    req = urllib.request.Request(
+        f"{srv.url}kernelswitch/api/{path.lstrip('/')}", data=data, method=method,
+        headers=headers or {},
+    )  # fmt: skip
     if srv.token:
         req.add_header("Authorization", f"token {srv.token}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            raw = resp.read()
-            return json.loads(raw) if raw else None
+            return resp.read(), resp.headers
     except urllib.error.HTTPError as e:
-        raw = e.read()
-        if e.code in (401, 403) and not _is_our_error(raw):
-            raise APIError(
-                f"the Jupyter server at {srv.url} refused this kernel's credentials "
-                f"({e.code} {e.reason}). Restart the kernel from that server's notebook, "
-                "or set KERNELSWITCH_URL and KERNELSWITCH_TOKEN (a token of that server) "
-                "before the kernel starts.",
-                code="unauthorized", status=e.code,
-            ) from None
-        try:
-            err = json.loads(raw)["error"]
-            raise APIError(
-                err.get("message", str(e)),
-                code=err.get("code", "error"),
-                status=e.code,
-                details=err.get("details"),
-            ) from None
-        except (ValueError, KeyError, TypeError):
-            raise APIError(
-                f"server answered {e.code} {e.reason}", code="http_error", status=e.code
-            ) from None
+        raise _api_error(e, srv) from None
     except urllib.error.URLError as e:
         raise ServerUnreachable(f"cannot reach the Jupyter server at {srv.url}: {e.reason}") from e
 
 
-def _is_our_error(raw: bytes) -> bool:
-    """An error kernelswitch itself answered (it says what to do), not Jupyter's auth."""
+def _api_error(e: urllib.error.HTTPError, srv: Server) -> APIError:
+    """kernelswitch's own error answer as is; Jupyter's refusal of the kernel's
+    credentials (401/403 without one of ours) with what to do about it."""
     try:
-        return json.loads(raw)["error"]["code"] not in ("forbidden", "unauthorized")
-    except (ValueError, KeyError, TypeError):
-        return False
+        err = json.loads(e.read())["error"]
+        code = str(err.get("code", "error"))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        err, code = None, "http_error"
+    if e.code in (401, 403) and code in ("forbidden", "unauthorized", "http_error"):
+        return APIError(
+            f"the Jupyter server at {srv.url} refused this kernel's credentials "
+            f"({e.code} {e.reason}). Restart the kernel from that server's notebook, "
+            "or set KERNELSWITCH_URL and KERNELSWITCH_TOKEN (a token of that server) "
+            "before the kernel starts.",
+            code="unauthorized", status=e.code,
+        )
+    if err is None:
+        return APIError(f"server answered {e.code} {e.reason}", code=code, status=e.code)
+    return APIError(err.get("message", str(e)), code=code, status=e.code,
+                    details=err.get("details"))

@@ -19,10 +19,7 @@ Kernel side: numpy and Pillow are imported only when a call needs them.
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -30,7 +27,7 @@ from urllib.parse import quote
 from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 
 from ..errors import KernelSwitchError
-from .client import APIError, ServerUnreachable, find_server, request
+from .client import fetch, request
 from .widgets import _KSWidget
 
 if TYPE_CHECKING:
@@ -47,23 +44,7 @@ class ConsoleTimeout(KernelSwitchError):
 
 def _get_bytes(path: str, timeout: float = 60.0) -> tuple[bytes, Any]:
     """GET a binary endpoint of the API: (body, headers)."""
-    srv = find_server()
-    req = urllib.request.Request(f"{srv.url}kernelswitch/api/{path}")
-    if srv.token:
-        req.add_header("Authorization", f"token {srv.token}")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.read(), resp.headers
-    except urllib.error.HTTPError as e:
-        try:
-            err = json.loads(e.read())["error"]
-        except (ValueError, KeyError, TypeError):
-            err = {"message": f"server answered {e.code} {e.reason}", "code": "http_error"}
-        raise APIError(
-            err.get("message", ""), code=err.get("code", "error"), status=e.code
-        ) from None
-    except urllib.error.URLError as e:
-        raise ServerUnreachable(f"cannot reach the Jupyter server at {srv.url}: {e.reason}") from e
+    return fetch("GET", path, timeout=timeout)
 
 
 class Console(_KSWidget):
