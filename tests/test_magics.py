@@ -6,10 +6,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
 from support.jupyter import RunningServer, jupyter_server
+from support.shell import kernelswitch_shell
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +28,8 @@ def server(env_root: Path) -> Iterator[RunningServer]:
 
 
 @pytest.fixture
-def ip(server: RunningServer, monkeypatch: pytest.MonkeyPatch):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    monkeypatch.setenv("KERNELSWITCH_URL", server.url)
-    monkeypatch.setenv("KERNELSWITCH_TOKEN", server.token)
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "kernelswitch")
-    yield shell
+def ip(server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> Any:
+    return kernelswitch_shell(server, monkeypatch)
 
 
 def test_pyenv_list_json(ip, env_root: Path) -> None:

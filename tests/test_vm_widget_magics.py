@@ -7,10 +7,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
 from support.jupyter import RunningServer, jupyter_server
+from support.shell import kernelswitch_shell
 
 pytestmark = pytest.mark.server
 
@@ -23,14 +25,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 
 @pytest.fixture
-def ip(server: RunningServer, monkeypatch: pytest.MonkeyPatch):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    monkeypatch.setenv("KERNELSWITCH_URL", server.url)
-    monkeypatch.setenv("KERNELSWITCH_TOKEN", server.token)
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "kernelswitch")
-    return shell
+def ip(server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> Any:
+    return kernelswitch_shell(server, monkeypatch)
 
 
 def test_vm_manager_and_new_return_the_widgets(ip, server: RunningServer) -> None:
