@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import secrets
 import time
 import urllib.request
@@ -18,7 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from support.console_vm import mark_stopped, serial_text, wait_rebooted
 from support.jupyter import RunningServer
-from support.notebooks import write_notebook
+from support.notebooks import open_notebook, write_notebook
 
 # US layout: shifted character -> the key it is on
 _SHIFTED = dict(zip('~!@#$%^&*()_+{}|:"<>?', "`1234567890-=[]\\;',./", strict=True))
@@ -110,12 +109,7 @@ def console_page(browser: Any, lab: RunningServer, lab_root: Path, console_vm: d
     page = context.new_page()
     page.set_default_timeout(60_000)
     # its own workspace: its layout (consoles, fullscreen) is not restored in later tests
-    page.goto(f"{lab.url}lab/workspaces/ks-console/tree/console.ipynb?token={lab.token}")
-    notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
-    expect(notebook).to_be_visible(timeout=90_000)
-    expect(page.locator("#jp-main-statusbar")).to_contain_text(
-        re.compile(r"Python 3 \(ipykernel\) \| Idle"), timeout=90_000
-    )
+    notebook = open_notebook(page, lab, "ks-console", "console.ipynb")
     cells = notebook.locator(".jp-CodeCell")
     for i in range(2):
         cells.nth(i).locator(".jp-InputArea-editor").click()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 from support.jupyter import RunningServer
-from support.notebooks import WATCH_DISCONNECTED, write_notebook
+from support.notebooks import WATCH_DISCONNECTED, open_notebook, write_notebook
 
 DEMO_ENV = "demo-env"  # made by the `lab` fixture (conftest.py)
 T = 60_000  # ms: a kernel start and a switch on a loaded 2-core machine
@@ -29,11 +29,7 @@ def test_run_all_through_a_switch(page: Page, lab: RunningServer, lab_root: Path
         "print('after', a + 1)",
     )
     # a workspace of its own: the other browser tests never see this notebook
-    page.goto(f"{lab.url}lab/workspaces/ks-runall/tree/runall.ipynb?token={lab.token}")
-    notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
-    expect(notebook).to_be_visible(timeout=90_000)
-    expect(page.locator("#jp-main-statusbar")).to_contain_text(re.compile(r"\| Idle"),
-                                                               timeout=90_000)
+    notebook = open_notebook(page, lab, "ks-runall", "runall.ipynb")
     page.evaluate(WATCH_DISCONNECTED)
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()

@@ -11,7 +11,7 @@ from typing import Any
 import nbformat
 from playwright.sync_api import Page, expect
 from support.jupyter import RunningServer
-from support.notebooks import write_notebook
+from support.notebooks import open_notebook, write_notebook
 
 #: ms for what waits on server work (resolve, compare, a kernel start) on a loaded machine
 T = 30_000
@@ -29,12 +29,7 @@ def test_picker_switches_its_kernel(
         "from kernelswitch.widgets import EnvPicker\nEnvPicker()",
         "import sys; print('prefix=' + sys.prefix)",
     )
-    page.goto(f"{lab.url}lab/workspaces/ks-picker/tree/picker-switch.ipynb?token={lab.token}")
-    notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
-    expect(notebook).to_be_visible(timeout=90_000)
-    expect(page.locator("#jp-main-statusbar")).to_contain_text(
-        re.compile(r"\| Idle"), timeout=90_000
-    )
+    notebook = open_notebook(page, lab, "ks-picker", "picker-switch.ipynb")
     cells = notebook.locator(".jp-CodeCell")
     cells.nth(0).locator(".jp-InputArea-editor").click()
     page.keyboard.press("Control+Enter")

@@ -20,7 +20,7 @@ from typing import Any
 import nbformat
 from playwright.sync_api import Page, expect
 from support.jupyter import RunningServer
-from support.notebooks import WATCH_DISCONNECTED, write_notebook
+from support.notebooks import WATCH_DISCONNECTED, open_notebook, write_notebook
 
 #: ms for what waits on server work (resolve, compare, a kernel start) on a loaded machine
 T = 30_000
@@ -35,12 +35,7 @@ def _write_notebook(path: Path) -> None:
 
 def _open(page: Page, lab: RunningServer, name: str, workspace: str = "ks-switch") -> Any:
     # a workspace of its own: the other browser tests never see this notebook
-    page.goto(f"{lab.url}lab/workspaces/{workspace}/tree/{name}?token={lab.token}")
-    notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
-    expect(notebook).to_be_visible(timeout=90_000)
-    expect(page.locator("#jp-main-statusbar")).to_contain_text(
-        re.compile(r"\| Idle"), timeout=90_000
-    )
+    notebook = open_notebook(page, lab, workspace, name)
     page.evaluate(WATCH_DISCONNECTED)
     tab = page.locator(f'.jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id="{SIDEBAR[1:]}"]')
     if "lm-mod-current" not in (tab.get_attribute("class") or ""):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page, expect
 from support.jupyter import RunningServer
-from support.notebooks import write_notebook
+from support.notebooks import open_notebook, write_notebook
 
 DEMO_ENV = "demo-env"  # made by the `lab` fixture (conftest.py)
 
@@ -29,15 +28,9 @@ def test_env_picker_renders_and_selects(
     _write_notebook(lab_root / "picker.ipynb")
 
     # a workspace of its own: no layout left by earlier tests is restored over it
-    page.goto(f"{lab.url}lab/workspaces/ks-widgets/tree/picker.ipynb?token={lab.token}")
-    notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
-    expect(notebook).to_be_visible(timeout=90_000)
+    notebook = open_notebook(page, lab, "ks-widgets", "picker.ipynb")
     cells = notebook.locator(".jp-CodeCell")
     expect(cells).to_have_count(2)
-    # A cell run before the kernel is up is skipped: wait for it to be idle.
-    expect(page.locator("#jp-main-statusbar")).to_contain_text(
-        re.compile(r"Python 3 \(ipykernel\) \| Idle"), timeout=90_000
-    )
 
     cells.nth(0).locator(".jp-InputArea-editor").click()
     page.keyboard.press("Shift+Enter")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -32,3 +34,18 @@ new MutationObserver(muts => {
 }).observe(document.body, {subtree: true, childList: true, characterData: true,
                            attributes: true, attributeFilter: ['title']});
 """
+
+
+def open_notebook(page: Any, lab: Any, workspace: str, name: str) -> Any:
+    """Open ``name`` in a JupyterLab workspace of its own (no layout another
+    test left is restored over it) and wait for its kernel to be idle (a cell
+    run before that is skipped); the notebook's locator."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{lab.url}lab/workspaces/{workspace}/tree/{name}?token={lab.token}")
+    notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
+    expect(notebook).to_be_visible(timeout=90_000)
+    expect(page.locator("#jp-main-statusbar")).to_contain_text(
+        re.compile(r"\| Idle"), timeout=90_000
+    )
+    return notebook
