@@ -41,6 +41,7 @@ from .osinfo import OSInfo, get_os, identify_or_raise
 
 __all__ = [
     "MAX_NAME_LENGTH",
+    "MAX_SIZE",
     "VMSpec",
     "check_iso",
     "check_name",
@@ -69,6 +70,10 @@ DEFAULT_MEMORY = 1 * GiB
 DEFAULT_DISK = 10 * GiB
 #: Share of available host memory a default may take (explicit sizes may use all).
 DEFAULT_MEMORY_SHARE = 0.5
+#: Largest size any field takes: the biggest qcow2 disk QEMU makes with its
+#: 64 KiB clusters (`qemu-img create -f qcow2 x 4P` fails; 2P works), far
+#: beyond any host's memory, and well inside the 64-bit numbers libvirt passes.
+MAX_SIZE = 2 * 1024 * TiB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +123,12 @@ def parse_size(value: str | int | float, default_unit: str = "M", *, what: str =
     if not math.isfinite(number) or number <= 0:
         msg = f"{what} must be greater than zero (got {str(value)!r}); e.g. 2G."
         raise InvalidVMSpec(msg, details={"value": str(value)})
+    if number * _UNITS[unit] > MAX_SIZE:
+        msg = (
+            f"{what} {str(value)!r} is too large: the most kernelswitch can give a VM is "
+            f"2048T (2 PiB, the largest qcow2 disk). Choose a smaller size, e.g. 20G."
+        )
+        raise InvalidVMSpec(msg, details={"value": str(value), "maximum": MAX_SIZE})
     size = int(number * _UNITS[unit])
     if size <= 0:
         raise InvalidVMSpec(f"{what} {str(value)!r} rounds to zero bytes; e.g. 2G.")
