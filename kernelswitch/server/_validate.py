@@ -37,6 +37,7 @@ __all__ = [
     "PayloadTooLarge",
     "check",
     "check_path_arg",
+    "max_depth",
     "parse_body",
     "short",
 ]
@@ -90,7 +91,7 @@ def parse_body(
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise error("The request body is not UTF-8 text; send JSON.") from e
-    depth = _max_depth(text)
+    depth = max_depth(text)
     if depth > MAX_DEPTH:
         raise error(
             f"The request body nests {depth} levels deep; the limit is {MAX_DEPTH}.",
@@ -116,7 +117,7 @@ def parse_body(
     return value
 
 
-def _max_depth(text: str) -> int:
+def max_depth(text: str) -> int:
     """Deepest bracket nesting outside strings (checked before ``json.loads`` recurses)."""
     depth = deepest = 0
     in_string = escaped = False

@@ -35,6 +35,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from ..console.errors import BadInput
 from . import schemas as S
 from ._base import AUTH_RESOURCE, KSHandler
+from ._validate import MAX_DEPTH, max_depth
 
 log = logging.getLogger(__name__)
 
@@ -181,34 +182,53 @@ class ConsoleSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.session.attach(self.viewer)
 
     def on_message(self, message: str | bytes) -> None:
+        """Every failure answers an ``error`` message and keeps the viewer connected:
+        bad input counts towards :data:`MAX_ERRORS`; anything else is our bug,
+        logged with its traceback (a hostile frame, e.g. 30,000 nested ``[``,
+        must never drop the viewer or reach the log as an unhandled error)."""
         try:
-            if isinstance(message, bytes):
-                raise BadInput("binary messages are not accepted; send JSON text")
-            try:
-                msg = json.loads(message)
-            except ValueError:
-                raise BadInput("a message must be a JSON object") from None
-            if not isinstance(msg, dict):
-                raise BadInput("a message must be a JSON object")
-            if msg.get("type") == "audio":
-                self.viewer.wants_audio = bool(msg.get("enable"))
-                self.session.update_audio()
-                return
-            if msg.get("type") in ("type", "press") and self.typing and not self.typing.done():
-                raise BadInput("still typing the previous text; wait for it to finish")
-            task = apply_input(self.session, msg)
-            if task is not None:
-                self.typing = task
-                task.add_done_callback(self._typed)
+            self._handle(message)
         except BadInput as e:
-            self.errors += 1
-            self.viewer.offer_text({"type": "error", "message": e.message})
-            if self.errors >= MAX_ERRORS:
-                self.close(1008, "too many bad messages")
+            self._refuse(e.message)
+        except Exception:
+            log.exception("kernelswitch: console message for VM %s failed", self.vm_name)
+            self.viewer.offer_text(
+                {"type": "error", "message": "the server could not handle that message "
+                 "(a bug; the server log has the details)"}
+            )  # fmt: skip
+
+    def _refuse(self, message: str) -> None:
+        self.errors += 1
+        self.viewer.offer_text({"type": "error", "message": message})
+        if self.errors >= MAX_ERRORS:
+            self.close(1008, "too many bad messages")
+
+    def _handle(self, message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            raise BadInput("binary messages are not accepted; send JSON text")
+        if max_depth(message) > MAX_DEPTH:  # before json.loads recurses into it
+            raise BadInput(f"a message may nest at most {MAX_DEPTH} levels of [ and {{")
+        try:
+            msg = json.loads(message)
+        except (ValueError, RecursionError):
+            raise BadInput("a message must be a JSON object") from None
+        if not isinstance(msg, dict):
+            raise BadInput("a message must be a JSON object")
+        if msg.get("type") == "audio":
+            self.viewer.wants_audio = bool(msg.get("enable"))
+            self.session.update_audio()
+            return
+        if msg.get("type") in ("type", "press") and self.typing and not self.typing.done():
+            raise BadInput("still typing the previous text; wait for it to finish")
+        task = apply_input(self.session, msg)
+        if task is not None:
+            self.typing = task
+            task.add_done_callback(self._typed)
 
     def _typed(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            self.viewer.offer_text({"type": "error", "message": str(task.exception())})
+            e = task.exception()
+            self.viewer.offer_text({"type": "error", "message": getattr(e, "message", str(e))})
 
     def on_close(self) -> None:
         session = getattr(self, "session", None)

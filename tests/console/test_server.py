@@ -108,6 +108,10 @@ async def test_bad_messages_are_refused_and_harm_no_one(
         (json.dumps({"type": "key", "code": "NoSuchKey", "down": True}), "unknown key code"),
         (json.dumps({"type": "pointer", "x": -5, "y": 0, "buttons": 0}), "'x' must be"),
         (json.dumps({"type": "type", "text": "caf\u00e9"}), "cannot type"),
+        # a RecursionError in json.loads used to drop the viewer with a traceback
+        ("[" * 30000, "nest at most 16 levels"),
+        ('{"type": "key", "code": ' + "[" * 17 + "]" * 17 + "}", "nest at most 16 levels"),
+        (json.dumps({"type": "key", "code": ["KeyA"], "down": True}), "'code' must be"),
     ]
     for raw, why in cases:
         bad.write_message(raw)

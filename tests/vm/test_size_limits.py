@@ -54,9 +54,7 @@ async def test_huge_sizes_are_refused_everywhere(
             assert "too large" in err["message"] and "2048T" in err["message"], err
         create = {"name": unique_name("sizes-new"), "iso": str(testos["plain"])}
         for key in ("memory", "disk"):
-            code, err = await jp_error(
-                jp_fetch, "POST", "vms", body={**create, key: "999999999T"}
-            )
+            code, err = await jp_error(jp_fetch, "POST", "vms", body={**create, key: "999999999T"})
             assert (code, err["code"]) == (400, "invalid_vm_spec"), (key, err)
             assert "too large" in err["message"]
         # nothing changed
