@@ -49,11 +49,14 @@ class LibvirtBackend:
             return int(dom.openGraphicsFD(0, 0))
 
         try:
-            fd = await manager.connection.acall(open_fd)
+            # openGraphicsFD asks QEMU's monitor: in the VM's lane, with a deadline
+            fd = await manager.guard.acall(
+                name, lambda: manager.connection.call(open_fd), "opening its console"
+            )
         except Exception as e:
             err = _translate(e, name)
             if err is e:
-                raise
+                raise  # ours already (VMUnresponsive, VMBusy, ...) or a bug
             raise ConsoleUnavailable(
                 f"Cannot open the console of VM {name!r}: {err}", details={"name": name}
             ) from e
@@ -61,8 +64,7 @@ class LibvirtBackend:
 
     async def state(self, name: str) -> str:
         manager = self._manager(name)
-        info = await manager.aio(manager.info, name)
-        return str(info["state"])
+        return str(await manager.aio(manager.state, name))  # never waits on QEMU
 
     async def preview_path(self, name: str) -> Path:
         manager = self._manager(name)

@@ -32,7 +32,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from ..console.errors import BadInput
+from ..console.errors import BadInput, ConsoleUnavailable
 from . import schemas as S
 from ._base import AUTH_RESOURCE, KSHandler
 from ._validate import MAX_DEPTH, max_depth
@@ -247,8 +247,9 @@ def _binary(media: str, description: str) -> dict[str, Any]:
     return {"description": description, "content": {media: {"schema": {"type": "string"}}}}
 
 
-#: 409: the VM is not running or its console cannot be opened (console_unavailable)
-_CONSOLE_ERRORS = S.errors(400, 404, 409)
+#: 409: the VM is not running or its console cannot be opened (console_unavailable);
+#: 504: its QEMU does not respond (vm_unresponsive)
+_CONSOLE_ERRORS = S.errors(400, 404, 409, 504)
 
 _POINTER = {
     "type": "object",
@@ -278,8 +279,24 @@ class _ConsoleREST(KSHandler):
     input_error = BadInput
 
     async def _session(self, name: str) -> Any:
-        await _vm_info(self, name)  # VMNotFound -> 404 JSON
+        """The VM's console session; 404 for no such VM, 504 at once when its QEMU
+        does not respond (the console would only wait out its timeout)."""
+        self._check_responsive(await _vm_info(self, name))
         return consoles(self).session(name)
+
+    async def _frame(self, session: Any, name: str) -> Any:
+        try:
+            return await session.frame()
+        except ConsoleUnavailable:  # it may have stopped answering meanwhile: say so
+            self._check_responsive(await _vm_info(self, name))
+            raise
+
+    @staticmethod
+    def _check_responsive(info: dict[str, Any]) -> None:
+        from ..vm.guard import unresponsive_error
+
+        if info.get("responsive") is False:
+            raise unresponsive_error(info["name"], info.get("unresponsive_reason") or "no answer")
 
 
 class ScreenshotHandler(_ConsoleREST):
@@ -296,7 +313,7 @@ class ScreenshotHandler(_ConsoleREST):
         from ..console.framebuffer import encode_png
 
         session = await self._session(name)
-        pixels = await session.frame()
+        pixels = await self._frame(session, name)
         png = await asyncio.to_thread(encode_png, pixels, 1)
         _finish_binary(self, png, "image/png")
 
@@ -317,7 +334,7 @@ class FramebufferHandler(_ConsoleREST):
     @authorized
     async def get(self, name: str) -> None:
         session = await self._session(name)
-        pixels = await session.frame()
+        pixels = await self._frame(session, name)
         self.set_header("X-Framebuffer-Width", str(pixels.shape[1]))
         self.set_header("X-Framebuffer-Height", str(pixels.shape[0]))
         _finish_binary(self, pixels.tobytes(), "application/octet-stream")

@@ -62,6 +62,7 @@ _ERROR_TEXT = {
     500: "a bug: error.id is in the server log",
     502: "a download failed: offline, cut too often, or a size/checksum mismatch",
     503: "the host cannot do it now (libvirtd unreachable or too slow)",
+    504: "the VM's QEMU does not respond (vm_unresponsive: stopped or hung); destroy still works",
 }
 
 
@@ -124,6 +125,12 @@ COMPONENTS: dict[str, Any] = {
             },
             "persistent": {"type": "boolean"},
             "uri": {"type": "string"},
+            "responsive": {
+                "type": "boolean",
+                "description": "false while the VM's QEMU does not answer (stopped or "
+                "hung): listed from what libvirt knows; its QEMU calls answer 504",
+            },
+            "unresponsive_reason": _STR_OR_NULL,
         },
     },
     "VMList": {

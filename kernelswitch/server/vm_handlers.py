@@ -229,7 +229,7 @@ class VMActionHandler(VMBaseHandler):
         "post": {
             "operationId": "runVM",
             "summary": "Start, force off (destroy), reboot, suspend or resume a VM",
-            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409, 504)},
         }
     }
 
@@ -248,7 +248,7 @@ class VMShutdownHandler(VMBaseHandler):
         "post": {
             "operationId": "shutdownVM",
             "summary": "Press the ACPI power button; with wait, until off or the timeout",
-            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409, 504)},
         }
     }
 

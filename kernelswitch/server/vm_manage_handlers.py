@@ -83,7 +83,7 @@ class EjectHandler(VMBaseHandler):
     openapi = {
         "post": {
             "summary": "Eject the disc from a CD/DVD drive, live and in the definition",
-            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409, 504)},
         }
     }
 
@@ -99,7 +99,7 @@ class InsertHandler(VMBaseHandler):
         "post": {
             "summary": "Insert an ISO in a CD/DVD drive (replacing a disc), live and in the "
             "definition",
-            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409, 504)},
         }
     }
 
@@ -125,7 +125,7 @@ class SnapshotsHandler(VMBaseHandler):
         },
         "post": {
             "summary": "Take an internal snapshot (refused for raw disks and UEFI pflash)",
-            "responses": {"201": S.ok(_SNAPSHOT, "taken"), **S.errors(400, 404, 409)},
+            "responses": {"201": S.ok(_SNAPSHOT, "taken"), **S.errors(400, 404, 409, 504)},
         },
     }
 
@@ -153,11 +153,11 @@ class SnapshotHandler(VMBaseHandler):
     openapi = {
         "post": {
             "summary": "Take the internal snapshot {snap} (same as POST snapshots with its name)",
-            "responses": {"201": S.ok(_SNAPSHOT, "taken"), **S.errors(400, 404, 409)},
+            "responses": {"201": S.ok(_SNAPSHOT, "taken"), **S.errors(400, 404, 409, 504)},
         },
         "delete": {
             "summary": "Delete one internal snapshot",
-            "responses": {"200": S.ok({"type": "object"}), **S.errors(400, 404, 409)},
+            "responses": {"200": S.ok({"type": "object"}), **S.errors(400, 404, 409, 504)},
         },
     }
 
@@ -181,7 +181,7 @@ class SnapshotRevertHandler(VMBaseHandler):
     openapi = {
         "post": {
             "summary": "Revert a VM to a snapshot (disks, and memory if taken running)",
-            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409, 504)},
         }
     }
 
@@ -258,7 +258,7 @@ class VMEditHandler(VMHandler):
         "patch": {
             "summary": "Change memory, vCPUs, autostart; add or grow a disk (answer: "
             "changes[], each saying whether it applies now or from the next boot)",
-            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409, 504)},
         },
     }
 

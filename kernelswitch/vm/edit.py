@@ -109,7 +109,7 @@ def edit(
             changes.append(_add_disk(manager, dom, name, new_disk))
         return changes
 
-    changes = manager._on_domain(name, plan_and_apply)
+    changes = manager._monitor(name, plan_and_apply, "changing its settings")
     return {**manager.info(name), "changes": changes}
 
 

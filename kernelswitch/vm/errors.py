@@ -62,6 +62,13 @@ class VMBusy(VMStateError):
     code = "vm_busy"
 
 
+class VMUnresponsive(VMError):
+    """The VM's QEMU does not answer (stopped or hung); its monitor calls answer at once."""
+
+    code = "vm_unresponsive"
+    http_status = 504
+
+
 class SnapshotNotFound(VMError):
     """No snapshot of that name on the VM; ``details['snapshots']`` lists the ones there are."""
 

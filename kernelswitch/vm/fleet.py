@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from .._common import RUN_ACTIONS
 from ._oplock import OP_WAIT, OperationLocks
 from .errors import HostError, VMNotFound
+from .guard import PoolAdmission
 from .manage import MANAGE_BY_NAME, MANAGE_POOL
 from .manager import SHUTDOWN_TIMEOUT, VMManager, run_blocking
 
@@ -53,14 +54,20 @@ class VMFleet:
             raise ValueError("at least one libvirt URI is needed")
         self.managers = [VMManager(uri) for uri in uris]
         self.locks = OperationLocks()
+        self.admission = PoolAdmission()
 
     @property
     def primary(self) -> VMManager:
         return self.managers[0]
 
     async def aio(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking method in a worker thread."""
-        return await run_blocking(fn, *args, **kwargs)
+        """Run a blocking method in the ``libvirt`` pool; one VM's calls
+        (``aio(fleet.info, name)``) hold at most :data:`~.guard.PER_VM_THREADS` threads."""
+        name = args[0] if args and isinstance(args[0], str) else None
+        if name is None:
+            return await run_blocking(fn, *args, **kwargs)
+        async with self.admission.admit(name):
+            return await run_blocking(fn, *args, **kwargs)
 
     def list(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -118,7 +118,13 @@ class ManageMixin:
         info: dict[str, Any] = self.info(name)  # type: ignore[attr-defined]
         return preview_dir() / f"{info['uuid']}.png"
 
-    def _runtime_info(self, dom: Any, state: str, parsed: dict[str, Any]) -> dict[str, Any]:
+    def _runtime_info(
+        self,
+        dom: Any,
+        state: str,
+        parsed: dict[str, Any],
+        guest_stats: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """``vm info`` additions: uptime, CPU time, memory in use, serial log tail, autostart."""
         from .runtime import runtime_stats, serial_tail
 
@@ -130,7 +136,7 @@ class ManageMixin:
 
         local = not urlsplit(self.uri).hostname  # qemu:///session, not qemu+ssh://host/...
         return {
-            **runtime_stats(dom, state, local),
+            **runtime_stats(dom, state, local, guest_stats),
             "serial_tail": serial_tail(parsed.get("serial_log")),
             "autostart": autostart,
         }

@@ -28,6 +28,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from ._domains import (
     ACTIVE_STATES,
@@ -42,6 +43,7 @@ from .connection import DEFAULT_URI, Connection, get_connection
 from .connection import libvirt_module as _libvirt
 from .create import CreateMixin, undefine_domain
 from .errors import ShutdownTimeout, VMStateError
+from .guard import MONITOR_DEADLINE, MonitorGuard, PoolAdmission
 from .manage import ManageMixin
 from .power import POLL_INTERVAL, SHUTDOWN_TIMEOUT, PowerMixin
 from .storage import Storage
@@ -52,6 +54,9 @@ __all__ = [
 ]  # fmt: skip
 
 T = TypeVar("T")
+
+#: Seconds ``info`` waits for the guest's own memory figures (the list never does).
+GUEST_STATS_WAIT = 1.0
 
 
 class VMManager(CreateMixin, PowerMixin, ManageMixin):
@@ -69,12 +74,20 @@ class VMManager(CreateMixin, PowerMixin, ManageMixin):
         self.storage = Storage(self.connection, pool_dir)
         self._create_lock = threading.Lock()
         self._host_caps: Any = None
+        self.guard = MonitorGuard(local=not urlsplit(uri).hostname)
+        self.admission = PoolAdmission()
 
     # ----------------------------------------------------------- plumbing
 
     async def aio(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a blocking manager method in the ``libvirt`` pool (see :func:`run_blocking`)."""
-        return await run_blocking(fn, *args, **kwargs)
+        """Run a blocking manager method in the ``libvirt`` pool (see :func:`run_blocking`);
+        a method on one VM (``aio(m.info, name)``) holds at most
+        :data:`~.guard.PER_VM_THREADS` of the pool's threads for that VM."""
+        name = args[0] if args and isinstance(args[0], str) else None
+        if name is None:
+            return await run_blocking(fn, *args, **kwargs)
+        async with self.admission.admit(name):
+            return await run_blocking(fn, *args, **kwargs)
 
     def _call(self, fn: Callable[[Any], T], name: str | None = None) -> T:
         try:
@@ -100,19 +113,42 @@ class VMManager(CreateMixin, PowerMixin, ManageMixin):
         return self._call(lambda conn: sorted(d.name() for d in conn.listAllDomains(0)))
 
     def info(self, name: str) -> dict[str, Any]:
-        """Everything ``vm info`` shows, parsed from the domain XML (sizes in bytes)."""
-        return self._on_domain(name, self._info)
+        """Everything ``vm info`` shows, parsed from the domain XML (sizes in bytes).
 
-    def _info(self, dom: Any) -> dict[str, Any]:
+        Never waits on the guest's monitor: the guest's own memory figures are
+        asked for (:data:`GUEST_STATS_WAIT` s at most) only while it responds.
+        """
+        return self._on_domain(name, lambda dom: self._info(dom, GUEST_STATS_WAIT))
+
+    def _monitor(
+        self,
+        name: str,
+        fn: Callable[[Any], T],
+        what: str,
+        deadline: float | None = MONITOR_DEADLINE,
+    ) -> T:
+        """``fn(virDomain)`` for a call that needs the guest's QEMU monitor: in the
+        VM's lane (:mod:`.guard`), 504 ``vm_unresponsive`` past *deadline*."""
+        return self.guard.call(name, lambda: self._on_domain(name, fn), what, deadline)
+
+    def _info(self, dom: Any, guest_stats_wait: float = 0.0) -> dict[str, Any]:
+        """The record of *dom* from what libvirt knows without the guest's monitor."""
         from .domain import parse_domain
 
         parsed = parse_domain(dom.XMLDesc(0))
         state = self._state(dom)
+        active = state in ACTIVE_STATES
+        why = self.guard.unresponsive(parsed["name"], dom) if active else None
+        guest_stats = None
+        if active and why is None and guest_stats_wait > 0:
+            guest_stats = self.guard.try_call(
+                parsed["name"], dom.memoryStats, "reading its memory statistics", guest_stats_wait
+            )
         disks = []
         for d in parsed["disks"]:
             if d["device"] != "disk":
                 continue
-            disks.append({**d, **self._disk_sizes(dom, d["path"])})
+            disks.append({**d, **self._disk_sizes(dom, d["path"], active)})
         media = [
             {"target": m["target"], "bus": m["bus"], "path": m["path"], "ejected": not m["path"]}
             for m in parsed["media"]
@@ -138,13 +174,22 @@ class VMManager(CreateMixin, PowerMixin, ManageMixin):
             "preview": preview.is_file(),  # kept by the console
             "persistent": bool(dom.isPersistent()),
             "uri": self.uri,
-            **self._runtime_info(dom, state, parsed),
+            "responsive": why is None,
+            "unresponsive_reason": why,
+            **self._runtime_info(dom, state, parsed, guest_stats),
         }
 
-    def _disk_sizes(self, dom: Any, path: str | None) -> dict[str, int | None]:
-        """Virtual size and bytes used; libvirt reads qcow2 headers even when shut off."""
+    def _disk_sizes(
+        self, dom: Any, path: str | None, active: bool = False
+    ) -> dict[str, int | None]:
+        """Virtual size and bytes used; libvirt reads qcow2 headers even when shut off.
+
+        A running VM's disks are read through the pool (the file), because
+        ``blockInfo`` of a live domain asks its QEMU monitor."""
         if not path:
             return {"capacity": None, "allocation": None}
+        if active:
+            return self.storage.volume_sizes(path)
         try:
             capacity, allocation, _physical = dom.blockInfo(path, 0)
             return {"capacity": int(capacity), "allocation": int(allocation)}

@@ -64,7 +64,9 @@ def _update(dom: Any, name: str, target: str | None, iso: str | None, force: boo
 
 def eject(manager: Any, name: str, target: str | None = None, force: bool = False) -> dict:
     """Empty the drive *target* (the only CD/DVD drive when None)."""
-    change = manager._on_domain(name, lambda dom: _update(dom, name, target, None, force))
+    change = manager._monitor(
+        name, lambda dom: _update(dom, name, target, None, force), "ejecting its disc"
+    )
     return {**manager.info(name), "media_change": change}
 
 
@@ -73,5 +75,7 @@ def insert(manager: Any, name: str, iso: str, target: str | None = None) -> dict
     from .spec import check_iso
 
     path = str(check_iso(iso, uri=manager.uri))
-    change = manager._on_domain(name, lambda dom: _update(dom, name, target, path, False))
+    change = manager._monitor(
+        name, lambda dom: _update(dom, name, target, path, False), "changing its disc"
+    )
     return {**manager.info(name), "media_change": change}

@@ -30,6 +30,7 @@ class PowerMixin:
     state: Callable[[str], str]
     aio: Callable[..., Awaitable[Any]]
     _on_domain: Callable[..., Any]
+    _monitor: Callable[..., Any]
     _state: Callable[[Any], str]
 
     def start(self, name: str) -> dict[str, Any]:
@@ -62,7 +63,7 @@ class PowerMixin:
             self._require_active(dom, name, "shut down")
             dom.shutdownFlags(libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN)
 
-        self._on_domain(name, press)
+        self._monitor(name, press, "pressing its power button")
 
     def shutdown(
         self, name: str, timeout: float = SHUTDOWN_TIMEOUT, wait: bool = True
@@ -120,7 +121,10 @@ class PowerMixin:
             time.sleep(POLL_INTERVAL)
 
     def destroy(self, name: str) -> dict[str, Any]:
-        """Pull the plug (the guest gets no chance to shut down)."""
+        """Pull the plug (the guest gets no chance to shut down).
+
+        Not a monitor call (libvirt kills the process), so it works on a
+        stopped or hung QEMU too: the way out of ``vm_unresponsive``."""
 
         def destroy(dom: Any) -> None:
             self._require_active(dom, name, "destroy")
@@ -136,7 +140,7 @@ class PowerMixin:
             self._require_active(dom, name, "reboot")
             dom.reboot(0)
 
-        self._on_domain(name, reboot)
+        self._monitor(name, reboot, "rebooting it")
         return self.info(name)
 
     def suspend(self, name: str) -> dict[str, Any]:
@@ -148,7 +152,7 @@ class PowerMixin:
                 raise VMStateError(f"VM {name!r} is already paused.", details={"name": name})
             dom.suspend()
 
-        self._on_domain(name, suspend)
+        self._monitor(name, suspend, "suspending it")
         return self.info(name)
 
     def resume(self, name: str) -> dict[str, Any]:
@@ -160,5 +164,5 @@ class PowerMixin:
                 )
             dom.resume()
 
-        self._on_domain(name, resume)
+        self._monitor(name, resume, "resuming it")
         return self.info(name)

@@ -1,11 +1,14 @@
 """What a running VM is doing now, for ``vm info``: uptime, CPU time, memory in use.
 
-Public API (stable): :func:`runtime_stats` ``(dom, state, local=True) -> dict`` with
+Public API (stable): :func:`runtime_stats` ``(dom, state, local=True, guest_stats=None)
+-> dict`` with
 ``uptime`` (seconds since its QEMU started; None when unknown or the
 hypervisor is on another host), ``cpu_time`` (seconds of
 guest CPU), ``memory_used`` (bytes the QEMU process holds in host RAM, its
 RSS), ``memory_guest_used`` (bytes the guest says it uses; needs its balloon
-driver, else None); and :func:`serial_tail` ``(path, lines=5)``.
+driver, else None); :func:`serial_tail` ``(path, lines=5)``; and
+:func:`qemu_process` ``(name)`` (the local QEMU's pid, ``/proc`` state, start, RSS:
+how :mod:`.guard` tells a stopped QEMU without asking its monitor).
 
 Why the QEMU process for uptime: libvirt reports no start time without a
 guest agent; the hypervisor runs on this host (local URIs), so the process's
@@ -16,20 +19,67 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["runtime_stats", "serial_tail"]
+__all__ = ["qemu_process", "runtime_stats", "serial_tail"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
 
 
-def _qemu_start(name: str) -> float | None:
-    """Epoch seconds when the QEMU process of VM *name* started (None if not found)."""
-    needle = f"guest={name},".encode()
+#: pid of each local guest's QEMU, by VM name (checked against its cmdline on use).
+_PIDS: dict[str, int] = {}
+_PIDS_LOCK = threading.Lock()
+#: When /proc was last scanned: a VM without a process is not rescanned more often.
+_RESCAN_EVERY = 1.0
+_last_scan = 0.0
+
+
+def _guest_of(pid: str) -> str | None:
+    """The VM name in a QEMU command line (``-name guest=NAME,...``), if it is one."""
     try:
-        ticks = os.sysconf("SC_CLK_TCK")
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for arg in args:
+        if arg.startswith(b"guest="):
+            # QEMU option syntax: ',' ends the value, ',,' is a literal comma
+            value = arg[len(b"guest=") :].replace(b",,", b"\0").split(b",")[0]
+            return value.replace(b"\0", b",").decode(errors="replace")
+    return None
+
+
+def _pid_of(name: str) -> int | None:
+    global _last_scan
+    pid = _PIDS.get(name)
+    if pid is not None and _guest_of(str(pid)) == name:
+        return pid
+    with _PIDS_LOCK:
+        if time.monotonic() - _last_scan < _RESCAN_EVERY:
+            pid = _PIDS.get(name)
+            return pid if pid is not None and _guest_of(str(pid)) == name else None
+        found = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                guest = _guest_of(entry)
+                if guest is not None:
+                    found[guest] = int(entry)
+        _PIDS.clear()
+        _PIDS.update(found)
+        _last_scan = time.monotonic()
+        return found.get(name)
+
+
+def qemu_process(name: str) -> dict[str, Any] | None:
+    """VM *name*'s local QEMU process: ``pid``, ``state`` (``/proc`` letter:
+    ``T`` = stopped), ``started`` (epoch s), ``rss`` (bytes); None if none runs here."""
+    pid = _pid_of(name)
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
         boot = next(
             float(line.split()[1])
             for line in Path("/proc/stat").read_text().splitlines()
@@ -37,21 +87,20 @@ def _qemu_start(name: str) -> float | None:
         )
     except (OSError, StopIteration, ValueError):
         return None
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            if needle not in Path(f"/proc/{pid}/cmdline").read_bytes():
-                continue
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        return boot + int(fields[19]) / ticks  # field 22: starttime in clock ticks
-    return None
+    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": field 3 onwards
+    return {
+        "pid": pid,
+        "state": fields[0],
+        "started": boot + int(fields[19]) / os.sysconf("SC_CLK_TCK"),  # field 22
+        "rss": int(fields[21]) * os.sysconf("SC_PAGE_SIZE"),  # field 24, in pages
+    }
 
 
-def runtime_stats(dom: Any, state: str, local: bool = True) -> dict[str, Any]:
+def runtime_stats(
+    dom: Any, state: str, local: bool = True, guest_stats: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Never asks the guest's QEMU monitor: CPU time from libvirt, the rest from
+    ``/proc`` (local) and *guest_stats* (``memoryStats()``, when the caller got it)."""
     out: dict[str, Any] = {
         "uptime": None, "cpu_time": None, "memory_used": None, "memory_guest_used": None,
     }  # fmt: skip
@@ -61,17 +110,15 @@ def runtime_stats(dom: Any, state: str, local: bool = True) -> dict[str, Any]:
         out["cpu_time"] = round(dom.info()[4] / 1e9, 1)
     except Exception:  # stopped meanwhile
         return out
-    try:
-        stats = dict(dom.memoryStats())
-    except Exception:
-        stats = {}
-    if "rss" in stats:
+    stats = guest_stats or {}
+    proc = qemu_process(dom.name()) if local else None
+    if proc is not None:
+        out["memory_used"] = proc["rss"]
+        out["uptime"] = max(0, round(time.time() - proc["started"]))
+    elif "rss" in stats:
         out["memory_used"] = int(stats["rss"]) * 1024
     if "available" in stats and "unused" in stats:
         out["memory_guest_used"] = (int(stats["available"]) - int(stats["unused"])) * 1024
-    started = _qemu_start(dom.name()) if local else None
-    if started is not None:
-        out["uptime"] = max(0, round(time.time() - started))
     return out
 
 

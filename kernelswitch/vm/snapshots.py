@@ -151,7 +151,9 @@ def create(
             raise VMError(f"libvirt made an external snapshot of {name!r}; removed it.")
         return info
 
-    return manager._on_domain(name, take)
+    # long work (saving the guest's memory): no deadline, but refused at once
+    # when the VM does not respond, and never run beside another monitor call
+    return manager._monitor(name, take, f"taking snapshot {snapshot!r}", None)
 
 
 def revert(manager: Any, name: str, snapshot: str) -> dict[str, Any]:
@@ -164,7 +166,7 @@ def revert(manager: Any, name: str, snapshot: str) -> dict[str, Any]:
         dom.revertToSnapshot(snap, 0)
         return info
 
-    reverted = manager._on_domain(name, back)
+    reverted = manager._monitor(name, back, f"reverting to snapshot {snapshot!r}", None)
     return {**manager.info(name), "reverted_to": reverted}
 
 
@@ -178,5 +180,5 @@ def delete(manager: Any, name: str, snapshot: str) -> dict[str, Any]:
         snap.delete(0)
         return info
 
-    gone = manager._on_domain(name, remove)
+    gone = manager._monitor(name, remove, f"deleting snapshot {snapshot!r}", None)
     return {"name": name, "deleted_snapshot": gone, "snapshots": list_snapshots(manager, name)}
