@@ -1,8 +1,9 @@
 """Where consoles come from: libvirt's ``openGraphicsFD`` on a running domain.
 
 Public API (stable): :class:`LibvirtBackend` ``(vms)`` with ``await open(name)``
-(a connected socket to QEMU's VNC server), ``await state(name)`` and
-``await preview_path(name)``; *vms* is a VMManager or VMFleet.
+(a connected socket to QEMU's VNC server), ``await state(name)``,
+``await preview_path(name)`` and ``await send_chord(name, qnums, hold_ms)``
+(:mod:`.typist`); *vms* is a VMManager or VMFleet.
 
 Why a socket from libvirt and not a TCP port: domains get
 ``<listen type='none'/>`` so QEMU listens on nothing another local user could
@@ -27,6 +28,8 @@ class Backend(Protocol):
     async def state(self, name: str) -> str: ...
 
     async def preview_path(self, name: str) -> Path: ...
+
+    async def send_chord(self, name: str, keys: list[int], hold_ms: int) -> None: ...
 
 
 class LibvirtBackend:
@@ -61,6 +64,27 @@ class LibvirtBackend:
                 f"Cannot open the console of VM {name!r}: {err}", details={"name": name}
             ) from e
         return socket.socket(fileno=fd)
+
+    async def send_chord(self, name: str, keys: list[int], hold_ms: int) -> None:
+        """Press *keys* (qnums) in order, release them in reverse, *hold_ms* apart
+        (libvirt ``sendKey``: a monitor call, so in the VM's lane with a deadline)."""
+        from ..vm.connection import libvirt_module
+        from ..vm.manager import _translate
+
+        libvirt = libvirt_module()
+        manager = self._manager(name)
+
+        def send(conn: Any) -> None:
+            dom = conn.lookupByName(name)
+            dom.sendKey(libvirt.VIR_KEYCODE_SET_QNUM, hold_ms, keys, len(keys), 0)
+
+        try:
+            await manager.guard.acall(name, lambda: manager.connection.call(send), "typing")
+        except Exception as e:
+            err = _translate(e, name)
+            if err is e:
+                raise
+            raise err from e
 
     async def state(self, name: str) -> str:
         manager = self._manager(name)

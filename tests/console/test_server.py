@@ -161,6 +161,29 @@ async def test_refused_connections(
         await ok.write_message("{}")
 
 
+async def test_a_long_text_arrives_whole(jp_fetch: Any, console_vm: dict) -> None:
+    """4,000 characters through ``console/input`` reach the guest's shell, every
+    one of them (typing goes through libvirt send-key now, ~4x faster than VNC:
+    benchmarks/typing.py measures it)."""
+    name = console_vm["name"]
+    safe = "".join(c for c in map(chr, range(33, 127)) if c not in "'\\")
+    rnd = secrets.SystemRandom()
+    lines = []
+    for i in range(4):  # busybox ash edits lines of up to 1,024 characters
+        token = f"LONG{i}-{secrets.token_hex(3)}-" + "".join(rnd.choice(safe) for _ in range(940))
+        lines.append(token)
+    text = "".join(f"echo '{t}' > /dev/ttyS0\n" for t in lines)
+    assert len(text) > 3900
+    body = json.dumps({"text": text})
+    r = await jp_fetch(
+        "kernelswitch", "api", "vms", name, "console", "input", method="POST", body=body,
+        request_timeout=120,
+    )  # fmt: skip
+    assert json.loads(r.body) == {"name": name, "done": True}
+    for token in lines:
+        await asyncio.to_thread(wait_serial_line, console_vm, token)
+
+
 async def test_screenshot_input_and_preview(jp_fetch: Any, console_vm: dict) -> None:
     from PIL import Image
 

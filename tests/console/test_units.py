@@ -11,7 +11,13 @@ import pytest
 from kernelswitch.console import encoders, keymap
 from kernelswitch.console.errors import BadInput
 from kernelswitch.console.framebuffer import Framebuffer, write_png_atomic
-from kernelswitch.console.keys import combo_events, key_events, text_events
+from kernelswitch.console.keys import (
+    CHORD_KEYS,
+    combo_events,
+    key_events,
+    text_chords,
+    text_events,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,6 +67,23 @@ def test_combos_and_text() -> None:
         text_events("é")
     with pytest.raises(BadInput, match="too long"):
         text_events("a" * 5000)
+
+
+def test_text_chords_press_what_text_events_press() -> None:
+    shift, a, s, d, gt = 0x2A, 0x1E, 0x1F, 0x20, 0x34
+    # distinct keys of one Shift state share a chord; a repeat or a Shift change splits
+    assert text_chords("asd") == [[a, s, d]]
+    assert text_chords("aas") == [[a], [a, s]]
+    assert text_chords("aSD>a") == [[a], [shift, s, d, gt], [a]]
+    text = "echo 'The quick brown fox, 1234567890!' > /dev/ttyS0\n" * 20
+    chords = text_chords(text)
+    assert all(len(c) <= CHORD_KEYS and len(set(c)) == len(c) for c in chords)
+    # the same characters in the same order: each chord's keys go down in order
+    typed = [(q, sh) for q, _s, down in text_events(text) if down for sh in [False] if q != shift]
+    pressed = [(q, False) for c in chords for q in c if q != shift]
+    assert pressed == typed
+    with pytest.raises(BadInput, match="cannot type"):
+        text_chords("é")
 
 
 def test_update_roundtrip_and_tiles() -> None:
