@@ -25,12 +25,17 @@ from typing import Any
 
 from .keys import text_chords
 
-__all__ = ["AHEAD_MS", "HOLD_MS", "type_text"]
+__all__ = ["AHEAD_MS", "ENTER_PAUSE_MS", "HOLD_MS", "type_text"]
 
 #: Milliseconds QEMU waits after each key event of a chord (see the module docstring).
 HOLD_MS = 2
 #: Milliseconds of earlier events that may still be queued in QEMU when a chord is sent.
 AHEAD_MS = 8
+#: Milliseconds to wait after Enter: the guest runs a command then, and keys
+#: typed meanwhile were the ones lost most often (a shell echoing 900
+#: characters to a serial port keeps a TCG guest busy for ~0.1 s).
+ENTER_PAUSE_MS = 150
+_ENTER = 0x1C
 
 
 async def type_text(backend: Any, name: str, text: str) -> None:
@@ -43,4 +48,6 @@ async def type_text(backend: Any, name: str, text: str) -> None:
             await asyncio.sleep(ahead - AHEAD_MS / 1000)
         await backend.send_chord(name, keys, HOLD_MS)
         done_at = max(done_at, loop.time()) + 2 * len(keys) * HOLD_MS / 1000
+        if _ENTER in keys:
+            done_at += (ENTER_PAUSE_MS + AHEAD_MS) / 1000
     await asyncio.sleep(max(0.0, done_at - loop.time()))
