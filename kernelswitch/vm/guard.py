@@ -194,7 +194,7 @@ class MonitorGuard:
             return None
         try:
             return job.future.result(timeout=wait)
-        except concurrent.futures.TimeoutError:
+        except Exception:  # late, or failed (shut off meanwhile): an extra, not an error
             return None
 
     # ------------------------------------------------------------ lanes
