@@ -164,7 +164,7 @@ async def test_refused_connections(
 async def test_a_long_text_arrives_whole(jp_fetch: Any, console_vm: dict) -> None:
     """~4,000 characters of shell lines through ``console/input`` reach the guest's
     shell, every one of them (typing goes through libvirt send-key, ~4x faster
-    than over VNC: benchmarks/typing.py measures it)."""
+    than over VNC: benchmarks/typing_speed.py measures it)."""
     name = console_vm["name"]
     words = "the quick brown fox jumps over a lazy dog 0123456789 ls -l /usr/bin cat ./x_y"
     rnd = secrets.SystemRandom()

@@ -17,7 +17,7 @@ fails the round instead of flattering it. Measured side by side:
 Printed: chars/s of each (median over rounds, min-max), the ratios, and ours
 against the 200 chars/s target. Exit status 1 when ours misses it or a key was lost.
 
-    python benchmarks/typing.py [--chars 4096] [--rounds 3] [--json]
+    python benchmarks/typing_speed.py [--chars 4096] [--rounds 3] [--json]
 """
 
 from __future__ import annotations
