@@ -48,12 +48,13 @@ def make_text(chars: int, tag: str) -> tuple[str, list[str]]:
     rnd = random.Random(tag)
     lines, tokens, total = [], [], 0
     i = 0
-    while total < chars:
-        room = min(900, chars - total - len("echo '' > /dev/ttyS0\n") - 12)
+    overhead = len("echo '' > /dev/ttyS0\n")
+    while chars - total - overhead >= 12:
+        room = min(900, chars - total - overhead)
         words = f"T{tag}{i:03d}"
-        while len(words) < max(room, 8):
+        while len(words) < room:
             words += " " + rnd.choice(WORDS)
-        words = words[: max(room, 8)]
+        words = words[:room].rstrip()
         line = f"echo '{words}' > /dev/ttyS0\n"
         lines.append(line)
         tokens.append(words)
