@@ -31,6 +31,8 @@ class Backend(Protocol):
 
     async def send_chord(self, name: str, keys: list[int], hold_ms: int) -> None: ...
 
+    def is_local(self, name: str) -> bool: ...
+
 
 class LibvirtBackend:
     """Consoles of the VMs a :class:`~kernelswitch.vm.fleet.VMFleet` manages."""
@@ -85,6 +87,10 @@ class LibvirtBackend:
             if err is e:
                 raise
             raise err from e
+
+    def is_local(self, name: str) -> bool:
+        """Whether VM *name*'s QEMU runs on this host (a local libvirt URI)."""
+        return bool(self._manager(name).guard.local)
 
     async def state(self, name: str) -> str:
         manager = self._manager(name)
