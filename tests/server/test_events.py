@@ -44,7 +44,9 @@ async def test_snapshot_then_ordered_changes(jp_fetch: Any, jp_ws_fetch: Any) ->
     assert test_vm["uri"] == TEST_URI and test_vm["state"] in ("running", "paused")
     assert "thumbnail_version" in test_vm and isinstance(snap["envs_version"], int)
     assert {h["uri"]: h["state"] for h in snap["hosts"]} == {
-        "qemu:///session": "up", TEST_URI: "up"}
+        "qemu:///session": "up",
+        TEST_URI: "up",
+    }
     # GET vms says the same about every VM of both URIs
     listed = json.loads((await jp_fetch("kernelswitch", "api", "vms")).body)["vms"]
     assert {(v["uri"], v["name"]) for v in listed} <= {(v["uri"], v["name"]) for v in snap["vms"]}
@@ -89,7 +91,8 @@ async def test_a_client_that_never_reads_slows_no_one(
     stalled one, and when that one finally reads it gets what the sockets' buffers
     held (capped by a small send buffer) and then the latest state, not the backlog."""
     stalled = await StalledClient.connect(
-        jp_http_port, f"{jp_base_url}kernelswitch/api/events", jp_auth_header)
+        jp_http_port, f"{jp_base_url}kernelswitch/api/events", jp_auth_header
+    )
     live = await jp_ws_fetch("kernelswitch", "api", "events")
     await next_message(live, lambda m: m["type"] == "snapshot")
     burst = 3000
@@ -112,8 +115,10 @@ async def test_a_client_that_never_reads_slows_no_one(
     await _post(jp_fetch, "vms", "test", "suspend")
     await next_message(live, lambda m: about("test", "vm")(m) and m["state"] == "paused",
                        timeout=2)  # fmt: skip
-    print(f"live client: {seen} messages for {2 * burst} changes; the next one after "
-          f"{(loop.time() - t0) * 1000:.1f} ms; stalled client coalesced {sub.coalesced}")
+    print(
+        f"live client: {seen} messages for {2 * burst} changes; the next one after "
+        f"{(loop.time() - t0) * 1000:.1f} ms; stalled client coalesced {sub.coalesced}"
+    )
     await _post(jp_fetch, "vms", "test", "resume")
     await next_message(live, about("test", "vm"))
     # the stalled client reads at last: snapshot, then the latest state, not 6000 changes

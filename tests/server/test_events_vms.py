@@ -40,7 +40,10 @@ async def _call(
 
 
 async def test_rest_create_and_delete_are_pushed_in_order(
-    jp_fetch: Any, jp_ws_fetch: Any, testos: dict, vm_manager: Any  # noqa: F811
+    jp_fetch: Any,
+    jp_ws_fetch: Any,
+    testos: dict,  # noqa: F811 (the fixture imported above)
+    vm_manager: Any,  # noqa: F811
 ) -> None:
     ws = await jp_ws_fetch("kernelswitch", "api", "events")
     snap = await next_message(ws, lambda m: m["type"] == "snapshot")

@@ -2,7 +2,9 @@
  * The VM list kept live by the server's events (no polling): the snapshot on
  * (re)connect, then `vm`, `vm_defined`, `vm_undefined` and `thumbnail`
  * messages applied as they come. `reload()` refetches `GET vms` once (the
- * Refresh button, after an action: records carry sizes events do not).
+ * Refresh button, after an action: records carry sizes events do not); what
+ * events said about a VM while that request ran wins over its answer (a list
+ * read while a VM was starting says "paused", and no event follows to fix it).
  */
 
 import { requestAPI } from './api';
@@ -16,6 +18,9 @@ export class LiveVMList {
   ready = false;
   private stops: (() => void)[] = [];
   private seq = 0;
+  /** events seen, and the number of the last event about each VM */
+  private events = 0;
+  private touched = new Map<string, number>();
 
   constructor(
     private readonly changed: () => void,
@@ -25,6 +30,7 @@ export class LiveVMList {
   start(): void {
     const on = (type: string, fn: (msg: any) => void): void => {
       this.stops.push(onEvent(type, msg => {
+        this.touched.set(key(msg), ++this.events);
         fn(msg);
         this.changed();
       }));
@@ -47,18 +53,29 @@ export class LiveVMList {
     });
   }
 
-  /** `GET vms` once, keeping the thumbnail versions the events told. */
+  /** `GET vms` once; newer events and the thumbnail versions win over its answer. */
   async reload(signal?: AbortSignal): Promise<void> {
     const mine = ++this.seq;
+    const since = this.events;
     try {
       const list = await requestAPI<{ vms: VM[] }>('vms', { signal });
       if (mine !== this.seq) {
         return;
       }
-      const versions = new Map(this.vms.map(v => [`${v.uri}\n${v.name}`, v.thumbnail_version]));
-      this.vms = sorted(list.vms.map(v => ({
-        ...v, thumbnail_version: versions.get(`${v.uri}\n${v.name}`) ?? v.thumbnail_version ?? 0
-      })));
+      const now = new Map(this.vms.map(v => [key(v), v]));
+      const newer = (k: string): boolean => (this.touched.get(k) ?? 0) > since;
+      const out: VM[] = [];
+      for (const v of list.vms) {
+        const cur = now.get(key(v));
+        if (!newer(key(v))) {
+          out.push({ ...v, thumbnail_version: cur?.thumbnail_version ?? v.thumbnail_version ?? 0 });
+        } else if (cur) {
+          out.push({ ...v, state: cur.state, thumbnail_version: cur.thumbnail_version });
+        } // else: undefined while the list was read
+      }
+      const listed = new Set(list.vms.map(key));
+      out.push(...this.vms.filter(v => newer(key(v)) && !listed.has(key(v)))); // defined meanwhile
+      this.vms = sorted(out);
       this.ready = true;
       this.changed();
     } catch (error) {
@@ -77,6 +94,10 @@ export class LiveVMList {
   private patch(msg: any, change: Partial<VM>): void {
     this.vms = this.vms.map(v => (same(v, msg) ? { ...v, ...change } : v));
   }
+}
+
+function key(v: { name?: string; uri?: string }): string {
+  return v.name ?? '';
 }
 
 function same(v: VM, msg: any): boolean {
