@@ -2,6 +2,7 @@
 
 Public API (stable): :class:`Thumbnails` ``(fleet, running, sessions, publish)``
 with ``set_visible(on)``, ``await png(uri, name, state, preview_path)``,
+``cached(uri, name)``,
 ``version(uri, name)``, ``stopped(uri, name)``; :data:`WIDTH`,
 :data:`SHOT_EVERY`; :func:`screenshot` (one libvirt screenshot as an image).
 
@@ -128,6 +129,11 @@ class Thumbnails:
         self._items: dict[Key, _Thumb] = {}
         self._task: asyncio.Task[None] | None = None
         self.visible = False
+
+    def cached(self, uri: str, name: str) -> bytes | None:
+        """The last thumbnail taken of a running VM, if any (no libvirt call)."""
+        t = self._items.get((uri, name))
+        return t.png if t and t.png else None
 
     def version(self, uri: str, name: str) -> int:
         t = self._items.get((uri, name))
