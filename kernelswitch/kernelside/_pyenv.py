@@ -67,6 +67,7 @@ def run(args: Any, usage_error: type[Exception]) -> Any:
     kid = kernel_id()
     if args.action == "list":
         query = [("refresh", "1")] if args.refresh else []
+        query += [("kernel", kid)] if kid is not None else []  # marks this kernel's env
         query += [("root", os.path.abspath(os.path.expanduser(r))) for r in args.root]
         data = client.request("GET", "envs" + (f"?{urllib.parse.urlencode(query)}" if query
                                                else ""))

@@ -170,19 +170,31 @@ def _answer(env: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
 
 
 def _changes(previous: dict[str, Any], target: Any) -> dict[str, Any]:
-    """What a switch changed: Python version, mode, distributions gained and lost."""
+    """What a switch changed: Python version, mode, distributions gained and lost.
+
+    Counted as the kernel sees them: an overlay kernel also imports the
+    server's packages, so those are ``from_server`` (never ``lost``), as
+    compare says before the switch.
+    """
     from ..envs import resolve
+    from ..envs._compare import overlay_server
+    from ..envs._record import server_python
 
     try:
-        prev = resolve(previous["executable"]).packages
+        prev = dict(resolve(previous["executable"]).packages)
     except KernelSwitchError:
         prev = {}
-    new = target.packages
+    server = overlay_server(target)
+    if previous.get("mode") == "overlay":  # the old kernel had the server's packages too
+        prev = {**resolve(server_python().executable).packages, **prev}
+    own = target.packages
+    new = {**(server.packages if server else {}), **own}
     return {
         "version": [previous.get("version"), target.version],
         "mode": [previous.get("mode"), target.mode],
         "gained": sorted(set(new) - set(prev)),
         "lost": sorted(set(prev) - set(new)),
+        "from_server": sorted(n for n in prev if n not in own and n in new),
     }
 
 
@@ -212,14 +224,8 @@ class KernelCompareHandler(_KernelHandler):
 
 def _compare(current: dict[str, Any], rec: Any, notebook: str | None) -> dict[str, Any]:
     from ..envs import compare, resolve
-    from ..envs._record import server_python
 
-    out: dict[str, Any] = compare(resolve(current["executable"]), rec, notebook=notebook).to_json()
-    out["provided_by_mode"] = []
-    if rec.mode == "overlay":  # the server's kernel packages come with overlay mode
-        server = resolve(server_python().executable)
-        out["provided_by_mode"] = sorted(n for n in out["missing_packages"] if n in server.packages)
-    return out
+    return compare(resolve(current["executable"]), rec, notebook=notebook).to_json()
 
 
 class InstallIpykernelHandler(_KernelHandler):
