@@ -91,6 +91,8 @@ def run(args: Any, usage_error: type[Exception]) -> Any:
     if args.action == "current":
         if kid is not None:
             rec = client.request("GET", f"kernels/{kid}/env")["env"]
+            if rec.get("restore_error") and not args.json:
+                print(f"note: {rec['restore_error']['message']}")
         else:
             rec = _local_current().to_json()
         if args.json:

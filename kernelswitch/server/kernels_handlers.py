@@ -43,6 +43,18 @@ _ANSWER = {
         "error": {"type": ["object", "null"]}, "timings": {"type": "object"},
         "changes": {"type": "object"}, "pending": {"type": "boolean"},
         "queued": {"type": "array", "items": {"type": "string"}},
+        "carry": {"type": "object", "description": "values carried, modules re-imported, "
+                  "the rest with the reason (empty lists without carry)", "properties": {
+            "carried": {"type": "array", "items": {"type": "string"}},
+            "reimported": {"type": "array", "items": {"type": "string"}},
+            "not_carried": {"type": "array", "items": {
+                "type": "object", "required": ["name", "reason"],
+                "properties": {"name": {"type": "string"}, "reason": {"type": "string"}}}},
+        }},
+        "language_info": {"type": "object",
+                          "description": "the new kernel's kernel_info_reply language_info"},
+        "display": {"type": "string",
+                    "description": "a kernel indicator's text: 'Python 3.12 · proj-a/.venv'"},
     },
 }  # fmt: skip
 
@@ -106,7 +118,9 @@ class KernelEnvHandler(_KernelHandler):
     async def get(self, kernel_id: str) -> None:
         km = self.kernel(kernel_id)
         env = self.ks.switcher.current(km)
-        self.send_json({"kernel_id": kernel_id, "env": env, "mode": env["mode"]})
+        self.send_json({"kernel_id": kernel_id, "env": env, "mode": env["mode"],
+                        # the notebook's saved env was missing at start: say so, naming it
+                        "restore_error": env.get("restore_error")})
 
     @web.authenticated
     @authorized
@@ -127,7 +141,10 @@ class KernelEnvHandler(_KernelHandler):
             rec = await self.target(body["target"])
         except KernelSwitchError as e:
             env = switcher.current(km)
-            self.send_json(_answer(env, {"code": e.code, "message": e.message}),
+            # a saved env that no longer exists: 404 env_not_found naming the path
+            self.send_json(_answer(env, {"code": e.code, "message": e.message,
+                                         **({"path": e.details["path"]}
+                                            if "path" in (e.details or {}) else {})}),
                            status=e.http_status)
             return
         # what changes is read from files while the new kernel starts, not after
