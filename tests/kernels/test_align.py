@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -102,9 +103,9 @@ def test_align_installs_what_the_notebook_needs(server: RunningServer, tmp_path:
 def test_missing_saved_env_is_named(server: RunningServer, tmp_path: Path) -> None:
     gone = make_venv(tmp_path / "saved-env")
     name = f"saved-{tmp_path.name}.ipynb"
-    nb_path = _notebook(server.log.parent / name, {"kernelswitch": {"env": {
+    _notebook(server.log.parent / name, {"kernelswitch": {"env": {
         "prefix": str(gone), "executable": str(gone / "bin" / "python")}}})
-    subprocess.run(["rm", "-rf", str(gone)], check=True)
+    shutil.rmtree(gone)
 
     async def scenario() -> None:
         code, sess = await rest(server.url, server.token, "POST", "api/sessions", {
