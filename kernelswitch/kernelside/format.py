@@ -116,7 +116,7 @@ def switch_text(ans: dict[str, Any]) -> str:
     if ch.get("from_server"):
         lines.append(f"from server: {len(ch['from_server'])} (overlay mode): "
                      f"{_names(ch['from_server'], 6)}")
-    if not gained and not lost:
+    if not gained and not lost and not ch.get("from_server"):
         lines.append("packages: the same distributions")
     carry = ans.get("carry") or {}
     if any(carry.get(k) for k in ("carried", "reimported", "not_carried")):

@@ -119,3 +119,16 @@ def test_garbage_and_good_side_by_side_in_table(
     assert row(good)[:2] == ["venv", "good"] and row(good)[4] == "overlay"
     assert row(bad)[1] == "bad" and row(bad)[4] == "incompatible"  # the API's word
     assert any(ln.startswith(f"! {bad}: ") and "no 'home' key" in ln for ln in lines)
+
+
+def test_align_shows_the_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = make_venv(tmp_path / "t")  # overlay: the running Python's packages come along
+    nb = tmp_path / "nb.ipynb"
+    nb.write_text(json.dumps({"cells": [{"cell_type": "code",
+                                         "source": "import pytest\nimport nosuchmod_q\n"}]}))
+    assert main(["align", sys.executable, str(target), "--notebook", str(nb), "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["installs"] == [] and plan["unmapped"] == ["nosuchmod_q"], plan
+    assert main(["align", sys.executable, str(target), "--notebook", str(nb)]) == 0
+    out = capsys.readouterr().out
+    assert "provides: nosuchmod_q" in out and "nothing to install" in out
