@@ -118,7 +118,10 @@ class KernelEnvHandler(_KernelHandler):
     async def get(self, kernel_id: str) -> None:
         km = self.kernel(kernel_id)
         env = self.ks.switcher.current(km)
+        from ..kernels._switch import display_name
+
         self.send_json({"kernel_id": kernel_id, "env": env, "mode": env["mode"],
+                        "display": display_name({}, env),
                         # the notebook's saved env was missing at start: say so, naming it
                         "restore_error": env.get("restore_error")})
 

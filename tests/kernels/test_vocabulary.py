@@ -44,7 +44,11 @@ def test_overlay_packages_are_from_server(server: RunningServer, envs: dict[str,
             assert await nb.value("__import__('kernelswitch').__name__") == "kernelswitch"
             # the kernel indicator's text and the new kernel's own language_info
             assert ans["language_info"]["name"] == "python"
+            assert ans["language_info"]["version"] == ans["env"]["version"]
             assert ans["display"].startswith("Python 3.") and "overlay-env" in ans["display"]
+            code, got = await rest(server.url, server.token, "GET",
+                                   f"kernelswitch/api/kernels/{nb.kernel_id}/env")
+            assert got["display"] == ans["display"] and got["restore_error"] is None
         finally:
             await nb.close()
 
