@@ -120,6 +120,17 @@ def test_missing_saved_env_is_named(server: RunningServer, tmp_path: Path) -> No
             err = env["restore_error"]
             assert err["code"] == "env_not_found" and err["path"] == str(gone / "bin/python")
             assert str(gone) in err["message"]
+            # the notebook says it with its first cell
+            nb = await Notebook.attach(server.url, server.token, kid)
+            try:
+                await nb.run("1 + 1")
+                assert "could not be restored" in nb.stderr and str(gone) in nb.stderr, \
+                    nb.stderr
+                nb.stderr = ""
+                await nb.run("2 + 2")
+                assert nb.stderr == ""  # once
+            finally:
+                nb.ws.close()
             # restoring it by hand: 404 env_not_found naming the path
             code, ans = await rest(server.url, server.token, "POST",
                                    f"kernelswitch/api/kernels/{kid}/env",
