@@ -73,7 +73,7 @@ def always_listed(wait: float = 2.0) -> list[EnvRecord]:
     return list(_always or [])
 
 
-def _same(a: str | None, b: str | None) -> bool:
+def same_file(a: str | None, b: str | None) -> bool:
     if not a or not b:
         return False
     if a == b:
@@ -91,7 +91,7 @@ def merge(records: list[dict[str, Any]], extra: Iterable[EnvRecord]) -> list[dic
     server_exe = sys.executable
     for rec in extra:
         found = next((r for r in out if r["prefix"] == rec.prefix and (
-            _same(r.get("executable"), rec.executable) or r["kind"] != "system")), None)
+            same_file(r.get("executable"), rec.executable) or r["kind"] != "system")), None)
         if found is None:
             found = rec.to_json()
             out.append(found)

@@ -1,4 +1,4 @@
-"""``%pyenv``: list, current, compare, switch — thin clients of the REST API.
+"""``%pyenv``: list, current, compare, switch, align — thin clients of the REST API.
 
 Inside a kernel a kernelswitch server started (``KERNELSWITCH_KERNEL_ID`` is
 set), ``current``, ``compare`` and ``switch`` ask the server about *this*
@@ -39,7 +39,8 @@ def parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("switch", help="move this kernel to TARGET; the next cell runs there")
     sw.add_argument("target", help="a name from `%%pyenv list`, an interpreter or an env folder")
     sw.add_argument("--carry", action="store_true",
-                    help="take the variables along (pickled; what cannot be is listed)")
+                    help="take the variables along (modules are re-imported; what cannot "
+                    "move is listed with the reason)")
     sw.add_argument("--timeout", type=float, default=None,
                     help="seconds to wait for the new kernel (default: the server's)")
     sw.add_argument("--json", action="store_true")

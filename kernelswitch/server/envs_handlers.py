@@ -138,10 +138,12 @@ def _present(envs: list[dict[str, Any]], notebook: str | None,
 
     out = merge([dict(e) for e in envs], always_listed(wait))
     if current is not None:
+        from ..envs._listing import same_file
+
         cur = current.get("executable")
         for e in out:
             e["current"] = e["prefix"] == current.get("prefix") and (
-                e.get("executable") == cur or e["kind"] != "system")
+                e["kind"] != "system" or same_file(e.get("executable"), cur))
     return present(out, notebook)
 
 

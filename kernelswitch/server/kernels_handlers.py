@@ -223,7 +223,8 @@ class KernelCompareHandler(_KernelHandler):
     }}  # fmt: skip
     openapi = {"get": {
         "summary": "What would change if the kernel moved to target",
-        "responses": {"200": S.ok({"type": "object"}), **S.errors(400, 404, 422)},
+        "responses": {"200": S.ok({"$ref": "#/components/schemas/Comparison"}),
+                      **S.errors(400, 404, 422)},
     }}  # fmt: skip
 
     @web.authenticated
