@@ -128,7 +128,12 @@ class EnvsHandler(KSHandler):
 
         if kernel_id not in self.kernel_manager:
             raise KernelNotFound(f"no running kernel {kernel_id}; list them with GET /api/kernels")
-        return self.ks.switcher.current(self.kernel_manager.get_kernel(kernel_id))
+        from ..errors import KernelSwitchError
+
+        try:
+            return self.ks.switcher.current(self.kernel_manager.get_kernel(kernel_id))
+        except KernelSwitchError:  # not a Python kernel: no env is current, the list stands
+            return None
 
 
 def _present(envs: list[dict[str, Any]], notebook: str | None,
