@@ -132,6 +132,28 @@ def _make_viewer(ws: ConsoleSocket) -> Any:
     return WSViewer()
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def same_origin(origin: str, scheme: str, host: str) -> bool:
+    """Whether *origin* is scheme + host + port of this server (RFC 6454).
+
+    Comparing host and port alone let ``https://host`` in on an ``http``
+    server: another origin by the browser's rules. Missing ports are the
+    scheme's default, so ``http://h`` and ``Host: h:80`` match.
+    """
+    try:
+        o = urlparse(origin.strip().lower())
+        me = urlparse(f"{scheme.lower()}://{host.strip().lower()}")
+        o_port = o.port or _DEFAULT_PORTS.get(o.scheme)
+        my_port = me.port or _DEFAULT_PORTS.get(me.scheme)
+    except ValueError:  # a port that is not a number
+        return False
+    return bool(o.hostname) and (o.scheme, o.hostname, o_port) == (
+        me.scheme, me.hostname, my_port,
+    )  # fmt: skip
+
+
 class ConsoleSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     """``vms/{name}/console``: one viewer of the VM's shared console."""
 
@@ -149,11 +171,13 @@ class ConsoleSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         host = self.request.headers.get("Host")
         if origin is None or host is None:
             return True  # not a browser (scripts, the kernel): auth still applies
-        ok = urlparse(origin.lower()).netloc == host.lower()
+        ok = same_origin(origin, self.request.protocol, host)
         if not ok:
             self.log.warning(
-                "kernelswitch: console websocket from %s refused (host %s)", origin, host
-            )
+                "kernelswitch: console websocket from %s refused (this server is %s://%s; "
+                "behind a TLS proxy, set ServerApp.trust_xheaders and X-Forwarded-Proto)",
+                origin, self.request.protocol, host,
+            )  # fmt: skip
         return ok
 
     @ws_authenticated
@@ -164,6 +188,11 @@ class ConsoleSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         )
         if not allowed:
             raise web.HTTPError(403, "not allowed to use VM consoles")
+        # tornado lets an Origin whose host:port equals Host through before it
+        # asks check_origin (its scheme is not compared): ask it ourselves
+        origin = self.request.headers.get("Origin")
+        if origin is not None and not self.check_origin(origin):
+            raise web.HTTPError(403, "cross-origin console websocket refused")
         try:
             await _vm_info(self, name)
         except Exception as e:  # unknown VM or libvirt down: refuse before upgrading
