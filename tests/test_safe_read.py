@@ -62,3 +62,17 @@ def test_links_followed_only_when_asked(tmp_path: Path) -> None:
     assert read_regular(link, 10) == b"hello"
     with pytest.raises(UnsafeFile, match="is a symbolic link"):
         open_regular(link, follow=False)
+
+
+def test_carry_reports_are_read_safely(tmp_path: Path) -> None:
+    """``carry_from`` names a folder of the caller's: a FIFO or a link to
+    /dev/zero as its report is refused at once (it ran on the event loop)."""
+    from kernelswitch.kernels._carry import _report
+    from kernelswitch.kernels.errors import SwitchError
+
+    os.mkfifo(tmp_path / "dump.json")
+    (tmp_path / "load.json").symlink_to("/dev/zero")
+    with pytest.raises(SwitchError, match=re.escape("is a named pipe (FIFO)")):
+        _report(str(tmp_path), "dump.json")
+    with pytest.raises(SwitchError, match="is a symbolic link"):
+        _report(str(tmp_path), "load.json")
