@@ -61,6 +61,15 @@ def test_symlinked_iso_is_stored_as_its_real_file(
         assert source.get("file") == str(iso_folder / "fedora.iso")
         label = source.find("seclabel")
         assert label is not None and label.attrib == {"model": "dac", "relabel": "no"}
+        # insert resolves links the same way, and the new disc is not relabelled either
+        shutil.copyfile(iso_folder / "fedora.iso", iso_folder / "other.iso")
+        (iso_folder / "next.iso").symlink_to("other.iso")
+        changed = vm_manager.insert(name, str(iso_folder / "next.iso"))
+        assert changed["media_change"]["after"] == str(iso_folder / "other.iso")
+        (source,) = _cdrom_sources(libvirt_conn, name)
+        assert source.get("file") == str(iso_folder / "other.iso")
+        label = source.find("seclabel")
+        assert label is not None and label.get("relabel") == "no"
     finally:
         vm_manager.delete(name, disks=True)
 
