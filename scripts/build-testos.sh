@@ -44,7 +44,7 @@ fedora_iso="$out/testos-fedora.iso"
 plain_iso="$out/testos-plain.iso"
 
 # ------------------------------------------------------------- reachability
-check_reachable() {
+make_reachable() {
   # Our own folder and ISOs: readable by all. Folders above them: only checked.
   chmod 0755 "$out"
   chmod 0644 "$fedora_iso" "$plain_iso"
@@ -62,7 +62,7 @@ check_reachable() {
 }
 
 if (( ! force )) && [[ -f "$stamp" && -f "$fedora_iso" && -f "$plain_iso" ]]; then
-  check_reachable
+  make_reachable
   echo "test OS images up to date in $out"
   exit 0
 fi
@@ -256,6 +256,6 @@ fi
 
 rm -f "$out"/.recipe-*
 echo "kernel=$kpkg" >"$stamp"
-check_reachable
+make_reachable
 say "test OS images ready in $out"
 ls -l "$fedora_iso" "$plain_iso"
