@@ -13,7 +13,6 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from .._safe_read import NOTEBOOK_LIMIT, UnsafeFile, read_regular
 from ._record import EnvRecord
 from ._resolve import resolve
 from .errors import NotebookError
@@ -109,6 +108,8 @@ def _python_of(source: str) -> str | None:
 
 def notebook_imports(path: str | Path) -> list[str]:
     """Sorted top-level module names imported (absolutely) by the notebook's code cells."""
+    from .._safe_read import NOTEBOOK_LIMIT, UnsafeFile, read_regular  # (tiny; kept here)
+
     p = os.path.abspath(os.path.expanduser(str(path)))
     try:
         nb = json.loads(read_regular(p, NOTEBOOK_LIMIT, what="notebook"))

@@ -152,10 +152,13 @@ class KernelSwitchProvisioner(LocalProvisioner):
 
 
 def _notebook_env(path: str) -> Any:
-    """The env record named by a notebook's ``metadata.kernelswitch.env``, or None."""
+    """The env record named by a notebook's ``metadata.kernelswitch.env``, or None.
+
+    Read through the guarded reader: a FIFO or device named ``x.ipynb`` must
+    not hang the kernel's start."""
     if not path.endswith(".ipynb") or not os.path.isfile(path):
         return None
-    try:  # a FIFO or device named x.ipynb must not hang the kernel's start
+    try:
         meta = json.loads(read_regular(path, NOTEBOOK_LIMIT, what="notebook")).get("metadata", {})
         env = meta.get("kernelswitch", {}).get("env", {})
         # the interpreter first: a prefix like /usr does not name one Python
