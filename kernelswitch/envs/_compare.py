@@ -108,7 +108,7 @@ def _python_of(source: str) -> str | None:
 
 def notebook_imports(path: str | Path) -> list[str]:
     """Sorted top-level module names imported (absolutely) by the notebook's code cells."""
-    from .._safe_read import NOTEBOOK_LIMIT, UnsafeFile, read_regular  # (tiny; kept here)
+    from .._safe_read import NOTEBOOK_LIMIT, UnsafeFile, read_regular
 
     p = os.path.abspath(os.path.expanduser(str(path)))
     try:

@@ -152,13 +152,11 @@ class KernelSwitchProvisioner(LocalProvisioner):
 
 
 def _notebook_env(path: str) -> Any:
-    """The env record named by a notebook's ``metadata.kernelswitch.env``, or None.
-
-    Read through the guarded reader: a FIFO or device named ``x.ipynb`` must
-    not hang the kernel's start."""
+    """The env record named by a notebook's ``metadata.kernelswitch.env``, or None."""
     if not path.endswith(".ipynb") or not os.path.isfile(path):
         return None
     try:
+        # guarded: a FIFO or device named x.ipynb must not hang the kernel's start
         meta = json.loads(read_regular(path, NOTEBOOK_LIMIT, what="notebook")).get("metadata", {})
         env = meta.get("kernelswitch", {}).get("env", {})
         # the interpreter first: a prefix like /usr does not name one Python
