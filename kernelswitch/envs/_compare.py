@@ -118,12 +118,14 @@ def _python_of(source: str) -> str | None:
 
 def notebook_imports(path: str | Path) -> list[str]:
     """Sorted top-level module names imported (absolutely) by the notebook's code cells."""
+    from .._safe_read import NOTEBOOK_LIMIT, UnsafeFile, read_regular
+
     p = os.path.abspath(os.path.expanduser(str(path)))
     try:
-        with open(p, encoding="utf-8") as f:
-            nb = json.load(f)
-    except FileNotFoundError as e:
-        raise NotebookError(f"notebook {p} does not exist", details={"path": p}) from e
+        nb = json.loads(read_regular(p, NOTEBOOK_LIMIT, what="notebook"))
+    except UnsafeFile as e:
+        why = str(e.strerror)
+        raise NotebookError(f"{why[:1].upper()}{why[1:]}.", details={"path": p}) from e
     except (OSError, ValueError) as e:
         raise NotebookError(
             f"cannot read notebook {p}: {e}; pass a .ipynb file", details={"path": p}

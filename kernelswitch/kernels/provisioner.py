@@ -39,6 +39,7 @@ from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 
+from .._safe_read import NOTEBOOK_LIMIT, read_regular
 from ..envs import MODE_INCOMPATIBLE
 from ._launch import LaunchTarget, home_record, launch_argv, launch_env, launcher_index
 
@@ -180,8 +181,8 @@ def _notebook_env(path: str) -> tuple[Any, dict[str, str] | None]:
     if not path.endswith(".ipynb") or not os.path.isfile(path):
         return None, None
     try:
-        with open(path, encoding="utf-8") as f:
-            meta = json.load(f).get("metadata", {})
+        # guarded: a FIFO or device named x.ipynb must not hang the kernel's start
+        meta = json.loads(read_regular(path, NOTEBOOK_LIMIT, what="notebook")).get("metadata", {})
         env = meta.get("kernelswitch", {}).get("env", {})
         # the interpreter first: a prefix like /usr does not name one Python
         prefix = env.get("executable") or env.get("prefix")
