@@ -32,8 +32,21 @@ _HAS_CLOUDPICKLE = f"{_MOD}.has_cloudpickle()"
 
 @dataclass
 class CarryReport:
+    """What moved: values (``carried``), modules imported again under the same
+    name (``reimported``), and the rest with the reason (``not_carried``)."""
+
     carried: list[str] = field(default_factory=list)
     not_carried: dict[str, str] = field(default_factory=dict)
+    reimported: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The switch answer's ``carry`` (the one vocabulary of issue 16)."""
+        return {
+            "carried": list(self.carried),
+            "reimported": list(self.reimported),
+            "not_carried": [{"name": n, "reason": r} for n, r in sorted(
+                self.not_carried.items())],
+        }
 
 
 async def _run(client: Any, code: str, deadline: float, what: str) -> dict[str, Any]:
@@ -79,7 +92,8 @@ async def carry(old_client: Any, new_client: Any, timeout: float,
             dump = json.load(f)
         with open(os.path.join(folder, "load.json")) as f:
             load = json.load(f)
-        report = CarryReport(carried=sorted(load["loaded"]))
+        report = CarryReport(carried=sorted(load["loaded"]),
+                             reimported=sorted(load.get("reimported", [])))
         report.not_carried = {**dump["failed"], **load["failed"]}
         return report
     finally:

@@ -56,6 +56,9 @@ class KernelSwitchProvisioner(LocalProvisioner):
     ks_kernel_id: str | None = None
     #: load the kernelswitch magics at start (kernels a switch started)
     ks_magics: bool = False
+    #: the notebook's saved env could not be restored: ``{code, path, message}``
+    #: (GET kernels/{id}/env answers it as ``restore_error``, for a visible notice)
+    ks_restore_error: dict[str, str] | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -140,20 +143,28 @@ class KernelSwitchProvisioner(LocalProvisioner):
     def _first_target(self, env: dict[str, str], exe: str) -> LaunchTarget | None:
         """The notebook's recorded env if it still works, else the kernelspec's
         interpreter (``exe``; the server's own for the stock python3 kernelspec)."""
-        rec = _notebook_env(env.get("JPY_SESSION_NAME", ""))
+        rec, error = _notebook_env(env.get("JPY_SESSION_NAME", ""))
         if rec is not None and rec.mode != MODE_INCOMPATIBLE and rec.executable:
             self.log.info("kernelswitch: restoring %s from the notebook's metadata", rec.prefix)
             return LaunchTarget.from_record(rec)
+        if rec is not None:
+            error = {"code": "env_incompatible", "path": rec.prefix,
+                     "message": f"the notebook's saved environment {rec.prefix} cannot run a "
+                                f"kernel: {rec.reason}"}
+        if error is not None:
+            self.ks_restore_error = error
+            self.log.warning("kernelswitch: %s", error["message"])
         home = home_record(exe)
         if home is None or home.mode == MODE_INCOMPATIBLE or not home.executable:
             return None
         return LaunchTarget.from_record(home)
 
 
-def _notebook_env(path: str) -> Any:
-    """The env record named by a notebook's ``metadata.kernelswitch.env``, or None."""
+def _notebook_env(path: str) -> tuple[Any, dict[str, str] | None]:
+    """The env record named by a notebook's ``metadata.kernelswitch.env`` (or
+    None), and why it could not be resolved (``{code, path, message}``)."""
     if not path.endswith(".ipynb") or not os.path.isfile(path):
-        return None
+        return None, None
     try:
         with open(path, encoding="utf-8") as f:
             meta = json.load(f).get("metadata", {})
@@ -161,13 +172,15 @@ def _notebook_env(path: str) -> Any:
         # the interpreter first: a prefix like /usr does not name one Python
         prefix = env.get("executable") or env.get("prefix")
     except (OSError, ValueError, AttributeError):
-        return None
+        return None, None
     if not isinstance(prefix, str) or not prefix:
-        return None
+        return None, None
     from ..envs import resolve
     from ..errors import KernelSwitchError
 
     try:
-        return resolve(prefix)
-    except KernelSwitchError:
-        return None
+        return resolve(prefix), None
+    except KernelSwitchError as e:
+        return None, {"code": e.code, "path": prefix, "message": (
+            f"the notebook's saved environment {prefix} could not be restored "
+            f"({e.message}); the kernel started in the default environment instead")}

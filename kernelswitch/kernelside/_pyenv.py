@@ -67,6 +67,7 @@ def run(args: Any, usage_error: type[Exception]) -> Any:
     kid = kernel_id()
     if args.action == "list":
         query = [("refresh", "1")] if args.refresh else []
+        query += [("kernel", kid)] if kid is not None else []  # marks this kernel's env
         query += [("root", os.path.abspath(os.path.expanduser(r))) for r in args.root]
         data = client.request("GET", "envs" + (f"?{urllib.parse.urlencode(query)}" if query
                                                else ""))
@@ -90,6 +91,8 @@ def run(args: Any, usage_error: type[Exception]) -> Any:
     if args.action == "current":
         if kid is not None:
             rec = client.request("GET", f"kernels/{kid}/env")["env"]
+            if rec.get("restore_error") and not args.json:
+                print(f"note: {rec['restore_error']['message']}")
         else:
             rec = _local_current().to_json()
         if args.json:

@@ -17,19 +17,26 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
 
 
 def env_table(records: Sequence[dict[str, Any]]) -> str:
-    """Env records (their JSON form) as the ``envs`` table, errors listed below."""
+    """Env records (their JSON form) as the ``envs`` table, errors listed below.
+
+    MODE is the API's word (an env with an error is ``incompatible`` in both);
+    ``*`` marks the env the kernel runs in (``current``), ``(server)`` the
+    server's own env.
+    """
     rows = [
         (
+            "*" if e.get("current") else "",
             e["kind"],
-            e["name"],
+            e.get("label") or e["name"],
             e.get("version") or "?",
             "yes" if e.get("has_ipykernel") else "no",
-            "error" if e.get("error") else (e.get("mode") or "?"),
-            e["prefix"],
+            e.get("mode") or "?",
+            e.get("short_path") or e["prefix"],
+            "(server)" if e.get("server") else "",
         )
         for e in records
     ]
-    text = table(rows, ("KIND", "NAME", "PYTHON", "IPYKERNEL", "MODE", "PREFIX"))
+    text = table(rows, ("", "KIND", "NAME", "PYTHON", "IPYKERNEL", "MODE", "PREFIX", ""))
     errors = [f"! {e['prefix']}: {e['error']}" for e in records if e.get("error")]
     return "\n".join([text, *errors])
 

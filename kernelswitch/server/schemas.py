@@ -174,6 +174,14 @@ COMPONENTS: dict[str, Any] = {
             "mode": _STR_OR_NULL,
             "error": _STR_OR_NULL,
             "reason": _STR_OR_NULL,
+            "label": {"type": "string", "description": "the name, told apart by its parent "
+                      "folder when names collide (proj-a/.venv); GET envs only"},
+            "short_path": {"type": "string", "description": "prefix with ~ for home"},
+            "server": {"type": "boolean", "description": "the server's own env"},
+            "recommended": {"type": "boolean", "description": "inside the notebook's "
+                            "folder or project root (GET envs?notebook=)"},
+            "current": {"type": "boolean", "description": "the env the kernel runs in "
+                        "(GET envs?kernel=)"},
         },
     },
     "EnvList": {
