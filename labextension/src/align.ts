@@ -21,8 +21,8 @@ export interface IAlignOptions {
   imports: string[];
   /** Where the plan, the confirmation and the output are drawn. */
   into: HTMLElement;
-  /** Called after a run (whatever its outcome) to compare again. */
-  done(): void;
+  /** Called after a run (whatever its outcome) to compare again; `log` is what it printed. */
+  done(log: HTMLElement): void;
 }
 
 /** Show the plan in `into`, with Run and Cancel. */
@@ -86,18 +86,24 @@ async function runAlign(o: IAlignOptions, box: HTMLElement): Promise<void> {
     });
   } catch (error) {
     status.textContent = `The install failed: ${(error as Error).message}`;
-    status.classList.add('ks-mod-warn');
+    status.classList.add('ks-mod-warn', `${p}-alignFailed`);
     return;
   }
   if (!result || result.returncode !== 0) {
     status.textContent = `The install failed (exit code ${result?.returncode ?? '?'}).`;
-    status.classList.add('ks-mod-warn');
+    status.classList.add('ks-mod-warn', `${p}-alignFailed`);
+    box.append(out);
+    return;
   } else {
     status.textContent = result.installed.length
       ? `Installed ${result.installed.join(', ')}.` : 'Nothing was installed.';
-    status.classList.add(`${p}-aligned`);
+    status.classList.add(`${p}-alignDone`);
   }
-  o.done();
+  // the run's status and output stay, folded, under the new comparison
+  const log = el('details', `ks-Align-log ${p}-alignLog`);
+  const summary = el('summary', '', status.textContent ?? '');
+  log.append(summary, out);
+  o.done(log);
 }
 
 /** Read NDJSON: output lines as they come, and the final result. */

@@ -182,8 +182,9 @@ function envRow(o: IEnvListOptions, env: IEnvRecord, group: string): HTMLLIEleme
   li.dataset.prefix = env.prefix;
   const selected = env.prefix === o.selected;
   li.setAttribute('aria-selected', String(selected));
-  li.title = [env.executable || env.prefix, env.error ?? env.reason ?? ''].filter(Boolean)
-    .join('\n');
+  // the server's reason may end with the command that fixes it: the row offers the fix instead
+  const why = (env.error ?? env.reason ?? '').replace(/;?\s*run `[^`]*`\.?$/, '');
+  li.title = [env.executable || env.prefix, why].filter(Boolean).join('\n');
   const line1 = document.createElement('div');
   line1.className = 'ks-EnvList-line1';
   const name = document.createElement('span');

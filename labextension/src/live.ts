@@ -1,39 +1,38 @@
 /**
- * The env list is live: the server bumps a generation number when envs come
- * or go under the scanned folders (or an interpreter vanishes), and the
- * sidebar reads the list again then.
+ * The env list is live: the server pushes `{"type": "envs", "version"}` on
+ * the events websocket when envs come or go under the scanned folders (or an
+ * interpreter vanishes), and a fresh snapshot (with `envs_version`) after
+ * every reconnect; the sidebar reads the list again then. Nothing polls.
  */
-import { requestAPI } from './api';
-
-const POLL_MS = 1000;
+import { onEvent } from './events';
 
 export class LiveList {
   constructor(private readonly _changed: () => void) {}
 
   start(): void {
-    void this._poll();
+    if (this._stops.length) {
+      return;
+    }
+    const seen = (version: unknown): void => {
+      if (typeof version !== 'number') {
+        return;
+      }
+      if (this._version !== null && version !== this._version) {
+        this._changed();
+      }
+      this._version = version;
+    };
+    this._stops.push(
+      onEvent('envs', msg => seen(msg.version)),
+      onEvent('snapshot', msg => seen(msg.envs_version))
+    );
   }
 
   dispose(): void {
-    this._disposed = true;
+    this._stops.forEach(stop => stop());
+    this._stops = [];
   }
 
-  private async _poll(): Promise<void> {
-    if (this._disposed) {
-      return;
-    }
-    try {
-      const { generation } = await requestAPI<{ generation: number }>('envs/generation');
-      if (this._generation !== null && generation !== this._generation) {
-        this._changed();
-      }
-      this._generation = generation;
-    } catch {
-      // the server is away; try again at the next tick
-    }
-    window.setTimeout(() => void this._poll(), POLL_MS);
-  }
-
-  private _generation: number | null = null;
-  private _disposed = false;
+  private _version: number | null = null;
+  private _stops: (() => void)[] = [];
 }

@@ -6,7 +6,7 @@
 import { ISessionContext, Notification } from '@jupyterlab/apputils';
 import { ISignal } from '@lumino/signaling';
 
-import { APIError, IEnvRecord, requestAPI } from './api';
+import { IEnvRecord } from './api';
 import { envLabel } from './protocol';
 
 /** What the panel needs of a notebook panel. */
@@ -52,37 +52,24 @@ export function rememberEnv(nb: INotebookLike, env: IEnvRecord | Saved | null): 
 }
 
 /**
- * The env saved with the notebook, when it is no longer there: the kernel
- * started elsewhere (the server's env). Says so in a notification that stays
- * until dismissed, and returns the sentence for the sidebar; null when the
- * saved env is where the kernel runs or still exists.
+ * The env saved with the notebook could not be restored when its kernel
+ * started (the server says so in `restore_error`): say so in a notification
+ * that stays until dismissed, naming it, and return the sentence for the
+ * sidebar; null when the saved env is where the kernel runs.
  */
-export async function missingSavedEnv(
-  nb: INotebookLike, kernelId: string, current: IEnvRecord
-): Promise<string | null> {
-  const saved = savedEnv(nb);
-  if (!saved?.prefix || saved.prefix === current.prefix) {
+export function missingSavedEnv(nb: INotebookLike, current: IEnvRecord): string | null {
+  const failed = current.restore_error;
+  if (!failed) {
     return null;
   }
-  const target = saved.executable || saved.prefix;
-  let why: string;
-  try {
-    const q = new URLSearchParams({ target });
-    const c = await requestAPI<{ mode: string }>(`kernels/${kernelId}/compare?${q}`);
-    if (c.mode !== 'incompatible') {
-      return null; // it exists and works: the kernel was moved on purpose
-    }
-    why = 'can no longer run a kernel';
-  } catch (error) {
-    if (!(error instanceof APIError) || (error.status !== 404 && error.status !== 422)) {
-      return null;
-    }
-    why = 'no longer exists';
-  }
-  const name = saved.name ? `${saved.name} (${saved.prefix})` : saved.prefix;
+  const saved = savedEnv(nb);
+  const name = saved?.name && saved.name !== failed.path ? `${saved.name} (${failed.path})`
+    : failed.path;
+  const why = failed.code === 'env_incompatible' ? 'can no longer run a kernel'
+    : 'no longer exists';
   const text = `The environment saved with ${nb.context.path}, ${name}, ${why}; ` +
-    `the kernel runs in ${envLabel(current)} instead. Pick another environment in ` +
-    'the kernelswitch sidebar to keep with the notebook.';
+    `the kernel runs in ${envLabel(current)} instead. Pick an environment in the ` +
+    'kernelswitch sidebar to keep with the notebook.';
   Notification.warning(text, { autoClose: false });
   return text;
 }

@@ -61,7 +61,8 @@ export class EnvPanel extends Widget {
     this._details.addEventListener('keydown', e => e.stopPropagation());
 
     const more = el('div', `${P}-more`);
-    this._path = input(`${P}-path`, 'Python or env path');
+    this._path = input(`${P}-path`, 'Python path…',
+    'An interpreter or env folder to compare with');
     const usePath = el('button', `jp-Button jp-mod-styled jp-mod-accept ${P}-usePath`, 'Compare');
     const pick = (): void => {
       const path = this._path.value.trim();
@@ -159,8 +160,8 @@ export class EnvPanel extends Widget {
     showEnvInIndicator(nb.sessionContext, env);
     if (env && env.kind !== '?' && !this._checked.has(nb)) {
       this._checked.add(nb);
-      const text = await missingSavedEnv(nb, kernel.id, env);
-      if (text && nb === this._notebook) {
+      const text = missingSavedEnv(nb, env);
+      if (text) {
         this._notice.replaceChildren(el('p', `${P}-note ks-mod-warn ${P}-missing`, text));
       }
     }
@@ -237,7 +238,7 @@ export class EnvPanel extends Widget {
     await this._compare(target, key);
   }
 
-  private async _compare(target: string, key: string): Promise<void> {
+  private async _compare(target: string, key: string, log?: HTMLElement): Promise<void> {
     const nb = this._notebook;
     const kernel = nb?.sessionContext.session?.kernel;
     if (!nb || !kernel) {
@@ -260,11 +261,14 @@ export class EnvPanel extends Widget {
         onCarry: carry => (this._carry = carry),
         onAlign: () => void startAlign({
           prefix: P, post: postRaw, target: exe, imports: comp.unsatisfied_imports,
-          into: alignBox, done: () => void this._compare(target, key)
+          into: alignBox, done: log => void this._compare(target, key, log)
         }),
         onApply: carry => void this._apply(comp.target, carry)
       });
       box.querySelector('[data-step="align"]')?.append(alignBox);
+      if (log) {
+        alignBox.append(log);
+      }
       this._details.replaceChildren(box);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
@@ -448,10 +452,11 @@ export class EnvPanel extends Widget {
   private _seq = 0;
 }
 
-function input(className: string, placeholder: string): HTMLInputElement {
+function input(className: string, placeholder: string, label = placeholder): HTMLInputElement {
   const node = document.createElement('input');
   node.className = `jp-mod-styled ${className}`;
   node.placeholder = placeholder;
-  node.setAttribute('aria-label', placeholder);
+  node.title = label;
+  node.setAttribute('aria-label', label);
   return node;
 }

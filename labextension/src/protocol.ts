@@ -26,6 +26,8 @@ export interface IEnvRecord {
   server?: boolean;
   /** Inside the notebook's folder or project (asked with `envs?notebook=`). */
   recommended?: boolean;
+  /** The notebook's saved env could not be restored at start (GET kernels/{id}/env). */
+  restore_error?: { code: string; path: string; message: string } | null;
 }
 
 export interface IEnvList {
@@ -99,9 +101,12 @@ export interface IComparison {
   reason: string;
   version: { from: string | null; to: string | null; change: string; direction: string };
   missing_packages: Record<string, string>;
-  /** Packages that come from the server in overlay mode (older servers: provided_by_mode). */
-  from_server?: string[];
+  /** Packages the target lacks but gets from the server in overlay mode: name -> version. */
+  from_server?: Record<string, string>;
+  /** The same names, for older front ends. */
   provided_by_mode?: string[];
+  /** Notebook imports the target satisfies only through the server's packages (overlay). */
+  imports_from_server?: string[];
   notebook: string | null;
   unsatisfied_imports: string[];
 }

@@ -38,7 +38,7 @@ function listed(names: string[], max = 6): string {
 
 /** Packages an overlay env gets from the server (the older name too). */
 export function fromServer(c: IComparison): string[] {
-  return c.from_server ?? c.provided_by_mode ?? [];
+  return c.from_server ? Object.keys(c.from_server) : (c.provided_by_mode ?? []);
 }
 
 /** What the comparison says, one short line each. */
@@ -61,7 +61,10 @@ export function comparisonLines(c: IComparison): string[] {
       listed(missing)
     : 'Every package of the current env is there');
   if (server.size) {
-    lines.push(`From the server: ${server.size} kernel package(s) (${listed([...server], 3)})`);
+    lines.push(`From the server: ${server.size} package(s) (${listed([...server], 3)})`);
+  }
+  if (c.imports_from_server?.length) {
+    lines.push(`The notebook's ${listed(c.imports_from_server)} will come from the server`);
   }
   return lines;
 }

@@ -6,6 +6,7 @@ import type { IComparison, ISwitchAnswer } from '../../labextension/src/protocol
 import { el, renderFailed, renderSteps, renderSwitched } from '../../labextension/src/steps';
 import { APIError, EnvList, EnvRecord, postRaw, requestAPI } from './api';
 import css from './env_picker.css';
+import { onEvent } from './events';
 import shared from '../../labextension/style/envlist.css';
 
 /** Traits of `kernelswitch.widgets.EnvPicker` that the front end reads or writes. */
@@ -44,7 +45,8 @@ export function renderEnvPicker({ model, el: root, signal }: RenderProps<EnvPick
   const details = el('div', `${P}-details`);
   details.addEventListener('click', e => e.stopPropagation());
   details.addEventListener('keydown', e => e.stopPropagation());
-  const path = input(`${P}-path`, 'Python or env path');
+  const path = input(`${P}-path`, 'Python path…',
+    'An interpreter or env folder to compare with');
   const comparePath = el('button', `jp-Button jp-mod-styled jp-mod-accept ${P}-comparePath`,
                          'Compare');
   const rootInput = input(`${P}-root`, 'Folder to scan');
@@ -115,7 +117,7 @@ export function renderEnvPicker({ model, el: root, signal }: RenderProps<EnvPick
     draw();
   };
 
-  const compareTo = async (target: string, key: string): Promise<void> => {
+  const compareTo = async (target: string, key: string, log?: HTMLElement): Promise<void> => {
     details.replaceChildren(el('p', `${P}-note ${P}-comparing`, 'Comparing…'));
     place();
     if (!kid) {
@@ -140,11 +142,14 @@ export function renderEnvPicker({ model, el: root, signal }: RenderProps<EnvPick
         onCarry: v => (carry = v),
         onAlign: () => void startAlign({
           prefix: P, post: postRaw, target: exe, imports: c.unsatisfied_imports,
-          into: alignBox, done: () => void compareTo(target, key)
+          into: alignBox, done: log => void compareTo(target, key, log)
         }),
         onApply: v => void doSwitch(c.target, v)
       });
       box.querySelector('[data-step="align"]')?.append(alignBox);
+      if (log) {
+        alignBox.append(log);
+      }
       details.replaceChildren(box);
     } catch (error) {
       details.replaceChildren(el('p', `${P}-note ${P}-error`, (error as Error).message));
@@ -299,7 +304,7 @@ export function renderEnvPicker({ model, el: root, signal }: RenderProps<EnvPick
   model.on('msg:custom', onMessage);
   draw();
   void load(false).then(() => askCurrent(false));
-  const stopLive = liveList(signal, () => {
+  const stopLive = liveList(() => {
     if (model.get('status') === 'ready') {
       void load(false);
     }
@@ -314,36 +319,30 @@ export function renderEnvPicker({ model, el: root, signal }: RenderProps<EnvPick
   };
 }
 
-/** The list is live: the server bumps a generation when envs come or go. */
-function liveList(signal: AbortSignal, changed: () => void): () => void {
-  let generation: number | null = null;
-  let stopped = false;
-  const poll = async (): Promise<void> => {
-    if (signal.aborted || stopped) {
+/** The list is live: the events websocket says when envs come or go (no polling). */
+function liveList(changed: () => void): () => void {
+  let version: number | null = null;
+  const seen = (v: unknown): void => {
+    if (typeof v !== 'number') {
       return;
     }
-    try {
-      const g = (await requestAPI<{ generation: number }>('envs/generation', { signal }))
-        .generation;
-      if (generation !== null && g !== generation) {
-        changed();
-      }
-      generation = g;
-    } catch {
-      // server away or view gone: the next tick tries again
+    if (version !== null && v !== version) {
+      changed();
     }
-    setTimeout(() => void poll(), 1000);
+    version = v;
   };
-  void poll();
-  return () => {
-    stopped = true;
-  };
+  const stops = [
+    onEvent('envs', msg => seen(msg.version)),
+    onEvent('snapshot', msg => seen(msg.envs_version))
+  ];
+  return () => stops.forEach(stop => stop());
 }
 
-function input(className: string, placeholder: string): HTMLInputElement {
+function input(className: string, placeholder: string, label = placeholder): HTMLInputElement {
   const node = document.createElement('input');
   node.className = `jp-mod-styled ${className}`;
   node.placeholder = placeholder;
-  node.setAttribute('aria-label', placeholder);
+  node.title = label;
+  node.setAttribute('aria-label', label);
   return node;
 }
