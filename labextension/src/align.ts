@@ -19,10 +19,17 @@ export interface IAlignOptions {
   post: Post;
   target: string;
   imports: string[];
+  /** Copy distributions and versions from this kernel's env (default: the server's). */
+  kernel?: string;
   /** Where the plan, the confirmation and the output are drawn. */
   into: HTMLElement;
   /** Called after a run (whatever its outcome) to compare again; `log` is what it printed. */
   done(log: HTMLElement): void;
+}
+
+function request(o: IAlignOptions): Record<string, unknown> {
+  return o.kernel ? { target: o.target, imports: o.imports, kernel: o.kernel }
+    : { target: o.target, imports: o.imports };
 }
 
 /** Show the plan in `into`, with Run and Cancel. */
@@ -32,7 +39,7 @@ export async function startAlign(o: IAlignOptions): Promise<void> {
   let plan: IAlignPlan;
   try {
     plan = await readJSON<IAlignPlan>(
-      await o.post('envs/align', { target: o.target, imports: o.imports, confirm: false })
+      await o.post('envs/align', { ...request(o), confirm: false })
     );
   } catch (error) {
     o.into.replaceChildren(el('p', `ks-Steps-line ks-mod-warn ${p}-alignError`,
@@ -74,7 +81,7 @@ async function runAlign(o: IAlignOptions, box: HTMLElement): Promise<void> {
   let result: IAlignResult | null = null;
   try {
     const response = await o.post(
-      'envs/align', { target: o.target, imports: o.imports, confirm: true },
+      'envs/align', { ...request(o), confirm: true },
       'application/x-ndjson'
     );
     if (!response.ok || !response.body) {
@@ -95,8 +102,9 @@ async function runAlign(o: IAlignOptions, box: HTMLElement): Promise<void> {
     box.append(out);
     return;
   } else {
-    status.textContent = result.installed.length
-      ? `Installed ${result.installed.join(', ')}.` : 'Nothing was installed.';
+    const names = result.installed.map(i => typeof i === 'string' ? i : i.distribution);
+    status.textContent = names.length ? `Installed ${names.join(', ')}.`
+      : 'Nothing was installed.';
     status.classList.add(`${p}-alignDone`);
   }
   // the run's status and output stay, folded, under the new comparison

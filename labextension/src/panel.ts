@@ -260,7 +260,7 @@ export class EnvPanel extends Widget {
         carry: this._carry,
         onCarry: carry => (this._carry = carry),
         onAlign: () => void startAlign({
-          prefix: P, post: postRaw, target: exe, imports: comp.unsatisfied_imports,
+          prefix: P, post: postRaw, target: exe, imports: comp.unsatisfied_imports, kernel: kernel.id,
           into: alignBox, done: log => void this._compare(target, key, log)
         }),
         onApply: carry => void this._apply(comp.target, carry)

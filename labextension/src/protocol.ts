@@ -144,7 +144,7 @@ export interface IAlignPlan {
 
 /** The end of a confirmed align. */
 export interface IAlignResult {
-  installed: string[];
+  installed: ({ import: string; distribution: string; version: string | null } | string)[];
   unmapped: string[];
   returncode: number;
 }

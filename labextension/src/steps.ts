@@ -88,7 +88,7 @@ export function renderSteps(o: IStepsOptions): HTMLElement {
 
   const align = step(p, 3, 'align', 'Align');
   if (c.unsatisfied_imports.length) {
-    align.append(el('p', `ks-Steps-line ks-mod-warn ${p}-missing`,
+    align.append(el('p', `ks-Steps-line ks-mod-warn ${p}-missingImports`,
       `The notebook imports ${listed(c.unsatisfied_imports)}, missing in ${envLabel(c.target)}.`));
     const button = el('button', `jp-Button jp-mod-styled jp-mod-accept ${p}-align`, 'Align…');
     button.title = 'Show the command that installs them, then run it if you confirm';

@@ -141,7 +141,7 @@ export function renderEnvPicker({ model, el: root, signal }: RenderProps<EnvPick
         isCurrent: c.target.prefix === root.dataset.current,
         onCarry: v => (carry = v),
         onAlign: () => void startAlign({
-          prefix: P, post: postRaw, target: exe, imports: c.unsatisfied_imports,
+          prefix: P, post: postRaw, target: exe, imports: c.unsatisfied_imports, kernel: kid,
           into: alignBox, done: log => void compareTo(target, key, log)
         }),
         onApply: v => void doSwitch(c.target, v)
