@@ -53,17 +53,33 @@ export function showEnvInIndicator(ctx: ISessionContext, env: IEnvRecord | null)
   signal?.emit({ name: 'kernel', oldValue: kernel, newValue: kernel });
 }
 
-/** Ask the kernel for its info again and keep its `language_info` in the notebook. */
-export async function refreshLanguageInfo(
-  ctx: ISessionContext, model: { setMetadata(key: string, value: unknown): void }
+const announced = new WeakMap<ISessionContext, string>();
+
+type Model = { setMetadata(key: string, value: unknown): void; getMetadata(key: string): unknown };
+
+/**
+ * The kernel runs in `env`: name it in the indicator and, when the env is new
+ * for this notebook, keep the new kernel's `language_info` in the notebook.
+ *
+ * Order matters: re-announcing the kernel makes the notebook panel copy
+ * `kernel.info`'s language_info, and that promise keeps the *first* reply
+ * (JupyterLab resolves it once), so ours is written after, from a fresh reply.
+ */
+export async function announceEnv(
+  ctx: ISessionContext, model: Model, env: IEnvRecord | null
 ): Promise<void> {
-  const kernel = ctx.session?.kernel;
-  if (!kernel) {
+  showEnvInIndicator(ctx, env);
+  if (!env || env.kind === '?' || announced.get(ctx) === env.prefix) {
     return;
   }
-  const reply = await kernel.requestKernelInfo();
+  announced.set(ctx, env.prefix);
+  const reply = await ctx.session?.kernel?.requestKernelInfo();
   const content = reply?.content as { status?: string; language_info?: unknown } | undefined;
-  if (content?.status === 'ok' && content.language_info) {
+  if (content?.status !== 'ok' || !content.language_info) {
+    return;
+  }
+  const now = JSON.stringify(model.getMetadata('language_info') ?? null);
+  if (now !== JSON.stringify(content.language_info)) { // unchanged: the notebook stays clean
     model.setMetadata('language_info', content.language_info);
   }
 }

@@ -13,18 +13,19 @@ export class LiveList {
     if (this._stops.length) {
       return;
     }
-    const seen = (version: unknown): void => {
+    // a change is news even before any snapshot said which version the list had
+    const seen = (version: unknown, change: boolean): void => {
       if (typeof version !== 'number') {
         return;
       }
-      if (this._version !== null && version !== this._version) {
+      if ((change || this._version !== null) && version !== this._version) {
         this._changed();
       }
       this._version = version;
     };
     this._stops.push(
-      onEvent('envs', msg => seen(msg.version)),
-      onEvent('snapshot', msg => seen(msg.envs_version))
+      onEvent('envs', msg => seen(msg.version, true)),
+      onEvent('snapshot', msg => seen(msg.envs_version, false))
     );
   }
 

@@ -5,7 +5,7 @@ import { Widget } from '@lumino/widgets';
 import { startAlign } from './align';
 import { APIError, IEnvList, IEnvRecord, postRaw, requestAPI } from './api';
 import { renderEnvList } from './envlist';
-import { refreshLanguageInfo, showEnvInIndicator } from './indicator';
+import { announceEnv } from './indicator';
 import { installIpykernel } from './install';
 import { compareWith, IKernelEnv, kernelEnv, switchKernel } from './kernelenv';
 import { LiveList } from './live';
@@ -157,7 +157,7 @@ export class EnvPanel extends Widget {
     }
     this._renderKernel();
     this._renderList();
-    showEnvInIndicator(nb.sessionContext, env);
+    await announceEnv(nb.sessionContext, nb.context.model, env);
     if (env && env.kind !== '?' && !this._checked.has(nb)) {
       this._checked.add(nb);
       const text = missingSavedEnv(nb, env);
@@ -225,7 +225,7 @@ export class EnvPanel extends Widget {
     target: string, anchor: 'row' | 'path' = 'row', key = target
   ): Promise<void> {
     if (anchor === 'row' && this._anchor === 'row' && this._selected === key &&
-        this._details.childElementCount) {
+        this._details.querySelector(`.${P}-comparison`)) {
       this._details.replaceChildren(); // picked again: fold it
       this._renderList();
       return;
@@ -294,7 +294,6 @@ export class EnvPanel extends Widget {
       rememberEnv(nb, answer.env);
       this._notice.replaceChildren();
       this._details.replaceChildren(renderSwitched(P, answer, carry));
-      await refreshLanguageInfo(nb.sessionContext, nb.context.model);
     } else {
       rememberEnv(nb, before);
       const message = answer.error?.message ?? 'the switch failed';
@@ -309,11 +308,11 @@ export class EnvPanel extends Widget {
   }
 
   /** Install ipykernel into an env after the user confirmed the exact command. */
-  private async _install(target: string): Promise<void> {
-    this._selected = target;
+  private async _install(env: IEnvRecord): Promise<void> {
+    this._selected = env.prefix;
     this._anchor = 'row';
     this._renderList();
-    if (await installIpykernel(target, this._details)) {
+    if (await installIpykernel(env.executable, this._details)) {
       await this.refresh(false);
     }
     this._place();
@@ -344,12 +343,11 @@ export class EnvPanel extends Widget {
       return;
     }
     rememberEnv(nb, env);
-    await refreshLanguageInfo(nb.sessionContext, nb.context.model);
     await this.refreshKernel();
   }
 
   /** Put the comparison under what the user clicked, and bring it into view. */
-  private _place(): void {
+  private _place(scroll = true): void {
     const row = this._anchor === 'row' && this._selected
       ? [...this._body.querySelectorAll<HTMLElement>(`.${P}-env`)].find(
         r => r.dataset.prefix === this._selected && !r.hidden)
@@ -362,7 +360,7 @@ export class EnvPanel extends Widget {
       this._details.remove();
       return;
     }
-    if (this._details.childElementCount) {
+    if (scroll && this._details.childElementCount) {
       this._details.scrollIntoView({ block: 'nearest' });
       (row ?? this._path).scrollIntoView({ block: 'nearest' });
     }
@@ -413,7 +411,7 @@ export class EnvPanel extends Widget {
           this._renderList();
         },
         onPick: env => void this._select(env.executable || env.prefix, 'row', env.prefix),
-        onInstall: env => void this._install(env.executable)
+        onInstall: env => void this._install(env)
       }));
       if (focused) { // keep the keyboard where it was across a redraw
         this._body.querySelector<HTMLElement>(`[data-prefix="${CSS.escape(focused)}"]`)?.focus();
@@ -423,7 +421,7 @@ export class EnvPanel extends Widget {
           'The scan stopped early: the list may be incomplete.'));
       }
     }
-    this._place();
+    this._place(false); // a live refresh must not move what the user looks at
   }
 
   private _source: INotebookSource | null;

@@ -75,7 +75,7 @@ export function renderEnvPicker({ model, el: root, signal }: RenderProps<EnvPick
   };
 
   /** Put the box under what the user clicked and bring it into view. */
-  const place = (): void => {
+  const place = (scroll = true): void => {
     const sel = model.get('selected');
     const row = anchor === 'row'
       ? [...body.querySelectorAll<HTMLElement>(`.${P}-env`)].find(
@@ -89,7 +89,7 @@ export function renderEnvPicker({ model, el: root, signal }: RenderProps<EnvPick
       details.remove();
       return;
     }
-    if (details.childElementCount) {
+    if (scroll && details.childElementCount) {
       details.scrollIntoView({ block: 'nearest' });
       (row ?? path).scrollIntoView({ block: 'nearest' });
     }
@@ -159,7 +159,7 @@ export function renderEnvPicker({ model, el: root, signal }: RenderProps<EnvPick
 
   const pick = (target: string, key: string, where: 'row' | 'path'): void => {
     if (where === 'row' && anchor === 'row' && model.get('selected') === key &&
-        details.childElementCount) {
+        details.querySelector(`.${P}-comparison`)) {
       details.replaceChildren(); // picked again: fold it
       draw();
       return;
@@ -191,6 +191,7 @@ export function renderEnvPicker({ model, el: root, signal }: RenderProps<EnvPick
     window.dispatchEvent(new CustomEvent('kernelswitch:switched', { detail: { kernel_id: kid } }));
     anchor = 'row';
     await askCurrent(true);
+    place();
   };
 
   let seq = 0;
@@ -272,7 +273,7 @@ export function renderEnvPicker({ model, el: root, signal }: RenderProps<EnvPick
       body.append(el('p', `${P}-note ${P}-partial`,
         'The scan stopped early: the list may be incomplete.'));
     }
-    place();
+    place(false); // a live refresh must not move what the user looks at
   };
 
   const pickPath = (): void => {
@@ -322,18 +323,19 @@ export function renderEnvPicker({ model, el: root, signal }: RenderProps<EnvPick
 /** The list is live: the events websocket says when envs come or go (no polling). */
 function liveList(changed: () => void): () => void {
   let version: number | null = null;
-  const seen = (v: unknown): void => {
+  // a change is news even before any snapshot said which version the list had
+  const seen = (v: unknown, change: boolean): void => {
     if (typeof v !== 'number') {
       return;
     }
-    if (version !== null && v !== version) {
+    if ((change || version !== null) && v !== version) {
       changed();
     }
     version = v;
   };
   const stops = [
-    onEvent('envs', msg => seen(msg.version)),
-    onEvent('snapshot', msg => seen(msg.envs_version))
+    onEvent('envs', msg => seen(msg.version, true)),
+    onEvent('snapshot', msg => seen(msg.envs_version, false))
   ];
   return () => stops.forEach(stop => stop());
 }
