@@ -33,8 +33,10 @@ def test_align_installs_what_the_notebook_imports(
     )  # fmt: skip
     assert pip.returncode == 0, pip.stderr
     assert not list(target.glob(f"lib/python*/site-packages/{PACKAGE}"))
-    write_notebook(lab_root / "align.ipynb",
-                   f"import {PACKAGE}, sys\nprint('aligned', {PACKAGE}.__version__, sys.prefix)")
+    write_notebook(
+        lab_root / "align.ipynb",
+        f"import {PACKAGE}, sys\nprint('aligned', {PACKAGE}.__version__, sys.prefix)",
+    )
     notebook, panel = open_with_sidebar(page, lab, "ks-align", "align.ipynb")
     env_row = row(panel, target)
     expect(env_row).to_have_class(re.compile("ks-mod-native"), timeout=T)

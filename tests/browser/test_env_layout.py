@@ -34,8 +34,12 @@ PLACEHOLDER_FIT = """(el) => {
 
 
 def _groups(panel: Any) -> list[str]:
-    return [g for g in panel.locator(".ks-EnvList-group").evaluate_all(
-        "els => els.filter(e => !e.hidden).map(e => e.dataset.group)")]
+    return [
+        g
+        for g in panel.locator(".ks-EnvList-group").evaluate_all(
+            "els => els.filter(e => !e.hidden).map(e => e.dataset.group)"
+        )
+    ]
 
 
 def test_grouped_layout_at_250px(
@@ -51,7 +55,7 @@ def test_grouped_layout_at_250px(
     old = venv(envs / "old-312", python=str(PY312))
     write_notebook(proj / "layout.ipynb", "import sys; print(sys.prefix)")
 
-    notebook, panel = open_with_sidebar(page, lab, "ks-layout", "proj-a/layout.ipynb")
+    _, panel = open_with_sidebar(page, lab, "ks-layout", "proj-a/layout.ipynb")
     width = box(panel)["width"]
     assert 240 <= width <= 260, f"the sidebar is {width} px wide, not JupyterLab's default"
 
@@ -77,7 +81,8 @@ def test_grouped_layout_at_250px(
     expect(row(panel, other).locator(".ks-EnvPanel-envName")).to_have_text("proj-b/.venv")
     # two lines: label, then version · kind · mode · short path
     expect(rec.locator(".ks-EnvPanel-envMeta")).to_have_text(
-        re.compile(r"^\d+\.\d+\.\d+ · venv · overlay · .*proj-a/\.venv$"))
+        re.compile(r"^\d+\.\d+\.\d+ · venv · overlay · .*proj-a/\.venv$")
+    )
     for r in panel.locator(".ks-EnvPanel-env:visible").all():
         h = box(r)["height"]
         assert h <= 42, f"a row is {h} px high: more than two lines"
@@ -121,7 +126,8 @@ def test_grouped_layout_at_250px(
     for step in ("compare", "align", "apply"):
         expect(details.locator(f'[data-step="{step}"]')).to_be_visible()
     expect(panel.locator(".ks-EnvPanel-steps li")).to_have_text(
-        ["Discover", "Compare", "Align", "Apply"])
+        ["Discover", "Compare", "Align", "Apply"]
+    )
 
     # the folded group opens on a click
     toggle.click()
@@ -141,7 +147,7 @@ def test_grouped_layout_at_250px(
 
 def test_filter_hides_rows(page: Page, lab: RunningServer, lab_root: Path) -> None:
     write_notebook(lab_root / "filter.ipynb", "1")
-    notebook, panel = open_with_sidebar(page, lab, "ks-filter", "filter.ipynb")
+    _, panel = open_with_sidebar(page, lab, "ks-filter", "filter.ipynb")
     rows = panel.locator(".ks-EnvPanel-env:visible")
     expect(rows.first).to_be_visible()
     before = rows.count()

@@ -40,7 +40,7 @@ def test_compare_opens_under_the_click(
     envs = lab_root.parent / "envs"
     many = [venv(envs / f"many-{i:02d}") for i in range(10)]  # a list longer than the sidebar
     write_notebook(lab_root / "under.ipynb", "1")
-    notebook, panel = open_with_sidebar(page, lab, "ks-under", "under.ipynb")
+    _, panel = open_with_sidebar(page, lab, "ks-under", "under.ipynb")
     last = row(panel, many[-1])
     expect(last).to_have_count(1, timeout=T)
     last.scroll_into_view_if_needed()
@@ -80,7 +80,8 @@ def test_apply_carries_variables_and_says_what_it_did(
     notebook, panel = open_with_sidebar(page, lab, "ks-carry", "carry.ipynb")
     run_cell(page, notebook, 0)
     expect(notebook.locator(".jp-CodeCell").nth(0).locator(".jp-InputPrompt")).to_contain_text(
-        "[1]", timeout=60_000)
+        "[1]", timeout=60_000
+    )
     row(panel, demo["prefix"]).click()
     details = panel.locator(".ks-EnvPanel-details")
     # one vocabulary: an overlay target's packages come "from the server"
@@ -152,11 +153,16 @@ def test_a_missing_saved_env_is_said(page: Page, lab: RunningServer, lab_root: P
     path = lab_root / "gone.ipynb"
     write_notebook(path, "import sys; print(sys.prefix)")
     nb = nbformat.read(path, as_version=4)
-    nb.metadata["kernelswitch"] = {"env": {"prefix": str(gone),
-                                           "executable": f"{gone}/bin/python",
-                                           "name": "gone-env", "version": "3.11.2"}}
+    nb.metadata["kernelswitch"] = {
+        "env": {
+            "prefix": str(gone),
+            "executable": f"{gone}/bin/python",
+            "name": "gone-env",
+            "version": "3.11.2",
+        }
+    }
     nbformat.write(nb, path)
-    notebook, panel = open_with_sidebar(page, lab, "ks-gone", "gone.ipynb")
+    _, panel = open_with_sidebar(page, lab, "ks-gone", "gone.ipynb")
     toast = page.locator(".Toastify__toast", has_text="gone-env")
     expect(toast).to_have_count(1, timeout=T)
     expect(toast).to_contain_text("no longer exists")

@@ -18,8 +18,11 @@ PY312 = Path.home() / ".pyenv" / "versions" / "3.12.1" / "bin" / "python"
 
 def venv(path: Path, *extra: str, python: str = sys.executable) -> Path:
     """A real venv (no pip unless ``--upgrade-deps``/no ``--without-pip`` is asked)."""
-    subprocess.run([python, "-m", "venv", *(extra or ("--without-pip",)), str(path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [python, "-m", "venv", *(extra or ("--without-pip",)), str(path)],
+        check=True,
+        capture_output=True,
+    )
     return path
 
 
