@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,8 +30,16 @@ PROJECT_MARKERS = (".git", "pyproject.toml", "setup.py", "setup.cfg", "Pipfile",
                    "poetry.lock", "environment.yml", "requirements.txt", ".hg")
 
 
-def always_listed() -> list[EnvRecord]:
-    """The server's own env and the system interpreter (as far as they resolve)."""
+#: Seconds the server's and the system's records are reused before a re-read.
+ALWAYS_TTL = 30.0
+_always: list[EnvRecord] | None = None
+_always_at = 0.0
+_always_lock = threading.Lock()
+_always_thread: threading.Thread | None = None
+
+
+def _read_always() -> None:
+    global _always, _always_at
     from ..errors import KernelSwitchError
 
     out: list[EnvRecord] = []
@@ -38,11 +48,32 @@ def always_listed() -> list[EnvRecord]:
             rec = resolve(exe if exe is not None else system_python())
         except KernelSwitchError:
             continue
-        out.append(rec.with_mode() if not rec.reason else rec)
-    return out
+        out.append(rec)
+    _always, _always_at = out, time.monotonic()
 
 
-def _same(a: str | None, b: str | None) -> bool:
+def always_listed(wait: float = 2.0) -> list[EnvRecord]:
+    """The server's own env and the system interpreter (as far as they resolve).
+
+    Read in a thread of its own and reused for :data:`ALWAYS_TTL` seconds: a
+    resolve waits for the probe cache, which a scan stuck on slow storage may
+    hold, and the list must still answer in its time budget (then without
+    them, the first time only). Waits at most ``wait`` seconds.
+    """
+    global _always_thread
+    with _always_lock:
+        stale = _always is None or time.monotonic() - _always_at > ALWAYS_TTL
+        if stale and (_always_thread is None or not _always_thread.is_alive()):
+            _always_thread = threading.Thread(target=_read_always, name="ks-env-always",
+                                              daemon=True)
+            _always_thread.start()
+        thread = _always_thread
+    if _always is None and thread is not None:
+        thread.join(wait)
+    return list(_always or [])
+
+
+def same_file(a: str | None, b: str | None) -> bool:
     if not a or not b:
         return False
     if a == b:
@@ -60,7 +91,7 @@ def merge(records: list[dict[str, Any]], extra: Iterable[EnvRecord]) -> list[dic
     server_exe = sys.executable
     for rec in extra:
         found = next((r for r in out if r["prefix"] == rec.prefix and (
-            _same(r.get("executable"), rec.executable) or r["kind"] != "system")), None)
+            same_file(r.get("executable"), rec.executable) or r["kind"] != "system")), None)
         if found is None:
             found = rec.to_json()
             out.append(found)

@@ -42,6 +42,12 @@ from jupyter_client.provisioning import LocalProvisioner
 from ..envs import MODE_INCOMPATIBLE
 from ._launch import LaunchTarget, home_record, launch_argv, launch_env, launcher_index
 
+#: The exec_lines entry that shows ``KERNELSWITCH_NOTICE`` with the first cell
+#: (kernelswitch is importable in every kernel it launches, see launch_argv).
+_ARM_NOTICE = ("--IPKernelApp.exec_lines=__import__('kernelswitch.kernelside.notice', "
+               "fromlist=['arm']).arm()")
+NOTICE_ENV = "KERNELSWITCH_NOTICE"
+
 #: Lines of a kernel's stderr kept to explain why it died at start.
 _TAIL = 40
 
@@ -85,6 +91,7 @@ class KernelSwitchProvisioner(LocalProvisioner):
         cmd = kwargs["cmd"]
         if launcher_index(cmd) is None:
             return kwargs  # not ipykernel: launched as the local provisioner would
+        first = self.ks_target is None
         if self.ks_target is None:
             self.ks_target = self._first_target(kwargs.get("env") or {}, cmd[0])
             if self.ks_target is None:
@@ -95,6 +102,9 @@ class KernelSwitchProvisioner(LocalProvisioner):
         kwargs["env"] = launch_env(
             self.ks_target, kwargs.get("env") or {}, self.ks_kernel_id or self.kernel_id
         )
+        if first and self.ks_restore_error:  # said in the notebook with the first cell
+            kwargs["env"][NOTICE_ENV] = self.ks_restore_error["message"]
+            kwargs["cmd"].append(_ARM_NOTICE)
         self.log.debug(
             "kernelswitch: kernel %s in %s (%s)",
             self.kernel_id, self.ks_target.prefix, self.ks_target.mode,
@@ -150,12 +160,16 @@ class KernelSwitchProvisioner(LocalProvisioner):
         if rec is not None:
             error = {"code": "env_incompatible", "path": rec.prefix,
                      "message": f"the notebook's saved environment {rec.prefix} cannot run a "
-                                f"kernel: {rec.reason}"}
+                                f"kernel ({rec.reason})"}
+        home = home_record(exe)
+        usable = home is not None and home.mode != MODE_INCOMPATIBLE and home.executable
         if error is not None:
+            where = f"{home.name} ({home.prefix})" if usable and home else "the default one"
+            error["message"] += (f"; this kernel runs in {where} instead: pick an environment "
+                                 "to switch to")
             self.ks_restore_error = error
             self.log.warning("kernelswitch: %s", error["message"])
-        home = home_record(exe)
-        if home is None or home.mode == MODE_INCOMPATIBLE or not home.executable:
+        if not usable or home is None:
             return None
         return LaunchTarget.from_record(home)
 
@@ -181,6 +195,6 @@ def _notebook_env(path: str) -> tuple[Any, dict[str, str] | None]:
     try:
         return resolve(prefix), None
     except KernelSwitchError as e:
+        why = "it no longer exists" if e.code == "env_not_found" else e.message
         return None, {"code": e.code, "path": prefix, "message": (
-            f"the notebook's saved environment {prefix} could not be restored "
-            f"({e.message}); the kernel started in the default environment instead")}
+            f"the notebook's saved environment {prefix} could not be restored: {why}")}

@@ -115,7 +115,10 @@ class EnvsHandler(KSHandler):
         if notebook and not os.path.isabs(notebook):  # a path of the Jupyter file browser
             notebook = os.path.join(self.contents_manager.root_dir, notebook)
         current = self._current(self.query.get("kernel") or None)
-        envs = await run_in("files", _present, result["envs"], notebook, current)
+        # not in the files pool: a scan stuck on slow storage may hold it (and the
+        # probe cache); _present waits for neither, the list answers in its budget
+        envs = await asyncio.to_thread(_present, result["envs"], notebook, current,
+                                       0.0 if result.get("partial") else 2.0)
         self.send_json({**result, "envs": envs, "roots": roots})
 
     def _current(self, kernel_id: str | None) -> dict[str, Any] | None:
@@ -125,20 +128,27 @@ class EnvsHandler(KSHandler):
 
         if kernel_id not in self.kernel_manager:
             raise KernelNotFound(f"no running kernel {kernel_id}; list them with GET /api/kernels")
-        return self.ks.switcher.current(self.kernel_manager.get_kernel(kernel_id))
+        from ..errors import KernelSwitchError
+
+        try:
+            return self.ks.switcher.current(self.kernel_manager.get_kernel(kernel_id))
+        except KernelSwitchError:  # not a Python kernel: no env is current, the list stands
+            return None
 
 
 def _present(envs: list[dict[str, Any]], notebook: str | None,
-             current: dict[str, Any] | None) -> list[dict[str, Any]]:
+             current: dict[str, Any] | None, wait: float) -> list[dict[str, Any]]:
     """Copies (the scan's list is shared) with what a picker needs added."""
     from ..envs._listing import always_listed, merge, present
 
-    out = merge([dict(e) for e in envs], always_listed())
+    out = merge([dict(e) for e in envs], always_listed(wait))
     if current is not None:
+        from ..envs._listing import same_file
+
         cur = current.get("executable")
         for e in out:
             e["current"] = e["prefix"] == current.get("prefix") and (
-                e.get("executable") == cur or e["kind"] != "system")
+                e["kind"] != "system" or same_file(e.get("executable"), cur))
     return present(out, notebook)
 
 

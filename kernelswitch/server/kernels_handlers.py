@@ -118,7 +118,10 @@ class KernelEnvHandler(_KernelHandler):
     async def get(self, kernel_id: str) -> None:
         km = self.kernel(kernel_id)
         env = self.ks.switcher.current(km)
+        from ..kernels._switch import display_name
+
         self.send_json({"kernel_id": kernel_id, "env": env, "mode": env["mode"],
+                        "display": display_name({}, env),
                         # the notebook's saved env was missing at start: say so, naming it
                         "restore_error": env.get("restore_error")})
 
@@ -189,21 +192,18 @@ def _answer(env: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
 def _changes(previous: dict[str, Any], target: Any) -> dict[str, Any]:
     """What a switch changed: Python version, mode, distributions gained and lost.
 
-    Counted as the kernel sees them: an overlay kernel also imports the
-    server's packages, so those are ``from_server`` (never ``lost``), as
-    compare says before the switch.
+    Counted as compare counts them before the switch: the envs' own
+    distributions, and what an overlay target gets from the server is
+    ``from_server`` (never ``lost``).
     """
     from ..envs import resolve
     from ..envs._compare import overlay_server
-    from ..envs._record import server_python
 
     try:
         prev = dict(resolve(previous["executable"]).packages)
     except KernelSwitchError:
         prev = {}
     server = overlay_server(target)
-    if previous.get("mode") == "overlay":  # the old kernel had the server's packages too
-        prev = {**resolve(server_python().executable).packages, **prev}
     own = target.packages
     new = {**(server.packages if server else {}), **own}
     return {
@@ -223,7 +223,8 @@ class KernelCompareHandler(_KernelHandler):
     }}  # fmt: skip
     openapi = {"get": {
         "summary": "What would change if the kernel moved to target",
-        "responses": {"200": S.ok({"type": "object"}), **S.errors(400, 404, 422)},
+        "responses": {"200": S.ok({"$ref": "#/components/schemas/Comparison"}),
+                      **S.errors(400, 404, 422)},
     }}  # fmt: skip
 
     @web.authenticated
