@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import socket
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized, ws_authenticated
@@ -36,6 +37,9 @@ from .console_handlers import SameOriginSocket, _binary, _finish_binary, _vm_inf
 
 #: Largest message a client may send (only small JSON objects are expected).
 MAX_CLIENT_MESSAGE = 4096
+#: Kernel send buffer of an events socket: what the OS holds for a stalled client
+#: is history we can no longer coalesce, so keep it small (messages are ~100 B).
+SEND_BUFFER = 16 * 1024
 
 
 def events(settings: dict[str, Any]) -> Any:
@@ -81,6 +85,9 @@ class EventsSocket(SameOriginSocket):
 
     def open(self) -> None:
         super().open()
+        sock = getattr(self.ws_connection, "stream", None)
+        with contextlib.suppress(Exception):
+            sock.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)  # type: ignore[union-attr]
         self.sub = self.service.hub.subscribe()
         self.pump = asyncio.ensure_future(self._pump())
 
