@@ -24,8 +24,8 @@ const ASK_TIMEOUT_MS = 2000;
  */
 export async function kernelEnv(kernel: Kernel.IKernelConnection): Promise<IKernelEnv | null> {
   const timeout = new Promise<null>(resolve => setTimeout(() => resolve(null), ASK_TIMEOUT_MS));
-  const asked = requestAPI<{ env: IKernelEnv }>(`kernels/${kernel.id}/env`)
-    .then(body => body.env)
+  const asked = requestAPI<{ env: IKernelEnv; display?: string }>(`kernels/${kernel.id}/env`)
+    .then(body => ({ ...body.env, display: body.display ?? body.env.display }))
     .catch(() => null);
   const env = await Promise.race([asked, timeout]);
   if (env) {

@@ -26,6 +26,8 @@ export interface IEnvRecord {
   server?: boolean;
   /** Inside the notebook's folder or project (asked with `envs?notebook=`). */
   recommended?: boolean;
+  /** What the kernel indicator says, from the server (GET kernels/{id}/env). */
+  display?: string;
   /** The notebook's saved env could not be restored at start (GET kernels/{id}/env). */
   restore_error?: { code: string; path: string; message: string } | null;
 }
@@ -90,6 +92,9 @@ export function envSummary(env: IEnvRecord): string {
 
 /** What the kernel indicator says: "Python 3.12 · proj-a/.venv". */
 export function kernelTitle(env: IEnvRecord): string {
+  if (env.display) {
+    return env.display;
+  }
   const mm = (env.version ?? '').split('.').slice(0, 2).join('.');
   return `Python ${mm || '3'} · ${envLabel(env)}`;
 }
