@@ -84,3 +84,24 @@ export async function switchKernel(
     return { ok: false, env: null as unknown as IKernelEnv, error: { code: 'network', message } };
   }
 }
+
+/**
+ * Where the kernel runs once any switch under way is done (`%pyenv switch`
+ * swaps when its cell ends): asked again every 300 ms while the server says
+ * it is switching, for at most ~6 s; null when the server does not answer.
+ */
+export async function settledEnv(kernelId: string): Promise<IKernelEnv | null> {
+  for (let i = 0; i < 20; i++) {
+    let env: IKernelEnv;
+    try {
+      env = (await requestAPI<{ env: IKernelEnv }>(`kernels/${kernelId}/env`)).env;
+    } catch {
+      return null;
+    }
+    if (!env.switching) {
+      return env;
+    }
+    await new Promise(resolve => setTimeout(resolve, 300));
+  }
+  return null;
+}

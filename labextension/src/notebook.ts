@@ -73,3 +73,25 @@ export function missingSavedEnv(nb: INotebookLike, current: IEnvRecord): string 
   Notification.warning(text, { autoClose: false });
   return text;
 }
+
+const hooked = new WeakSet<object>();
+
+/**
+ * Run `before` ahead of every save of the notebook (waiting at most `limit`
+ * ms): a switch made from a cell (`%pyenv switch`) or from a widget reaches
+ * the notebook model only when the sidebar hears of it, and a Ctrl+S right
+ * after must already write the new env.
+ */
+export function beforeSave(nb: INotebookLike, before: () => Promise<void>, limit = 4000): void {
+  const context = nb.context as unknown as { save?: (...args: unknown[]) => Promise<void> };
+  if (hooked.has(context) || typeof context.save !== 'function') {
+    return;
+  }
+  hooked.add(context);
+  const save = context.save.bind(context);
+  context.save = async (...args: unknown[]) => {
+    const cap = new Promise(resolve => setTimeout(resolve, limit));
+    await Promise.race([before().catch(() => undefined), cap]);
+    return save(...args);
+  };
+}

@@ -1,5 +1,4 @@
 import { Notification } from '@jupyterlab/apputils';
-import { refreshIcon } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { startAlign } from './align';
@@ -7,12 +6,13 @@ import { APIError, IEnvList, IEnvRecord, postRaw, requestAPI } from './api';
 import { renderEnvList } from './envlist';
 import { announceEnv } from './indicator';
 import { installIpykernel } from './install';
-import { compareWith, IKernelEnv, kernelEnv, switchKernel } from './kernelenv';
+import { compareWith, IKernelEnv, kernelEnv, settledEnv, switchKernel } from './kernelenv';
 import { LiveList } from './live';
 import {
-  INotebookLike, INotebookSource, missingSavedEnv, rememberEnv, savedEnv
+  beforeSave, INotebookLike, INotebookSource, missingSavedEnv, rememberEnv, savedEnv
 } from './notebook';
 import { envLabel } from './protocol';
+import { buildPanel, IPanelDom, P } from './panel_dom';
 import { el, renderFailed, renderSteps, renderSwitched } from './steps';
 
 export type { INotebookLike, INotebookSource };
@@ -22,7 +22,6 @@ type State =
   | { kind: 'error'; message: string }
   | { kind: 'ready'; list: IEnvList };
 
-const P = 'ks-EnvPanel';
 
 /**
  * Sidebar: discover – compare – align – apply. Lists the environments the
@@ -35,59 +34,27 @@ export class EnvPanel extends Widget {
     super();
     this._source = source;
     this.addClass(P);
-    const header = el('div', `${P}-header`);
-    const title = el('h2', `${P}-title`, 'Python environments');
-    this._refreshButton = el('button', `jp-Button jp-mod-minimal ${P}-refresh`);
-    this._refreshButton.title = 'Scan again for environments';
-    this._refreshButton.setAttribute('aria-label', 'Refresh environments');
-    refreshIcon.element({ container: this._refreshButton, tag: 'span' });
-    this._refreshButton.addEventListener('click', () => void this.refresh(true));
-    header.append(title, this._refreshButton);
-    const steps = el('ol', `${P}-steps`);
-    steps.setAttribute('aria-label', 'Steps');
-    for (const s of ['Discover', 'Compare', 'Align', 'Apply']) {
-      steps.append(el('li', '', s));
-    }
-    this._kernelLine = el('div', `${P}-kernel`);
-    this._notice = el('div', `${P}-notices`);
-    this._filter = input(`${P}-filter`, 'Filter environments');
-    this._filter.addEventListener('input', () => this._renderList());
-    this._body = el('div', `${P}-body`);
-    this._details = el('div', `${P}-details`);
-    this._details.setAttribute('role', 'region');
-    this._details.setAttribute('aria-label', 'Compare, align, apply');
-    // what happens inside the box stays there (the row and the list react to clicks and keys)
-    this._details.addEventListener('click', e => e.stopPropagation());
-    this._details.addEventListener('keydown', e => e.stopPropagation());
-
-    const more = el('div', `${P}-more`);
-    this._path = input(`${P}-path`, 'Python path…',
-    'An interpreter or env folder to compare with');
-    const usePath = el('button', `jp-Button jp-mod-styled jp-mod-accept ${P}-usePath`, 'Compare');
+    const dom = buildPanel(this.node);
+    this._dom = dom;
+    dom.refresh.addEventListener('click', () => void this.refresh(true));
+    dom.filter.addEventListener('input', () => this._renderList());
     const pick = (): void => {
-      const path = this._path.value.trim();
+      const path = dom.path.value.trim();
       if (path) {
         void this._select(path, 'path');
       }
     };
-    usePath.addEventListener('click', pick);
-    this._path.addEventListener('keydown', e => e.key === 'Enter' && pick());
-    this._root = input(`${P}-root`, 'Folder to scan');
-    const addRoot = el('button', `jp-Button jp-mod-styled jp-mod-accept ${P}-addRoot`, 'Scan');
+    dom.usePath.addEventListener('click', pick);
+    dom.path.addEventListener('keydown', e => e.key === 'Enter' && pick());
     const scan = (): void => {
-      const dir = this._root.value.trim();
+      const dir = dom.root.value.trim();
       if (dir && !this._roots.includes(dir)) {
         this._roots.push(dir);
       }
       void this.refresh(false);
     };
-    addRoot.addEventListener('click', scan);
-    this._root.addEventListener('keydown', e => e.key === 'Enter' && scan());
-    this._pathAnchor = el('div', `${P}-pathAnchor`);
-    more.append(this._path, usePath, this._root, addRoot);
-    this._scanned = el('p', `${P}-note ${P}-scanned`);
-    this.node.append(header, steps, this._kernelLine, this._notice, this._filter, this._body,
-                     more, this._pathAnchor, this._scanned);
+    dom.addRoot.addEventListener('click', scan);
+    dom.root.addEventListener('keydown', e => e.key === 'Enter' && scan());
     this._live = new LiveList(() => {
       if (this._state.kind === 'ready') {
         void this.refresh(false);
@@ -110,7 +77,7 @@ export class EnvPanel extends Widget {
     if (this._state.kind !== 'ready') {
       this._render({ kind: 'loading' });
     }
-    this._refreshButton.disabled = true;
+    this._dom.refresh.disabled = true;
     let state: State;
     try {
       const q = new URLSearchParams();
@@ -124,7 +91,7 @@ export class EnvPanel extends Widget {
       }
       const list = await requestAPI<IEnvList & { roots?: string[] }>(`envs?${q}`);
       state = { kind: 'ready', list };
-      this._scanned.textContent = list.roots ? `Scanned: ${list.roots.join(', ')}` : '';
+      this._dom.scanned.textContent = list.roots ? `Scanned: ${list.roots.join(', ')}` : '';
     } catch (error) {
       const message = error instanceof APIError ? error.message : String(error);
       if (error instanceof APIError && error.code === 'env_root_not_found') {
@@ -153,7 +120,7 @@ export class EnvPanel extends Widget {
     this._current = env;
     this._selected = env?.prefix ?? null;
     if (!keepDetails) {
-      this._details.replaceChildren();
+      this._dom.details.replaceChildren();
     }
     this._renderKernel();
     this._renderList();
@@ -162,7 +129,7 @@ export class EnvPanel extends Widget {
       this._checked.add(nb);
       const text = missingSavedEnv(nb, env);
       if (text) {
-        this._notice.replaceChildren(el('p', `${P}-note ks-mod-warn ${P}-missing`, text));
+        this._dom.notice.replaceChildren(el('p', `${P}-note ks-mod-warn ${P}-missing`, text));
       }
     }
   }
@@ -189,9 +156,12 @@ export class EnvPanel extends Widget {
     this._notebook?.sessionContext.kernelChanged.disconnect(this._onKernel, this);
     this._notebook?.sessionContext.statusChanged.disconnect(this._onStatus, this);
     this._notebook = nb;
-    this._notice.replaceChildren();
+    this._dom.notice.replaceChildren();
     nb?.sessionContext.kernelChanged.connect(this._onKernel, this);
     nb?.sessionContext.statusChanged.connect(this._onStatus, this);
+    if (nb) { // a save of this notebook first catches up with a switch made elsewhere
+      beforeSave(nb, () => (nb === this._notebook ? this._followKernel() : Promise.resolve()));
+    }
     if (nb && !nb.sessionContext.isReady) {
       void nb.sessionContext.ready.then(() => this.refreshKernel());
     }
@@ -225,15 +195,15 @@ export class EnvPanel extends Widget {
     target: string, anchor: 'row' | 'path' = 'row', key = target
   ): Promise<void> {
     if (anchor === 'row' && this._anchor === 'row' && this._selected === key &&
-        this._details.querySelector(`.${P}-comparison`)) {
-      this._details.replaceChildren(); // picked again: fold it
+        this._dom.details.querySelector(`.${P}-comparison`)) {
+      this._dom.details.replaceChildren(); // picked again: fold it
       this._renderList();
       return;
     }
     this._selected = key;
     this._anchor = anchor;
     this._renderList();
-    this._details.replaceChildren(el('p', `${P}-note ${P}-comparing`, 'Comparing…'));
+    this._dom.details.replaceChildren(el('p', `${P}-note ${P}-comparing`, 'Comparing…'));
     this._place();
     await this._compare(target, key);
   }
@@ -242,7 +212,7 @@ export class EnvPanel extends Widget {
     const nb = this._notebook;
     const kernel = nb?.sessionContext.session?.kernel;
     if (!nb || !kernel) {
-      this._details.replaceChildren(el('p', `${P}-note ${P}-error`,
+      this._dom.details.replaceChildren(el('p', `${P}-note ${P}-error`,
         'Open a notebook to switch its kernel.'));
       return;
     }
@@ -269,10 +239,10 @@ export class EnvPanel extends Widget {
       if (log) {
         alignBox.append(log);
       }
-      this._details.replaceChildren(box);
+      this._dom.details.replaceChildren(box);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      this._details.replaceChildren(el('p', `${P}-note ${P}-error`, message));
+      this._dom.details.replaceChildren(el('p', `${P}-note ${P}-error`, message));
     }
     this._place();
   }
@@ -286,21 +256,21 @@ export class EnvPanel extends Widget {
     const before = savedEnv(nb);
     rememberEnv(nb, target); // in the model before the answer: Ctrl+S keeps the choice
     this.node.dataset.switching = 'true';
-    this._details.replaceChildren(el('p', `${P}-note ${P}-switching`,
+    this._dom.details.replaceChildren(el('p', `${P}-note ${P}-switching`,
       `Switching to ${envLabel(target)}…`));
     const answer = await switchKernel(kernel.id, target.executable || target.prefix, carry);
     delete this.node.dataset.switching;
     if (answer.ok) {
       rememberEnv(nb, answer.env);
-      this._notice.replaceChildren();
-      this._details.replaceChildren(renderSwitched(P, answer, carry));
+      this._dom.notice.replaceChildren();
+      this._dom.details.replaceChildren(renderSwitched(P, answer, carry));
     } else {
       rememberEnv(nb, before);
       const message = answer.error?.message ?? 'the switch failed';
       Notification.warning(`Switch failed; the kernel keeps running. ${message}`, {
         autoClose: 8000
       });
-      this._details.replaceChildren(renderFailed(P, message));
+      this._dom.details.replaceChildren(renderFailed(P, message));
     }
     this._anchor = 'row';
     await this.refreshKernel(true);
@@ -312,7 +282,7 @@ export class EnvPanel extends Widget {
     this._selected = env.prefix;
     this._anchor = 'row';
     this._renderList();
-    if (await installIpykernel(env.executable, this._details)) {
+    if (await installIpykernel(env.executable, this._dom.details)) {
       await this.refresh(false);
     }
     this._place();
@@ -322,24 +292,15 @@ export class EnvPanel extends Widget {
    * A switch made elsewhere (`%pyenv switch`, the picker): show it, remember
    * it in the notebook, refresh the kernel info the front end shows.
    */
-  private async _followKernel(tries = 20): Promise<void> {
+  private async _followKernel(): Promise<void> {
     const nb = this._notebook;
     const kernel = nb?.sessionContext.session?.kernel;
     const known = this._current;
     if (!nb || !kernel || !known || known.kind === '?' || this.node.dataset.switching) {
       return;
     }
-    let env: IKernelEnv;
-    try {
-      env = (await requestAPI<{ env: IKernelEnv }>(`kernels/${kernel.id}/env`)).env;
-    } catch {
-      return;
-    }
-    if (env.switching && tries > 0) { // the swap waits for the cell's end: ask again soon
-      window.setTimeout(() => void this._followKernel(tries - 1), 300);
-      return;
-    }
-    if (nb !== this._notebook || env.prefix === known.prefix) {
+    const env = await settledEnv(kernel.id);
+    if (!env || nb !== this._notebook || env.prefix === this._current?.prefix) {
       return;
     }
     rememberEnv(nb, env);
@@ -349,26 +310,26 @@ export class EnvPanel extends Widget {
   /** Put the comparison under what the user clicked, and bring it into view. */
   private _place(scroll = true): void {
     const row = this._anchor === 'row' && this._selected
-      ? [...this._body.querySelectorAll<HTMLElement>(`.${P}-env`)].find(
+      ? [...this._dom.body.querySelectorAll<HTMLElement>(`.${P}-env`)].find(
         r => r.dataset.prefix === this._selected && !r.hidden)
       : null;
     if (row) {
-      row.after(this._details);
+      row.after(this._dom.details);
     } else if (this._anchor === 'path') {
-      this._pathAnchor.append(this._details);
+      this._dom.pathAnchor.append(this._dom.details);
     } else {
-      this._details.remove();
+      this._dom.details.remove();
       return;
     }
-    if (scroll && this._details.childElementCount) {
-      this._details.scrollIntoView({ block: 'nearest' });
-      (row ?? this._path).scrollIntoView({ block: 'nearest' });
+    if (scroll && this._dom.details.childElementCount) {
+      this._dom.details.scrollIntoView({ block: 'nearest' });
+      (row ?? this._dom.path).scrollIntoView({ block: 'nearest' });
     }
   }
 
   private _renderKernel(text?: string): void {
     const env = this._current;
-    this._kernelLine.textContent =
+    this._dom.kernelLine.textContent =
       text ??
       (env
         ? `${this._notebook?.context.path ?? 'kernel'} runs in ${envLabel(env)}` +
@@ -382,29 +343,29 @@ export class EnvPanel extends Widget {
 
   private _render(state: State): void {
     this._state = state;
-    this._refreshButton.disabled = state.kind === 'loading';
+    this._dom.refresh.disabled = state.kind === 'loading';
     this.node.dataset.state = state.kind;
     this._renderList();
   }
 
   private _renderList(): void {
     const state = this._state;
-    this._details.remove();
+    this._dom.details.remove();
     if (state.kind === 'loading') {
-      this._body.replaceChildren(el('p', `${P}-note ${P}-loading`, 'Looking for environments…'));
+      this._dom.body.replaceChildren(el('p', `${P}-note ${P}-loading`, 'Looking for environments…'));
     } else if (state.kind === 'error') {
-      this._body.replaceChildren(el('p', `${P}-note ${P}-error`, state.message));
+      this._dom.body.replaceChildren(el('p', `${P}-note ${P}-error`, state.message));
     } else if (state.list.envs.length === 0 && !this._current) {
-      this._body.replaceChildren(el('p', `${P}-note ${P}-empty`, 'No Python environments found.'));
+      this._dom.body.replaceChildren(el('p', `${P}-note ${P}-empty`, 'No Python environments found.'));
     } else {
-      const focused = this._body.contains(document.activeElement)
+      const focused = this._dom.body.contains(document.activeElement)
         ? (document.activeElement as HTMLElement).dataset.prefix : undefined;
-      this._body.replaceChildren(renderEnvList({
+      this._dom.body.replaceChildren(renderEnvList({
         prefix: P,
         envs: state.list.envs,
         current: this._current,
         selected: this._selected,
-        filter: this._filter.value,
+        filter: this._dom.filter.value,
         showIncompatible: this._showIncompatible,
         onToggleIncompatible: () => {
           this._showIncompatible = !this._showIncompatible;
@@ -414,10 +375,10 @@ export class EnvPanel extends Widget {
         onInstall: env => void this._install(env)
       }));
       if (focused) { // keep the keyboard where it was across a redraw
-        this._body.querySelector<HTMLElement>(`[data-prefix="${CSS.escape(focused)}"]`)?.focus();
+        this._dom.body.querySelector<HTMLElement>(`[data-prefix="${CSS.escape(focused)}"]`)?.focus();
       }
       if (state.list.partial) {
-        this._body.append(el('p', `${P}-note ${P}-partial`,
+        this._dom.body.append(el('p', `${P}-note ${P}-partial`,
           'The scan stopped early: the list may be incomplete.'));
       }
     }
@@ -425,6 +386,7 @@ export class EnvPanel extends Widget {
   }
 
   private _source: INotebookSource | null;
+  private _dom: IPanelDom;
   private _notebook: INotebookLike | null = null;
   private _current: IKernelEnv | null = null;
   private _selected: string | null = null;
@@ -433,28 +395,9 @@ export class EnvPanel extends Widget {
   private _showIncompatible = false;
   private _checked = new WeakSet<INotebookLike>();
   private _state: State = { kind: 'loading' };
-  private _body: HTMLDivElement;
-  private _details: HTMLDivElement;
-  private _pathAnchor: HTMLDivElement;
-  private _kernelLine: HTMLDivElement;
-  private _notice: HTMLDivElement;
-  private _filter: HTMLInputElement;
-  private _path: HTMLInputElement;
-  private _root: HTMLInputElement;
   private _roots: string[] = [];
-  private _scanned: HTMLElement;
-  private _refreshButton: HTMLButtonElement;
   private _live: LiveList;
   private _idleTimer = 0;
   private _loaded = false;
   private _seq = 0;
-}
-
-function input(className: string, placeholder: string, label = placeholder): HTMLInputElement {
-  const node = document.createElement('input');
-  node.className = `jp-mod-styled ${className}`;
-  node.placeholder = placeholder;
-  node.title = label;
-  node.setAttribute('aria-label', label);
-  return node;
 }

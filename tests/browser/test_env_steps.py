@@ -170,3 +170,26 @@ def test_a_missing_saved_env_is_said(page: Page, lab: RunningServer, lab_root: P
     note = panel.locator(".ks-EnvPanel-missing")
     expect(note).to_contain_text(str(gone))
     expect(note).to_contain_text("no longer exists")
+
+
+def test_ctrl_s_right_after_pyenv_switch_keeps_it(
+    page: Page, lab: RunningServer, lab_root: Path
+) -> None:
+    """The magic switches when its cell ends; the first save after that writes the new env."""
+    demo = _demo(lab)
+    path = lab_root / "magic-save.ipynb"
+    write_notebook(path, f"%load_ext kernelswitch\n%pyenv switch {demo['prefix']}")
+    notebook, panel = open_with_sidebar(page, lab, "ks-magic-save", "magic-save.ipynb")
+    before = path.stat().st_mtime_ns
+    run_cell(page, notebook, 0)
+    prompt = notebook.locator(".jp-CodeCell").nth(0).locator(".jp-InputPrompt")
+    expect(prompt).to_contain_text("[1]", timeout=60_000)
+    page.keyboard.press("Control+s")  # right after: no second chance
+    for _ in range(100):
+        if path.stat().st_mtime_ns != before:
+            break
+        page.wait_for_timeout(100)
+    page.wait_for_timeout(300)  # the write itself
+    saved = nbformat.read(path, as_version=4)
+    assert saved.metadata.get("kernelswitch", {}).get("env", {}).get("prefix") == demo["prefix"]
+    expect(panel).to_have_attribute("data-current", demo["prefix"], timeout=T)
