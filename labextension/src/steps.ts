@@ -64,7 +64,7 @@ export function comparisonLines(c: IComparison): string[] {
     lines.push(`From the server: ${server.size} package(s) (${listed([...server], 3)})`);
   }
   if (c.imports_from_server?.length) {
-    lines.push(`The notebook's ${listed(c.imports_from_server)} will come from the server`);
+    lines.push(`The notebook imports ${listed(c.imports_from_server)} from the server`);
   }
   return lines;
 }

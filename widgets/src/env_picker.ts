@@ -37,7 +37,7 @@ export function renderEnvPicker({ model, el: root, signal }: RenderProps<EnvPick
   const style = document.createElement('style');
   style.textContent = `${shared}\n${css}`;
   const header = el('div', `${P}-header`);
-  const refresh = el('button', `jp-Button jp-mod-styled jp-mod-reject ${P}-refresh`, 'Refresh');
+  const refresh = el('button', `jp-Button jp-mod-minimal ${P}-refresh`, '↻ Refresh');
   refresh.title = 'Scan again for environments';
   header.append(el('span', `${P}-title`, 'Python environments'), refresh);
   const filter = input(`${P}-filter`, 'Filter environments');
