@@ -225,14 +225,16 @@ function envRow(o: IEnvListOptions, env: IEnvRecord, group: string): HTMLLIEleme
   }
   li.addEventListener('click', () => o.onPick(env));
   if (env.mode === 'incompatible' && !env.error && env.executable && o.onInstall) {
+    // a link-sized offer on the name's line: the row stays two lines
     const offer = document.createElement('button');
-    offer.className = `jp-Button jp-mod-styled jp-mod-reject ks-EnvList-install ${p}-install`;
+    offer.className = `ks-EnvList-install ${p}-install`;
     offer.textContent = 'Install ipykernel…';
+    offer.title = 'Show the command that installs ipykernel here, then run it if you confirm';
     offer.addEventListener('click', ev => {
       ev.stopPropagation();
       o.onInstall?.(env);
     });
-    li.append(offer);
+    line1.append(offer);
   }
   return li;
 }
