@@ -193,3 +193,19 @@ def test_ctrl_s_right_after_pyenv_switch_keeps_it(
     saved = nbformat.read(path, as_version=4)
     assert saved.metadata.get("kernelswitch", {}).get("env", {}).get("prefix") == demo["prefix"]
     expect(panel).to_have_attribute("data-current", demo["prefix"], timeout=T)
+
+
+def test_a_vanished_interpreter_folds_live(page: Page, lab: RunningServer, lab_root: Path) -> None:
+    """An env whose interpreter is deleted moves to the folded incompatible group
+    with the reason, without a refresh."""
+    doomed = venv(lab_root.parent / "envs" / "doomed-env")
+    write_notebook(lab_root / "vanish.ipynb", "1")
+    _, panel = open_with_sidebar(page, lab, "ks-vanish", "vanish.ipynb")
+    env_row = row(panel, doomed)
+    expect(env_row).to_have_class(re.compile("ks-mod-overlay"), timeout=T)
+    for exe in (doomed / "bin").glob("python*"):
+        exe.unlink()
+    expect(env_row).to_be_hidden(timeout=T)  # folded away with the incompatible ones
+    panel.locator(".ks-EnvPanel-incompatibleToggle").click()
+    expect(env_row).to_have_class(re.compile("ks-mod-error"))
+    expect(env_row.locator(".ks-EnvPanel-envError")).to_contain_text("interpreter is missing")
