@@ -8,8 +8,8 @@ rounds, one window each in a rotating order:
 - ``off``: the client connected, thumbnails not visible (nothing taken);
 - ``ours``: the client says ``{"type": "thumbnails", "visible": true}``: the
   server takes a libvirt screenshot of each VM at most every 5 s, scales it to
-  240 px and pushes ``thumbnail`` events (the client fetches nothing; fetching
-  a ~10 KB PNG is the browser's part);
+  240 px and pushes ``thumbnail`` events, and the client fetches each new
+  thumbnail (``GET vms/NAME/thumbnail``) as a browser would;
 - ``virsh``: the anchor, a virt-manager-like periodic ``virsh screenshot`` of
   each VM every 5 s (a full-size PPM written to a file, not even scaled).
 
@@ -84,9 +84,15 @@ class Bench:
         return json.loads(resp.body) if resp.body else None
 
     async def listen(self, ws: Any) -> None:
+        from tornado.httpclient import AsyncHTTPClient
+
         while (raw := await ws.read_message()) is not None:
-            if json.loads(raw).get("type") == "thumbnail":
+            msg = json.loads(raw)
+            if msg.get("type") == "thumbnail":
                 self.thumbnails += 1
+                await AsyncHTTPClient().fetch(
+                    f"{self.server.url}kernelswitch/api/vms/{msg['name']}/thumbnail",
+                    headers={"Authorization": f"token {self.server.token}"}, raise_error=False)
 
     async def window(self, mode: str, ws: Any, seconds: float) -> dict[str, float]:
         qemu = _qemu_pids(self.names)
