@@ -53,7 +53,8 @@ export function comparisonLines(c: IComparison): string[] {
   }
   const v = c.version;
   const change = v.direction === 'none' ? v.change : `${v.change} ${v.direction}`;
-  lines.push(`Python ${v.from ?? '?'} → ${v.to ?? '?'} (${change})`);
+  lines.push(v.from && v.from === v.to ? `Python ${v.to}, as now`
+    : `Python ${v.from ?? '?'} → ${v.to ?? '?'} (${change})`);
   const server = new Set(fromServer(c));
   const missing = Object.keys(c.missing_packages).filter(n => !server.has(n)).sort();
   lines.push(missing.length
