@@ -201,7 +201,13 @@ class Thumbnails:
                 return False
             t.shot_at = now
             manager = self.managers[key[0]]
-            image = await manager.connection.acall(lambda conn: screenshot(conn, key[1]))
+            # virDomainScreenshot asks QEMU's monitor: in the VM's lane, with a
+            # deadline, so a stopped guest cannot hold a libvirt thread for ever
+            image = await manager.guard.acall(
+                key[1],
+                lambda: manager.connection.call(lambda conn: screenshot(conn, key[1])),
+                "taking a thumbnail",
+            )
             png, digest = await asyncio.to_thread(reduce_to_png, image)
         if digest == t.digest:
             return False
