@@ -48,6 +48,7 @@ from .errors import ShutdownTimeout, VMStateError
 from .guard import MONITOR_DEADLINE, MonitorGuard, PoolAdmission
 from .manage import ManageMixin
 from .power import POLL_INTERVAL, SHUTDOWN_TIMEOUT, PowerMixin
+from .runtime import file_sizes
 from .storage import Storage
 
 __all__ = [
@@ -151,7 +152,7 @@ class VMManager(CreateMixin, PowerMixin, ManageMixin):
         for d in parsed["disks"]:
             if d["device"] != "disk":
                 continue
-            disks.append({**d, **self._disk_sizes(dom, d["path"], active)})
+            disks.append({**d, **self._disk_sizes(dom, d["path"], active, d.get("format"))})
         media = [
             {"target": m["target"], "bus": m["bus"], "path": m["path"], "ejected": not m["path"]}
             for m in parsed["media"]
@@ -183,16 +184,17 @@ class VMManager(CreateMixin, PowerMixin, ManageMixin):
         }
 
     def _disk_sizes(
-        self, dom: Any, path: str | None, active: bool = False
+        self, dom: Any, path: str | None, active: bool = False, fmt: str | None = None
     ) -> dict[str, int | None]:
         """Virtual size and bytes used; libvirt reads qcow2 headers even when shut off.
 
-        A running VM's disks are read through the pool (the file), because
-        ``blockInfo`` of a live domain asks its QEMU monitor."""
+        A running VM's disks are read from the file (local hosts) or the pool,
+        because ``blockInfo`` of a live domain asks its QEMU monitor."""
         if not path:
             return {"capacity": None, "allocation": None}
         if active:
-            return self.storage.volume_sizes(path)
+            sizes = file_sizes(path, fmt) if self.guard.local else None
+            return sizes if sizes is not None else self.storage.volume_sizes(path)
         try:
             capacity, allocation, _physical = dom.blockInfo(path, 0)
             return {"capacity": int(capacity), "allocation": int(allocation)}
