@@ -2,6 +2,7 @@ import type { RenderProps } from '@anywidget/types';
 
 import { pageConfig } from './api';
 import css from './console.css';
+import { LocalModel } from './vm_common';
 
 /**
  * The live VM console: a canvas painted from the server's websocket
@@ -308,6 +309,14 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
     const w = canvas.width;
     const h = canvas.height;
     canvas.style.imageRendering = mode === 'fit' ? 'auto' : 'pixelated';
+    if (mode === 'fit' && w && root.classList.contains('ks-mod-fill')) {
+      // a tab: the whole screen in sight, as large as the tab allows (either way)
+      const k = Math.min(screen.clientWidth / w, screen.clientHeight / h) || 1;
+      canvas.style.maxWidth = 'none';
+      canvas.style.width = `${Math.floor(w * k)}px`;
+      canvas.style.height = `${Math.floor(h * k)}px`;
+      return;
+    }
     if (mode === 'fit' || !w) {
       canvas.style.width = '100%';
       canvas.style.height = 'auto';
@@ -496,5 +505,50 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
     ro.disconnect();
     ws?.close();
     void audioCtx?.close();
+  };
+}
+
+export interface ConsoleOptions {
+  /** The VM's name. */
+  name: string;
+  scale?: ConsoleModel['scale'];
+  /** Fill the host element (a JupyterLab tab) instead of flowing like a cell's output. */
+  fill?: boolean;
+  /** Told each console state: connecting, running, stopped, reconnecting, error, closed. */
+  onStatus?: (state: string) => void;
+}
+
+export interface MountedConsole {
+  /** Close the websocket and the audio, and empty the host. */
+  dispose: () => void;
+  focus: () => void;
+}
+
+/**
+ * The console view without a kernel: a JupyterLab tab (the labextension) and
+ * the VM manager's inline console run exactly the code a notebook cell runs,
+ * on a model kept in the page.
+ */
+export function mountConsole(host: HTMLElement, options: ConsoleOptions): MountedConsole {
+  const model = new LocalModel<ConsoleModel>({
+    vm: options.name, scale: options.scale ?? 'fit', status: '', width: 0, height: 0,
+    audio: false, volume: 1, muted: false
+  });
+  if (options.onStatus) {
+    const onStatus = options.onStatus;
+    model.on('change:status', () => onStatus(model.get('status')));
+  }
+  const cleanup = renderConsole({ model, el: host } as unknown as RenderProps<ConsoleModel>);
+  const root = host.querySelector<HTMLElement>('.ks-console');
+  if (options.fill) {
+    root?.classList.add('ks-mod-fill');
+  }
+  return {
+    dispose: () => {
+      cleanup();
+      model.off();
+      host.replaceChildren();
+    },
+    focus: () => root?.focus()
   };
 }
