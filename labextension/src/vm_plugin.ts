@@ -81,7 +81,7 @@ export const vmPlugin: JupyterFrontEndPlugin<void> = {
         palette.addItem({ command: id, category: PALETTE_CATEGORY });
       }
     }
-    launcher?.add({ command: CommandIDs.create, category: 'Other', rank: 1 });
+    launcher?.add({ command: CommandIDs.create, args: { isLauncher: true }, category: 'Other', rank: 1 });
 
     const sidebar: VMSidebar = new VMSidebar(store, app.commands, visible =>
       setThumbnailsVisible(sidebar, visible)

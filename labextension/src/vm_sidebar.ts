@@ -15,26 +15,30 @@ import { ServerConnection } from '@jupyterlab/services';
 import { CommandToolbarButton, LabIcon, SidePanel, ellipsesIcon, pauseIcon, runIcon } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
 import { Message } from '@lumino/messaging';
-import { Widget } from '@lumino/widgets';
+import { Panel, Widget } from '@lumino/widgets';
 
-import { RUNNING, STATE_LABEL, humanSize } from '../../widgets/lib/shell';
+import { ACTIVE, STATE_LABEL, humanSize } from '../../widgets/lib/shell';
 import { busyWith, onBusyChange } from './vm_actions';
 import { CommandIDs } from './vm_commands';
 import { powerIcon, vmIcon } from './vm_icons';
 import type { IThumbnail, IVMRecord, VMStore } from './vm_store';
 
-/** The buttons a row shows for a state: the everyday actions; the rest is in "More". */
-const BUTTONS: Record<string, [string, string, LabIcon][]> = {
+/**
+ * The buttons a row shows for a state: the everyday actions, the first with
+ * its word, the others as icons with tooltips (the sidebar is 250 px wide);
+ * the rest is in "More" (the right-click menu).
+ */
+const BUTTONS: Record<string, [string, string, LabIcon, boolean][]> = {
   running: [
-    [CommandIDs.console, 'Console', vmIcon],
-    [CommandIDs.suspend, 'Pause', pauseIcon],
-    [CommandIDs.shutdown, 'Shut down', powerIcon]
+    [CommandIDs.console, 'Console', vmIcon, true],
+    [CommandIDs.suspend, 'Pause', pauseIcon, false],
+    [CommandIDs.shutdown, 'Shut down', powerIcon, false]
   ],
   paused: [
-    [CommandIDs.console, 'Console', vmIcon],
-    [CommandIDs.resume, 'Resume', runIcon]
+    [CommandIDs.console, 'Console', vmIcon, true],
+    [CommandIDs.resume, 'Resume', runIcon, true]
   ],
-  shutoff: [[CommandIDs.start, 'Start', runIcon]]
+  shutoff: [[CommandIDs.start, 'Start', runIcon, true]]
 };
 BUTTONS.blocked = BUTTONS.running;
 BUTTONS.crashed = BUTTONS.shutoff;
@@ -51,6 +55,7 @@ interface IRow {
   name: HTMLElement;
   os: HTMLElement;
   meta: HTMLElement;
+  sizes: HTMLElement;
   actions: HTMLElement;
   busy: HTMLElement;
   sig: string;
@@ -70,11 +75,14 @@ export class VMSidebar extends SidePanel {
     private _commands: CommandRegistry,
     private _onVisible: (visible: boolean) => void
   ) {
-    super();
+    super({ content: new Panel() }); // one list, not accordion sections
     this.addClass('ks-VMSidebar');
     const title = new Widget();
-    title.addClass('jp-SidePanel-title');
-    title.node.innerHTML = '<h2>Virtual machines</h2>';
+    title.addClass('ks-VMSidebar-title');
+    const h2 = document.createElement('h2');
+    h2.className = 'jp-text-truncated';
+    h2.textContent = 'Virtual machines';
+    title.node.append(h2);
     this.header.addWidget(title);
     this.toolbar.addItem(
       'new-vm',
@@ -187,7 +195,7 @@ export class VMSidebar extends SidePanel {
     img.hidden = true;
     const placeholder = document.createElement('div');
     placeholder.className = 'ks-VMSidebar-placeholder';
-    vmIcon.element({ container: placeholder, elementSize: 'large' } as any);
+    placeholder.append(vmIcon.element({ tag: 'span' }));
     thumb.append(img, placeholder);
     const info = document.createElement('div');
     info.className = 'ks-VMSidebar-info';
@@ -199,7 +207,9 @@ export class VMSidebar extends SidePanel {
     os.className = 'ks-VMSidebar-os';
     const meta = document.createElement('div');
     meta.className = 'ks-VMSidebar-meta';
-    info.append(name, os, meta);
+    const sizes = document.createElement('div');
+    sizes.className = 'ks-VMSidebar-sizes';
+    info.append(name, os, meta, sizes);
     const actions = document.createElement('div');
     actions.className = 'ks-VMSidebar-actions';
     actions.setAttribute('role', 'toolbar');
@@ -219,7 +229,7 @@ export class VMSidebar extends SidePanel {
         open();
       }
     });
-    return { li, img, placeholder, name, os, meta, actions, busy, sig: '', thumbKey: '', thumbUrl: '' };
+    return { li, img, placeholder, name, os, meta, sizes, actions, busy, sig: '', thumbKey: '', thumbUrl: '' };
   }
 
   private _paint(row: IRow, vm: IVMRecord): void {
@@ -238,7 +248,8 @@ export class VMSidebar extends SidePanel {
       stateEl.className = 'ks-VMSidebar-state';
       stateEl.textContent = state;
       const cpus = `${vm.vcpus ?? '?'} vCPU${vm.vcpus === 1 ? '' : 's'}`;
-      row.meta.append(dot, stateEl, ` · ${memory(vm.memory)} · ${cpus}`);
+      row.meta.append(dot, stateEl);
+      row.sizes.textContent = `${memory(vm.memory)} · ${cpus}`;
       row.busy.textContent = busy ? `${busy}…` : '';
       row.li.setAttribute('aria-busy', String(Boolean(busy)));
       this._paintActions(row, vm, Boolean(busy));
@@ -247,10 +258,10 @@ export class VMSidebar extends SidePanel {
   }
 
   private _paintActions(row: IRow, vm: IVMRecord, busy: boolean): void {
-    const buttons = (BUTTONS[vm.state] ?? []).map(([id, text, icon]) =>
-      this._button(id, text, icon, vm, busy)
+    const buttons = (BUTTONS[vm.state] ?? []).map(([id, text, icon, worded]) =>
+      this._button(id, text, icon, worded, vm, busy)
     );
-    const more = this._button('', 'More', ellipsesIcon, vm, false);
+    const more = this._button('', 'More', ellipsesIcon, false, vm, false);
     more.classList.add('ks-VMSidebar-more');
     more.title = `More actions for ${vm.name}`;
     more.setAttribute('aria-label', `More actions for ${vm.name}`);
@@ -267,14 +278,18 @@ export class VMSidebar extends SidePanel {
     row.actions.replaceChildren(...buttons, more);
   }
 
-  private _button(id: string, text: string, icon: LabIcon, vm: IVMRecord, busy: boolean): HTMLButtonElement {
+  private _button(
+    id: string, text: string, icon: LabIcon, worded: boolean, vm: IVMRecord, busy: boolean
+  ): HTMLButtonElement {
     const b = document.createElement('button');
     b.type = 'button';
-    b.className = 'jp-Button jp-mod-minimal ks-VMSidebar-act';
-    icon.element({ container: b, tag: 'span', className: 'ks-VMSidebar-actIcon' } as any);
-    const t = document.createElement('span');
-    t.textContent = text;
-    b.append(t);
+    b.className = `ks-VMSidebar-act${worded ? ' ks-mod-worded' : ''}`;
+    b.append(icon.element({ tag: 'span', className: 'ks-VMSidebar-actIcon' }));
+    if (worded) {
+      const t = document.createElement('span');
+      t.textContent = text;
+      b.append(t);
+    }
     if (id) {
       b.dataset.command = id;
       b.title = `${this._commands.caption(id, { name: vm.name }) || text}`;
@@ -288,26 +303,27 @@ export class VMSidebar extends SidePanel {
   // ------------------------------------------------------------ thumbnails
   private _onThumbnail(_: VMStore, t: IThumbnail): void {
     const row = this._rows.get(`${t.uri}\u0000${t.name}`);
-    if (row) {
-      void this._fetchThumb(row, t.name, 'thumbnail', `thumb:${t.version}`);
+    const vm = this._store.get(t.name);
+    if (row && vm) {
+      void this._paintThumb(row, vm);
     }
   }
 
+  /**
+   * A VM that runs shows its newest thumbnail (the server takes them while a
+   * VM sidebar is visible); one that does not, the last screen it showed.
+   */
   private async _paintThumb(row: IRow, vm: IVMRecord): Promise<void> {
-    if (RUNNING.has(vm.state) || vm.state === 'paused') {
-      const version = (vm as { thumbnail_version?: number }).thumbnail_version;
-      if (version !== undefined) {
-        await this._fetchThumb(row, vm.name, 'thumbnail', `thumb:${version}`);
-      } else if (!row.thumbKey.startsWith('thumb:')) {
-        // whatever the server has now; events bring the next ones
-        await this._fetchThumb(row, vm.name, 'thumbnail', 'thumb:first');
-      }
-    } else if (vm.preview) {
+    const version = vm.thumbnail_version ?? 0;
+    if (ACTIVE.has(vm.state) && version > 0) {
+      await this._fetchThumb(row, vm.name, 'thumbnail', `thumb:${version}`);
+    } else if (!ACTIVE.has(vm.state) && vm.preview) {
       await this._fetchThumb(row, vm.name, 'preview', `preview:${vm.preview_path ?? ''}`);
-    } else if (row.thumbKey) {
+    } else if (row.thumbKey && !(ACTIVE.has(vm.state) && row.thumbKey.startsWith('thumb:'))) {
       row.thumbKey = '';
       row.img.hidden = true;
       row.placeholder.hidden = false;
+      delete row.li.dataset.thumb;
     }
   }
 

@@ -14,6 +14,8 @@ export interface IVMRecord extends VM {
   uri: string;
   /** libosinfo's name ("Alpine Linux 3.17"); null when no OS is recorded. */
   os_name?: string | null;
+  /** The newest screen thumbnail (`GET vms/NAME/thumbnail`); 0 = none taken yet. */
+  thumbnail_version?: number;
 }
 
 export interface IHostState {
@@ -76,7 +78,13 @@ export class VMStore {
       }
     });
     on('vm_defined', msg => {
-      this._vms.set(key(msg.uri, msg.name), { ...(msg.vm as IVMRecord), uri: msg.uri });
+      // an upsert: a changed definition (edit, revert) comes this way too
+      const old = this._vms.get(key(msg.uri, msg.name));
+      this._vms.set(key(msg.uri, msg.name), {
+        thumbnail_version: old?.thumbnail_version,
+        ...(msg.vm as IVMRecord),
+        uri: msg.uri
+      });
       this._changed.emit();
     });
     on('vm_undefined', msg => {
@@ -88,7 +96,13 @@ export class VMStore {
       this._hosts.set(msg.uri, msg as IHostState);
       this._changed.emit();
     });
-    on('thumbnail', msg => this._thumbnail.emit(msg as IThumbnail));
+    on('thumbnail', msg => {
+      const vm = this._vms.get(key(msg.uri, msg.name));
+      if (vm) {
+        this._vms.set(key(msg.uri, msg.name), { ...vm, thumbnail_version: msg.version });
+        this._thumbnail.emit(msg as IThumbnail);
+      }
+    });
   }
 
   dispose(): void {

@@ -10,6 +10,7 @@ closing it closes its websocket. The README's pictures are taken here
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 import urllib.request
@@ -67,12 +68,19 @@ def _row(page: Page, name: str) -> Any:
     return page.locator(f'.ks-VMSidebar-vm[data-ks-vm="{name}"]')
 
 
-def _menu(page: Page, row: Any, item: str) -> None:
-    """Right-click *row* and pick *item* from JupyterLab's context menu."""
+def _item(menu: Any, label: str) -> Any:
+    """The menu item labelled exactly *label*."""
+    return menu.locator(".lm-Menu-item").filter(
+        has=menu.page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{re.escape(label)}$"))
+    )
+
+
+def _menu(page: Page, row: Any, label: str) -> None:
+    """Right-click *row* and pick *label* from JupyterLab's context menu."""
     row.click(button="right")
     menu = page.locator(".lm-Menu").last
     expect(menu).to_be_visible()
-    menu.locator(".lm-Menu-item", has_text=item).first.click()
+    _item(menu, label).click()
 
 
 def test_sidebar_follows_rest_changes_live(
@@ -93,26 +101,30 @@ def test_sidebar_follows_rest_changes_live(
         expect(row).to_have_attribute("data-state", "running", timeout=LIVE_MS)
         # the OS by name, never an osinfo URL; memory and vCPUs
         expect(row.locator(".ks-VMSidebar-os")).to_have_text("Alpine Linux 3.17")
-        expect(row.locator(".ks-VMSidebar-meta")).to_contain_text("Running · 256 MiB · 1 vCPU")
+        expect(row.locator(".ks-VMSidebar-meta")).to_have_text("Running")
+        expect(row.locator(".ks-VMSidebar-sizes")).to_have_text("256 MiB · 1 vCPU")
         # the buttons its state allows
         expect(row.get_by_role("button", name=f"Pause {name}")).to_be_visible()
         expect(row.get_by_role("button", name=f"Start {name}")).to_have_count(0)
 
         _api(lab, "POST", f"vms/{name}/suspend")
         expect(row).to_have_attribute("data-state", "paused", timeout=LIVE_MS)
-        expect(row.locator(".ks-VMSidebar-meta")).to_contain_text("Paused")
+        expect(row.locator(".ks-VMSidebar-meta")).to_have_text("Paused")
 
         # a right-click menu action runs (and offers only what fits the state)
         row.click(button="right")
         menu = page.locator(".lm-Menu").last
-        expect(menu.locator(".lm-Menu-item", has_text="Resume")).to_be_visible()
-        expect(menu.locator(".lm-Menu-item", has_text="Start")).to_have_count(0)
+        expect(_item(menu, "Resume")).to_be_visible()
+        expect(_item(menu, "Force off…")).to_be_visible()
+        for unfit in ("Start", "Pause", "Shut down"):
+            expect(_item(menu, unfit)).to_be_hidden()
         shoot(page, shots_dir, "vm-sidebar-menu.png")
-        menu.locator(".lm-Menu-item", has_text="Resume").click()
+        _item(menu, "Resume").click()
         expect(row).to_have_attribute("data-state", "running", timeout=30_000)
+        expect(row).to_have_attribute("aria-busy", "false")  # "Resuming…" answered
 
         # delete from the menu: it asks first, and says what happens to the disk
-        _menu(page, row, "Delete")
+        _menu(page, row, "Delete…")
         dialog = page.locator(".jp-Dialog")
         expect(dialog).to_contain_text(f"Delete VM {name}?")
         expect(dialog).to_contain_text("forced off first")
