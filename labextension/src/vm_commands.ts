@@ -74,10 +74,13 @@ export function addCommands(app: JupyterFrontEnd, store: VMStore, tabs: IConsole
 
   /** The VM a command is about: its argument, else the row under the right-click. */
   const target = (args: ReadonlyPartialJSONObject): IVMRecord | undefined => {
+    // the palette names no VM: it asks (an old right-click must not decide)
     const name =
       typeof args.name === 'string'
         ? args.name
-        : app.contextMenuHitTest(node => node.matches?.(ROW_SELECTOR))?.dataset.ksVm;
+        : args.isPalette
+          ? undefined
+          : app.contextMenuHitTest(node => node.matches?.(ROW_SELECTOR))?.dataset.ksVm;
     return name ? store.get(name) : undefined;
   };
 

@@ -78,7 +78,7 @@ export const vmPlugin: JupyterFrontEndPlugin<void> = {
     }
     if (palette) {
       for (const id of [CommandIDs.console, CommandIDs.create, ...Object.values(VERB_COMMANDS), CommandIDs.remove]) {
-        palette.addItem({ command: id, category: PALETTE_CATEGORY });
+        palette.addItem({ command: id, args: { isPalette: true }, category: PALETTE_CATEGORY });
       }
     }
     launcher?.add({ command: CommandIDs.create, args: { isLauncher: true }, category: 'Other', rank: 1 });

@@ -51,6 +51,12 @@ export class ConsoleTab extends Widget {
     this._console?.focus();
   }
 
+  // a closed tab is gone for good (a plain Widget would only be detached)
+  protected onCloseRequest(msg: Message): void {
+    super.onCloseRequest(msg);
+    this.dispose();
+  }
+
   dispose(): void {
     if (this.isDisposed) {
       return;
@@ -85,6 +91,11 @@ export class CreateVMTab extends Widget {
   protected onActivateRequest(msg: Message): void {
     super.onActivateRequest(msg);
     this.node.querySelector<HTMLInputElement>('.ks-cvm-iso')?.focus();
+  }
+
+  protected onCloseRequest(msg: Message): void {
+    super.onCloseRequest(msg);
+    this.dispose();
   }
 
   dispose(): void {

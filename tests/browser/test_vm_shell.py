@@ -23,6 +23,7 @@ from playwright.sync_api import Page, expect
 from support.console_vm import serial_text
 from support.docs_images import shoot
 from support.jupyter import RunningServer
+from support.keys import type_like_a_person
 
 pytestmark = pytest.mark.vm
 
@@ -195,19 +196,19 @@ def test_console_tab_from_the_palette(
     console.locator(".ks-console-status").click()
     console.focus()
     token = f"TAB-{secrets.token_hex(3)}"
-    page.keyboard.type(f"echo {token} > /dev/ttyS0")
-    page.keyboard.press("Enter")
+    type_like_a_person(page, f"echo {token} > /dev/ttyS0\n")
     _wait_serial(console_vm, token + "\n")
     expect(page.locator(".ks-ConsoleTab")).to_have_count(1)
     shoot(page, shots_dir, "console-tab.png")
 
     # a reload restores the tab, connected again
+    before = len(sockets)
     page.reload()
     tab = page.locator(f'.ks-ConsoleTab[data-vm="{name}"]')
     expect(tab.locator(".ks-console")).to_have_attribute("data-state", "connected", timeout=90_000)
 
     # closing the tab closes its websocket
-    live = [ws for ws in sockets if not ws.is_closed()]
+    live = [ws for ws in sockets[before:] if not ws.is_closed()]
     assert live, "the restored tab has no console websocket"
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=name).locator(
         ".lm-TabBar-tabCloseIcon"
