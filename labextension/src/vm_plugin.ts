@@ -8,6 +8,7 @@ import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyte
 import { ICommandPalette, WidgetTracker } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 
+import { OPEN_CONSOLE_EVENT } from '../../widgets/lib/shell';
 import { setThumbnailsVisible } from './events';
 import { addCommands, CommandIDs, MENU, ROW_SELECTOR, VERB_COMMANDS } from './vm_commands';
 import { vmIcon } from './vm_icons';
@@ -17,9 +18,6 @@ import { ConsoleTab, CreateVMTab } from './vm_tabs';
 
 const SIDEBAR_ID = 'kernelswitch-vms';
 const PALETTE_CATEGORY = 'Virtual machines';
-
-/** The manager widget in a notebook asks for a console tab with this DOM event. */
-export const OPEN_CONSOLE_EVENT = 'kernelswitch:open-console';
 
 export const vmPlugin: JupyterFrontEndPlugin<void> = {
   id: 'kernelswitch:vms',

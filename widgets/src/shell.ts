@@ -13,5 +13,5 @@ export type { ConsoleOptions, MountedConsole } from './console';
 export { mountCreateVM } from './create_vm';
 export type { CreateOptions, VMInfo } from './create_vm';
 export { humanSize } from './vm_common';
-export { ACTIONS, ACTIVE, RUNNING, STATE_LABEL, allowed } from './vm_row';
+export { ACTIONS, ACTIVE, OPEN_CONSOLE_EVENT, RUNNING, STATE_LABEL, allowed } from './vm_row';
 export type { Action, VM } from './vm_row';
