@@ -125,7 +125,11 @@ class EventHub:
             "type": "snapshot",
             "vms": records,
             "envs_version": self.env_version(),
-            "hosts": [self.hosts[uri] for uri in self.managers if uri in self.hosts],
+            "hosts": [
+                {k: v for k, v in self.hosts[uri].items() if k != "type"}
+                for uri in self.managers
+                if uri in self.hosts
+            ],
         }
 
     def running(self) -> list[tuple[str, str]]:

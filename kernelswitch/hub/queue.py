@@ -9,7 +9,9 @@ minutes of stale history, and the server must never wait for it. So pending
 messages are kept in insertion order under a key per thing they describe (a
 VM's life, a VM's tray device, its thumbnail, the env list, a host); a newer
 message about the same thing replaces the pending one in its place, which
-keeps every VM's messages in order. The keys are bounded by what exists (VMs
+keeps every VM's messages in order. A client that is waiting for messages
+(not ``busy`` writing one) gets the first :data:`KEEP_APART` of a burst as
+they are; coalescing is for clients that are behind. The keys are bounded by what exists (VMs
 x kinds), plus :data:`MAX_PENDING` as a guard: past it the client is closed
 (1013) and, reconnecting, gets a fresh snapshot.
 """
@@ -23,6 +25,9 @@ from typing import Any
 
 #: Most distinct pending messages a client may have before it is dropped.
 MAX_PENDING = 10_000
+#: Messages kept apart (not merged) for a client that is waiting for more: a
+#: burst (a VM defined then started in one breath) reaches a live client whole.
+KEEP_APART = 8
 
 
 def coalesce_key(msg: dict[str, Any], seq: int) -> Hashable:
@@ -66,6 +71,8 @@ class Subscriber:
         self.reason = ""
         #: how many messages were merged into a pending one (tests, logs)
         self.coalesced = 0
+        #: the consumer holds a message (writing it): newer ones coalesce meanwhile
+        self.busy = False
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -75,7 +82,8 @@ class Subscriber:
         if self.closed:
             return
         self._seq += 1
-        key = coalesce_key(msg, self._seq)
+        apart = not self.busy and len(self._pending) < KEEP_APART
+        key = ("now", self._seq) if apart else coalesce_key(msg, self._seq)
         old = self._pending.get(key)
         if old is not None:
             self._pending[key] = merge(old, msg)  # keeps its place: per-VM order holds
@@ -88,7 +96,9 @@ class Subscriber:
         self._ready.set()
 
     async def get(self) -> dict[str, Any] | None:
-        """The oldest pending message; None once closed."""
+        """The oldest pending message; None once closed. Until the next call the
+        subscriber is ``busy`` (its consumer is sending that message)."""
+        self.busy = False
         while not self._pending:
             if self.closed:
                 return None
@@ -97,6 +107,7 @@ class Subscriber:
         if self.closed:
             return None
         _key, msg = self._pending.popitem(last=False)
+        self.busy = True
         return msg
 
     def close(self, reason: str = "") -> None:
