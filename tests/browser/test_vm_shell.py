@@ -24,6 +24,7 @@ from support.console_vm import serial_text
 from support.docs_images import shoot
 from support.jupyter import RunningServer
 from support.keys import type_like_a_person
+from support.notebooks import open_notebook, write_notebook
 
 pytestmark = pytest.mark.vm
 
@@ -258,3 +259,67 @@ def test_launcher_has_one_python_kernel_and_a_vm_tile(shell: Page) -> None:
     expect(tile).to_have_count(1)
     tile.click()
     expect(page.locator(".ks-CreateVMTab .ks-cvm")).to_be_visible()
+
+
+_IMG_SUM = """(img) => {
+  const c = document.createElement('canvas');
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const ctx = c.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const d = ctx.getImageData(0, 0, c.width, c.height).data;
+  let h = 0;
+  for (let i = 0; i < d.length; i += 4) h = (h * 31 + d[i] + d[i + 1] + d[i + 2]) | 0;
+  return [c.width, c.height, h];
+}"""
+
+
+def test_thumbnail_follows_the_screen(
+    shell: Page, lab: RunningServer, console_vm: dict[str, Any]
+) -> None:
+    page, name = shell, console_vm["name"]
+    row = _row(page, name)
+    img = row.locator(".ks-VMSidebar-thumb img")
+    expect(row).to_have_attribute("data-thumb", re.compile(r"^thumb:\d+$"), timeout=30_000)
+    expect(img).to_be_visible()
+    before = img.evaluate(_IMG_SUM)
+    assert before[0] > 0, "the thumbnail has no pixels"
+    # the row's Console button opens the tab; what is typed changes the screen
+    row.get_by_role("button", name=f"Console {name}").click()
+    console = page.locator(f'.ks-ConsoleTab[data-vm="{name}"] .ks-console')
+    expect(console).to_have_attribute("data-state", "connected", timeout=60_000)
+    console.locator(".ks-console-status").click()
+    console.focus()
+    type_like_a_person(page, f"clear; echo THUMB-{secrets.token_hex(8)}; ls -l /\n")
+    deadline = time.monotonic() + 30
+    after = before
+    while time.monotonic() < deadline:
+        after = img.evaluate(_IMG_SUM)
+        if after[2] != before[2]:
+            break
+        page.wait_for_timeout(250)
+    assert after[2] != before[2], "the thumbnail did not follow the screen"
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=name).locator(
+        ".lm-TabBar-tabCloseIcon"
+    ).click()
+
+
+def test_manager_widget_opens_a_console_tab(
+    browser: Any, lab: RunningServer, lab_root: Path, console_vm: dict[str, Any]
+) -> None:
+    """The notebook's VM manager has "Open in tab" (JupyterLab's tab, not the cell)."""
+    name = console_vm["name"]
+    write_notebook(lab_root / "vmtab.ipynb", "%load_ext kernelswitch\n%vm manager")
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        notebook = open_notebook(page, lab, "ks-vmtab", "vmtab.ipynb")
+        notebook.locator(".jp-CodeCell .jp-InputArea-editor").first.click()
+        page.keyboard.press("Shift+Enter")
+        row = notebook.locator(f'.ks-vmm-vm[data-name="{name}"]')
+        expect(row).to_have_attribute("data-state", "running", timeout=90_000)
+        row.locator(".ks-vmm-tab").click()
+        tab = page.locator(f'.ks-ConsoleTab[data-vm="{name}"]')
+        expect(tab.locator(".ks-console")).to_have_attribute("data-state", "connected")
+    finally:
+        context.close()
