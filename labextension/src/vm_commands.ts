@@ -10,6 +10,7 @@
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { InputDialog } from '@jupyterlab/apputils';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
+import { Widget } from '@lumino/widgets';
 
 import { STATE_LABEL } from '../../widgets/lib/shell';
 import type { Action } from '../../widgets/lib/shell';
@@ -64,9 +65,10 @@ const CAPTIONS: Record<Action, string> = {
   delete: 'Delete the VM (asks first, and whether to keep its disks)'
 };
 
+/** Opens the main-area tabs (vm_plugin.ts); a command returns the tab (launcher, restorer). */
 export interface IConsoleOpener {
-  open(name: string): void;
-  create(): void;
+  open(name: string): Widget;
+  create(): Widget;
 }
 
 export function addCommands(app: JupyterFrontEnd, store: VMStore, tabs: IConsoleOpener): void {
@@ -111,7 +113,7 @@ export function addCommands(app: JupyterFrontEnd, store: VMStore, tabs: IConsole
   const vmCommand = (
     id: string,
     action: Action,
-    run: (vm: IVMRecord) => Promise<unknown> | void,
+    run: (vm: IVMRecord) => Promise<unknown> | Widget | void,
     extra: { icon?: typeof vmIcon; paletteLabel: string }
   ): void => {
     commands.addCommand(id, {
@@ -136,6 +138,11 @@ export function addCommands(app: JupyterFrontEnd, store: VMStore, tabs: IConsole
         return !vm || typeof args.name === 'string' || !whyNot(action, vm);
       },
       execute: async args => {
+        if (action === 'console' && typeof args.name === 'string') {
+          // by name, even before the VM list arrived (the layout restorer runs
+          // this at page load): the tab learns the state when it comes
+          return tabs.open(args.name);
+        }
         const vm = target(args) ?? (typeof args.name === 'string' ? undefined : await choose(action));
         if (vm) {
           return run(vm);

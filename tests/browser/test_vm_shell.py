@@ -56,7 +56,8 @@ def shell(browser: Any, lab: RunningServer) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    page.goto(f"{lab.url}lab/workspaces/ks-vmshell?token={lab.token}&reset")
+    # a workspace of its own, new each run (a "reset" in the URL would also undo the reload)
+    page.goto(f"{lab.url}lab/workspaces/ks-vmshell-{secrets.token_hex(4)}?token={lab.token}")
     tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="kernelswitch-vms"]')
     expect(tab).to_be_visible(timeout=90_000)
     tab.click()
@@ -64,6 +65,22 @@ def shell(browser: Any, lab: RunningServer) -> Iterator[Page]:
     expect(page.locator(".ks-VMSidebar")).to_have_attribute("data-status", "live", timeout=30_000)
     yield page
     context.close()
+
+
+def _wait_saved(lab: RunningServer, page: Page, key: str) -> None:
+    """Until the page's workspace, as the server keeps it, holds *key* (the
+    layout restorer saves a moment after a change; a reload before that would
+    restore the older layout)."""
+    workspace = page.url.split("/lab/workspaces/")[1].split("?")[0].split("/")[0]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        req = urllib.request.Request(f"{lab.url}lab/api/workspaces/{workspace}")
+        req.add_header("Authorization", f"token {lab.token}")
+        with urllib.request.urlopen(req, timeout=30) as r:
+            if key in json.loads(r.read()).get("data", {}):
+                return
+        time.sleep(0.2)
+    pytest.fail(f"the workspace {workspace} never saved {key}")
 
 
 def _row(page: Page, name: str) -> Any:
@@ -120,7 +137,7 @@ def test_sidebar_follows_rest_changes_live(
         expect(_item(menu, "Force off…")).to_be_visible()
         for unfit in ("Start", "Pause", "Shut down"):
             expect(_item(menu, unfit)).to_be_hidden()
-        shoot(page, shots_dir, "vm-sidebar-menu.png")
+        page.screenshot(path=str(shots_dir / "vm-sidebar-menu.png"))
         _item(menu, "Resume").click()
         expect(row).to_have_attribute("data-state", "running", timeout=30_000)
         expect(row).to_have_attribute("aria-busy", "false")  # "Resuming…" answered
@@ -174,6 +191,7 @@ def _open_console_from_palette(page: Page, name: str) -> Any:
     return tab
 
 
+@pytest.mark.screenshots
 def test_console_tab_from_the_palette(
     shell: Page, lab: RunningServer, console_vm: dict[str, Any], shots_dir: Path
 ) -> None:
@@ -204,6 +222,7 @@ def test_console_tab_from_the_palette(
 
     # a reload restores the tab, connected again
     before = len(sockets)
+    _wait_saved(lab, page, f"kernelswitch-console:{name}")
     page.reload()
     tab = page.locator(f'.ks-ConsoleTab[data-vm="{name}"]')
     expect(tab.locator(".ks-console")).to_have_attribute("data-state", "connected", timeout=90_000)
@@ -221,30 +240,57 @@ def test_console_tab_from_the_palette(
     assert all(ws.is_closed() for ws in live), "the console websocket outlived its tab"
 
 
+@pytest.mark.screenshots
 def test_sidebar_opens_console_and_create_form(
     shell: Page, lab: RunningServer, console_vm: dict[str, Any], shots_dir: Path
 ) -> None:
+    from vm.conftest import unique_name
+
+    from kernelswitch._paths import testos_dir
+
     page, name = shell, console_vm["name"]
-    row = _row(page, name)
-    expect(row).to_have_attribute("data-state", "running", timeout=LIVE_MS)
-    shoot(page, shots_dir, "vm-sidebar.png")
-    # double-click opens its console in a tab
-    row.locator(".ks-VMSidebar-name").dblclick()
-    tab = page.locator(f'.ks-ConsoleTab[data-vm="{name}"]')
-    expect(tab.locator(".ks-console")).to_have_attribute("data-state", "connected", timeout=60_000)
-    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=name).locator(
-        ".lm-TabBar-tabCloseIcon"
-    ).click()
-    # "New VM" opens the create form in a main-area tab
-    page.locator(".ks-VMSidebar .jp-Toolbar").get_by_text("New VM").click()
-    form = page.locator(".ks-CreateVMTab .ks-cvm")
-    expect(form).to_be_visible()
-    expect(form.locator(".ks-cvm-iso")).to_be_focused()
-    shoot(page, shots_dir, "create-vm-tab.png")
-    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="New VM").locator(
-        ".lm-TabBar-tabCloseIcon"
-    ).click()
-    expect(form).to_have_count(0)
+    fedora = str(Path(testos_dir()) / "testos-fedora.iso")
+    off = unique_name("fedora")  # a shut-off VM beside the running one
+    try:
+        _api(lab, "POST", "vms", {"name": off, "iso": fedora, "os": "fedora37",
+                                  "memory": "1G", "disk": "10G", "start": False})
+        row = _row(page, name)
+        expect(row).to_have_attribute("data-state", "running", timeout=LIVE_MS)
+        expect(row).to_have_attribute("data-thumb", re.compile("^thumb:"), timeout=30_000)
+        expect(_row(page, off).locator(".ks-VMSidebar-os")).to_have_text("Fedora Linux 37")
+        sidebar = page.locator(".ks-VMSidebar").bounding_box()
+        assert sidebar and sidebar["width"] <= 300  # JupyterLab's default width
+        shoot(page, shots_dir, "vm-sidebar.png", clip={
+            "x": 0, "y": 0, "width": sidebar["x"] + sidebar["width"] + 4, "height": 480})
+        # double-click opens its console in a tab
+        row.locator(".ks-VMSidebar-name").dblclick()
+        tab = page.locator(f'.ks-ConsoleTab[data-vm="{name}"]')
+        expect(tab.locator(".ks-console")).to_have_attribute(
+            "data-state", "connected", timeout=60_000
+        )
+        page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=name).locator(
+            ".lm-TabBar-tabCloseIcon"
+        ).click()
+        # "New VM" opens the create form in a main-area tab; it identifies the ISO
+        page.locator(".ks-VMSidebar .jp-Toolbar").get_by_text("New VM").click()
+        form = page.locator(".ks-CreateVMTab .ks-cvm")
+        expect(form).to_be_visible()
+        expect(form.locator(".ks-cvm-iso")).to_be_focused()
+        form.locator(".ks-cvm-iso").fill(fedora)
+        expect(form.locator(".ks-cvm-hint-os")).to_contain_text("identified from the ISO")
+        form.locator(".ks-cvm-name").fill("fedora-37")
+        expect(form.locator(".ks-cvm-error-name")).to_have_text("")
+        main = page.locator(".ks-CreateVMTab").bounding_box()
+        assert main
+        shoot(page, shots_dir, "create-vm.png", clip={
+            "x": main["x"] - 4, "y": main["y"] - 34, "width": 860, "height": 330})
+        page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="New VM").locator(
+            ".lm-TabBar-tabCloseIcon"
+        ).click()
+        expect(form).to_have_count(0)
+    finally:
+        if off in {vm["name"] for vm in _api(lab, "GET", "vms")["vms"]}:
+            _api(lab, "DELETE", f"vms/{off}?disks=1&force=1")
 
 
 def test_launcher_has_one_python_kernel_and_a_vm_tile(shell: Page) -> None:
