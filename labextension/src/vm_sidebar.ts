@@ -41,7 +41,7 @@ const BUTTONS: Record<string, [string, string, LabIcon, boolean][]> = {
   shutoff: [[CommandIDs.start, 'Start', runIcon, true]]
 };
 BUTTONS.blocked = BUTTONS.running;
-BUTTONS.crashed = BUTTONS.shutoff;
+BUTTONS['shutting-down'] = [[CommandIDs.console, 'Console', vmIcon, true]];
 
 /** "256 MiB", "1.5 GiB": memory as virt-manager writes it. */
 function memory(bytes: number | null): string {
@@ -117,7 +117,18 @@ export class VMSidebar extends SidePanel {
     super.dispose();
   }
 
-  // thumbnails are taken only while some VM sidebar is on screen
+  // thumbnails are taken only while some VM sidebar is on screen (a restored
+  // layout attaches it already visible: no show message then)
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    this._onVisible(this.isVisible);
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    this._onVisible(false);
+    super.onBeforeDetach(msg);
+  }
+
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     this._onVisible(true);
@@ -219,6 +230,8 @@ export class VMSidebar extends SidePanel {
     busy.setAttribute('aria-live', 'polite');
     li.append(thumb, info, actions, busy);
     const open = (): void => void this._commands.execute(CommandIDs.console, { name: vm.name });
+    thumb.title = `Open the console of ${vm.name}`;
+    thumb.addEventListener('click', open); // as in GNOME Boxes: the screen opens it
     li.addEventListener('dblclick', e => {
       if (!(e.target as HTMLElement).closest('button')) {
         open();
@@ -294,7 +307,7 @@ export class VMSidebar extends SidePanel {
       b.dataset.command = id;
       b.title = `${this._commands.caption(id, { name: vm.name }) || text}`;
       b.setAttribute('aria-label', `${text} ${vm.name}`);
-      b.disabled = busy;
+      b.disabled = busy || !this._commands.isEnabled(id, { name: vm.name });
       b.addEventListener('click', () => void this._commands.execute(id, { name: vm.name }));
     }
     return b;

@@ -8,8 +8,8 @@
  * as in the anywidget bundle), with declarations beside it for tsc.
  */
 
-export { mountConsole } from './console';
-export type { ConsoleOptions, MountedConsole } from './console';
+export { mountConsole } from './console_mount';
+export type { ConsoleOptions, MountedConsole } from './console_mount';
 export { mountCreateVM } from './create_vm';
 export type { CreateOptions, VMInfo } from './create_vm';
 export { humanSize } from './vm_common';
