@@ -2,6 +2,7 @@
 
 Public API (stable): :class:`Thumbnails` ``(fleet, running, sessions, publish)``
 with ``set_visible(on)``, ``await png(uri, name, state, preview_path)``,
+``cached(uri, name)``,
 ``version(uri, name)``, ``stopped(uri, name)``; :data:`WIDTH`,
 :data:`SHOT_EVERY`; :func:`screenshot` (one libvirt screenshot as an image).
 
@@ -14,7 +15,8 @@ Where a thumbnail comes from, cheapest first:
   remote URIs too, where consoles need a tunnel) at most every
   :data:`SHOT_EVERY` s, and only while some client shows thumbnails
   (``set_visible``): nobody looking, nothing taken;
-- a stopped VM: its preview (the last console frame), else the last thumbnail.
+- a stopped VM: the newer of its preview (the last console frame, written
+  when its console closes or it stops) and the last thumbnail taken.
 
 Each new picture (only when its pixels changed) bumps the VM's version and is
 published as ``{"type": "thumbnail", "name", "uri", "version"}``.
@@ -53,6 +55,7 @@ Key = tuple[str, str]
 @dataclass
 class _Thumb:
     png: bytes = b""
+    taken: float = 0.0  # time.time() of png
     version: int = 0
     digest: bytes = b""
     shot_at: float = -1e9
@@ -129,6 +132,11 @@ class Thumbnails:
         self._task: asyncio.Task[None] | None = None
         self.visible = False
 
+    def cached(self, uri: str, name: str) -> bytes | None:
+        """The last thumbnail taken of a running VM, if any (no libvirt call)."""
+        t = self._items.get((uri, name))
+        return t.png if t and t.png else None
+
     def version(self, uri: str, name: str) -> int:
         t = self._items.get((uri, name))
         return t.version if t else 0
@@ -197,7 +205,7 @@ class Thumbnails:
             png, digest = await asyncio.to_thread(reduce_to_png, image)
         if digest == t.digest:
             return False
-        t.png, t.digest = png, digest
+        t.png, t.digest, t.taken = png, digest, time.time()
         t.version += 1
         self._publish({"type": "thumbnail", "name": key[1], "uri": key[0], "version": t.version})
         return True
@@ -220,6 +228,8 @@ class Thumbnails:
         if preview_path:
             with contextlib.suppress(OSError):
                 mark = (preview_path, Path(preview_path).stat().st_mtime)
+                if t.png and t.taken > mark[1]:
+                    return t.png  # a screenshot newer than the console's last frame
                 if t.preview != mark:
                     t.preview_png = await asyncio.to_thread(_from_file, preview_path)
                     t.preview = mark

@@ -64,6 +64,8 @@ class EventHub:
         self._env_seen = 0
         self._started: asyncio.Future[None] | None = None
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        #: called with every VM record before it goes out (snapshot, vm_defined)
+        self.record_hook: Callable[[dict[str, Any]], None] = lambda record: None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -151,6 +153,7 @@ class EventHub:
             self.hosts[uri] = host_message(uri, True)
             for r in some:
                 r["uri"] = uri
+                self.record_hook(r)
                 self.known.setdefault((uri, r["name"]), _known(r))
             records += some
         return records
@@ -163,6 +166,8 @@ class EventHub:
         for key, rec in fresh.items():
             old = self.known.get(key)
             if old is None:
+                rec["uri"] = uri
+                self.record_hook(rec)
                 self.publish({"type": "vm_defined", "name": key[1], "uri": uri, "vm": rec})
             elif old.get("state") != rec["state"]:
                 self.publish({"type": "vm", "name": key[1], "uri": uri, "state": rec["state"],
@@ -227,6 +232,7 @@ class EventHub:
         except HostError as e:
             log.debug("kernelswitch events: no record of %s: %s", name, e)
             return
+        self.record_hook(record)
         self.publish({"type": "vm_defined", "name": name, "uri": event.uri, "vm": record})
 
     def _chain(self, key: tuple[str, str], step: Step) -> None:

@@ -30,17 +30,18 @@ class EventService:
         self.hub = EventHub(fleet, env_version)
         self.thumbnails = Thumbnails(fleet, self.hub.running, sessions or dict, self.hub.publish)
         self.hub.listeners.append(self._on_message)
+        self.hub.record_hook = self._with_thumbnail
         self._visible: set[object] = set()
 
     async def start(self) -> None:
         await self.hub.start()
 
     async def snapshot(self) -> dict[str, Any]:
-        """The hub's snapshot; each record also says its ``thumbnail_version``."""
-        snap = await self.hub.snapshot()
-        for r in snap["vms"]:
-            r["thumbnail_version"] = self.thumbnails.version(r["uri"], r["name"])
-        return snap
+        return await self.hub.snapshot()
+
+    def _with_thumbnail(self, record: dict[str, Any]) -> None:
+        """Every record the hub sends says its ``thumbnail_version``."""
+        record["thumbnail_version"] = self.thumbnails.version(record["uri"], record["name"])
 
     def set_visible(self, who: object, on: bool) -> None:
         """Client *who* shows thumbnails (or stopped): take them while anyone does."""

@@ -164,3 +164,21 @@ def test_cli_watch_prints_the_same_events(console_vm: dict, vm_manager: Any) -> 
     line = format_line({"type": "vm", "name": name, "uri": "qemu:///session",
                         "state": "paused", "reason": "paused"})  # fmt: skip
     assert f"{name}  paused (paused)" in line and "\n" not in line
+
+
+async def test_a_cut_libvirt_link_is_host_down_then_up(jp_ws_fetch: Any) -> None:
+    """libvirtd drops the server's connection (virt-admin): clients are told the
+    host went down, and up again once the server reconnected by itself."""
+    from vm.test_run import _client_ids_of_this_process
+
+    ws = await jp_ws_fetch("kernelswitch", "api", "events")
+    snap = await next_message(ws, lambda m: m["type"] == "snapshot")
+    assert {"uri": "qemu:///session", "state": "up"} in snap["hosts"]
+    for cid in _client_ids_of_this_process():
+        subprocess.run(["virt-admin", "client-disconnect", "libvirtd", cid],
+                       check=True, capture_output=True)  # fmt: skip
+    host = lambda state: lambda m: m["type"] == "host" and m["state"] == state  # noqa: E731
+    down = await next_message(ws, host("down"), timeout=30)
+    assert down["uri"] == "qemu:///session" and down["reason"]
+    await next_message(ws, host("up"), timeout=60)
+    ws.close()
