@@ -330,6 +330,9 @@ export class VMSidebar extends SidePanel {
     const version = vm.thumbnail_version ?? 0;
     if (ACTIVE.has(vm.state) && version > 0) {
       await this._fetchThumb(row, vm.name, 'thumbnail', `thumb:${version}`);
+    } else if (!ACTIVE.has(vm.state) && version > 0) {
+      // the newer of its last console frame and its last screenshot
+      await this._fetchThumb(row, vm.name, 'thumbnail', `off:${version}:${vm.preview_path ?? ''}`);
     } else if (!ACTIVE.has(vm.state) && vm.preview) {
       await this._fetchThumb(row, vm.name, 'preview', `preview:${vm.preview_path ?? ''}`);
     } else if (row.thumbKey && !(ACTIVE.has(vm.state) && row.thumbKey.startsWith('thumb:'))) {
