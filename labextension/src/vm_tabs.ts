@@ -22,6 +22,7 @@ export class ConsoleTab extends Widget {
     this.addClass('ks-ConsoleTab');
     this.title.icon = vmIcon;
     this.title.closable = true;
+    this.title.className = 'ks-ConsoleTab-title';
     this.node.dataset.vm = vmName;
     this.setState('');
   }
