@@ -206,18 +206,32 @@ def test_console_tab_from_the_palette(
     expect(console).to_have_attribute("data-state", "connected", timeout=60_000)
     canvas = tab.locator(".ks-console-canvas")
     expect(canvas).to_have_attribute("data-width", "720", timeout=30_000)
+    # the guest's screen is painted (its text is light on black)
+    page.wait_for_function(
+        """name => { const c = document.querySelector(`.ks-ConsoleTab[data-vm="${name}"] canvas`);
+                    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                    let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] > 128 ? 1 : 0;
+                    return n > 1000; }""",
+        arg=name,
+        timeout=30_000,
+    )
     # the guest's screen fills the tab: scaled to fit, all of it in sight
     box = canvas.bounding_box()
     screen = tab.locator(".ks-console-screen").bounding_box()
     assert box and screen and box["width"] > 720 and box["height"] <= screen["height"] + 1
 
     # typed keys reach the guest (JupyterLab's shortcuts stay out)
+    row = _row(page, name)
+    thumb = row.get_attribute("data-thumb") or ""
     console.locator(".ks-console-status").click()
     console.focus()
     token = f"TAB-{secrets.token_hex(3)}"
     type_like_a_person(page, f"echo {token} > /dev/ttyS0\n")
     _wait_serial(console_vm, token + "\n")
     expect(page.locator(".ks-ConsoleTab")).to_have_count(1)
+    # the sidebar's thumbnail caught up with what was typed
+    expect(row).not_to_have_attribute("data-thumb", thumb, timeout=15_000)
+    page.wait_for_timeout(300)  # the new image decoded
     shoot(page, shots_dir, "console-tab.png")
 
     # a reload restores the tab, connected again
