@@ -149,6 +149,7 @@ def test_sidebar_follows_rest_changes_live(
         expect(dialog).to_contain_text("forced off first")
         dialog.locator(".ks-VMDelete-disks input").check()
         expect(dialog).to_contain_text("cannot be undone")
+        page.screenshot(path=str(shots_dir / "vm-delete-dialog.png"))
         dialog.get_by_role("button", name="Delete").click()
         expect(row).to_have_count(0, timeout=30_000)
         assert name not in {vm["name"] for vm in _api(lab, "GET", "vms")["vms"]}
