@@ -18,8 +18,8 @@ from .._executors import run_in
 from .._paths import cache_dir
 from .connection import is_connection_error
 from .connection import libvirt_module as _libvirt
-from .errors import HostError, VMBusy, VMError, VMExists, VMNotFound, VMStateError
-from .storage import default_pool_dir
+from .errors import HostError, PoolFull, VMBusy, VMError, VMExists, VMNotFound, VMStateError
+from .storage import default_pool_dir, is_no_space, pool_full
 
 T = TypeVar("T")
 
@@ -50,9 +50,15 @@ def log_dir() -> Path:
     return default_pool_dir().parent / "logs"
 
 
-def translate(e: Exception, name: str | None = None) -> Exception:
-    """A libvirt error as one of ours (other exceptions pass through)."""
+def translate(e: Exception, name: str | None = None, storage: Any = None) -> Exception:
+    """A libvirt error as one of ours (other exceptions pass through).
+
+    A full disk becomes :class:`~.errors.PoolFull` (507) with the free space
+    *storage* (a :class:`~.storage.Storage`) reports, wherever it surfaced.
+    """
     libvirt = _libvirt()
+    if is_no_space(e) and not isinstance(e, PoolFull):
+        return pool_full(e, name, storage)
     if not isinstance(e, libvirt.libvirtError):
         return e
     code = e.get_error_code()

@@ -80,7 +80,7 @@ class VMManager(CreateMixin, PowerMixin, ManageMixin):
         try:
             return self.connection.call(fn)
         except Exception as e:
-            raise _translate(e, name) from e
+            raise _translate(e, name, self.storage) from e
 
     def _on_domain(self, name: str, fn: Callable[[Any], T]) -> T:
         """``fn(virDomain)`` for the VM called *name*; errors translated."""

@@ -11,7 +11,6 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-
 import pytest
 
 from .daemon import PrivateLibvirtd, shared_daemon_pids
@@ -112,4 +111,4 @@ def domains_and_volumes(uri: str) -> tuple[list[str], list[str]]:
         conn.close()
 
 
-__all__ = ["GUEST", "domains_and_volumes", "make_daemon", "guest_iso"]
+__all__ = ["GUEST", "domains_and_volumes", "guest_iso", "make_daemon"]

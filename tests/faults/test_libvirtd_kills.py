@@ -132,3 +132,57 @@ async def test_20_kills_with_a_console_open(
     await asyncio.to_thread(wait_serial, fault_guest["serial_log"], token, 1, 30.0)
     ws.close()
     await _until_no_thread_waits()
+
+
+#: Seconds after POST vms at which libvirtd is killed (different phases of a create).
+CREATE_KILL_DELAYS = (0.02, 0.08, 0.14, 0.2, 0.25)
+
+
+async def test_kills_during_creates_leave_nothing(
+    jp_fetch: Any, private_libvirtd: PrivateLibvirtd
+) -> None:
+    from support.jp import jp_call
+    from vm.conftest import unique_name
+
+    from .conftest import GUEST, domains_and_volumes, guest_iso
+
+    uri = private_libvirtd.uri
+    before = domains_and_volumes(uri)
+    outcomes = []
+    for i, delay in enumerate(CREATE_KILL_DELAYS):
+        name = unique_name(f"ck{i}")
+        # the last one: libvirtd stays away until the answer is in, so what the
+        # create made can only be removed once it is back
+        away = i == len(CREATE_KILL_DELAYS) - 1
+        body = {"name": name, "iso": str(guest_iso()), **GUEST, "start": True}
+        post = asyncio.create_task(jp_call(jp_fetch, "POST", "vms", body=body))
+        await asyncio.sleep(delay)
+        private_libvirtd.kill()
+        if not away:
+            await asyncio.to_thread(private_libvirtd.start)
+        try:
+            resp, info = await post
+            # it recovered and finished: a whole, working VM (then deleted)
+            assert resp.code == 201 and info["state"] == "running", info
+            outcomes.append("created")
+            if away:
+                await asyncio.to_thread(private_libvirtd.start)
+            await jp_call(jp_fetch, "DELETE", "vms", name, disks="1", force="1")
+        except HTTPClientError as e:
+            assert e.response is not None
+            err = json.loads(e.response.body)["error"]
+            assert e.code == 503, err
+            cleanup = (err.get("details") or {}).get("cleanup")
+            if cleanup == "pending":
+                assert "will be removed when libvirtd is back" in err["message"], err
+            elif cleanup == "done":
+                assert "Nothing was left behind" in err["message"], err
+            outcomes.append(f"503 cleanup={cleanup}")
+            if away:
+                await asyncio.to_thread(private_libvirtd.start)
+        # once reconnected: no domain, disk or volume of that create is left
+        deadline = time.monotonic() + 30
+        while (now := await asyncio.to_thread(domains_and_volumes, uri)) != before:
+            assert time.monotonic() < deadline, (outcomes, before, now)
+            await asyncio.sleep(0.5)
+    print(f"\ncreates killed at {CREATE_KILL_DELAYS}: {outcomes}")
