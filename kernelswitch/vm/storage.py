@@ -65,6 +65,15 @@ def is_no_space(e: BaseException) -> bool:
     return False
 
 
+def is_write_error(e: BaseException) -> bool:
+    """An I/O error while QEMU or libvirt wrote (a full disk can show up as this)."""
+    libvirt = libvirt_module()
+    if not isinstance(e, libvirt.libvirtError):
+        return False
+    text = str(e).lower()
+    return "input/output error" in text or "error while writing" in text
+
+
 def pool_full(e: BaseException, name: str | None = None, storage: Storage | None = None) -> VMError:
     """The 507 ``pool_full`` answer for a full disk, with the free space when known."""
     from .._common import human_size
