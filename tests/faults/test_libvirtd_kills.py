@@ -186,3 +186,60 @@ async def test_kills_during_creates_leave_nothing(
             assert time.monotonic() < deadline, (outcomes, before, now)
             await asyncio.sleep(0.5)
     print(f"\ncreates killed at {CREATE_KILL_DELAYS}: {outcomes}")
+
+
+def test_sigterm_stops_the_server_after_kills(
+    tmp_path: Path, private_libvirtd: PrivateLibvirtd
+) -> None:
+    """A real server process: libvirtd killed under a poll, then SIGTERM ends it
+    (issue 15: a wedged connection lock made the server ignore SIGTERM)."""
+    import signal
+    import subprocess
+    import urllib.error
+
+    from support.jupyter import jupyter_server
+
+    args = ["--ServerApp.jpserver_extensions={'kernelswitch': True}",
+            f"--KernelSwitchApp.libvirt_uris={private_libvirtd.uri}"]  # fmt: skip
+    with jupyter_server(tmp_path, extra_args=args) as server:
+        stop = threading.Event()
+        answers: list[str] = []
+
+        def poll() -> None:
+            while not stop.is_set():
+                try:
+                    server.api("vms")
+                    answers.append("ok")
+                except urllib.error.HTTPError as e:
+                    answers.append(str(e.code))
+                except OSError as e:
+                    answers.append(repr(e))
+                time.sleep(0.05)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        try:
+            for i in range(5):
+                time.sleep(0.2 + 0.15 * i)
+                private_libvirtd.kill()
+                private_libvirtd.start()
+            deadline = time.monotonic() + RECOVER_WITHIN
+            n = len(answers)
+            while not (len(answers) > n and answers[-1] == "ok"):
+                if time.monotonic() > deadline:
+                    print(server.log.read_text()[-6000:])
+                    raise AssertionError(f"no recovery: {answers[-5:]}")
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            poller.join(10)
+        t0 = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            server.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"the server ignored SIGTERM:\n{server.log.read_text()[-2000:]}"
+            ) from None
+        print(f"\nSIGTERM: exited in {time.monotonic() - t0:.2f} s; polls: "
+              f"{answers.count('ok')} ok, {len(answers) - answers.count('ok')} not")
