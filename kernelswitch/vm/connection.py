@@ -58,6 +58,8 @@ RECONNECT_DELAY = 0.5
 RECONNECT_MAX_DELAY = 10.0
 #: Seconds a dropped connection stays usable for calls already under way on it.
 TEARDOWN_GRACE = 2.0
+#: Seconds close() waits for the daemon to acknowledge before moving on.
+CLOSE_WAIT = 5.0
 #: Seconds a call waits out a storage pool busy with someone else's volume job.
 POOL_BUSY_WAIT = 10.0
 POOL_BUSY_POLL = 0.2
@@ -328,7 +330,13 @@ class Connection:
             ids, self._callback_ids = self._callback_ids, []
             self._generation += 1
         if c is not None:
-            _teardown(c, ids, self.uri)
+            # a daemon that hangs (SIGSTOPped) must not hang the server's exit
+            t = threading.Thread(
+                target=_teardown, args=(c, ids, self.uri), name="kernelswitch-libvirt-teardown",
+                daemon=True,
+            )  # fmt: skip
+            t.start()
+            t.join(CLOSE_WAIT)
 
     # ------------------------------------------------------------ callbacks
     # (run on the event thread: they take only ``_lock``, briefly)

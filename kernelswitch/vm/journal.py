@@ -60,6 +60,8 @@ def journal_for(connection: Connection) -> Journal:
         if j is None or j.connection is not connection:
             j = _JOURNALS[connection.uri] = Journal(connection)
             connection.add_open_hook(j.replay)
+            if connection.is_open:  # opened before we were here: replay now
+                threading.Thread(target=j.replay, name="kernelswitch-journal", daemon=True).start()
         return j
 
 
@@ -128,9 +130,13 @@ class Journal:
                     continue  # still running here
                 if pid != os.getpid() and _alive(pid):
                     continue  # another live server's operation
-                o = Operation(self, record["id"], path, record["op"], record["vm"])
-                o.items = record.get("items", [])
-                outcome = o.undo()
+                try:
+                    o = Operation(self, record["id"], path, record["op"], record["vm"])
+                    o.items = list(record["items"])
+                    outcome = o.undo()
+                except (KeyError, TypeError) as e:  # not a record of ours: leave it
+                    log.warning("kernelswitch: unreadable journal record %s: %s", path, e)
+                    continue
                 if outcome.removed or not outcome.pending:
                     log.warning(
                         "kernelswitch: removed what a failed %s of %s left: %s (still pending: %s)",

@@ -42,6 +42,7 @@ from .connection import DEFAULT_URI, Connection, get_connection
 from .connection import libvirt_module as _libvirt
 from .create import CreateMixin, undefine_domain
 from .errors import ShutdownTimeout, VMStateError
+from .journal import journal_for
 from .manage import ManageMixin
 from .power import POLL_INTERVAL, SHUTDOWN_TIMEOUT, PowerMixin
 from .storage import Storage
@@ -67,6 +68,8 @@ class VMManager(CreateMixin, PowerMixin, ManageMixin):
         self.uri = uri
         self.connection = connection or get_connection(uri)
         self.storage = Storage(self.connection, pool_dir)
+        # what failed creates left while libvirtd was away goes on (re)connect
+        journal_for(self.connection)
         self._create_lock = threading.Lock()
         self._host_caps: Any = None
 

@@ -243,3 +243,59 @@ def test_sigterm_stops_the_server_after_kills(
             ) from None
         print(f"\nSIGTERM: exited in {time.monotonic() - t0:.2f} s; polls: "
               f"{answers.count('ok')} ok, {len(answers) - answers.count('ok')} not")
+
+
+def test_a_dead_servers_journal_is_replayed_on_reconnect(
+    private_libvirtd: PrivateLibvirtd,
+) -> None:
+    """A server died mid-create (its journal record stays): the next server removes
+    what it made once its connection comes (back) up, and forgets the record."""
+    import subprocess
+    import uuid
+
+    import libvirt
+    from vm.conftest import unique_name
+
+    from kernelswitch.vm.journal import journal_dir
+    from kernelswitch.vm.manager import VMManager
+
+    from .conftest import domains_and_volumes
+
+    uri = private_libvirtd.uri
+    manager = VMManager(uri)  # this process's server side, connected
+    manager.names()
+    before = domains_and_volumes(uri)
+    name, dom_uuid = unique_name("orphan"), str(uuid.uuid4())
+    conn = libvirt.open(uri)
+    try:
+        pool = conn.storagePoolLookupByName("kernelswitch")
+        vol = pool.createXML(
+            f"<volume><name>{name}.qcow2</name><capacity>1048576</capacity>"
+            "<target><format type='qcow2'/></target></volume>", 0,
+        )  # fmt: skip
+        conn.defineXML(
+            f"<domain type='qemu'><name>{name}</name><uuid>{dom_uuid}</uuid>"
+            "<memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os><devices>"
+            f"<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source "
+            f"file='{vol.path()}'/><target dev='vda' bus='virtio'/></disk></devices></domain>"
+        )
+        path = vol.path()
+    finally:
+        conn.close()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    record = {
+        "id": "dead-server", "uri": uri, "op": "create", "vm": name, "pid": dead.pid,
+        "items": [{"kind": "volume", "ref": path, "made": True},
+                  {"kind": "domain", "ref": dom_uuid, "made": True, "name": name}],
+    }  # fmt: skip
+    journal_dir().mkdir(parents=True, exist_ok=True)
+    (journal_dir() / "dead-server.json").write_text(json.dumps(record))
+    assert domains_and_volumes(uri) != before
+
+    private_libvirtd.kill()
+    private_libvirtd.start()
+    deadline = time.monotonic() + 20
+    while domains_and_volumes(uri) != before or (journal_dir() / "dead-server.json").exists():
+        assert time.monotonic() < deadline, domains_and_volumes(uri)
+        time.sleep(0.2)
