@@ -87,8 +87,9 @@ def pool_full(e: BaseException, name: str | None = None, storage: Storage | None
     msg = (
         f"No space left in {where}{what}: "
         + (f"{human_size(free)} free. " if free is not None else "")
-        + "Free space (delete unused disks with `vm disks` / "
-        "`vm delete NAME --disks`, or snapshots), or choose a smaller disk, then try again."
+        + "Free some: unused disks (`vm disks`, then `vm disks --delete NAME.qcow2`), old "
+        "snapshots or whole VMs (`vm delete NAME --disks`); or choose a smaller disk. "
+        "Then try again."
     )
     details: dict[str, Any] = {"available": free}
     if name:
