@@ -142,7 +142,7 @@ class CreateMixin:
             op.made(uuid)
             if spec.start:
                 say("starting the VM")
-                self._call(lambda conn: conn.lookupByUUIDString(uuid).create(), spec.name)
+                self._call(lambda conn: _start(conn.lookupByUUIDString(uuid)), spec.name)
             say("done")
             info = self.info(spec.name)
         except BaseException as e:
@@ -163,6 +163,13 @@ class CreateMixin:
         if self._host_caps is None:
             self._host_caps = self.connection.call(lambda conn: domain_caps(conn, accel))
         return self._host_caps
+
+
+def _start(dom: Any) -> None:
+    # idempotent: Connection.call repeats it after a reconnect, and the first
+    # try may have started the guest before libvirtd died
+    if not dom.isActive():
+        dom.create()
 
 
 def undefine_domain(dom: Any) -> None:

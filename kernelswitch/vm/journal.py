@@ -170,10 +170,13 @@ class Operation:
             "id": self.id, "uri": self.journal.connection.uri, "op": self.op, "vm": self.vm,
             "pid": os.getpid(), "items": self.items,
         }  # fmt: skip
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(record))
+            os.replace(tmp, self.path)
+        except OSError as e:  # the undo in this process still knows; only a restart loses it
+            log.warning("kernelswitch: cannot write the journal %s: %s", self.path, e)
 
     def will_make(self, kind: str, ref: str, *, made: bool = False, **extra: Any) -> None:
         """Write down *ref* before making it; *made*: it is part of the result already."""
@@ -237,8 +240,7 @@ class Operation:
         self.journal._active.discard(self.id)
         if pending:
             self.items = list(reversed(pending))
-            with contextlib.suppress(OSError):
-                self._save()
+            self._save()
         else:
             with contextlib.suppress(OSError):
                 self.path.unlink()
