@@ -166,10 +166,17 @@ class CreateMixin:
 
 
 def _start(dom: Any) -> None:
-    # idempotent: Connection.call repeats it after a reconnect, and the first
-    # try may have started the guest before libvirtd died
+    """Start our new VM; idempotent, as Connection.call repeats it after a reconnect.
+
+    The first try may have got as far as launching QEMU before libvirtd died:
+    the new daemon then finds it paused where startup stopped (seen in the
+    fault tests), so it is resumed rather than left paused.
+    """
+    libvirt = _libvirt()
     if not dom.isActive():
         dom.create()
+    elif dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+        dom.resume()
 
 
 def undefine_domain(dom: Any) -> None:

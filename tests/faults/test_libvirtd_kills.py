@@ -162,9 +162,11 @@ async def test_kills_during_creates_leave_nothing(
             await asyncio.to_thread(private_libvirtd.start)
         try:
             resp, info = await post
-            # it recovered and finished: a whole, working VM (then deleted)
+            # it recovered and finished: a whole, running VM with its disk (then
+            # deleted); a guest the dying daemon left paused mid-start is resumed
             assert resp.code == 201 and info["state"] == "running", info
-            outcomes.append("created")
+            assert [d["path"] for d in info["disks"]], info
+            outcomes.append(f"created ({info['state']})")
             if away:
                 await asyncio.to_thread(private_libvirtd.start)
             await jp_call(jp_fetch, "DELETE", "vms", name, disks="1", force="1")
