@@ -134,6 +134,33 @@ async def test_20_kills_with_a_console_open(
     await _until_no_thread_waits()
 
 
+async def test_console_works_while_libvirtd_is_away(
+    jp_fetch: Any, jp_ws_fetch: Any, private_libvirtd: PrivateLibvirtd, fault_guest: dict
+) -> None:
+    """The console talks to QEMU over the socket libvirt handed us: with libvirtd
+    gone it keeps streaming and typing, and VM requests answer 503, not hang."""
+    from vm.conftest import wait_serial
+
+    name = fault_guest["name"]
+    ws = await jp_ws_fetch("kernelswitch", "api", "vms", name, "console")
+    await _next_status(ws, "connected")
+    private_libvirtd.kill()
+    try:
+        token = f"AWAY-{secrets.token_hex(3)}"
+        ws.write_message(json.dumps({"type": "type", "text": f"echo {token} > /dev/ttyS0\n"}))
+        await asyncio.to_thread(wait_serial, fault_guest["serial_log"], token, 1, 30.0)
+        t0 = time.monotonic()
+        try:
+            await jp_fetch("kernelswitch", "api", "vms")
+            raise AssertionError("GET vms answered 200 with libvirtd gone")
+        except HTTPClientError as e:
+            assert e.code == 503, e
+        assert time.monotonic() - t0 < RECOVER_WITHIN
+    finally:
+        await asyncio.to_thread(private_libvirtd.start)
+    ws.close()
+
+
 #: Seconds after POST vms at which libvirtd is killed (different phases of a create).
 CREATE_KILL_DELAYS = (0.02, 0.08, 0.14, 0.2, 0.25)
 
