@@ -7,9 +7,10 @@
 # ROOT, so a libvirtd started here (`nsenter --target PID --mount libvirtd`)
 # keeps its sockets, state, config and caches apart from the host's daemon,
 # which never sees it. With POOL_TMPFS_SIZE, ROOT/pool becomes a small tmpfs
-# (a pool that fills up). Then this process just waits: the namespace lives
-# as long as it (or a daemon or guest started in it) does. The tests kill
-# every process of the namespace at teardown (tests/faults/daemon.py).
+# (a pool that fills up). Then this process waits: the namespace lives as long
+# as it (or a daemon or guest started in it) does. The tests kill every
+# process of the namespace at teardown (tests/faults/daemon.py); should the
+# test process die first (killed, crashed), this script does it itself.
 set -eu
 root=$1
 size=${2:-}
@@ -23,4 +24,18 @@ mount --bind "$root/cache" /var/cache/libvirt
 mount --bind "$root/etc" /etc/libvirt
 mount --bind "$root/log" /var/log/libvirt
 echo ready
-exec sleep infinity
+parent=$PPID
+me=$(readlink /proc/$$/ns/mnt)
+while kill -0 "$parent" 2>/dev/null; do
+    sleep 1
+done
+# the tests are gone without tearing down: end every process of this namespace
+for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    if [ "$pid" != "$$" ] && [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$me" ]; then
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+done
+case "$root" in
+    /tmp/ks-faults-*) rm -rf "$root" ;;
+esac
