@@ -67,7 +67,7 @@ class PrivateLibvirtd:
     """A libvirtd in its own mount namespace; ``kill()`` and ``start()`` at will."""
 
     def __init__(self, pool_tmpfs: str | None = None) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="ks-faults-", dir="/tmp"))
+        self.root = Path(tempfile.mkdtemp(prefix="ks-private-libvirtd-", dir="/tmp"))
         self.root.chmod(0o755)
         for sub in ("run", "lib", "cache", "etc", "log/qemu", "pool"):
             (self.root / sub).mkdir(parents=True)

@@ -37,5 +37,5 @@ for p in /proc/[0-9]*; do
     fi
 done
 case "$root" in
-    /tmp/ks-faults-*) rm -rf "$root" ;;
+    /tmp/ks-private-libvirtd-*) rm -rf "$root" ;;
 esac
