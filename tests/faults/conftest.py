@@ -43,7 +43,10 @@ def make_daemon(pool_tmpfs: str | None = None) -> Iterator[PrivateLibvirtd]:
     try:
         daemon.start()
         daemon.define_pool()
-        yield daemon
+        with pytest.MonkeyPatch.context() as mp:
+            # disks (and serial logs, next to them) go to the daemon's folder
+            mp.setenv("KERNELSWITCH_POOL_DIR", str(daemon.pool_dir))
+            yield daemon
     finally:
         from kernelswitch.vm.connection import get_connection
 
@@ -86,12 +89,10 @@ def fault_guest(private_libvirtd: PrivateLibvirtd) -> Iterator[dict]:
     info = manager.create(unique_name("faults"), str(guest_iso()), **GUEST)
     wait_serial(info["serial_log"])
     yield info
-    with_log = Path(info["serial_log"])
     try:
         manager.delete(info["name"], disks=True, force=True)
     except Exception as e:  # the namespace teardown kills it anyway
         print(f"fault_guest: could not delete {info['name']}: {e}")
-    with_log.unlink(missing_ok=True)
 
 
 def domains_and_volumes(uri: str) -> tuple[list[str], list[str]]:

@@ -126,7 +126,9 @@ async def test_20_kills_with_a_console_open(
           f"{sum(took) / len(took):.2f} s; polls ok={polls['ok']} failed={polls['failed']}")
     assert len(took) == KILLS
 
-    # the console still types into the guest
+    # the console still types into the guest (once the typer's last line is out:
+    # the server refuses new text while it still types the previous one)
+    await asyncio.sleep(1.0)
     token = f"KILLS-{secrets.token_hex(3)}"
     ws.write_message(json.dumps({"type": "type", "text": f"echo {token} > /dev/ttyS0\n"}))
     await asyncio.to_thread(wait_serial, fault_guest["serial_log"], token, 1, 30.0)
