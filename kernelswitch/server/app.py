@@ -171,6 +171,9 @@ class KernelSwitchApp(ExtensionApp):
         self.env_roots = [r for r in dict.fromkeys([*self.env_roots, *self.extra_env_roots])
                           if r not in missing]
         self.log.info("kernelswitch: scanning %s for environments", ", ".join(self.env_roots))
+        from ..envs._listing import always_listed
+
+        always_listed(wait=0)  # the server's and the system's records, read in the background
         if self.watch_env_roots:
             from ..envs import EnvWatcher
 
@@ -221,6 +224,9 @@ class KernelSwitchApp(ExtensionApp):
             KernelProvisionerFactory.instance().default_provisioner_name = (
                 self._previous_provisioner
             )
+        events = self.settings.get("kernelswitch_events")
+        if events is not None:  # the events websocket's libvirt listeners and thumbnails
+            events.stop()
         consoles = self.settings.get("kernelswitch_consoles")
         if consoles is not None:  # live VM consoles: disconnect, keep their previews
             await consoles.close_all()

@@ -25,8 +25,10 @@ class NotFoundHandler(KSHandler):
 
 def handlers() -> list[tuple[str, Any]]:
     from .console_handlers import routes as console_routes
+    from .envs_align import routes as env_align_routes
     from .envs_extra import routes as env_extra_routes
     from .envs_handlers import routes as env_routes
+    from .events_handlers import routes as events_routes
     from .iso_handlers import routes as iso_routes
     from .kernels_handlers import routes as kernel_routes
     from .openapi import routes as openapi_routes
@@ -37,7 +39,9 @@ def handlers() -> list[tuple[str, Any]]:
 
     out: list[tuple[str, Any]] = []
     out += env_extra_routes(API)  # envs/generation before anything under envs
+    out += env_align_routes(API)
     out += env_routes(API)
+    out += events_routes(API)  # events, vms/{name}/thumbnail
     out += vm_manage_routes(API)  # before vm_routes: more specific paths
     out += iso_routes(API)
     out += vm_form_routes(API)  # vmspec, isos
