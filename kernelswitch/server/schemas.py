@@ -63,6 +63,7 @@ _ERROR_TEXT = {
     502: "a download failed: offline, cut too often, or a size/checksum mismatch",
     503: "the host cannot do it now (libvirtd unreachable or too slow)",
     504: "the VM's QEMU does not respond (vm_unresponsive: stopped or hung); destroy still works",
+    507: "the storage pool is full (pool_full): details.available is the free space in bytes",
 }
 
 
@@ -110,6 +111,11 @@ COMPONENTS: dict[str, Any] = {
             "uuid": {"type": "string"},
             "state": {"enum": _STATES},
             "os_id": _STR_OR_NULL,
+            "os_name": {
+                "type": ["string", "null"],
+                "description": "the OS's name from libosinfo (\"Alpine Linux 3.17\"); null "
+                "when none is recorded",
+            },
             "memory": _INT_OR_NULL,
             "vcpus": _INT_OR_NULL,
             "machine": _STR_OR_NULL,
