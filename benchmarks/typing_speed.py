@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -126,6 +127,7 @@ def main() -> int:
     from support.jupyter import jupyter_server
 
     from kernelswitch._paths import testos_dir
+    from kernelswitch.console.typist import hold_ms
     from kernelswitch.vm.manager import VMManager
 
     manager = VMManager(URI)
@@ -175,6 +177,8 @@ def main() -> int:
         "ours_vs_virsh": med["ours"] / med["virsh"] if med["virsh"] else None,
         "target": TARGET,
         "lost_keys_in": lost,
+        "load_per_core": os.getloadavg()[0] / (os.cpu_count() or 1),
+        "hold_ms_now": hold_ms(True),
     }
     if args.json:
         print(json.dumps(out, indent=2))
@@ -185,6 +189,7 @@ def main() -> int:
             print(f"{k:6s} {med[k]:7.1f} chars/s  (min-max {span})")
         print(f"ours / vnc (before) = {out['ours_vs_vnc'] or 0:.2f}x, "
               f"ours / virsh send-key = {out['ours_vs_virsh'] or 0:.2f}x")  # fmt: skip
+        print(f"host load {out['load_per_core']:.1f} per core: keys spaced {out['hold_ms_now']} ms")
         verdict = "meets" if med["ours"] >= TARGET else "MISSES"
         print(f"target >= {TARGET:g} chars/s: ours {verdict} it")
         if lost:
