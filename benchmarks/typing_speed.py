@@ -160,7 +160,7 @@ def main() -> int:
                         vnc_input(manager, name, text)
                     else:
                         virsh_input(name, text)
-                    took = wait_serial(log, tokens, t0, 60)
+                    took = wait_serial(log, tokens, t0, 600)
                     if took is None:
                         lost.append(f"{way} round {r}")
                         continue
