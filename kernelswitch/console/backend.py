@@ -1,12 +1,17 @@
-"""Where consoles come from: libvirt's ``openGraphicsFD`` on a running domain.
+"""Where consoles come from: ``openGraphicsFD`` locally, an SSH channel remotely.
 
 Public API (stable): :class:`LibvirtBackend` ``(vms)`` with ``await open(name)``
-(a connected socket to QEMU's VNC server), ``await state(name)`` and
-``await preview_path(name)``; *vms* is a VMManager or VMFleet.
+(a connected socket to QEMU's VNC server, or a (reader, writer) stream pair),
+``await state(name)`` and ``await preview_path(name)``; *vms* is a VMManager
+or VMFleet.
 
 Why a socket from libvirt and not a TCP port: domains get
 ``<listen type='none'/>`` so QEMU listens on nothing another local user could
 reach (DESIGN 2); libvirt hands us one end of a socketpair that QEMU accepted.
+On a remote host ``openGraphicsFD`` cannot pass a descriptor and *closes the
+libvirt connection* when tried, so it is never called there: remote domains
+listen on a unix socket on their host (``<listen type='socket'/>``), reached
+through an SSH streamlocal channel (:mod:`kernelswitch.vm.hosts.tunnel`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ LIVE_STATES = ("running", "blocked", "paused", "shutting-down", "pmsuspended")
 
 
 class Backend(Protocol):
-    async def open(self, name: str) -> socket.socket: ...
+    async def open(self, name: str) -> socket.socket | tuple[Any, Any]: ...
 
     async def state(self, name: str) -> str: ...
 
@@ -39,10 +44,15 @@ class LibvirtBackend:
         owner = getattr(self.vms, "owner", None)
         return owner(name) if owner else self.vms
 
-    async def open(self, name: str) -> socket.socket:
+    async def open(self, name: str) -> socket.socket | tuple[Any, Any]:
+        from ..vm.hosts.uri import is_remote
         from ..vm.manager import _translate
 
         manager = self._manager(name)
+        if is_remote(manager.uri):
+            from ..vm.hosts.consoles import open_remote
+
+            return await open_remote(manager, name)
 
         def open_fd(conn: Any) -> int:
             dom = conn.lookupByName(name)

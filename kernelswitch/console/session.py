@@ -198,8 +198,8 @@ class ConsoleSession:
                 if self.status == "stopped":
                     self._set_status("reconnecting", "the VM is starting")
                 try:
-                    sock = await self.backend.open(self.name)
-                    client = await RFBClient.open(sock, self._handlers(), zlib=self.qemu_zlib)
+                    transport = await self.backend.open(self.name)
+                    client = await RFBClient.open(transport, self._handlers(), zlib=self.qemu_zlib)
                 except Exception as e:  # QEMU starting or going: say so, try again
                     log.debug("console vm=%s connect failed: %s", self.name, e)
                     self._set_status("error", getattr(e, "message", str(e)))

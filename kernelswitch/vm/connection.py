@@ -207,13 +207,14 @@ class Connection:
         """Open, register callbacks, publish. Runs under ``_open_lock`` only."""
         libvirt = libvirt_module()
         loop = EVENTS.ensure()  # before open: libvirt binds the socket to the event impl
+        from .hosts.uri import connect_hint, open_uri
+
         try:
-            c = libvirt.open(self.uri)
+            c = libvirt.open(open_uri(self.uri))  # SSH URIs: host key pinned (hosts/uri.py)
         except libvirt.libvirtError as e:
             msg = (
                 f"Cannot connect to libvirt at {self.uri}: {e.get_error_message()}. "
-                "Is libvirtd running? Start it with `virtlogd -d; libvirtd -d` "
-                "(no systemd) or `systemctl start libvirtd`, then try again."
+                + connect_hint(self.uri)
             )
             raise HostError(msg, details={"uri": self.uri}) from e
         with self._lock:
