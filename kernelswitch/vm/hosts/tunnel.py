@@ -83,7 +83,7 @@ async def open_unix(uri: str, path: str) -> tuple[Any, Any]:
     asyncssh = _asyncssh()
     conn = await connection(uri)
     try:
-        return await conn.open_unix_connection(path)  # type: ignore[no-any-return]
+        return await conn.open_unix_connection(path)
     except asyncssh.ChannelOpenError as e:
         raise HostError(
             f"The host {HostURI.parse(uri).alias} refused a channel to {path}: {e.reason}. "

@@ -147,7 +147,8 @@ def ssh_wrapper(known_hosts: str, binary: str = SSH_BINARY) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
     args = " ".join(shlex.quote(a) for a in [binary, *ssh_options(known_hosts)])
-    text = f'#!/bin/sh\n# made by kernelswitch: pins the host key (see vm/hosts/uri.py)\nexec {args} "$@"\n'
+    note = "# made by kernelswitch: pins the host key (see vm/hosts/uri.py)"
+    text = f'#!/bin/sh\n{note}\nexec {args} "$@"\n'
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = folder / f"ssh-{digest}"
     if not path.exists() or path.read_text() != text:
