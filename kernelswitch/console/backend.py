@@ -40,16 +40,20 @@ class LibvirtBackend:
     def __init__(self, vms: Any) -> None:
         self.vms = vms
 
-    def _manager(self, name: str) -> Any:
-        owner = getattr(self.vms, "owner", None)
-        return owner(name) if owner else self.vms
+    async def _resolve(self, name: str) -> tuple[Any, str]:
+        """(manager, plain name): *name* may carry its host (a fleet ref)."""
+        resolve = getattr(self.vms, "resolve", None)
+        if resolve is None:
+            return self.vms, name
+        from ..vm._domains import run_blocking
+
+        return await run_blocking(resolve, name)  # may ask each host: off the loop
 
     async def open(self, name: str) -> socket.socket | tuple[Any, Any]:
-        from ..vm.hosts.uri import is_remote
         from ..vm.manager import _translate
 
-        manager = self._manager(name)
-        if is_remote(manager.uri):
+        manager, name = await self._resolve(name)
+        if getattr(manager, "remote", False):  # never openGraphicsFD: it closes the link
             from ..vm.hosts.consoles import open_remote
 
             return await open_remote(manager, name)
@@ -70,11 +74,11 @@ class LibvirtBackend:
         return socket.socket(fileno=fd)
 
     async def state(self, name: str) -> str:
-        manager = self._manager(name)
+        manager, name = await self._resolve(name)
         info = await manager.aio(manager.info, name)
         return str(info["state"])
 
     async def preview_path(self, name: str) -> Path:
-        manager = self._manager(name)
+        manager, name = await self._resolve(name)
         # where it goes (info's preview_path names it only once it exists)
         return Path(await manager.aio(manager.preview_file, name))

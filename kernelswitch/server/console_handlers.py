@@ -34,7 +34,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..console.errors import BadInput
 from . import schemas as S
-from ._base import AUTH_RESOURCE, KSHandler
+from ._base import AUTH_RESOURCE, KSHandler, vm_ref
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +210,7 @@ class ConsoleSocket(SameOriginSocket):
     async def get(self, name: str) -> None:
         await self.authorize("execute", "not allowed to use VM consoles")
         try:
+            name = vm_ref(self, name)  # ?uri= names the host
             await _vm_info(self, name)
         except Exception as e:  # unknown VM or libvirt down: refuse before upgrading
             status = getattr(e, "http_status", 500)
