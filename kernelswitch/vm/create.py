@@ -144,6 +144,10 @@ class CreateMixin:
                 host_caps=self._caps(accel),
                 uuid=uuid,
             )
+            if self.remote:
+                from .hosts.create import fit_to_host
+
+                xml = self.connection.call(lambda conn: fit_to_host(xml, conn))
             say("defining the VM")
             op.will_make("domain", uuid, name=spec.name)
             self._call(lambda conn: conn.defineXML(xml), spec.name)

@@ -81,8 +81,7 @@ class SSHHost:
                 "KbdInteractiveAuthentication no",
                 "UsePAM no",
                 "StrictModes no",
-                "AllowStreamLocalForwarding yes",
-                "AllowTcpForwarding no",
+                "AllowStreamLocalForwarding yes",  # consoles (AllowTcpForwarding no denies them too)
                 "X11Forwarding no",
                 "PrintMotd no",
                 "LogLevel ERROR",

@@ -94,3 +94,24 @@ def create_remote(
             remote_iso = upload_iso(manager.storage, spec.iso, say)
             spec = dataclasses.replace(spec, iso=remote_iso)
         return manager.create_spec(spec, os_info, progress=say)
+
+
+def fit_to_host(xml: str, conn: Any) -> str:
+    """The domain XML adjusted to what the remote daemon offers.
+
+    A non-root session daemon has no DAC security driver ("Security driver
+    model 'dac' is not available" for ``<seclabel model='dac'>``, which local
+    ISOs carry so their owner is left alone); ISOs on a remote host are the
+    pool's own files, so there the label is dropped when DAC is absent.
+    """
+    import xml.etree.ElementTree as ET
+
+    caps = ET.fromstring(conn.getCapabilities())
+    models = {m.text for m in caps.findall("./host/secmodel/model")}
+    if "dac" in models:
+        return xml
+    root = ET.fromstring(xml)
+    for source in root.iter("source"):
+        for label in source.findall("seclabel[@model='dac']"):
+            source.remove(label)
+    return ET.tostring(root, encoding="unicode")

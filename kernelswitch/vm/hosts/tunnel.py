@@ -87,7 +87,8 @@ async def open_unix(uri: str, path: str) -> tuple[Any, Any]:
     except asyncssh.ChannelOpenError as e:
         raise HostError(
             f"The host {HostURI.parse(uri).alias} refused a channel to {path}: {e.reason}. "
-            "Its sshd must allow it (AllowStreamLocalForwarding yes, the default).",
+            "Its sshd must allow it: AllowStreamLocalForwarding and AllowTcpForwarding "
+            "yes (the defaults) and no PermitOpen none.",
             details={"uri": uri, "path": path},
         ) from e
 

@@ -1,0 +1,166 @@
+"""A VM on a remote libvirt host over SSH, its console through the tunnel, the host
+going down and coming back — with a local host listed beside it all along.
+
+Tests run in file order (they share one remote guest and then cut the host).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from kernelswitch.console.backend import LibvirtBackend
+from kernelswitch.console.keys import text_events
+from kernelswitch.console.session import ConsoleRegistry
+from kernelswitch.vm.hosts.refs import VMAmbiguous, ref
+
+from .sshhost import SSHHost
+
+LOCAL = "qemu:///session"
+GUEST = {"os": "alpinelinux3.17", "memory": "256M", "disk": "1G", "cpus": 1}
+MARKER = "KERNELSWITCH-TESTOS-READY"
+
+
+@pytest.fixture(scope="module")
+def fleet(ssh_host: SSHHost) -> Any:
+    from kernelswitch.vm.fleet import VMFleet
+
+    return VMFleet([LOCAL, ssh_host.uri()])
+
+
+@pytest.fixture(scope="module")
+def remote_vm(fleet: Any, ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A test-OS guest created on the remote host from an ISO uploaded there."""
+    from vm.conftest import unique_name
+
+    from kernelswitch._paths import testos_dir
+
+    name = unique_name("remote")
+    iso = tmp_path_factory.mktemp("iso") / f"{name}.iso"  # a name of this session's own
+    shutil.copy(testos_dir() / "testos-plain.iso", iso)
+    said: list[str] = []
+    info = fleet.create(name=name, iso=str(iso), uri=ssh_host.uri(), progress=said.append,
+                        **GUEST)  # fmt: skip
+    info["progress"] = said
+    return info
+
+
+def _serial(info: dict[str, Any]) -> str:
+    # the "remote" host is this machine: its serial log can be read here to check
+    try:
+        return Path(info["serial_log"]).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _wait_serial(info: dict[str, Any], needle: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while needle not in _serial(info):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{needle!r} not in {info['serial_log']}:\n{_serial(info)[-1500:]}")
+        time.sleep(0.3)
+
+
+def test_vm_created_remotely_from_an_uploaded_iso(remote_vm: dict, ssh_host: SSHHost,
+                                                  fleet: Any) -> None:  # fmt: skip
+    assert remote_vm["uri"] == ssh_host.uri()
+    assert remote_vm["state"] == "running"
+    assert any("uploading" in m for m in remote_vm["progress"]), remote_vm["progress"]
+    # the ISO and disk live in the remote user's pool, readable by that user's QEMU
+    media = [m["path"] for m in remote_vm["media"]]
+    assert media and media[0].startswith("/home/ksremote/"), media
+    manager, plain = fleet.resolve(ref(remote_vm["name"], ssh_host.uri()))
+    xml = manager.connection.call(lambda c: c.lookupByName(plain).XMLDesc(0))
+    listens = [x.get("type") for x in ET.fromstring(xml).findall("./devices/graphics/listen")]
+    assert listens == ["socket"]
+    _wait_serial(remote_vm, MARKER)
+
+
+def test_console_frames_typing_and_screenshot_through_ssh(remote_vm: dict, fleet: Any,
+                                                          ssh_host: SSHHost) -> None:  # fmt: skip
+    token = f"ks-remote-{secrets.token_hex(4)}"
+    vm = ref(remote_vm["name"], ssh_host.uri())
+
+    async def main() -> tuple[np.ndarray, int]:
+        reg = ConsoleRegistry(LibvirtBackend(fleet), linger=0.5)
+        session = reg.session(vm)
+        async with session.hold(60):
+            await session.send_keys(text_events(f"echo '{token}' > /dev/ttyS0\n"))
+            changed = 0
+            for _ in range(3):
+                changed += await session.wait_update(5)
+            frame = await session.frame()
+        from kernelswitch.vm.hosts.tunnel import close_all
+
+        await reg.close_all()
+        await close_all()
+        return frame, changed
+
+    frame, changed = asyncio.run(main())
+    assert frame.ndim == 3 and frame.shape[2] == 4 and frame.shape[0] >= 200
+    assert frame[..., :3].std() > 1.0, "the remote console frame is blank"
+    assert changed, "no console update came through the tunnel"
+    _wait_serial(remote_vm, token + "\n", timeout=30)
+
+
+def test_list_labels_both_hosts_and_asks_for_the_host_when_ambiguous(
+    remote_vm: dict, fleet: Any, ssh_host: SSHHost
+) -> None:
+    vms = fleet.list()
+    mine = [v for v in vms if v["name"] == remote_vm["name"]]
+    assert len(mine) == 1 and mine[0]["host"] == f"ksremote@127.0.0.1:{ssh_host.port}"
+    assert {h["state"] for h in fleet.hosts()} == {"up"}
+    assert [h["remote"] for h in fleet.hosts()] == [False, True]
+    # the same name on the local host: a bare name is ambiguous, a ref is not
+    twin = fleet.primary.create(remote_vm["name"], fleet_iso(), start=False, **GUEST)
+    try:
+        with pytest.raises(VMAmbiguous, match="Say which host"):
+            fleet.info(remote_vm["name"])
+        assert fleet.info(ref(remote_vm["name"], "local"))["uri"] == LOCAL
+        alias = f"ksremote@127.0.0.1:{ssh_host.port}"
+        assert fleet.info(ref(remote_vm["name"], alias))["uri"] == ssh_host.uri()
+    finally:
+        fleet.primary.delete(twin["name"], disks=True, force=True)
+
+
+def fleet_iso() -> str:
+    from kernelswitch._paths import testos_dir
+
+    return str(testos_dir() / "testos-plain.iso")
+
+
+def test_host_down_is_listed_unreachable_and_comes_back(remote_vm: dict, fleet: Any,
+                                                        ssh_host: SSHHost) -> None:  # fmt: skip
+    ssh_host.stop()
+    try:
+        for _ in range(3):  # every list answers in time, each one without the remote
+            t0 = time.monotonic()
+            vms = fleet.list()
+            took = time.monotonic() - t0
+            assert took < 2.0, f"the list took {took:.2f} s with the remote host down"
+            assert all(v["uri"] == LOCAL for v in vms)
+            time.sleep(0.5)
+        remote = fleet.hosts()[1]
+        assert remote["state"] == "down" and remote["reason"], remote
+        t0 = time.monotonic()
+        fleet.primary.list()  # the local host's VMs answer as before
+        assert time.monotonic() - t0 < 2.0
+    finally:
+        ssh_host.start()
+    deadline = time.monotonic() + 60
+    while True:
+        vms = fleet.list()
+        if any(v["name"] == remote_vm["name"] for v in vms):
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"the remote host did not come back: {fleet.hosts()}")
+        time.sleep(1)
+    assert fleet.hosts()[1]["state"] == "up"
