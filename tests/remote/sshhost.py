@@ -81,7 +81,7 @@ class SSHHost:
                 "KbdInteractiveAuthentication no",
                 "UsePAM no",
                 "StrictModes no",
-                "AllowStreamLocalForwarding yes",  # consoles (AllowTcpForwarding no denies them too)
+                "AllowStreamLocalForwarding yes",  # consoles (AllowTcpForwarding no denies it)
                 "X11Forwarding no",
                 "PrintMotd no",
                 "LogLevel ERROR",
@@ -97,7 +97,7 @@ class SSHHost:
         self.proc = subprocess.Popen(
             [SSHD, "-D", "-e", "-f", str(self.config)],
             stdout=subprocess.DEVNULL,
-            stderr=open(self.folder / "sshd.log", "ab"),  # noqa: SIM115 - the child owns it
+            stderr=open(self.folder / "sshd.log", "ab"),  # the child keeps it
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
