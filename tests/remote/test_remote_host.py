@@ -7,6 +7,7 @@ Tests run in file order (they share one remote guest and then cut the host).
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import shutil
 import time
@@ -135,6 +136,79 @@ def fleet_iso() -> str:
     from kernelswitch._paths import testos_dir
 
     return str(testos_dir() / "testos-plain.iso")
+
+
+@pytest.fixture
+def jp_server_config(ssh_host: SSHHost) -> dict:
+    return {
+        "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
+        "KernelSwitchApp": {
+            "libvirt_uris": [LOCAL, ssh_host.uri()],
+            "ssh_known_hosts": str(ssh_host.known_hosts),
+        },
+    }
+
+
+async def test_rest_lists_hosts_and_serves_the_remote_screen(
+    jp_fetch: Any, remote_vm: dict, ssh_host: SSHHost
+) -> None:
+    import io
+
+    from PIL import Image
+    from tornado.httpclient import HTTPClientError
+
+    alias = f"ksremote@127.0.0.1:{ssh_host.port}"
+    body = json.loads((await jp_fetch("kernelswitch", "api", "vms")).body)
+    assert [(h["alias"], h["state"]) for h in body["hosts"]] == [("local", "up"), (alias, "up")]
+    mine = [v for v in body["vms"] if v["name"] == remote_vm["name"]]
+    assert len(mine) == 1 and mine[0]["host"] == alias and mine[0]["uri"] == ssh_host.uri()
+    # typing and the screen through the tunnel, the VM named with its host
+    token = f"ks-rest-{secrets.token_hex(3)}"
+    typed = await jp_fetch("kernelswitch", "api", "vms", remote_vm["name"], "console", "input",
+                           method="POST", body=json.dumps({"text": f"echo {token} > /dev/ttyS0\n"}),
+                           params={"uri": alias})  # fmt: skip
+    assert json.loads(typed.body)["done"] is True
+    await asyncio.to_thread(_wait_serial, remote_vm, token + "\n", 30)
+    res = await jp_fetch("kernelswitch", "api", "vms", remote_vm["name"], "screenshot",
+                         params={"uri": alias})  # fmt: skip
+    assert res.headers["Content-Type"] == "image/png"
+    img = np.asarray(Image.open(io.BytesIO(res.body)).convert("RGB"))
+    assert img.shape[0] >= 200 and img.std() > 1.0
+    info = json.loads((await jp_fetch("kernelswitch", "api", "vms", remote_vm["name"],
+                                      params={"uri": ssh_host.uri()})).body)  # fmt: skip
+    assert info["uri"] == ssh_host.uri()
+    with pytest.raises(HTTPClientError) as e:
+        await jp_fetch("kernelswitch", "api", "vms", remote_vm["name"],
+                       params={"uri": "nowhere.example"})  # fmt: skip
+    assert e.value.code == 400
+    err = json.loads(e.value.response.body)["error"]
+    assert err["code"] == "unknown_host" and alias in err["message"]
+
+
+def _doctor(*uris: str) -> dict:
+    import subprocess
+    import sys
+
+    args = [a for u in uris for a in ("--uri", u)]
+    out = subprocess.run([sys.executable, "-m", "kernelswitch.cli", "doctor", "--json", *args],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    return {c["name"]: c for c in json.loads(out.stdout)["checks"]}
+
+
+def test_doctor_checks_each_host_and_says_what_is_wrong(ssh_host: SSHHost,
+                                                        tmp_path: Path) -> None:  # fmt: skip
+    alias = f"ksremote@127.0.0.1:{ssh_host.port}"
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    unpinned = ssh_host.uri().replace(str(ssh_host.known_hosts), str(empty))
+    checks = _doctor(LOCAL, ssh_host.uri())
+    assert checks["libvirt"]["ok"]
+    assert checks[f"host {alias}"]["ok"], checks[f"host {alias}"]
+    assert "consoles through SSH" in checks[f"host {alias}"]["detail"]
+    bad = _doctor(LOCAL, unpinned)[f"host {alias}"]
+    assert not bad["ok"] and "not in" in bad["detail"] and "ssh-keyscan" in bad["fix"]
+    accept_any = _doctor(LOCAL, ssh_host.uri() + "&no_verify=1")[f"host {alias}"]
+    assert not accept_any["ok"] and "no_verify" in accept_any["detail"]
 
 
 def test_host_down_is_listed_unreachable_and_comes_back(remote_vm: dict, fleet: Any,
