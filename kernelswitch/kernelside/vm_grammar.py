@@ -358,8 +358,8 @@ def format_human(result: Result, prog: str = "kernelswitch vm") -> str:
             for vm in data
         ]  # fmt: skip
         if len({vm.get("host", "local") for vm in data}) > 1:  # several hosts: say whose
-            rows = [(*r, vm.get("host", "local")) for r, vm in zip(rows, data, strict=True)]
-            return table(rows, ("NAME", "STATE", "OS", "MEMORY", "CPUS", "HOST"))
+            hosted = [(*r, vm.get("host", "local")) for r, vm in zip(rows, data, strict=True)]
+            return table(hosted, ("NAME", "STATE", "OS", "MEMORY", "CPUS", "HOST"))
         return table(rows, ("NAME", "STATE", "OS", "MEMORY", "CPUS"))
     if result.verb == "console":
         return (

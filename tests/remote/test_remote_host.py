@@ -177,6 +177,10 @@ async def test_rest_lists_hosts_and_serves_the_remote_screen(
     info = json.loads((await jp_fetch("kernelswitch", "api", "vms", remote_vm["name"],
                                       params={"uri": ssh_host.uri()})).body)  # fmt: skip
     assert info["uri"] == ssh_host.uri()
+    # the create form's ISOs for that host: its pools' first, the server's to upload
+    isos = json.loads((await jp_fetch("kernelswitch", "api", "isos", params={"uri": alias})).body)
+    there = [i for i in isos["isos"] if i.get("where") == "host"]
+    assert any(i["name"] == f"{remote_vm['name']}.iso" for i in there), isos
     with pytest.raises(HTTPClientError) as e:
         await jp_fetch("kernelswitch", "api", "vms", remote_vm["name"],
                        params={"uri": "nowhere.example"})  # fmt: skip
