@@ -139,7 +139,10 @@ class Connection:
         entry = (cb, loop)
         with self._lock:
             self._listeners.append(entry)
-        if self._conn is None:
+        if self._conn is None and _is_remote(self.uri):
+            # a remote host may be down: open it in the background, never hold the caller
+            self._schedule_reconnect()
+        elif self._conn is None:
             # Events only flow on an open connection: open it now so listeners
             # do not depend on someone else making the first call.
             try:
@@ -402,6 +405,12 @@ class Connection:
         from .._executors import run_in
 
         return await run_in("libvirt", self.call, fn)
+
+
+def _is_remote(uri: str) -> bool:
+    from .hosts.uri import is_remote
+
+    return is_remote(uri)
 
 
 def _run_hook(hook: Callable[[], Any], uri: str) -> None:
