@@ -28,7 +28,7 @@ from .uri import HostURI
 
 log = logging.getLogger(__name__)
 
-#: Seconds a list waits for the slowest host (the others answer within 2 s).
+#: Seconds a list waits for a remote host (the others answer within 2 s).
 LIST_DEADLINE = 1.5
 
 
@@ -88,9 +88,18 @@ class HostBoard:
         return fut
 
     def ask(self, fn: Callable[[Any], Any], deadline: float = LIST_DEADLINE) -> dict[str, Any]:
-        """``fn(manager)`` on every host; {uri: result or the HostError it gave}."""
+        """``fn(manager)`` on every host; {uri: result or the HostError it gave}.
+
+        Local daemons are waited for as long as they take (their own call
+        deadlines apply, as before there were remote hosts: a busy local
+        daemon is slow, not gone); remote hosts get *deadline* seconds, counted
+        from the start, so they never add to a slow local answer.
+        """
+        start = time.monotonic()
         futures = {m.uri: self._submit(m, fn) for m in self.managers}
-        cf.wait(futures.values(), timeout=deadline)
+        local = [futures[m.uri] for m in self.managers if not m.remote]
+        cf.wait(local)
+        cf.wait(futures.values(), timeout=max(0.0, deadline - (time.monotonic() - start)))
         out: dict[str, Any] = {}
         for uri, fut in futures.items():
             if not fut.done():
