@@ -109,6 +109,14 @@ def check_request(fleet: Any, body: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, str] = {}
     existing: list[str] = []
     for m in fleet.managers:
+        if getattr(m, "remote", False):
+            if not m.connection.is_open:
+                continue  # a remote host that is down must not hold the form
+            try:
+                existing += m.names()
+            except KernelSwitchError:
+                continue
+            continue
         existing += m.names()
     name = body.get("name")
     if name is not None:
