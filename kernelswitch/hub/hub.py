@@ -73,7 +73,14 @@ class EventHub:
         """Subscribe to every URI (once; later callers wait for the first)."""
         if self._started is None:
             self._started = asyncio.ensure_future(self._start())
-        await asyncio.shield(self._started)
+        try:
+            await asyncio.shield(self._started)
+        except Exception:
+            self._started = None  # the next client tries again (libvirt may be back)
+            for remove in self._removers:
+                remove()
+            self._removers.clear()
+            raise
 
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()

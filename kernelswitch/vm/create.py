@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,8 @@ from .journal import journal_for
 from .storage import Storage
 
 log = logging.getLogger("kernelswitch.vm.manager")
+#: Tries of the start of a new VM while libvirtd settles a guest it was starting when it died.
+START_TRIES = 4
 
 
 class CreateMixin:
@@ -185,10 +188,20 @@ def _start(dom: Any) -> None:
     fault tests), so it is resumed rather than left paused.
     """
     libvirt = _libvirt()
-    if not dom.isActive():
-        dom.create()
-    elif dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
-        dom.resume()
+    for attempt in range(START_TRIES):
+        try:
+            if not dom.isActive():
+                dom.create()
+            elif dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+                dom.resume()
+            return
+        except libvirt.libvirtError as e:
+            # "domain is not running": the new daemon was still giving up on
+            # the half-started QEMU between our two calls; look again
+            last = attempt == START_TRIES - 1
+            if e.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID or last:
+                raise
+            time.sleep(0.5)
 
 
 def undefine_domain(dom: Any) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .daemon import PrivateLibvirtd, shared_daemon_pids
+from .daemon import PrivateLibvirtd, shared_daemon_pid
 
 #: The guest: the unidentified test ISO as a small machine (boots in ~11 s under TCG).
 GUEST = {"os": "alpinelinux3.17", "memory": "256M", "disk": "1G", "cpus": 1}
@@ -38,7 +38,7 @@ def _need_tools() -> None:
 def make_daemon(pool_tmpfs: str | None = None) -> Iterator[PrivateLibvirtd]:
     """A started private daemon with our pool; everything in it killed afterwards."""
     _need_tools()
-    shared = shared_daemon_pids()
+    shared = shared_daemon_pid()
     daemon = PrivateLibvirtd(pool_tmpfs)
     try:
         daemon.start()
@@ -52,8 +52,8 @@ def make_daemon(pool_tmpfs: str | None = None) -> Iterator[PrivateLibvirtd]:
 
         get_connection(daemon.uri).close()
         daemon.destroy()
-    # the shared daemon is untouched: same process(es) as before
-    assert shared_daemon_pids() == shared
+    # the shared daemon is untouched: the same process as before, still running
+    assert shared_daemon_pid() == shared, "the shared libvirtd changed while we ran"
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ async def _call(
     return json.loads((await jp_fetch("kernelswitch", "api", *path, **kw)).body)
 
 
-async def test_rest_create_and_delete_are_pushed_in_order(
+async def test_rest_create_eject_and_delete_are_pushed_in_order(
     jp_fetch: Any,
     jp_ws_fetch: Any,
     testos: dict,  # noqa: F811 (the fixture imported above)
@@ -60,13 +60,19 @@ async def test_rest_create_and_delete_are_pushed_in_order(
             running = await next_message(ws, about(name, "vm"), seen=seen)
             assert running["state"] == "running"  # reason: unpaused (QEMU starts paused), booted
 
+        # the disc ejected from the running guest: its drive's tray opens
+        await _call(jp_fetch, "POST", "vms", name, "eject", body={})
+        tray = await next_message(ws, about(name, "media"), seen=seen)
+        assert tray["tray"] == "open" and tray["device"] and tray["uri"] == "qemu:///session"
+
         await _call(jp_fetch, "POST", "vms", name, "suspend", body={})
         await _call(jp_fetch, "POST", "vms", name, "resume", body={})
         await _call(jp_fetch, "DELETE", "vms", name, force="1", disks="1")
         after = []
         while not after or after[-1]["type"] != "vm_undefined":
             after.append(await next_message(ws, about(name), seen=seen))
-        changes = [(m["type"], m.get("state")) for m in after if m["type"] != "thumbnail"]
+        changes = [(m["type"], m.get("state")) for m in after
+                   if m["type"] not in ("thumbnail", "media")]  # fmt: skip
         # the start's own (running: unpaused, booted) may still come first; then in order
         first = changes.index(("vm", "paused"))
         assert set(changes[:first]) <= {("vm", "running")}, changes
