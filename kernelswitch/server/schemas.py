@@ -130,6 +130,10 @@ COMPONENTS: dict[str, Any] = {
             },
             "persistent": {"type": "boolean"},
             "uri": {"type": "string"},
+            "host": {
+                "type": "string",
+                "description": "its host: local, or user@host[:port] of a remote libvirt URI",
+            },
         },
     },
     "VMList": {

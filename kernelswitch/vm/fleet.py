@@ -67,7 +67,7 @@ class VMFleet:
         return await run_blocking(fn, *args, **kwargs)
 
     def list(self) -> list[dict[str, Any]]:
-        """Every host's VMs, each labelled with its ``uri`` and ``host`` alias.
+        """Every host's VMs (each record says its ``uri`` and ``host`` alias).
 
         Hosts are asked at once (:class:`~.hosts.status.HostBoard`): a remote
         host that is down or slow is left out after
@@ -83,9 +83,7 @@ class VMFleet:
                     raise got  # the main local daemon down is the user's problem to see
                 log.warning("kernelswitch: skipping %s in the VM list: %s", manager.uri, got)
                 continue
-            for rec in got:
-                rec["host"] = manager.alias
-            out.extend(got)
+            out.extend(got)  # each record names its uri and host
         return out
 
     def hosts(self) -> Records:

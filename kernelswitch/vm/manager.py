@@ -157,6 +157,7 @@ class VMManager(CreateMixin, PowerMixin, ManageMixin):
             "preview": preview.is_file(),  # kept by the console
             "persistent": bool(dom.isPersistent()),
             "uri": self.uri,
+            "host": self.alias,  # "local", or user@host[:port] of a remote libvirt host
             **self._runtime_info(dom, state, parsed),
         }
 
