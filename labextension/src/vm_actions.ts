@@ -84,7 +84,8 @@ export async function runVerb(verb: Verb, vm: IVMRecord): Promise<boolean> {
   const body = verb === 'shutdown' ? { wait: false } : {};
   return withBusy(vm.name, doing(verb), async () => {
     // ?uri=: the same name may be on several hosts
-    await requestAPI(`vms/${encodeURIComponent(vm.name)}/${verb}?uri=${encodeURIComponent(vm.uri)}`, {
+    const where = `uri=${encodeURIComponent(vm.uri)}`;
+    await requestAPI(`vms/${encodeURIComponent(vm.name)}/${verb}?${where}`, {
       method: 'POST',
       body: JSON.stringify(body)
     });
@@ -135,7 +136,9 @@ export async function deleteVM(vm: IVMRecord): Promise<boolean> {
   if (!answer.button.accept) {
     return false;
   }
-  const q = `disks=${check.checked ? 1 : 0}&force=${running ? 1 : 0}&uri=${encodeURIComponent(vm.uri)}`;
+  const q =
+    `disks=${check.checked ? 1 : 0}&force=${running ? 1 : 0}` +
+    `&uri=${encodeURIComponent(vm.uri)}`;
   return withBusy(vm.name, 'Deleting', async () => {
     await requestAPI(`vms/${encodeURIComponent(vm.name)}?${q}`, { method: 'DELETE' });
   });
