@@ -53,6 +53,11 @@ def lab2(ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                             "ssh_known_hosts": str(ssh_host.known_hosts),
                             "env_roots": [str(root)], "env_depth": 1},
     }))  # fmt: skip
+    # no "Jupyter news?" toast over the screenshots (the feed is offline anyway)
+    notification = (base / "settings" / "@jupyterlab" / "apputils-extension"
+                    / "notification.jupyterlab-settings")  # fmt: skip
+    notification.parent.mkdir(parents=True)
+    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     env = {
         "JUPYTER_CONFIG_DIR": str(config),
         "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
@@ -63,7 +68,9 @@ def lab2(ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield server
 
 
-def _shots() -> Path:
+@pytest.fixture(scope="session")
+def shots() -> Path:
+    """Where browser tests leave screenshots (read before the per-test cache override)."""
     import os
 
     from kernelswitch._paths import cache_dir
@@ -74,7 +81,7 @@ def _shots() -> Path:
 
 
 def test_sidebar_groups_by_host_and_follows_the_host_down_and_back(
-    lab2: RunningServer, ssh_host: SSHHost, remote_off_vm: dict
+    lab2: RunningServer, ssh_host: SSHHost, remote_off_vm: dict, shots: Path
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -97,13 +104,13 @@ def test_sidebar_groups_by_host_and_follows_the_host_down_and_back(
             row = sidebar.locator(f'.ks-VMSidebar-vm[data-ks-vm="{remote_off_vm["name"]}"]')
             expect(row).to_have_attribute("data-uri", ssh_host.uri())
             row.scroll_into_view_if_needed()
-            page.screenshot(path=str(_shots() / "remote-sidebar-hosts.png"))
+            page.screenshot(path=str(shots / "remote-sidebar-hosts.png"))
 
             ssh_host.stop()
             try:
                 down = sidebar.locator(".ks-VMSidebar-hostDown", has_text=alias)
                 expect(down).to_contain_text("is not reachable", timeout=15_000)
-                page.screenshot(path=str(_shots() / "remote-sidebar-host-down.png"))
+                page.screenshot(path=str(shots / "remote-sidebar-host-down.png"))
             finally:
                 ssh_host.start()
             expect(down).to_have_count(0, timeout=60_000)
