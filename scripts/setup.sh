@@ -32,12 +32,13 @@ apt_packages=(
   libgirepository1.0-dev libcairo2-dev
   python3-venv python3-dev build-essential
   nodejs npm
+  openssh-client
 )
 if (( want_testos )); then
   apt_packages+=(busybox-static isolinux syslinux-common xorriso)
 fi
 if (( want_test )); then
-  apt_packages+=(chromium virtinst)
+  apt_packages+=(chromium virtinst openssh-server)  # remote-host tests: a private sshd
 fi
 
 missing=()

@@ -93,6 +93,13 @@ def _check_libvirt(uri: str) -> Check:
     )
 
 
+def _local(uri: str, index: int) -> Check:
+    check = _check_libvirt(uri)
+    if index:
+        check.name, check.required = f"libvirt {uri}", False
+    return check
+
+
 def _check_dev_kvm() -> Check:
     from ..vm.host import dev_kvm_problem
 
@@ -180,10 +187,20 @@ def _check_chromium() -> Check:
     return Check("Chromium (tests)", True, out.stdout.strip() or exe, required=False)
 
 
-def run_checks(uri: str) -> list[Check]:
+def run_checks(uri: str | list[str]) -> list[Check]:
+    from ..vm.hosts.uri import is_remote
+    from .doctor_hosts import check_remote
+
+    uris = [uri] if isinstance(uri, str) else list(uri)
+    per_host: list[Callable[[], Check]] = []
+    for i, u in enumerate(uris):
+        if is_remote(u):  # the first URI is where new VMs go: it must work
+            per_host.append(lambda u=u, i=i: check_remote(u, required=i == 0))  # type: ignore[misc]
+        else:
+            per_host.append(lambda u=u, i=i: _local(u, i))  # type: ignore[misc]
     checks: list[Callable[[], Check]] = [
         _check_daemons,
-        lambda: _check_libvirt(uri),
+        *per_host,
         _check_qemu,
         _check_dev_kvm,
         _check_accel,
@@ -200,8 +217,9 @@ def run_checks(uri: str) -> list[Check]:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    uri = args.uri or os.environ.get("KERNELSWITCH_LIBVIRT_URI", "qemu:///session")
-    results = run_checks(uri)
+    from .doctor_hosts import configured_uris
+
+    results = run_checks(configured_uris(args.uri))
     can_run = all(c.ok for c in results if c.required)
     if args.json:
         print(
@@ -225,6 +243,10 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("doctor", help="check the host and print the fix for each problem")
-    p.add_argument("--uri", help="libvirt URI to check (default qemu:///session)")
+    p.add_argument(
+        "--uri", action="append",
+        help="libvirt URI to check, repeatable (default: KernelSwitchApp.libvirt_uris from "
+        "the Jupyter config, else $KERNELSWITCH_LIBVIRT_URI, else qemu:///session)",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_doctor)

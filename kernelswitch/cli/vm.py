@@ -35,6 +35,15 @@ class LocalBackend:
         self.manager = manager
         self.progress = progress
 
+    def on_host(self, host: str) -> LocalBackend:
+        """VMs on *host*: a libvirt URI, or the alias of one configured for the server."""
+        from ..vm.hosts.refs import find_host
+        from ..vm.manager import VMManager
+        from .doctor_hosts import configured_uris
+
+        uri = host if "://" in host else find_host(configured_uris(None), host)
+        return LocalBackend(VMManager(uri), progress=self.progress)
+
     def list(self) -> list[dict[str, Any]]:
         return self.manager.list()
 
@@ -42,6 +51,7 @@ class LocalBackend:
         return self.manager.info(name)
 
     def create(self, request: dict[str, Any]) -> dict[str, Any]:
+        request = {k: v for k, v in request.items() if k != "uri"}  # on_host chose it
         return self.manager.create(**request, progress=self.progress)
 
     def action(self, name: str, action: str, options: dict[str, Any]) -> dict[str, Any]:

@@ -1,13 +1,18 @@
-"""Where consoles come from: libvirt's ``openGraphicsFD`` on a running domain.
+"""Where consoles come from: ``openGraphicsFD`` locally, an SSH channel remotely.
 
 Public API (stable): :class:`LibvirtBackend` ``(vms)`` with ``await open(name)``
-(a connected socket to QEMU's VNC server), ``await state(name)``,
-``await preview_path(name)`` and ``await send_chord(name, qnums, hold_ms)``
-(:mod:`.typist`); *vms* is a VMManager or VMFleet.
+(a connected socket to QEMU's VNC server, or a (reader, writer) stream pair),
+``await state(name)``, ``await preview_path(name)`` and
+``await send_chord(name, qnums, hold_ms)`` (:mod:`.typist`); *vms* is a
+VMManager or VMFleet.
 
 Why a socket from libvirt and not a TCP port: domains get
 ``<listen type='none'/>`` so QEMU listens on nothing another local user could
 reach (DESIGN 2); libvirt hands us one end of a socketpair that QEMU accepted.
+On a remote host ``openGraphicsFD`` cannot pass a descriptor and *closes the
+libvirt connection* when tried, so it is never called there: remote domains
+listen on a unix socket on their host (``<listen type='socket'/>``), reached
+through an SSH streamlocal channel (:mod:`kernelswitch.vm.hosts.tunnel`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ LIVE_STATES = ("running", "blocked", "paused", "shutting-down", "pmsuspended")
 
 
 class Backend(Protocol):
-    async def open(self, name: str) -> socket.socket: ...
+    async def open(self, name: str) -> socket.socket | tuple[Any, Any]: ...
 
     async def state(self, name: str) -> str: ...
 
@@ -40,14 +45,23 @@ class LibvirtBackend:
     def __init__(self, vms: Any) -> None:
         self.vms = vms
 
-    def _manager(self, name: str) -> Any:
-        owner = getattr(self.vms, "owner", None)
-        return owner(name) if owner else self.vms
+    async def _resolve(self, name: str) -> tuple[Any, str]:
+        """(manager, plain name): *name* may carry its host (a fleet ref)."""
+        resolve = getattr(self.vms, "resolve", None)
+        if resolve is None:
+            return self.vms, name
+        from ..vm._domains import run_blocking
 
-    async def open(self, name: str) -> socket.socket:
+        return await run_blocking(resolve, name)  # may ask each host: off the loop
+
+    async def open(self, name: str) -> socket.socket | tuple[Any, Any]:
         from ..vm.manager import _translate
 
-        manager = self._manager(name)
+        manager, name = await self._resolve(name)
+        if getattr(manager, "remote", False):  # never openGraphicsFD: it closes the link
+            from ..vm.hosts.consoles import open_remote
+
+            return await open_remote(manager, name)
 
         def open_fd(conn: Any) -> int:
             dom = conn.lookupByName(name)
@@ -74,7 +88,7 @@ class LibvirtBackend:
         from ..vm.manager import _translate
 
         libvirt = libvirt_module()
-        manager = self._manager(name)
+        manager, name = await self._resolve(name)
 
         def send(conn: Any) -> None:
             dom = conn.lookupByName(name)
@@ -90,13 +104,15 @@ class LibvirtBackend:
 
     def is_local(self, name: str) -> bool:
         """Whether VM *name*'s QEMU runs on this host (a local libvirt URI)."""
-        return bool(self._manager(name).guard.local)
+        owner = getattr(self.vms, "owner", None)
+        manager = owner(name) if owner else self.vms
+        return bool(manager.guard.local)
 
     async def state(self, name: str) -> str:
-        manager = self._manager(name)
+        manager, name = await self._resolve(name)
         return str(await manager.aio(manager.state, name))  # never waits on QEMU
 
     async def preview_path(self, name: str) -> Path:
-        manager = self._manager(name)
+        manager, name = await self._resolve(name)
         # where it goes (info's preview_path names it only once it exists)
         return Path(await manager.aio(manager.preview_file, name))

@@ -137,11 +137,17 @@ class RFBClient:
 
     @classmethod
     async def open(
-        cls, sock: socket.socket, handlers: Handlers | None = None, **kwargs: Any
+        cls, transport: socket.socket | tuple[Any, Any], handlers: Handlers | None = None,
+        **kwargs: Any,
     ) -> RFBClient:
-        """Handshake on a connected socket (e.g. from ``openGraphicsFD``)."""
-        sock.setblocking(False)
-        reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 20)
+        """Handshake on a connected socket (``openGraphicsFD``) or a (reader, writer)
+        stream pair (an SSH channel to a remote VNC socket): the client only reads,
+        writes, drains and closes, so it does not care which."""
+        if isinstance(transport, socket.socket):
+            transport.setblocking(False)
+            reader, writer = await asyncio.open_connection(sock=transport, limit=1 << 20)
+        else:
+            reader, writer = transport
         client = cls(reader, writer, handlers, **kwargs)
         try:
             await client._handshake()

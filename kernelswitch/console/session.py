@@ -63,6 +63,8 @@ class ConsoleSession:
 
     def __init__(self, name: str, backend: Backend, *, linger: float = LINGER) -> None:
         self.name = name
+        #: for people: a name that carries its host (a fleet ref) reads "NAME on URI"
+        self.label = name.replace("\x1f", " on ")
         self.backend = backend
         self.linger = linger
         self.viewers: set[Viewer] = set()
@@ -136,7 +138,7 @@ class ConsoleSession:
         if self._connected.is_set():
             return
         raise ConsoleUnavailable(
-            f"The console of VM {self.name!r} is {self.status}"
+            f"The console of VM {self.label!r} is {self.status}"
             + (f": {self.message}" if self.message else "")
             + ". Start the VM (`%vm start NAME`) and try again.",
             details={"name": self.name, "status": self.status},
@@ -198,8 +200,8 @@ class ConsoleSession:
                 if self.status == "stopped":
                     self._set_status("reconnecting", "the VM is starting")
                 try:
-                    sock = await self.backend.open(self.name)
-                    client = await RFBClient.open(sock, self._handlers(), zlib=self.qemu_zlib)
+                    transport = await self.backend.open(self.name)
+                    client = await RFBClient.open(transport, self._handlers(), zlib=self.qemu_zlib)
                 except Exception as e:  # QEMU starting or going: say so, try again
                     log.debug("console vm=%s connect failed: %s", self.name, e)
                     self._set_status("error", getattr(e, "message", str(e)))
@@ -236,7 +238,7 @@ class ConsoleSession:
         if self.status != "stopped" and state != "unknown":
             # preview first: whoever sees "stopped" finds the VM's last frame kept
             await self._save_preview()
-            self._set_status("stopped", f"VM {self.name} is {state}")
+            self._set_status("stopped", f"VM {self.label} is {state}")
 
     async def _connected_to(self, client: RFBClient) -> None:
         # the client painted into its own framebuffer: share it (same object)
@@ -334,7 +336,7 @@ class ConsoleSession:
         async with self.hold():
             for qnum, keysym, down in events:
                 if self.client is None:
-                    raise ConsoleUnavailable(f"The console of VM {self.name!r} went away.")
+                    raise ConsoleUnavailable(f"The console of VM {self.label!r} went away.")
                 self.client.key(qnum, keysym, down)
                 await self.client.writer.drain()
                 await asyncio.sleep(delay)

@@ -151,9 +151,13 @@ class EventHub:
         """Fresh records of every URI; ``known`` learns VMs it had not seen
         (silently: events in flight may be newer than this list)."""
         records: list[dict[str, Any]] = []
+        board = getattr(self.fleet, "board", None)  # every host at once, a deadline each
+        answers = await asyncio.to_thread(board.ask, lambda m: m.list()) if board else {}
         for uri, manager in self.managers.items():
             try:
-                some = await manager.aio(manager.list)
+                some = answers[uri] if board else await manager.aio(manager.list)
+                if isinstance(some, HostError):
+                    raise some
             except HostError as e:
                 self.hosts[uri] = host_message(uri, False, e.message)
                 continue

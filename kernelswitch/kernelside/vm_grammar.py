@@ -144,12 +144,19 @@ class VMBackend(Protocol):
 class RESTBackend(RESTManage):
     """Talks to the Jupyter server's REST API (the magics, or a remote CLI)."""
 
-    def __init__(self, server: Any = None) -> None:
+    def __init__(self, server: Any = None, host: str | None = None) -> None:
         self.server = server
+        self.host = host
+
+    def on_host(self, host: str) -> RESTBackend:
+        """The same server, naming VMs on *host* (a libvirt URI or its alias: ``?uri=``)."""
+        return RESTBackend(self.server, host)
 
     def _req(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         from .client import request
 
+        if self.host and path.startswith("vms/"):
+            path += ("&" if "?" in path else "?") + f"uri={quote(self.host, safe='')}"
         return request(method, path, body, server=self.server)
 
     def list(self) -> list[dict[str, Any]]:
@@ -189,6 +196,13 @@ def add_verbs(sub: Any) -> None:
     def verb(name: str, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument("--json", action="store_true", help="machine-readable output")
+        if name not in ("list", "oses", "catalog"):
+            p.add_argument(
+                "--host", metavar="HOST",
+                help="the VM's host: a configured libvirt URI or its alias, e.g. "
+                "user@server (needed when several hosts have a VM by that name; "
+                "for create: where it goes)",
+            )  # fmt: skip
         return p
 
     verb("list", "List the VMs and their state.")
@@ -267,6 +281,9 @@ def build_parser(prog: str = "vm", *, raise_errors: bool = True) -> argparse.Arg
 def run(args: argparse.Namespace, backend: VMBackend) -> Result:
     """Execute parsed ``vm`` arguments through *backend*."""
     verb = args.vm_command
+    host = getattr(args, "host", None)
+    if host and hasattr(backend, "on_host"):
+        backend = backend.on_host(host)
     if verb == "list":
         return Result(verb, backend.list())
     if verb == "info":
@@ -275,6 +292,8 @@ def run(args: argparse.Namespace, backend: VMBackend) -> Result:
         return Result(verb, backend.oses(" ".join(args.query) or None))
     if verb == "create":
         request: dict[str, Any] = {"name": args.name, "iso": args.iso, "start": args.start}
+        if host:
+            request["uri"] = host
         for key in ("os", "memory", "cpus", "disk"):
             value = getattr(args, key)
             if value is not None:
@@ -338,6 +357,9 @@ def format_human(result: Result, prog: str = "kernelswitch vm") -> str:
              str(vm.get("vcpus") or "-"))
             for vm in data
         ]  # fmt: skip
+        if len({vm.get("host", "local") for vm in data}) > 1:  # several hosts: say whose
+            hosted = [(*r, vm.get("host", "local")) for r, vm in zip(rows, data, strict=True)]
+            return table(hosted, ("NAME", "STATE", "OS", "MEMORY", "CPUS", "HOST"))
         return table(rows, ("NAME", "STATE", "OS", "MEMORY", "CPUS"))
     if result.verb == "console":
         return (

@@ -53,6 +53,19 @@ AUTH_RESOURCE = "kernelswitch"
 LOG_ECHO_LIMIT = 300
 #: Query arguments Jupyter itself reads on any request (auth), never "unknown".
 JUPYTER_QUERY_ARGS = frozenset({"token", "_xsrf"})
+#: ``?uri=`` (a configured libvirt URI or its host alias) names the host of VM ``{name}``.
+HOST_ARG = "uri"
+
+
+def vm_ref(handler: Any, name: str) -> str:
+    """VM *name* on the host ``?uri=`` names (a :func:`~kernelswitch.vm.hosts.refs.ref`)."""
+    host = handler.get_query_argument(HOST_ARG, None)
+    if not host:
+        return name
+    from ..vm.hosts.refs import ref
+
+    fleet = handler.settings["kernelswitch_app"].vm_manager
+    return ref(name, fleet.manager_for(host).uri)
 
 
 def _cache_buster(key: str) -> bool:
@@ -115,6 +128,8 @@ class KSHandler(APIHandler):
         for key, value in (self.path_kwargs or {}).items():
             if isinstance(value, str):
                 check_path_arg(key, value, error=self.input_error)
+        if isinstance((self.path_kwargs or {}).get("name"), str):
+            self.path_kwargs["name"] = vm_ref(self, self.path_kwargs["name"])
         verb = self.request.method.lower() if self.request.method else ""
         qschema = self.query_schema.get(verb)
         if qschema is not None:
@@ -138,7 +153,10 @@ class KSHandler(APIHandler):
         """The query arguments the schema names (last value wins, as ``get_argument``)."""
         known = schema.get("properties", {})
         unknown = sorted(k for k in self.request.query_arguments if k not in known)
-        unknown = [k for k in unknown if k not in JUPYTER_QUERY_ARGS and not _cache_buster(k)]
+        unknown = [
+            k for k in unknown
+            if k not in JUPYTER_QUERY_ARGS and k != HOST_ARG and not _cache_buster(k)
+        ]  # fmt: skip
         if unknown:
             shown = ", ".join(repr(short(k, 40)) for k in unknown[:5])
             takes = ", ".join(known) or "no arguments"

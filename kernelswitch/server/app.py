@@ -33,7 +33,38 @@ class KernelSwitchApp(ExtensionApp):
         bad = [u for u in uris if "://" not in u]
         if bad:
             raise TraitError(f"not libvirt URIs: {bad!r}; they look like qemu:///session")
+        from ..vm.errors import HostError
+        from ..vm.hosts.uri import check_uri
+
+        for u in uris:
+            try:
+                check_uri(u)  # never "accept any host key"
+            except HostError as e:
+                raise TraitError(e.message) from e
         return uris
+
+    ssh_known_hosts = Unicode(
+        config=True,
+        help="known_hosts file pinning the host keys of qemu+ssh:// URIs (a URI's own "
+        "known_hosts= wins). A host whose key is not in it is refused, never learned. "
+        "Default: ~/.ssh/known_hosts. Per host, the URI's keyfile= names the SSH key.",
+    )
+
+    @default("ssh_known_hosts")
+    def _default_known_hosts(self) -> str:
+        import os
+
+        return os.path.expanduser("~/.ssh/known_hosts")
+
+    @validate("ssh_known_hosts")
+    def _check_known_hosts(self, proposal: Any) -> str:
+        import os
+
+        from ..vm.hosts.uri import set_known_hosts
+
+        path = os.path.abspath(os.path.expanduser(str(proposal["value"])))
+        set_known_hosts(path)
+        return path
 
     @default("libvirt_uris")
     def _default_uris(self) -> list[str]:
@@ -125,6 +156,9 @@ class KernelSwitchApp(ExtensionApp):
         with self._vm_lock:
             if self._vm_manager is None:
                 from ..vm.fleet import VMFleet
+                from ..vm.hosts.uri import set_known_hosts
+
+                set_known_hosts(self.ssh_known_hosts)
 
                 self._vm_manager = VMFleet(self.libvirt_uris)
             return self._vm_manager
@@ -235,6 +269,9 @@ class KernelSwitchApp(ExtensionApp):
         consoles = self.settings.get("kernelswitch_consoles")
         if consoles is not None:  # live VM consoles: disconnect, keep their previews
             await consoles.close_all()
+            from ..vm.hosts.tunnel import close_all as close_tunnels
+
+            await close_tunnels()  # the pooled SSH connections of remote consoles
         if self.env_watcher is not None:
             self.env_watcher.stop()
         if self._vm_manager is not None:

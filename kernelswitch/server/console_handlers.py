@@ -34,7 +34,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..console.errors import BadInput, ConsoleUnavailable
 from . import schemas as S
-from ._base import AUTH_RESOURCE, KSHandler
+from ._base import AUTH_RESOURCE, KSHandler, vm_ref
 from ._validate import MAX_DEPTH, max_depth
 
 log = logging.getLogger(__name__)
@@ -213,6 +213,7 @@ class ConsoleSocket(SameOriginSocket):
     async def get(self, name: str) -> None:
         await self.authorize("execute", "not allowed to use VM consoles")
         try:
+            name = vm_ref(self, name)  # ?uri= names the host
             await _vm_info(self, name)
         except Exception as e:  # unknown VM or libvirt down: refuse before upgrading
             status = getattr(e, "http_status", 500)

@@ -92,6 +92,13 @@ def _operation(cls: type, verb: str, params: list[str], word: str) -> dict[str, 
     for name in params:
         schema = {"type": "string", "minLength": 1, "maxLength": MAX_PATH_ARG}
         parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
+    if "name" in params:  # a VM's host, where several hosts have one by that name
+        parameters.append({
+            "name": "uri", "in": "query", "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_PATH_ARG},
+            "description": "the VM's host: a configured libvirt URI or its alias "
+            "(user@host[:port], local); needed only when the name is on several hosts",
+        })  # fmt: skip
     query = getattr(cls, "query_schema", {}).get(verb)
     if query:
         required = set(query.get("required", ()))

@@ -137,12 +137,34 @@ COMPONENTS: dict[str, Any] = {
                 "hung): listed from what libvirt knows; its QEMU calls answer 504",
             },
             "unresponsive_reason": _STR_OR_NULL,
+            "host": {
+                "type": "string",
+                "description": "its host: local, or user@host[:port] of a remote libvirt URI",
+            },
         },
     },
     "VMList": {
         "type": "object",
         "required": ["vms"],
-        "properties": {"vms": {"type": "array", "items": {"$ref": "#/components/schemas/VM"}}},
+        "properties": {
+            "vms": {"type": "array", "items": {"$ref": "#/components/schemas/VM"}},
+            "hosts": {
+                "type": "array",
+                "description": "every configured libvirt host; a host that is down is "
+                "listed with the reason and its VMs are left out",
+                "items": {
+                    "type": "object",
+                    "required": ["uri", "alias", "state"],
+                    "properties": {
+                        "uri": {"type": "string"},
+                        "alias": {"type": "string"},
+                        "remote": {"type": "boolean"},
+                        "state": {"enum": ["up", "down", "unknown"]},
+                        "reason": {"type": "string"},
+                    },
+                },
+            },
+        },
     },
     "Deleted": {
         "type": "object",

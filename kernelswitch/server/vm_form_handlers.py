@@ -109,6 +109,14 @@ def check_request(fleet: Any, body: dict[str, Any]) -> dict[str, Any]:
     errors: dict[str, str] = {}
     existing: list[str] = []
     for m in fleet.managers:
+        if getattr(m, "remote", False):
+            if not m.connection.is_open:
+                continue  # a remote host that is down must not hold the form
+            try:
+                existing += m.names()
+            except KernelSwitchError:
+                continue
+            continue
         existing += m.names()
     name = body.get("name")
     if name is not None:
@@ -233,7 +241,9 @@ class ISOsHandler(VMBaseHandler):
     openapi = {
         "get": {
             "operationId": "listISOs",
-            "summary": "Installer ISOs in the download folder (name, path, size), newest first",
+            "summary": "Installer ISOs in the download folder (name, path, size), newest "
+            "first; with ?uri=HOST of a remote host, first the ISOs in its storage pools "
+            "(where: host), then the server's (where: server, uploaded by a create)",
             "responses": {"200": S.ok(listing_schema("isos", {"type": "object"}))},
         }
     }
@@ -244,6 +254,17 @@ class ISOsHandler(VMBaseHandler):
         from ..vm.download import iso_dir
 
         isos = await self.vms.aio(list_isos)
+        host = self.get_query_argument("uri", None)
+        manager = self.vms.manager_for(host) if host else None
+        if manager is not None and manager.remote:
+            # a remote host boots what is in its pools; the server's own ISOs are
+            # uploaded there by a create that names them
+            from ..vm.hosts.media import pool_isos
+
+            there = await manager.connection.acall(pool_isos)
+            isos = [{**i, "where": "host", "uri": manager.uri} for i in there] + [
+                {**i, "where": "server", "upload": True} for i in isos
+            ]
         self.send_json({"isos": isos, "folder": str(iso_dir())})
 
 

@@ -28,7 +28,7 @@ from ._base import KSHandler
 
 #: Verbs of ``POST vms/{name}/{action}`` handled here.
 ACTIONS = RUN_ACTIONS
-CREATE_KEYS = ("name", "iso", "os", "memory", "cpus", "disk", "start")
+CREATE_KEYS = ("name", "iso", "os", "memory", "cpus", "disk", "start", "uri")
 
 #: Sizes: a number (MiB of memory, GiB of disk) or text like ``512M``, ``2G``.
 _SIZE = {
@@ -69,6 +69,13 @@ CREATE_SCHEMA: dict[str, Any] = {
         },
         "disk": {**_SIZE, "description": "disk size, like 20G (a bare number is GiB)"},
         "start": S.FLAG,
+        "uri": {
+            "type": ["string", "null"],
+            "maxLength": S.MAX_PATH,
+            "description": "the host to create it on: a configured libvirt URI or its alias "
+            "(default: the first URI); there, iso is a local file (uploaded into the host's "
+            "pool) or an ISO in one of its pools",
+        },
     },
 }
 SHUTDOWN_SCHEMA: dict[str, Any] = {
@@ -174,7 +181,7 @@ class VMsHandler(VMBaseHandler):
     @authorized
     async def get(self) -> None:
         vms = await self.vms.aio(self.vms.list)
-        self.send_json({"vms": vms})
+        self.send_json({"vms": vms, "hosts": self.vms.hosts()})
 
     @web.authenticated
     @authorized

@@ -139,7 +139,10 @@ class Connection:
         entry = (cb, loop)
         with self._lock:
             self._listeners.append(entry)
-        if self._conn is None:
+        if self._conn is None and _is_remote(self.uri):
+            # a remote host may be down: open it in the background, never hold the caller
+            self._schedule_reconnect()
+        elif self._conn is None:
             # Events only flow on an open connection: open it now so listeners
             # do not depend on someone else making the first call.
             try:
@@ -207,13 +210,14 @@ class Connection:
         """Open, register callbacks, publish. Runs under ``_open_lock`` only."""
         libvirt = libvirt_module()
         loop = EVENTS.ensure()  # before open: libvirt binds the socket to the event impl
+        from .hosts.uri import connect_hint, open_uri
+
         try:
-            c = libvirt.open(self.uri)
+            c = libvirt.open(open_uri(self.uri))  # SSH URIs: host key pinned (hosts/uri.py)
         except libvirt.libvirtError as e:
             msg = (
                 f"Cannot connect to libvirt at {self.uri}: {e.get_error_message()}. "
-                "Is libvirtd running? Start it with `virtlogd -d; libvirtd -d` "
-                "(no systemd) or `systemctl start libvirtd`, then try again."
+                + connect_hint(self.uri)
             )
             raise HostError(msg, details={"uri": self.uri}) from e
         with self._lock:
@@ -401,6 +405,12 @@ class Connection:
         from .._executors import run_in
 
         return await run_in("libvirt", self.call, fn)
+
+
+def _is_remote(uri: str) -> bool:
+    from .hosts.uri import is_remote
+
+    return is_remote(uri)
 
 
 def _run_hook(hook: Callable[[], Any], uri: str) -> None:

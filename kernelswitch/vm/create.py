@@ -34,6 +34,7 @@ class CreateMixin:
     """Create verbs of :class:`~.manager.VMManager` (which supplies the rest)."""
 
     uri: str
+    remote: bool
     connection: Connection
     storage: Storage
     _create_lock: threading.Lock
@@ -63,6 +64,10 @@ class CreateMixin:
         from .host import host_limits
         from .spec import resolve_spec
 
+        if self.remote:  # the ISO comes from the host's pools, or is uploaded there
+            from .hosts.create import create_remote
+
+            return create_remote(self, name, iso, os, memory, cpus, disk, start, progress)
         say = progress or (lambda _msg: None)
         with self._create_lock:
             say("checking the request")
@@ -118,15 +123,18 @@ class CreateMixin:
         say = progress or (lambda _msg: None)
         op = journal_for(self.connection).begin("create", spec.name)
         serial_log = log_dir() / f"{spec.name}.serial.log"
+        if self.remote:  # QEMU writes it on its host: next to the disks there
+            serial_log = self.storage.pool_path() / f"{spec.name}.serial.log"
         try:
-            if not serial_log.exists():
+            if not serial_log.exists() and not self.remote:
                 op.will_make("file", str(serial_log), made=True)
             say(f"creating a {spec.disk // 1024**3 or 1} GiB disk")
             vol = self.storage.create_volume(
                 spec.name, spec.disk, before=lambda path: op.will_make("volume", path)
             )
             op.made(vol.path)
-            serial_log.parent.mkdir(parents=True, exist_ok=True)
+            if not self.remote:
+                serial_log.parent.mkdir(parents=True, exist_ok=True)
             accel = detect_accel()
             uuid = str(_uuid.uuid4())
             xml = build_domain_xml(
@@ -139,6 +147,10 @@ class CreateMixin:
                 host_caps=self._caps(accel),
                 uuid=uuid,
             )
+            if self.remote:
+                from .hosts.create import fit_to_host
+
+                xml = self.connection.call(lambda conn: fit_to_host(xml, conn))
             say("defining the VM")
             op.will_make("domain", uuid, name=spec.name)
             self._call(lambda conn: conn.defineXML(xml), spec.name)

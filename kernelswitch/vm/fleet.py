@@ -33,11 +33,14 @@ from .._common import RUN_ACTIONS
 from ._oplock import OP_WAIT, OperationLocks
 from .errors import HostError, VMNotFound
 from .guard import PoolAdmission
+from .hosts.refs import VMAmbiguous, find_host, ref, split_ref
+from .hosts.status import HostBoard
 from .manage import MANAGE_BY_NAME, MANAGE_POOL
 from .manager import SHUTDOWN_TIMEOUT, VMManager, run_blocking
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Records = list[dict[str, Any]]
 
 #: VMManager methods that act on one named VM.
 BY_NAME = ("info", *RUN_ACTIONS, "delete", "state", "press_power_button", *MANAGE_BY_NAME)
@@ -55,6 +58,7 @@ class VMFleet:
         self.managers = [VMManager(uri) for uri in uris]
         self.locks = OperationLocks()
         self.admission = PoolAdmission()
+        self.board = HostBoard(self.managers)
 
     @property
     def primary(self) -> VMManager:
@@ -70,29 +74,72 @@ class VMFleet:
             return await run_blocking(fn, *args, **kwargs)
 
     def list(self) -> list[dict[str, Any]]:
+        """Every host's VMs (each record says its ``uri`` and ``host`` alias).
+
+        Hosts are asked at once (:class:`~.hosts.status.HostBoard`): a remote
+        host that is down or slow is left out after
+        :data:`~.hosts.status.LIST_DEADLINE` s and listed by :meth:`hosts` as
+        down with the reason, while it reconnects in the background.
+        """
+        answers = self.board.ask(lambda m: m.list())
         out: list[dict[str, Any]] = []
         for i, manager in enumerate(self.managers):
-            try:
-                out.extend(manager.list())
-            except HostError as e:
-                if i == 0:
-                    raise  # the main connection down is the user's problem to see
-                # a secondary daemon being down must not hide the others' VMs
-                log.warning("kernelswitch: skipping %s in the VM list: %s", manager.uri, e)
+            got = answers[manager.uri]
+            if isinstance(got, HostError):
+                if i == 0 and not manager.remote:
+                    raise got  # the main local daemon down is the user's problem to see
+                log.warning("kernelswitch: skipping %s in the VM list: %s", manager.uri, got)
+                continue
+            out.extend(got)  # each record names its uri and host
         return out
 
+    def hosts(self) -> Records:
+        """Each configured host: ``uri``, ``alias``, ``remote``, ``state`` (up/down), ``reason``."""
+        return self.board.hosts()
+
+    def manager_for(self, uri_or_alias: str) -> VMManager:
+        """The manager of a configured URI (or its alias); 400 ``unknown_host`` otherwise."""
+        uri = find_host([m.uri for m in self.managers], uri_or_alias)
+        return next(m for m in self.managers if m.uri == uri)
+
+    def resolve(self, name: str) -> tuple[VMManager, str]:
+        """(manager, plain name) for a VM name or a :func:`~.hosts.refs.ref`."""
+        plain, uri = split_ref(name)
+        if uri is not None:
+            return self.manager_for(uri), plain
+        return self._find(plain), plain
+
     def owner(self, name: str) -> VMManager:
-        """The manager of the first URI that has a VM called *name*."""
-        for manager in self.managers[1:]:
+        """The manager of the host that has VM *name* (a ref names its host)."""
+        return self.resolve(name)[0]
+
+    def _find(self, name: str) -> VMManager:
+        """The one reachable host with VM *name*; 409 when several have one."""
+        if len(self.managers) == 1:
+            return self.primary
+        have: list[VMManager] = []
+        for manager in self.managers:
+            if manager.remote and not manager.connection.is_open:
+                continue  # never wait here on a host that is down (the list says so)
             try:
                 if name in manager.names():
-                    return manager
+                    have.append(manager)
             except HostError:
                 continue
-        return self.primary  # which raises VMNotFound with the usual message
+        if len(have) > 1:
+            hosts = ", ".join(m.alias for m in have)
+            raise VMAmbiguous(
+                f"There is a VM named {name!r} on {hosts}. Say which host: add ?uri=HOST to "
+                "the request (or --host HOST to the command), HOST being one of those.",
+                details={"name": name, "uris": [m.uri for m in have]},
+            )
+        return have[0] if have else self.primary  # which raises VMNotFound as usual
 
     def create(self, **kwargs: Any) -> dict[str, Any]:
-        for manager in self.managers[1:]:
+        target = self.manager_for(kwargs.pop("uri")) if kwargs.get("uri") else self.primary
+        for manager in self.managers:
+            if manager is target or (manager.remote and not manager.connection.is_open):
+                continue
             try:
                 names = manager.names()
             except HostError:
@@ -105,7 +152,7 @@ class VMFleet:
                     "Choose another name.",
                     details={"name": kwargs["name"], "uri": manager.uri},
                 )
-        return self.primary.create(**kwargs)
+        return target.create(**kwargs)
 
     def storage_usage(self) -> dict[str, Any]:
         return self.primary.storage_usage()
@@ -135,13 +182,15 @@ class VMFleet:
 
         timeout = check_timeout(timeout)
         async with self.operation(name, "shutdown"):
-            manager = await self.aio(self.owner, name)
-            await self.aio(manager.press_power_button, name)
-        return await manager.ashutdown(name, timeout, wait, pressed=True)
+            manager, plain = await self.aio(self.resolve, name)
+            await self.aio(manager.press_power_button, plain)
+        return await manager.ashutdown(plain, timeout, wait, pressed=True)
 
     async def acreate(self, **request: Any) -> dict[str, Any]:
         """:meth:`create` holding the new name's lock; creates run one at a time."""
         name = request.get("name")
+        if isinstance(name, str) and request.get("uri"):
+            name = ref(name, self.manager_for(request["uri"]).uri)  # lock per host
         key = name if isinstance(name, str) and name else _CREATE_GATE + "unnamed"
         # creates queue here, on the loop, not in worker threads on the manager's lock
         async with (
@@ -161,7 +210,8 @@ class VMFleet:
             raise AttributeError(attr)
 
         def by_name(name: str, *args: Any, **kwargs: Any) -> Any:
-            return getattr(self.owner(name), attr)(name, *args, **kwargs)
+            manager, plain = self.resolve(name)
+            return getattr(manager, attr)(plain, *args, **kwargs)
 
         by_name.__name__ = attr
         return by_name

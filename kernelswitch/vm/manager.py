@@ -74,9 +74,20 @@ class VMManager(CreateMixin, PowerMixin, ManageMixin):
         pool_dir: str | os.PathLike[str] | None = None,
         connection: Connection | None = None,
     ) -> None:
+        from .hosts.uri import HostURI
+
         self.uri = uri
+        host = HostURI.parse(uri)
+        #: on another machine (qemu+ssh://...): its files and sockets are not ours
+        self.remote = host.remote
+        self.alias = host.alias
         self.connection = connection or get_connection(uri)
-        self.storage = Storage(self.connection, pool_dir)
+        if self.remote:
+            from .hosts.media import RemoteStorage
+
+            self.storage: Storage = RemoteStorage(self.connection)
+        else:
+            self.storage = Storage(self.connection, pool_dir)
         # what failed creates left while libvirtd was away goes on (re)connect
         journal_for(self.connection)
         self._create_lock = threading.Lock()
@@ -185,6 +196,7 @@ class VMManager(CreateMixin, PowerMixin, ManageMixin):
             "uri": self.uri,
             "responsive": why is None,
             "unresponsive_reason": why,
+            "host": self.alias,  # "local", or user@host[:port] of a remote libvirt host
             **self._runtime_info(dom, state, parsed, guest_stats),
         }
 

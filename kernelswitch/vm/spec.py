@@ -285,6 +285,7 @@ def resolve_spec(
     user: HypervisorUser | None = None,
     uri: str = "qemu:///session",
     identify_timeout: float = 10.0,
+    remote_iso: bool = False,
 ) -> tuple[VMSpec, OSInfo]:
     """Validate a create request and fill in defaults. Returns the spec and its OS.
 
@@ -295,7 +296,8 @@ def resolve_spec(
     limits to cap defaults (tests do).
     """
     check_name(name, existing_names)
-    iso_path = check_iso(iso, user, uri=uri)
+    # an ISO in a remote host's pool is checked there (by libvirt), not here
+    iso_path = Path(str(iso)) if remote_iso else check_iso(iso, user, uri=uri)
     mem_req = parse_size(memory, "M", what="memory") if memory is not None else None
     disk_req = parse_size(disk, "G", what="disk") if disk is not None else None
     cpus_req = _parse_cpus(cpus) if cpus is not None else None

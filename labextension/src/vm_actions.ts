@@ -83,7 +83,9 @@ export async function runVerb(verb: Verb, vm: IVMRecord): Promise<boolean> {
   // so the sidebar never waits on a guest that ignores the power button
   const body = verb === 'shutdown' ? { wait: false } : {};
   return withBusy(vm.name, doing(verb), async () => {
-    await requestAPI(`vms/${encodeURIComponent(vm.name)}/${verb}`, {
+    // ?uri=: the same name may be on several hosts
+    const where = `uri=${encodeURIComponent(vm.uri)}`;
+    await requestAPI(`vms/${encodeURIComponent(vm.name)}/${verb}?${where}`, {
       method: 'POST',
       body: JSON.stringify(body)
     });
@@ -134,7 +136,9 @@ export async function deleteVM(vm: IVMRecord): Promise<boolean> {
   if (!answer.button.accept) {
     return false;
   }
-  const q = `disks=${check.checked ? 1 : 0}&force=${running ? 1 : 0}`;
+  const q =
+    `disks=${check.checked ? 1 : 0}&force=${running ? 1 : 0}` +
+    `&uri=${encodeURIComponent(vm.uri)}`;
   return withBusy(vm.name, 'Deleting', async () => {
     await requestAPI(`vms/${encodeURIComponent(vm.name)}?${q}`, { method: 'DELETE' });
   });

@@ -21,6 +21,7 @@ import { ACTIVE, STATE_LABEL, humanSize } from '../../widgets/lib/shell';
 import { busyWith, onBusyChange } from './vm_actions';
 import { CommandIDs } from './vm_commands';
 import { powerIcon, vmIcon } from './vm_icons';
+import { hostLabel } from './vm_store';
 import type { IThumbnail, IVMRecord, VMStore } from './vm_store';
 
 /**
@@ -148,7 +149,8 @@ export class VMSidebar extends SidePanel {
       ...down.map(h => {
         const line = document.createElement('div');
         line.className = 'ks-VMSidebar-hostDown';
-        line.textContent = `${h.uri} is not reachable${h.reason ? `: ${h.reason}` : ''}`;
+        line.textContent = `${hostLabel(h.uri)} is not reachable${h.reason ? `: ${h.reason}` : ''}`;
+        line.title = h.uri;
         return line;
       })
     );
@@ -167,7 +169,8 @@ export class VMSidebar extends SidePanel {
       if (several && vm.uri !== lastUri) {
         const h = document.createElement('li');
         h.className = 'ks-VMSidebar-uri';
-        h.textContent = vm.uri;
+        h.textContent = hostLabel(vm.uri);
+        h.title = vm.uri;
         items.push(h);
         lastUri = vm.uri;
       }

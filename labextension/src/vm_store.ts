@@ -133,6 +133,20 @@ export class VMStore {
   }
 }
 
+/** A host as people say it: `local`, or `user@host[:port]` of a remote libvirt URI. */
+export function hostLabel(uri: string): string {
+  try {
+    const u = new URL(uri);
+    if (!u.hostname) {
+      return 'local';
+    }
+    const who = u.username ? `${decodeURIComponent(u.username)}@` : '';
+    return `${who}${u.hostname}${u.port ? `:${u.port}` : ''}`;
+  } catch {
+    return uri;
+  }
+}
+
 function key(uri: string, name: string): string {
   return `${uri}\u0000${name}`;
 }

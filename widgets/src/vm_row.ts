@@ -21,6 +21,8 @@ export interface VM {
   preview?: boolean;
   preview_path?: string | null;
   uri?: string;
+  /** the host's alias ("local", or user@host[:port] for a remote libvirt host) */
+  host?: string;
   /** bumps with every new thumbnail (events websocket); 0: none yet */
   thumbnail_version?: number;
 }
@@ -196,6 +198,7 @@ export function paintRowState(row: Row, vm: VM): void {
   const label = STATE_LABEL[vm.state] ?? vm.state;
   row.meta.textContent = [
     label,
+    ...(vm.host && vm.host !== 'local' ? [`on ${vm.host}`] : []),
     osLabel(vm.os_id),
     vm.memory ? `${humanSize(vm.memory)} memory` : 'memory ?',
     `${vm.vcpus ?? '?'} vCPU${vm.vcpus === 1 ? '' : 's'}`,

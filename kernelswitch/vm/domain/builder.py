@@ -42,6 +42,12 @@ def random_mac(rng: random.Random | None = None) -> str:
     return "52:54:00:" + ":".join(f"{r.randrange(256):02x}" for _ in range(3))
 
 
+def is_remote(uri: str) -> bool:
+    from ..hosts.uri import is_remote as remote
+
+    return remote(uri)
+
+
 def is_session_uri(uri: str) -> bool:
     return uri.split("?", 1)[0].rstrip("/").endswith("/session")
 
@@ -175,7 +181,9 @@ class Domain:
         self.devices.append(Input(type="tablet", bus="usb"))
         # VNC with no TCP port (DESIGN 2) and an audio backend so QEMU's audio
         # pseudo-encoding works; 'none' plays nothing on the host itself.
-        self.devices.append(Graphics(audio_id=1))
+        # A remote host's VNC listens on a unix socket there, reached over SSH.
+        listen = "socket" if is_remote(uri) else "none"
+        self.devices.append(Graphics(listen=listen, audio_id=1))
         self.devices.append(Audio(id=1, type="none"))
         # Plain VGA: every installer and the test OS (no virtio-gpu) drive it.
         self.devices.append(Video(model="vga"))

@@ -126,11 +126,13 @@ class Interface(Device):
 
 @dataclasses.dataclass
 class Graphics(Device):
-    """VNC with no listening socket: the server reaches it via openGraphicsFD."""
+    """VNC with no TCP port: locally the server reaches it via openGraphicsFD
+    (``none``); on a remote host through SSH to a unix socket libvirt makes
+    for it there (``socket``), since descriptors cannot cross the network."""
 
     KIND: ClassVar[str] = "graphics"
     TYPES: ClassVar[tuple[str, ...]] = ("vnc",)
-    LISTENS: ClassVar[tuple[str, ...]] = ("none",)
+    LISTENS: ClassVar[tuple[str, ...]] = ("none", "socket")
 
     type: str = "vnc"
     listen: str = "none"

@@ -1,0 +1,1 @@
+"""Hosts: local and remote libvirt URIs, SSH pinning, tunnels to remote consoles, uploads."""

@@ -1,0 +1,119 @@
+"""Remote-host tests: a real sshd and a second libvirtd (a user's session daemon) here.
+
+The "remote" host is ``qemu+ssh://ksremote@127.0.0.1:PORT/session`` behind a
+private sshd (:mod:`.sshhost`). Every fixture fails, never skips, when a part
+is missing. Teardown removes the VMs and volumes this session made there,
+stops the sshd and ends the user's session daemon (by pid).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .sshhost import SSHD, USER, SSHHost, kill_user_daemons
+
+#: The remote user's pool for disks and uploaded ISOs (made through libvirt, as an admin would).
+POOL = "default"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.vm)
+
+
+def _need_tools() -> None:
+    if os.geteuid() != 0:
+        pytest.fail("the remote-host tests make a user and run an sshd: run them as root")
+    for tool in (SSHD, "ssh", "ssh-keygen", "virt-ssh-helper", "useradd"):
+        if shutil.which(tool) is None and not os.path.exists(tool):
+            pytest.fail(f"{tool} is missing: run scripts/setup.sh --test "
+                        "(apt-get install openssh-server openssh-client)")  # fmt: skip
+
+
+def _ensure_pool(uri: str) -> None:
+    """A directory pool in the remote user's home (defined once, then reused)."""
+    import xml.etree.ElementTree as ET
+
+    from kernelswitch.vm.connection import get_connection
+
+    def ensure(conn: Any) -> None:
+        names = [p.name() for p in conn.listAllStoragePools(0)]
+        if POOL in names:
+            pool = conn.storagePoolLookupByName(POOL)
+        else:
+            xml = ET.Element("pool", type="dir")
+            ET.SubElement(xml, "name").text = POOL
+            target = ET.SubElement(xml, "target")
+            ET.SubElement(target, "path").text = f"/home/{USER}/kernelswitch-test-pool"
+            pool = conn.storagePoolDefineXML(ET.tostring(xml, encoding="unicode"), 0)
+            pool.build(0)
+        if not pool.isActive():
+            pool.create(0)
+
+    get_connection(uri).call(ensure)
+
+
+@pytest.fixture(scope="session")
+def ssh_host() -> Iterator[SSHHost]:
+    """The remote host, up; torn down with everything this session made there."""
+    _need_tools()
+    # not under pytest's 0700 root folder: sshd reads the authorized keys as the user
+    folder = Path(tempfile.mkdtemp(prefix="ks-remote-ssh-"))
+    host = SSHHost(folder)
+    host.prepare()
+    host.start()
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the first open starts the user's daemon (virt-ssh-helper)
+            try:
+                _ensure_pool(host.uri())
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+        yield host
+    finally:
+        try:
+            host.start()
+            _sweep(host.uri())
+        except Exception as e:  # the daemon is ended below anyway
+            print(f"remote sweep failed: {e}")
+        from kernelswitch.vm.connection import get_connection
+
+        get_connection(host.uri()).close()
+        host.stop()
+        kill_user_daemons()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sweep(uri: str) -> None:
+    """Remove this session's VMs, disks, logs and uploaded ISOs on the remote host."""
+    from vm.conftest import SESSION_PREFIX
+
+    from kernelswitch.vm.connection import get_connection
+    from kernelswitch.vm.manager import VMManager
+
+    manager = VMManager(uri)
+    for name in manager.names():
+        if name.startswith(SESSION_PREFIX):
+            manager.delete(name, disks=True, force=True)
+
+    def volumes(conn: Any) -> None:
+        pool = conn.storagePoolLookupByName(POOL)
+        pool.refresh(0)
+        for vol in pool.listAllVolumes(0):
+            if vol.name().startswith(SESSION_PREFIX) or vol.name().startswith("testos-"):
+                vol.delete(0)
+
+    get_connection(uri).call(volumes)
