@@ -233,7 +233,11 @@ class Controller(Device):
 
 @dataclasses.dataclass
 class Serial(Device):
-    """Serial port 0 written to a file: tests and logs read what the guest printed."""
+    """A serial port: a pty (the interactive serial terminal) logged to *log*, or a file.
+
+    A pty with ``<log>`` keeps both: libvirt streams it to the serial terminal
+    (``openConsole``) and virtlogd writes everything the guest printed to the log.
+    """
 
     KIND: ClassVar[str] = "serial"
     TYPES: ClassVar[tuple[str, ...]] = ("file", "pty")
@@ -241,6 +245,7 @@ class Serial(Device):
     type: str = "file"
     path: str | None = None
     port: int = 0
+    log: str | None = None
 
     def validate(self) -> None:
         _check(self.KIND, "type", self.type, self.TYPES)
@@ -253,6 +258,8 @@ class Serial(Device):
         if self.type == "file":
             assert self.path is not None
             _sub(el, "source", path=self.path)
+        if self.log:
+            _sub(el, "log", file=self.log, append="on")
         _sub(el, "target", port=str(self.port))
         return el
 
