@@ -178,6 +178,7 @@ chmod 0755 "$root/bin/ks-fb" "$root/bin/ks-mouse" "$root/bin/ks-tone"
 cat >"$root/etc/udhcpc.sh" <<'SH'
 #!/bin/sh
 case "$1" in
+  deconfig) ifconfig "$interface" 0.0.0.0 up ;;
   bound|renew)
     ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" up
     [ -n "$router" ] && route add default gw "${router%% *}" dev "$interface"
@@ -218,7 +219,7 @@ hostname testos
 } >/dev/ttyS0
 echo "$marker (type: echo hello > /dev/ttyS0)" >/dev/tty1
 ifconfig lo up
-[ -d /sys/class/net/eth0 ] && { udhcpc -i eth0 -s /etc/udhcpc.sh -t 10 -q >/dev/null 2>&1 & }
+[ -d /sys/class/net/eth0 ] && { ifconfig eth0 up; udhcpc -i eth0 -s /etc/udhcpc.sh -t 10 -q >/dev/null 2>&1 & }
 # A shell on the serial port too (the serial terminal's tests); the pause keeps
 # a port without input (a file serial) from respawning it in a loop.
 ( export PS1='testos# '

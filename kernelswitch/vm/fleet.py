@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from .._common import RUN_ACTIONS
 from ._oplock import OP_WAIT, OperationLocks
 from .errors import HostError, VMNotFound
+from .guest.verbs import GUEST_BY_NAME
 from .manage import MANAGE_BY_NAME, MANAGE_POOL
 from .manager import SHUTDOWN_TIMEOUT, VMManager, run_blocking
 
@@ -39,7 +40,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: VMManager methods that act on one named VM.
-BY_NAME = ("info", *RUN_ACTIONS, "delete", "state", "press_power_button", *MANAGE_BY_NAME)
+BY_NAME = (
+    "info", *RUN_ACTIONS, "delete", "state", "press_power_button", *MANAGE_BY_NAME,
+    *GUEST_BY_NAME,
+)  # fmt: skip
 #: Seconds a create waits for the creates queued before it (they run one at a time).
 CREATE_QUEUE_WAIT = 600.0
 _CREATE_GATE = "\0create"  # not a valid VM name, so it cannot clash with one

@@ -42,6 +42,7 @@ from .connection import DEFAULT_URI, Connection, get_connection
 from .connection import libvirt_module as _libvirt
 from .create import CreateMixin, undefine_domain
 from .errors import ShutdownTimeout, VMStateError
+from .guest.verbs import GuestMixin
 from .manage import ManageMixin
 from .power import POLL_INTERVAL, SHUTDOWN_TIMEOUT, PowerMixin
 from .storage import Storage
@@ -54,7 +55,7 @@ __all__ = [
 T = TypeVar("T")
 
 
-class VMManager(CreateMixin, PowerMixin, ManageMixin):
+class VMManager(GuestMixin, CreateMixin, PowerMixin, ManageMixin):
     """The VMs of one libvirt URI (see the module docstring for where each verb lives)."""
 
     def __init__(
