@@ -126,7 +126,21 @@ class KernelSwitchApp(ExtensionApp):
                 from ..vm.fleet import VMFleet
 
                 self._vm_manager = VMFleet(self.libvirt_uris)
+                self._watch_starts(self._vm_manager)
             return self._vm_manager
+
+    def _watch_starts(self, fleet: Any) -> None:
+        """Port forwards go back on a guest at every start (by anyone: virsh, autostart)."""
+        import asyncio
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # made outside the server's loop (tests): starts go through us
+            return
+        from .reach_handlers import watch_starts
+
+        threading.Thread(target=watch_starts, args=(fleet, loop), name="ks-forwards",
+                         daemon=True).start()  # fmt: skip
 
     def initialize_settings(self) -> None:
         self.settings["kernelswitch_app"] = self
@@ -221,6 +235,9 @@ class KernelSwitchApp(ExtensionApp):
             KernelProvisionerFactory.instance().default_provisioner_name = (
                 self._previous_provisioner
             )
+        serials = self.settings.get("kernelswitch_serials")
+        if serials is not None:  # serial terminals: close their libvirt streams
+            await serials.close()
         consoles = self.settings.get("kernelswitch_consoles")
         if consoles is not None:  # live VM consoles: disconnect, keep their previews
             await consoles.close_all()

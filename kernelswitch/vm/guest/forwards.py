@@ -286,8 +286,9 @@ def add_forward(
         if running:
             why = _hostfwd_add(dom, _netdev(dom, name), new)
             if why is not None:
-                raise _busy(proto, hport, host_addr, name) if port_holder(
-                    proto, hport, host_addr) else VMError(  # fmt: skip
+                if port_holder(proto, hport, host_addr):
+                    raise _busy(proto, hport, host_addr, name)
+                raise VMError(
                     f"QEMU refused the forward {_rule(new)} of VM {name!r}: {why}",
                     details={"name": name},
                 )
@@ -296,7 +297,8 @@ def add_forward(
         except Exception:
             if running:
                 with contextlib.suppress(Exception):
-                    _monitor(dom, f"hostfwd_remove {_netdev(dom, name)} {proto}:{host_addr}:{hport}")
+                    rule = f"{proto}:{host_addr}:{hport}"
+                    _monitor(dom, f"hostfwd_remove {_netdev(dom, name)} {rule}")
             raise
         out = _answer(vms, name, dom)
         out["applies"] = "now" if running else "next start"

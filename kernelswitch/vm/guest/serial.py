@@ -183,9 +183,8 @@ class SerialSession:
         except libvirt.libvirtError as e:
             msg = e.get_error_message() or str(e)
             if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-                self._from_thread(self._opened, None, "error", f"there is no VM named {self.name!r}")
-            else:
-                self._from_thread(self._opened, None, "error", msg)
+                msg = f"there is no VM named {self.name!r}"
+            self._from_thread(self._opened, None, "error", msg)
             return
         except Exception as e:  # libvirtd down: the connection's 'restored' event retries
             self._from_thread(self._opened, None, "error", str(e))

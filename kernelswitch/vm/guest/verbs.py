@@ -118,7 +118,7 @@ class GuestMixin:
             raise
         if start:
             return self.start(name)
-        return self.info(name)  # type: ignore[attr-defined,no-any-return]
+        return self.info(name)  # type: ignore[attr-defined]
 
     def start(self, name: str) -> dict[str, Any]:
         info = super().start(name)  # type: ignore[misc]
@@ -129,7 +129,7 @@ class GuestMixin:
         if failed:
             log.warning("vm=%s: port forwards not applied: %s", name, "; ".join(failed))
             info = {**info, "forward_errors": failed}
-        return info  # type: ignore[no-any-return]
+        return info
 
     def _runtime_info(self, dom: Any, state: str, parsed: dict[str, Any]) -> dict[str, Any]:
         from .forwards import _read, guest_address
