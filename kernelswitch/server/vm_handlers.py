@@ -28,7 +28,7 @@ from ._base import KSHandler
 
 #: Verbs of ``POST vms/{name}/{action}`` handled here.
 ACTIONS = RUN_ACTIONS
-CREATE_KEYS = ("name", "iso", "os", "memory", "cpus", "disk", "start")
+CREATE_KEYS = ("name", "iso", "os", "memory", "cpus", "disk", "start", "shares")
 
 #: Sizes: a number (MiB of memory, GiB of disk) or text like ``512M``, ``2G``.
 _SIZE = {
@@ -69,6 +69,12 @@ CREATE_SCHEMA: dict[str, Any] = {
         },
         "disk": {**_SIZE, "description": "disk size, like 20G (a bare number is GiB)"},
         "start": S.FLAG,
+        "shares": {
+            "type": "array",
+            "maxItems": 16,
+            "items": {"type": "string", "minLength": 1, "maxLength": S.MAX_PATH},
+            "description": "host folders shared with the guest (virtiofs), each DIR[:TAG]",
+        },
     },
 }
 SHUTDOWN_SCHEMA: dict[str, Any] = {
