@@ -139,8 +139,12 @@ class KernelSwitchApp(ExtensionApp):
             return
         from .reach_handlers import watch_starts
 
-        threading.Thread(target=watch_starts, args=(fleet, loop), name="ks-forwards",
-                         daemon=True).start()  # fmt: skip
+        def watch() -> None:  # opening libvirt may block: not on the server's loop
+            self._unwatch_starts = watch_starts(fleet, loop)
+
+        threading.Thread(target=watch, name="ks-forwards", daemon=True).start()
+
+    _unwatch_starts: list[Any] = []
 
     def initialize_settings(self) -> None:
         self.settings["kernelswitch_app"] = self
@@ -235,6 +239,8 @@ class KernelSwitchApp(ExtensionApp):
             KernelProvisionerFactory.instance().default_provisioner_name = (
                 self._previous_provisioner
             )
+        for unwatch in self._unwatch_starts:
+            unwatch()
         serials = self.settings.get("kernelswitch_serials")
         if serials is not None:  # serial terminals: close their libvirt streams
             await serials.close()

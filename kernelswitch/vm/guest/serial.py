@@ -7,7 +7,8 @@ Public API (stable):
   ``await registry.close()``.
 - :class:`SerialSession` — ``attach(viewer)`` / ``detach(viewer)`` (a viewer is
   any object with ``on_output(bytes)`` and ``on_status(dict)``, called on the
-  session's loop; a new viewer first gets the recent output), ``send(bytes)``,
+  session's loop; a new viewer first gets the recent output, which starts
+  with the tail of the serial log: what the guest printed before anyone watched), ``send(bytes)``,
   ``await output(since, wait) -> (bytes, start, end)`` for clients that poll
   (the kernel's ``Serial``), ``state`` (``connecting``, ``connected``,
   ``stopped``, ``error``), ``offset`` (bytes received so far).
@@ -28,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -68,6 +70,8 @@ class SerialSession:
         self._changed = asyncio.Event()
         self._opening = False
         self._again = False  # a start arrived while opening: try once more
+        self._seeded = False  # the backlog starts with the log file's tail
+        self._early = bytearray()  # input sent while the port was being opened
         self._closed = False
         self._retry: asyncio.TimerHandle | None = None
         self._unlisten = connection.add_listener(self._on_event, loop)
@@ -133,10 +137,19 @@ class SerialSession:
         data = bytes(self._backlog[start - first :])
         return data, start, self.offset
 
+    def _seed(self, tail: bytes) -> None:
+        """Start the backlog with the log's tail: a new viewer sees what came before us."""
+        if not self._seeded and tail:
+            self._deliver(tail)
+        self._seeded = True
+
     # ------------------------------------------------------------ input
 
     def send(self, data: bytes) -> None:
-        """Queue *data* for the guest's serial port (dropped while it is not connected)."""
+        """Queue *data* for the guest's serial port (held while the port is being opened)."""
+        if self.state == "connecting" or self._opening:
+            self._early += data
+            return
         if self.state != "connected":
             from ..errors import VMStateError
 
@@ -173,6 +186,8 @@ class SerialSession:
 
             def open_console(conn: Any) -> Any:
                 dom = conn.lookupByName(self.name)
+                if not self._seeded:
+                    self._from_thread(self._seed, _log_tail(dom.XMLDesc(0)))
                 if not dom.isActive():
                     return None
                 st = conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
@@ -219,6 +234,9 @@ class SerialSession:
             return
         self._stream = stream
         self._set_state(state, message)
+        early, self._early = bytes(self._early), bytearray()
+        if early and state == "connected":
+            EVENTS.ensure().call_soon_threadsafe(self._write, early)
         if state == "error":
             self._open_soon(RETRY_DELAY)
         elif state == "stopped" and again:
@@ -304,6 +322,22 @@ class SerialSession:
         stream, self._stream = self._stream, None
         if stream is not None:
             EVENTS.ensure().call_soon_threadsafe(self._drop_stream, stream)
+
+
+def _log_tail(xml: str) -> bytes:
+    """The last :data:`BACKLOG` bytes of the domain's serial log (empty if none/unreadable)."""
+    from ..domain import parse_domain
+
+    path = parse_domain(xml).get("serial_log")
+    if not path:
+        return b""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - BACKLOG))
+            return f.read()
+    except OSError:
+        return b""
 
 
 class SerialRegistry:
