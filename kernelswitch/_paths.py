@@ -16,7 +16,20 @@ def cache_dir() -> Path:
     return base / "kernelswitch"
 
 
+#: The test OS for root: a system cache folder the hypervisor user can read.
+SYSTEM_TESTOS_DIR = Path("/var/cache/kernelswitch/testos")
+
+
 def testos_dir() -> Path:
-    """Where the test OS images are built and cached (``$KERNELSWITCH_TESTOS_DIR``)."""
+    """Where the test OS images are built and cached (``$KERNELSWITCH_TESTOS_DIR``).
+
+    Root's guests run as ``libvirt-qemu``, which cannot enter ``/root`` (0700):
+    root's test OS lives in :data:`SYSTEM_TESTOS_DIR`, as root's disk pool
+    lives in ``/var/lib/kernelswitch``, so that nothing has to change the
+    permissions of a home folder. Other users' session guests run as
+    themselves and read their own cache.
+    """
     env = os.environ.get("KERNELSWITCH_TESTOS_DIR")
-    return Path(env) if env else cache_dir() / "testos"
+    if env:
+        return Path(env)
+    return SYSTEM_TESTOS_DIR if os.geteuid() == 0 else cache_dir() / "testos"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Build the test OS images (offline, from Debian packages) into the kernelswitch
-# cache: $KERNELSWITCH_CACHE/testos or ~/.cache/kernelswitch/testos.
+# Build the test OS images (offline, from Debian packages) into
+# $KERNELSWITCH_TESTOS_DIR; by default /var/cache/kernelswitch/testos for root
+# and $KERNELSWITCH_CACHE/testos or ~/.cache/kernelswitch/testos for others
+# (kernelswitch._paths.testos_dir says the same).
 #
 #   testos-fedora.iso  volume id Fedora-WS-Live-37-1-7: libosinfo says fedora37
 #   testos-plain.iso   volume id TESTOS: libosinfo does not identify it
@@ -14,12 +16,14 @@
 # Idempotent: nothing is done when both ISOs exist and the stamp holds the hash
 # of this recipe. `--force` rebuilds.
 #
-# Guests run as user libvirt-qemu, so the ISOs must be readable by it. When a
-# parent folder of the cache is not searchable by that user (root's home is
-# 0700), this script adds the search bit (o+x, not read) to that folder and
-# says so. This is a test fixture: kernelswitch itself never changes
-# permissions of a user's files, it reports them.
+# Guests run as user libvirt-qemu when libvirtd is root's, so the ISOs must be
+# readable by it. That is why root's copy lives in a system folder rather than
+# under /root (0700): this script changes the permissions of nothing but the
+# folder and files it makes. If the hypervisor user still cannot read them (a
+# $KERNELSWITCH_TESTOS_DIR in a private folder), it stops and says how to
+# grant access; it never does so itself.
 set -euo pipefail
+umask 022  # what this script makes is readable by all (the hypervisor user included)
 
 force=0
 [[ "${1:-}" == "--force" ]] && force=1
@@ -27,9 +31,12 @@ force=0
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { echo "build-testos: $*" >&2; exit 1; }
 
-if [[ -n "${KERNELSWITCH_CACHE:-}" ]]; then cache="$KERNELSWITCH_CACHE"
-else cache="${XDG_CACHE_HOME:-$HOME/.cache}/kernelswitch"; fi
-out="$cache/testos"
+if [[ -n "${KERNELSWITCH_CACHE:-}" ]]; then user_cache="$KERNELSWITCH_CACHE"
+else user_cache="${XDG_CACHE_HOME:-$HOME/.cache}/kernelswitch"; fi
+if [[ -n "${KERNELSWITCH_TESTOS_DIR:-}" ]]; then out="$KERNELSWITCH_TESTOS_DIR"
+elif [[ $EUID -eq 0 ]]; then out=/var/cache/kernelswitch/testos
+else out="$user_cache/testos"; fi
+debs="$(dirname "$out")/debs"
 marker="KERNELSWITCH-TESTOS-READY"
 recipe="$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-16)"
 stamp="$out/.recipe-$recipe"
@@ -38,22 +45,20 @@ plain_iso="$out/testos-plain.iso"
 
 # ------------------------------------------------------------- reachability
 make_reachable() {
-  # ISOs world-readable; each parent searchable by libvirt-qemu (guests run as it).
+  # Our own folder and ISOs: readable by all. Folders above them: only checked.
   chmod 0755 "$out"
   chmod 0644 "$fedora_iso" "$plain_iso"
   id libvirt-qemu >/dev/null 2>&1 || return 0
   [[ $EUID -eq 0 ]] || return 0
-  if runuser -u libvirt-qemu -- test -r "$fedora_iso"; then return 0; fi
-  local d="$out"
+  runuser -u libvirt-qemu -- test -r "$fedora_iso" && return 0
+  local d="$out" blocked=()
   while [[ "$d" != "/" ]]; do
     d="$(dirname "$d")"
-    if [[ "$(stat -c %A "$d")" != *[xt] ]]; then  # others may not search it
-      say "making $d searchable (o+x) so libvirt-qemu can reach the test ISOs"
-      chmod o+x "$d"
-    fi
+    runuser -u libvirt-qemu -- test -x "$d" || blocked+=("$d")
   done
-  runuser -u libvirt-qemu -- test -r "$fedora_iso" \
-    || die "libvirt-qemu still cannot read $fedora_iso; set KERNELSWITCH_CACHE to a folder it can reach"
+  die "guests run as libvirt-qemu, which cannot read $fedora_iso (it cannot enter: ${blocked[*]:-?}).
+  Unset KERNELSWITCH_TESTOS_DIR (root's default, /var/cache/kernelswitch/testos, is reachable),
+  or grant that one user access yourself: setfacl -m u:libvirt-qemu:x ${blocked[*]:-DIR}"
 }
 
 if (( ! force )) && [[ -f "$stamp" && -f "$fedora_iso" && -f "$plain_iso" ]]; then
@@ -74,17 +79,18 @@ for f in "$isolinux_bin" "$isohdpfx" "$ldlinux"; do
   [[ -f "$f" ]] || die "missing $f: apt-get install isolinux syslinux-common"
 done
 
-mkdir -p "$out" "$cache/debs"
+mkdir -p "$out" "$debs"
 
 # ------------------------------------------------------------- kernel package
 kpkg="$(apt-cache depends linux-image-amd64 2>/dev/null \
   | sed -n 's/^ *Depends: \(linux-image-[0-9.]*-[0-9]*-amd64\)$/\1/p' | head -n1)"
 [[ -n "$kpkg" ]] || die "cannot tell which kernel linux-image-amd64 depends on (apt-get update?)"
-deb="$(ls "$cache/debs/${kpkg}"_*.deb 2>/dev/null | head -n1 || true)"
+# (a copy kept by an older build in the user's cache saves the download)
+deb="$(ls "$debs/${kpkg}"_*.deb "$user_cache/debs/${kpkg}"_*.deb 2>/dev/null | head -n1 || true)"
 if [[ -z "$deb" ]]; then
   say "downloading $kpkg (~70 MB, once)"
-  (cd "$cache/debs" && apt-get download "$kpkg")
-  deb="$(ls "$cache/debs/${kpkg}"_*.deb | head -n1)"
+  (cd "$debs" && apt-get download "$kpkg")
+  deb="$(ls "$debs/${kpkg}"_*.deb | head -n1)"
 fi
 
 work="$(mktemp -d "$out/.build.XXXXXX")"

@@ -1,4 +1,4 @@
-"""``kernelswitch envs | resolve | compare``: the environment engine on the command line.
+"""``kernelswitch envs | resolve | compare | align``: the environment engine on the command line.
 
 ``kernelswitch.cli`` calls :func:`register` with its subparsers; each command sets
 ``func(args) -> exit code``. Human tables by default, the JSON records with
@@ -118,6 +118,43 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_align(args: argparse.Namespace) -> int:
+    """Install into TARGET what the notebook imports and TARGET lacks (CURRENT's versions)."""
+    import asyncio
+
+    from ..envs import notebook_imports
+    from ..envs._align import plan_align, run_align
+    from ..envs._targets import resolve_target
+
+    current, target = resolve_target(args.current), resolve_target(args.target)
+    nb = os.path.abspath(os.path.expanduser(args.notebook))
+    plan = plan_align(current, target, notebook_imports(nb), os.path.dirname(nb))
+    if not args.yes:
+        if args.json:
+            _print_json(plan.to_json())
+            return EXIT_OK
+        for i in plan.installs:
+            print(f"lacks: {i['distribution']} {i['version'] or ''} (import {i['import']})")
+        if plan.unmapped:
+            print(f"no distribution in {args.current} provides: {', '.join(plan.unmapped)}")
+        if plan.hint:
+            print(plan.hint)
+        print(f"would run: {plan.command_text}\n(add --yes to run it)" if plan.steps
+              else "nothing to install")
+        return EXIT_OK
+    if plan.installs and not plan.steps:
+        raise _UsageError(plan.hint or "the target has no pip")
+
+    async def emit(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    code = asyncio.run(run_align(plan, emit))
+    if code != 0:
+        return _fail(f"{plan.command_text} failed with exit code {code}", EXIT_ERROR)
+    return EXIT_OK
+
+
 def _output_flags(p: argparse.ArgumentParser, packages: bool = True) -> None:
     if packages:
         p.add_argument("--packages", action="store_true", help="with --json: include packages")
@@ -162,6 +199,23 @@ def register(subparsers: Any) -> None:
     p.add_argument("--notebook", metavar="NB", help="report the notebook's unmet imports")
     _output_flags(p, packages=False)
     p.set_defaults(func=_guard(cmd_compare))
+    _register_align(subparsers)
+
+
+def _register_align(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "align",
+        help="install into TARGET the notebook's imports it lacks (CURRENT's versions)",
+        description="Install into TARGET the distributions that provide the notebook's imports "
+        "TARGET lacks, at the versions CURRENT has (pip of TARGET, or uv pip when uv is on PATH). "
+        "Shows the command; --yes runs it.",
+    )
+    p.add_argument("current", metavar="CURRENT")
+    p.add_argument("target", metavar="TARGET")
+    p.add_argument("--notebook", metavar="NB", required=True, help="the notebook's imports")
+    p.add_argument("--yes", action="store_true", help="run the command shown")
+    _output_flags(p, packages=False)
+    p.set_defaults(func=_guard(cmd_align))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

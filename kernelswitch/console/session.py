@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -362,11 +363,17 @@ class ConsoleSession:
         if not self._has_frame or self.fb.width == 0:
             return
         pixels = self.fb.copy()
+        path: Path | None = None
         try:
             path = await self.backend.preview_path(self.name)
             await asyncio.to_thread(write_png_atomic, pixels, path)
+            # deleted meanwhile (delete --force stops the console): not outliving the VM
+            await self.backend.state(self.name)
             log.debug("console vm=%s preview %s", self.name, path)
         except Exception as e:  # a preview is a nicety: never fail the console for it
+            if getattr(e, "code", None) == "vm_not_found" and path is not None:
+                path.unlink(missing_ok=True)
+                return
             log.warning("kernelswitch: cannot save the preview of %s: %s", self.name, e)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from ._record import EnvRecord
+from ._record import MODE_OVERLAY, EnvRecord
 from ._resolve import resolve
 from .errors import NotebookError
 
@@ -36,12 +36,18 @@ class Comparison:
     version_change: str
     #: "upgrade", "downgrade" or "none"
     direction: str
-    #: distributions installed in current and absent from target: name -> current version
+    #: distributions installed in current and absent from target (and not
+    #: brought by the server in overlay mode): name -> current version
     missing_packages: dict[str, str] = field(default_factory=dict)
+    #: distributions of current the target lacks but gets from the server in
+    #: overlay mode (its site-packages are appended): name -> server's version
+    from_server: dict[str, str] = field(default_factory=dict)
     notebook: str | None = None
     #: top-level modules the notebook imports that the target cannot provide
     unsatisfied_imports: list[str] = field(default_factory=list)
     notebook_imports: list[str] = field(default_factory=list)
+    #: imports the target satisfies only through the server's packages (overlay)
+    imports_from_server: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,9 +62,13 @@ class Comparison:
                 "direction": self.direction,
             },
             "missing_packages": dict(sorted(self.missing_packages.items())),
+            "from_server": dict(sorted(self.from_server.items())),
+            # the name front ends used before from_server (a list)
+            "provided_by_mode": sorted(self.from_server),
             "notebook": self.notebook,
             "notebook_imports": self.notebook_imports,
             "unsatisfied_imports": self.unsatisfied_imports,
+            "imports_from_server": self.imports_from_server,
         }
 
 
@@ -108,12 +118,14 @@ def _python_of(source: str) -> str | None:
 
 def notebook_imports(path: str | Path) -> list[str]:
     """Sorted top-level module names imported (absolutely) by the notebook's code cells."""
+    from .._safe_read import NOTEBOOK_LIMIT, UnsafeFile, read_regular
+
     p = os.path.abspath(os.path.expanduser(str(path)))
     try:
-        with open(p, encoding="utf-8") as f:
-            nb = json.load(f)
-    except FileNotFoundError as e:
-        raise NotebookError(f"notebook {p} does not exist", details={"path": p}) from e
+        nb = json.loads(read_regular(p, NOTEBOOK_LIMIT, what="notebook"))
+    except UnsafeFile as e:
+        why = str(e.strerror)
+        raise NotebookError(f"{why[:1].upper()}{why[1:]}.", details={"path": p}) from e
     except (OSError, ValueError) as e:
         raise NotebookError(
             f"cannot read notebook {p}: {e}; pass a .ipynb file", details={"path": p}
@@ -151,10 +163,15 @@ def _imports(tree: ast.AST) -> set[str]:
     return names
 
 
+def provides(env: EnvRecord, name: str) -> bool:
+    """``env``'s site-packages has the top-level module ``name``."""
+    return name in env.modules or name.lower().replace("_", "-") in env.packages
+
+
 def _satisfied(name: str, target: EnvRecord, nb_dir: str | None) -> bool:
     if name in sys.stdlib_module_names or name in sys.builtin_module_names:
         return True
-    if name in target.modules or name.lower().replace("_", "-") in target.packages:
+    if provides(target, name):
         return True
     if nb_dir and (
         os.path.exists(os.path.join(nb_dir, name + ".py"))
@@ -164,21 +181,38 @@ def _satisfied(name: str, target: EnvRecord, nb_dir: str | None) -> bool:
     return False
 
 
+def overlay_server(target: EnvRecord) -> EnvRecord | None:
+    """The server's env when ``target`` runs in overlay mode (its packages come
+    along, appended to the target's ``sys.path``), else None."""
+    if target.mode != MODE_OVERLAY:
+        return None
+    from ._record import server_python
+
+    return resolve(server_python().executable)
+
+
 def compare(
     current: str | EnvRecord,
     target: str | EnvRecord,
     notebook: str | Path | None = None,
+    server: EnvRecord | None = None,
 ) -> Comparison:
     """How moving from ``current`` to ``target`` changes things: the target's mode
     and reason, the Python version change, packages ``current`` has and
     ``target`` lacks, and (given a notebook) the imports ``target`` cannot satisfy.
 
+    In overlay mode the server's packages come along (``server``, default the
+    server's own env): what they provide is ``from_server``, never missing,
+    the same word the switch answer uses (one vocabulary, issue 16).
     Strings are resolved with :func:`~kernelswitch.envs.resolve`.
     """
     cur = current if isinstance(current, EnvRecord) else resolve(current)
     tgt = target if isinstance(target, EnvRecord) else resolve(target)
     change, direction = _version_change(cur.version, tgt.version)
-    missing = {n: v for n, v in cur.packages.items() if n not in tgt.packages}
+    srv = (server or overlay_server(tgt)) if tgt.mode == MODE_OVERLAY else None
+    lacking = {n: v for n, v in cur.packages.items() if n not in tgt.packages}
+    missing = {n: v for n, v in lacking.items() if srv is None or n not in srv.packages}
+    from_srv = {n: srv.packages[n] for n in lacking if srv is not None and n in srv.packages}
     comp = Comparison(
         current=cur,
         target=tgt,
@@ -189,6 +223,7 @@ def compare(
         version_change=change,
         direction=direction,
         missing_packages=missing,
+        from_server=from_srv,
     )
     if notebook is not None:
         nb = os.path.abspath(os.path.expanduser(str(notebook)))
@@ -196,5 +231,9 @@ def compare(
         nb_dir = os.path.dirname(nb)
         comp.notebook = nb
         comp.notebook_imports = imports
-        comp.unsatisfied_imports = [n for n in imports if not _satisfied(n, tgt, nb_dir)]
+        lacking_imports = [n for n in imports if not _satisfied(n, tgt, nb_dir)]
+        comp.imports_from_server = [n for n in lacking_imports
+                                    if srv is not None and provides(srv, n)]
+        comp.unsatisfied_imports = [n for n in lacking_imports
+                                    if n not in comp.imports_from_server]
     return comp

@@ -216,6 +216,8 @@ def _discover(
             partial = True
             break
         rec = None if refresh else get(key, quick)
+        if rec is not None and rec.executable and not os.path.lexists(rec.executable):
+            rec = None  # its interpreter was deleted: no file the stamps cover says so
         if rec is None:
             if quick and not os.path.isdir(cand.prefix):
                 continue  # removed since the (reused) walk

@@ -95,8 +95,8 @@ def probe(
             error_type = BaseInterpreterGone
     if error is None and executable is None:
         error = (
-            f"no interpreter in {prefix} (no bin/python, Scripts/python.exe or python.exe); "
-            "recreate the environment"
+            f"its interpreter is missing: no bin/python, Scripts/python.exe or python.exe in "
+            f"{prefix}; recreate the environment"
         )
         error_type = NotAPython
 

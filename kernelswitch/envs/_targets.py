@@ -35,7 +35,7 @@ def resolve_target(target: str, roots: Sequence[str] | None = None, depth: int =
             details={"candidates": prefixes},
         )
     raise EnvNotFound(
-        f"no environment named {t!r} in the list and no such path; see `%pyenv list` "
-        "for names, or pass an interpreter or env folder",
+        f"no environment named {t!r} in the environment list and no such path; pick a "
+        "listed name, or give an interpreter or env folder",
         details={"target": t},
     )

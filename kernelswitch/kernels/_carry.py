@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._safe_read import read_regular
 from .errors import SwitchError
 
 _MOD = "__import__('kernelswitch.kernelside.carry', fromlist=['carry'])"
@@ -32,8 +33,21 @@ _HAS_CLOUDPICKLE = f"{_MOD}.has_cloudpickle()"
 
 @dataclass
 class CarryReport:
+    """What moved: values (``carried``), modules imported again under the same
+    name (``reimported``), and the rest with the reason (``not_carried``)."""
+
     carried: list[str] = field(default_factory=list)
     not_carried: dict[str, str] = field(default_factory=dict)
+    reimported: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The switch answer's ``carry`` (the one vocabulary of issue 16)."""
+        return {
+            "carried": list(self.carried),
+            "reimported": list(self.reimported),
+            "not_carried": [{"name": n, "reason": r} for n, r in sorted(
+                self.not_carried.items())],
+        }
 
 
 async def _run(client: Any, code: str, deadline: float, what: str) -> dict[str, Any]:
@@ -63,6 +77,23 @@ def _has_cloudpickle(content: dict[str, Any]) -> bool:
     return bool(r.get("status") == "ok" and r.get("data", {}).get("text/plain") == "True")
 
 
+#: Most a carry report may weigh: names and reasons of the variables, not the values.
+REPORT_LIMIT = 16 * 1024 * 1024
+
+
+def _report(folder: str, name: str) -> Any:
+    """A report the kernels wrote into *folder*. With ``carry_from`` the folder
+    is the caller's: a FIFO or a link to ``/dev/zero`` there must neither block
+    the server's event loop nor fill its memory, so only a regular file, no
+    link, at most :data:`REPORT_LIMIT` bytes, is read."""
+    path = os.path.join(folder, name)
+    try:
+        return json.loads(read_regular(path, REPORT_LIMIT, what="carry report", follow=False))
+    except (OSError, ValueError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise SwitchError(f"carry: {why}; switch again without carry_from") from e
+
+
 async def carry(old_client: Any, new_client: Any, timeout: float,
                 carry_from: str | None = None) -> CarryReport:
     """Move the user namespace from ``old_client``'s kernel to ``new_client``'s
@@ -75,11 +106,9 @@ async def carry(old_client: Any, new_client: Any, timeout: float,
             use_cp = _has_cloudpickle(probe)
             await _run(old_client, f"{_MOD}.dump({folder!r}, {use_cp!r})", deadline, "old kernel")
         await _run(new_client, f"{_MOD}.load({folder!r})", deadline, "new kernel")
-        with open(os.path.join(folder, "dump.json")) as f:
-            dump = json.load(f)
-        with open(os.path.join(folder, "load.json")) as f:
-            load = json.load(f)
-        report = CarryReport(carried=sorted(load["loaded"]))
+        dump, load = _report(folder, "dump.json"), _report(folder, "load.json")
+        report = CarryReport(carried=sorted(load["loaded"]),
+                             reimported=sorted(load.get("reimported", [])))
         report.not_carried = {**dump["failed"], **load["failed"]}
         return report
     finally:

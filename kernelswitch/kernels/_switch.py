@@ -119,6 +119,9 @@ class Switcher:
         rec["pid"] = getattr(prov, "pid", None)
         rec["first_version"] = getattr(prov, "ks_first_version", None) or target.version
         rec["switching"] = getattr(km, "kernel_id", None) in self._busy
+        restore_error = getattr(prov, "ks_restore_error", None)
+        if restore_error:  # the saved env was not there at start
+            rec["restore_error"] = restore_error
         return rec
 
     # -- the switch ----------------------------------------------------------
@@ -256,7 +259,9 @@ class Switcher:
             env=self._describe(km, target),
             carried=report.carried,
             not_carried=report.not_carried,
+            carry=report.to_json(),
             language_info=info.get("language_info", {}),
+            display=display_name(info.get("language_info", {}), target.record),
         )
         answer["env"]["pid"] = prov.pid
         timings["total"] = round(time.monotonic() - t0, 3)
@@ -402,6 +407,24 @@ class Switcher:
         await km.restart_kernel(now=True)
         answer["env"] = self._describe(km, self.target_of(km) or LaunchTarget(**_NONE))
         answer["restarted"] = True
+
+
+def display_name(language_info: dict[str, Any], record: dict[str, Any]) -> str:
+    """What a kernel indicator shows after a switch: ``Python 3.12 · proj-a/.venv``.
+
+    The version is the new kernel's own (its ``kernel_info_reply``); the env
+    is told by its folder and parent folder, as the env lists tell apart
+    duplicate names."""
+    version = str(language_info.get("version") or record.get("version") or "")
+    mm = ".".join(version.split(".")[:2])
+    prefix = str(record.get("prefix") or "").rstrip("/")
+    parts = prefix.split("/")
+    where = record.get("name") or parts[-1]
+    if parts[-1].startswith(".") and len(parts) > 1:  # .venv, .env: the project names it
+        where = "/".join(parts[-2:])
+    if record.get("kind") == "system":
+        where = "system"
+    return f"Python {mm} · {where}" if mm else str(where)
 
 
 _NONE: dict[str, Any] = {"prefix": "", "executable": "", "mode": "", "kind": "", "name": "",

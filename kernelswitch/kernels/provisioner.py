@@ -39,8 +39,15 @@ from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 
+from .._safe_read import NOTEBOOK_LIMIT, read_regular
 from ..envs import MODE_INCOMPATIBLE
 from ._launch import LaunchTarget, home_record, launch_argv, launch_env, launcher_index
+
+#: The exec_lines entry that shows ``KERNELSWITCH_NOTICE`` with the first cell
+#: (kernelswitch is importable in every kernel it launches, see launch_argv).
+_ARM_NOTICE = ("--IPKernelApp.exec_lines=__import__('kernelswitch.kernelside.notice', "
+               "fromlist=['arm']).arm()")
+NOTICE_ENV = "KERNELSWITCH_NOTICE"
 
 #: Lines of a kernel's stderr kept to explain why it died at start.
 _TAIL = 40
@@ -56,6 +63,9 @@ class KernelSwitchProvisioner(LocalProvisioner):
     ks_kernel_id: str | None = None
     #: load the kernelswitch magics at start (kernels a switch started)
     ks_magics: bool = False
+    #: the notebook's saved env could not be restored: ``{code, path, message}``
+    #: (GET kernels/{id}/env answers it as ``restore_error``, for a visible notice)
+    ks_restore_error: dict[str, str] | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -82,6 +92,7 @@ class KernelSwitchProvisioner(LocalProvisioner):
         cmd = kwargs["cmd"]
         if launcher_index(cmd) is None:
             return kwargs  # not ipykernel: launched as the local provisioner would
+        first = self.ks_target is None
         if self.ks_target is None:
             self.ks_target = self._first_target(kwargs.get("env") or {}, cmd[0])
             if self.ks_target is None:
@@ -92,6 +103,9 @@ class KernelSwitchProvisioner(LocalProvisioner):
         kwargs["env"] = launch_env(
             self.ks_target, kwargs.get("env") or {}, self.ks_kernel_id or self.kernel_id
         )
+        if first and self.ks_restore_error:  # said in the notebook with the first cell
+            kwargs["env"][NOTICE_ENV] = self.ks_restore_error["message"]
+            kwargs["cmd"].append(_ARM_NOTICE)
         self.log.debug(
             "kernelswitch: kernel %s in %s (%s)",
             self.kernel_id, self.ks_target.prefix, self.ks_target.mode,
@@ -140,34 +154,48 @@ class KernelSwitchProvisioner(LocalProvisioner):
     def _first_target(self, env: dict[str, str], exe: str) -> LaunchTarget | None:
         """The notebook's recorded env if it still works, else the kernelspec's
         interpreter (``exe``; the server's own for the stock python3 kernelspec)."""
-        rec = _notebook_env(env.get("JPY_SESSION_NAME", ""))
+        rec, error = _notebook_env(env.get("JPY_SESSION_NAME", ""))
         if rec is not None and rec.mode != MODE_INCOMPATIBLE and rec.executable:
             self.log.info("kernelswitch: restoring %s from the notebook's metadata", rec.prefix)
             return LaunchTarget.from_record(rec)
+        if rec is not None:
+            error = {"code": "env_incompatible", "path": rec.prefix,
+                     "message": f"the notebook's saved environment {rec.prefix} cannot run a "
+                                f"kernel ({rec.reason})"}
         home = home_record(exe)
-        if home is None or home.mode == MODE_INCOMPATIBLE or not home.executable:
+        usable = home is not None and home.mode != MODE_INCOMPATIBLE and home.executable
+        if error is not None:
+            where = f"{home.name} ({home.prefix})" if usable and home else "the default one"
+            error["message"] += (f"; this kernel runs in {where} instead: pick an environment "
+                                 "to switch to")
+            self.ks_restore_error = error
+            self.log.warning("kernelswitch: %s", error["message"])
+        if not usable or home is None:
             return None
         return LaunchTarget.from_record(home)
 
 
-def _notebook_env(path: str) -> Any:
-    """The env record named by a notebook's ``metadata.kernelswitch.env``, or None."""
+def _notebook_env(path: str) -> tuple[Any, dict[str, str] | None]:
+    """The env record named by a notebook's ``metadata.kernelswitch.env`` (or
+    None), and why it could not be resolved (``{code, path, message}``)."""
     if not path.endswith(".ipynb") or not os.path.isfile(path):
-        return None
+        return None, None
     try:
-        with open(path, encoding="utf-8") as f:
-            meta = json.load(f).get("metadata", {})
+        # guarded: a FIFO or device named x.ipynb must not hang the kernel's start
+        meta = json.loads(read_regular(path, NOTEBOOK_LIMIT, what="notebook")).get("metadata", {})
         env = meta.get("kernelswitch", {}).get("env", {})
         # the interpreter first: a prefix like /usr does not name one Python
         prefix = env.get("executable") or env.get("prefix")
     except (OSError, ValueError, AttributeError):
-        return None
+        return None, None
     if not isinstance(prefix, str) or not prefix:
-        return None
+        return None, None
     from ..envs import resolve
     from ..errors import KernelSwitchError
 
     try:
-        return resolve(prefix)
-    except KernelSwitchError:
-        return None
+        return resolve(prefix), None
+    except KernelSwitchError as e:
+        why = "it no longer exists" if e.code == "env_not_found" else e.message
+        return None, {"code": e.code, "path": prefix, "message": (
+            f"the notebook's saved environment {prefix} could not be restored: {why}")}

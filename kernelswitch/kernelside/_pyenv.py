@@ -1,4 +1,4 @@
-"""``%pyenv``: list, current, compare, switch — thin clients of the REST API.
+"""``%pyenv``: list, current, compare, switch, align — thin clients of the REST API.
 
 Inside a kernel a kernelswitch server started (``KERNELSWITCH_KERNEL_ID`` is
 set), ``current``, ``compare`` and ``switch`` ask the server about *this*
@@ -39,10 +39,18 @@ def parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("switch", help="move this kernel to TARGET; the next cell runs there")
     sw.add_argument("target", help="a name from `%%pyenv list`, an interpreter or an env folder")
     sw.add_argument("--carry", action="store_true",
-                    help="take the variables along (pickled; what cannot be is listed)")
+                    help="take the variables along (modules are re-imported; what cannot "
+                    "move is listed with the reason)")
     sw.add_argument("--timeout", type=float, default=None,
                     help="seconds to wait for the new kernel (default: the server's)")
     sw.add_argument("--json", action="store_true")
+    al = sub.add_parser("align", help="install into TARGET what the notebook imports and "
+                        "TARGET lacks, at this env's versions (shows the command; --yes runs it)")
+    al.add_argument("target", help="a name from `%%pyenv list`, an interpreter or an env folder")
+    al.add_argument("--notebook", help="the notebook whose imports count "
+                    "(default: this kernel's notebook)")
+    al.add_argument("--yes", action="store_true", help="run the command shown")
+    al.add_argument("--json", action="store_true")
     ins = sub.add_parser("install-ipykernel",
                          help="install ipykernel into TARGET (shows the command; --yes runs it)")
     ins.add_argument("target", help="a name from `%%pyenv list`, an interpreter or an env folder")
@@ -67,6 +75,7 @@ def run(args: Any, usage_error: type[Exception]) -> Any:
     kid = kernel_id()
     if args.action == "list":
         query = [("refresh", "1")] if args.refresh else []
+        query += [("kernel", kid)] if kid is not None else []  # marks this kernel's env
         query += [("root", os.path.abspath(os.path.expanduser(r))) for r in args.root]
         data = client.request("GET", "envs" + (f"?{urllib.parse.urlencode(query)}" if query
                                                else ""))
@@ -80,6 +89,8 @@ def run(args: Any, usage_error: type[Exception]) -> Any:
         return None
     if args.action == "install-ipykernel":
         return _install(args)
+    if args.action == "align":
+        return _align(kid, args, usage_error)
     if args.action == "switch":
         if kid is None:
             raise usage_error(
@@ -90,6 +101,8 @@ def run(args: Any, usage_error: type[Exception]) -> Any:
     if args.action == "current":
         if kid is not None:
             rec = client.request("GET", f"kernels/{kid}/env")["env"]
+            if rec.get("restore_error") and not args.json:
+                print(f"note: {rec['restore_error']['message']}")
         else:
             rec = _local_current().to_json()
         if args.json:
@@ -178,3 +191,62 @@ def _install(args: Any) -> Any:
     env = done["env"]
     print(f"{env['name']} is now {env['mode']}: {env['reason']}")
     return None
+
+
+def _align(kid: str | None, args: Any, usage_error: type[Exception]) -> Any:
+    """Show the align command; with ``--yes`` run it, streaming pip's output."""
+    from . import client
+
+    notebook = args.notebook or _own_notebook()
+    if notebook is None:
+        raise usage_error("no notebook to read the imports from: pass --notebook NB.ipynb")
+    body: dict[str, Any] = {"target": args.target,
+                            "notebook": os.path.abspath(os.path.expanduser(notebook))}
+    if kid is not None:
+        body["kernel"] = kid  # copy from the env this kernel runs in
+    plan = client.request("POST", "envs/align", body)
+    if not args.yes:
+        if args.json:
+            return plan
+        print(_plan_text(plan, args.target))
+        return None
+    if not plan["installs"]:
+        print(_plan_text(plan, args.target))
+        return plan if args.json else None
+    print(f"running: {plan['command_text']}", flush=True)
+    result: dict[str, Any] = {}
+    for line in client.stream("POST", "envs/align", {**body, "confirm": True}):
+        if line.get("type") == "output":
+            if not args.json:
+                print(line["text"], end="", flush=True)
+        elif line.get("type") == "result":
+            result = line
+    if args.json:
+        return result
+    done = ", ".join(f"{i['distribution']} {i['version'] or ''}".rstrip()
+                     for i in result.get("installed", []))
+    print(f"installed into {args.target}: {done or 'nothing'} "
+          f"(exit code {result.get('returncode')})")
+    if result.get("unmapped"):
+        print(f"no distribution known for: {', '.join(result['unmapped'])}")
+    return None
+
+
+def _plan_text(plan: dict[str, Any], target: str) -> str:
+    lines = []
+    if not plan["installs"]:
+        lines.append(f"nothing to install: {target} has what the notebook imports"
+                     + (" (except what no distribution provides here)" if plan["unmapped"]
+                        else ""))
+    else:
+        want = ", ".join(f"{i['distribution']} {i['version'] or ''} (import {i['import']})"
+                         for i in plan["installs"])
+        lines.append(f"{target} lacks: {want}")
+        if plan.get("hint"):
+            lines.append(plan["hint"])
+        if plan["command_text"]:
+            lines.append(f"this would run:\n  {plan['command_text']}\n"
+                         f"run `%pyenv align {target} --yes` to do it")
+    if plan["unmapped"]:
+        lines.append(f"no distribution here provides: {', '.join(plan['unmapped'])}")
+    return "\n".join(lines)

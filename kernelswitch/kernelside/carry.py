@@ -5,16 +5,25 @@ asked and importable, so classes and functions defined in the notebook travel
 by value), and loaded on its own, so one bad object never costs the others.
 Both sides write a small JSON report. Only the standard library is needed.
 
+Modules (``np``, ``sys``) are never pickled: whether pickle can take one
+depended on the pickler (cloudpickle takes them by reference, pickle refuses),
+so the same notebook got "cannot pickle" in one switch and "carried" in the
+next. They are named instead and re-imported by the new kernel under the
+same name ("reimported"), or listed as not carried when the new env cannot
+import them.
+
 Public API: ``dump(folder, use_cloudpickle)``, ``load(folder)`` (they act on
 the running IPython shell), ``has_cloudpickle()``.
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import os
 import pickle
+import types
 from typing import Any
 
 
@@ -42,8 +51,12 @@ def dump(folder: str, use_cloudpickle: bool) -> None:
     hidden = set(ip.user_ns_hidden)
     blobs: dict[str, bytes] = {}
     failed: dict[str, str] = {}
+    modules: dict[str, str] = {}
     for name, value in list(ip.user_ns.items()):
         if name.startswith("_") or name in hidden:
+            continue
+        if isinstance(value, types.ModuleType):
+            modules[name] = value.__name__
             continue
         try:
             blobs[name] = pk.dumps(value)
@@ -52,7 +65,7 @@ def dump(folder: str, use_cloudpickle: bool) -> None:
     with open(os.path.join(folder, "blobs.pickle"), "wb") as f:
         pickle.dump(blobs, f)
     with open(os.path.join(folder, "dump.json"), "w") as f:
-        json.dump({"failed": failed, "pickler": pk.__name__}, f)
+        json.dump({"failed": failed, "pickler": pk.__name__, "modules": modules}, f)
 
 
 def load(folder: str) -> None:
@@ -60,8 +73,17 @@ def load(folder: str) -> None:
     ip = _shell()
     with open(os.path.join(folder, "blobs.pickle"), "rb") as f:
         blobs = pickle.load(f)
+    with open(os.path.join(folder, "dump.json")) as f:
+        modules = json.load(f).get("modules", {})
     loaded: list[str] = []
     failed: dict[str, str] = {}
+    reimported: list[str] = []
+    for name, module in modules.items():
+        try:
+            ip.user_ns[name] = importlib.import_module(module)
+            reimported.append(name)
+        except Exception as e:
+            failed[name] = f"module {module} cannot be imported in the new env: {e}"
     for name, blob in blobs.items():
         try:
             ip.user_ns[name] = pickle.loads(blob)
@@ -69,4 +91,4 @@ def load(folder: str) -> None:
         except Exception as e:
             failed[name] = f"cannot be loaded in the new env: {type(e).__name__}: {e}"
     with open(os.path.join(folder, "load.json"), "w") as f:
-        json.dump({"loaded": loaded, "failed": failed}, f)
+        json.dump({"loaded": loaded, "failed": failed, "reimported": reimported}, f)

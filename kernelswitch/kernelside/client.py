@@ -11,6 +11,7 @@ import json
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,35 @@ def request(
         headers["Content-Type"] = "application/json"
     raw, _ = fetch(method, path, data, headers, server=server, timeout=timeout)
     return json.loads(raw) if raw else None
+
+
+def stream(
+    method: str,
+    path: str,
+    body: dict[str, Any],
+    *,
+    server: Server | None = None,
+    timeout: float = 900.0,
+) -> Iterator[dict[str, Any]]:
+    """The JSON lines of an ``application/x-ndjson`` answer, as they arrive
+    (``POST envs/align`` streams pip's output this way)."""
+    srv = server or find_server()
+    req = urllib.request.Request(
+        f"{srv.url}kernelswitch/api/{path.lstrip('/')}", data=json.dumps(body).encode(),
+        method=method, headers={"Accept": "application/x-ndjson",
+                                "Content-Type": "application/json"},
+    )  # fmt: skip
+    if srv.token:
+        req.add_header("Authorization", f"token {srv.token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            for line in resp:
+                if line.strip():
+                    yield json.loads(line)
+    except urllib.error.HTTPError as e:
+        raise _api_error(e, srv) from None
+    except urllib.error.URLError as e:
+        raise ServerUnreachable(f"cannot reach the Jupyter server at {srv.url}: {e.reason}") from e
 
 
 def fetch(

@@ -17,19 +17,26 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
 
 
 def env_table(records: Sequence[dict[str, Any]]) -> str:
-    """Env records (their JSON form) as the ``envs`` table, errors listed below."""
+    """Env records (their JSON form) as the ``envs`` table, errors listed below.
+
+    MODE is the API's word (an env with an error is ``incompatible`` in both);
+    ``*`` marks the env the kernel runs in (``current``), ``(server)`` the
+    server's own env.
+    """
     rows = [
         (
+            "*" if e.get("current") else "",
             e["kind"],
-            e["name"],
+            e.get("label") or e["name"],
             e.get("version") or "?",
             "yes" if e.get("has_ipykernel") else "no",
-            "error" if e.get("error") else (e.get("mode") or "?"),
-            e["prefix"],
+            e.get("mode") or "?",
+            e.get("short_path") or e["prefix"],
+            "(server)" if e.get("server") else "",
         )
         for e in records
     ]
-    text = table(rows, ("KIND", "NAME", "PYTHON", "IPYKERNEL", "MODE", "PREFIX"))
+    text = table(rows, ("", "KIND", "NAME", "PYTHON", "IPYKERNEL", "MODE", "PREFIX", ""))
     errors = [f"! {e['prefix']}: {e['error']}" for e in records if e.get("error")]
     return "\n".join([text, *errors])
 
@@ -48,9 +55,9 @@ def _names(names: Sequence[str], shown: int = _SHOWN) -> str:
 def comparison_text(comp: Any) -> str:
     """A comparison (a :class:`~kernelswitch.envs.Comparison` or its JSON) for people.
 
-    What would break the notebook comes first; packages the target's mode
-    supplies (overlay mode brings the server's kernel packages) are left out
-    of "missing" and counted instead.
+    What would break the notebook comes first. The words are the switch's and
+    carry's (one vocabulary): packages overlay mode brings along are "from the
+    server", never missing.
     """
     c = comp if isinstance(comp, dict) else comp.to_json()
     t = c["target"]
@@ -58,10 +65,12 @@ def comparison_text(comp: Any) -> str:
     if c.get("notebook") is not None:
         if c.get("unsatisfied_imports"):
             lines.append("breaks:   the notebook needs what the target cannot import: "
-                         f"{_names(c['unsatisfied_imports'])}")
+                         f"{_names(c['unsatisfied_imports'])} (align installs them)")
         else:
             lines.append(f"imports:  all {len(c.get('notebook_imports', []))} import(s) of the "
                          "notebook satisfied")
+        if c.get("imports_from_server"):
+            lines.append(f"          from the server (overlay): {_names(c['imports_from_server'])}")
     if c["mode"] == "incompatible":
         lines.append(f"breaks:   the kernel cannot run there: {c['reason']}")
     lines.append(f"target:   {t['name']} ({t['kind']}, {t['prefix']})")
@@ -69,16 +78,26 @@ def comparison_text(comp: Any) -> str:
     v = c["version"]
     change = v["change"] if v["direction"] == "none" else f"{v['change']} {v['direction']}"
     lines.append(f"python:   {v['from'] or '?'} -> {v['to'] or '?'} ({change})")
-    provided = set(c.get("provided_by_mode") or [])
-    missing = [n for n in c.get("missing_packages", {}) if n not in provided]
+    missing = list(c.get("missing_packages", {}))
     if missing:
         lines.append(f"missing:  {len(missing)} package(s) not in target: {_names(missing)}")
     else:
         lines.append("missing:  none (target has every package of current)")
-    if provided:
-        lines.append(f"          ({len(provided)} more come with overlay mode from the server: "
-                     f"{_names(sorted(provided), 6)})")
+    from_server = list(c.get("from_server") or {})
+    if from_server:
+        lines.append(f"from server: {len(from_server)} package(s) the server brings in overlay "
+                     f"mode: {_names(from_server, 6)}")
     return "\n".join(lines)
+
+
+def carry_lines(carry: dict[str, Any]) -> list[str]:
+    """The switch answer's ``carry``: values carried, modules re-imported, the rest why."""
+    lines = [f"carried:  {', '.join(carry.get('carried') or []) or 'nothing'}"]
+    if carry.get("reimported"):
+        lines.append(f"re-imported: {', '.join(carry['reimported'])}")
+    for item in carry.get("not_carried") or []:
+        lines.append(f"  not carried: {item['name']}: {item['reason']}")
+    return lines
 
 
 def switch_text(ans: dict[str, Any]) -> str:
@@ -94,10 +113,12 @@ def switch_text(ans: dict[str, Any]) -> str:
         lines.append(f"gained:   {len(gained)}: {_names(gained)}")
     if lost:
         lines.append(f"lost:     {len(lost)}: {_names(lost)}")
-    if not gained and not lost:
+    if ch.get("from_server"):
+        lines.append(f"from server: {len(ch['from_server'])} (overlay mode): "
+                     f"{_names(ch['from_server'], 6)}")
+    if not gained and not lost and not ch.get("from_server"):
         lines.append("packages: the same distributions")
-    if ans.get("carried") or ans.get("not_carried"):
-        lines.append(f"carried:  {', '.join(ans['carried']) or 'nothing'}")
-        for name, why in sorted((ans.get("not_carried") or {}).items()):
-            lines.append(f"  not carried: {name}: {why}")
+    carry = ans.get("carry") or {}
+    if any(carry.get(k) for k in ("carried", "reimported", "not_carried")):
+        lines += carry_lines(carry)
     return "\n".join(lines)

@@ -127,7 +127,7 @@ class KernelSwitchMagics(Magics):
 
     @line_magic
     def pyenv(self, line: str) -> Any:
-        """Python environments: %pyenv list|current|compare|switch."""
+        """Python environments: %pyenv list|current|compare|switch|align."""
         with _user_errors("%pyenv"):
             return self._pyenv(_parse(_pyenv_parser(), line))
         return None  # only --help gets here (it printed the help)

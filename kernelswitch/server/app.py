@@ -189,6 +189,9 @@ class KernelSwitchApp(ExtensionApp):
         self.env_roots = [r for r in dict.fromkeys([*self.env_roots, *self.extra_env_roots])
                           if r not in missing]
         self.log.info("kernelswitch: scanning %s for environments", ", ".join(self.env_roots))
+        from ..envs._listing import always_listed
+
+        always_listed(wait=0)  # the server's and the system's records, read in the background
         if self.watch_env_roots:
             from ..envs import EnvWatcher
 

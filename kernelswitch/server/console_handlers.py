@@ -132,6 +132,30 @@ def _make_viewer(ws: ConsoleSocket) -> Any:
     return WSViewer()
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def same_origin(origin: str, scheme: str, host: str) -> bool:
+    """Whether *origin* is scheme + host + port of this server (RFC 6454).
+
+    Comparing host and port alone let ``https://host`` in on an ``http``
+    server: another origin by the browser's rules. Missing ports are the
+    scheme's default, so ``http://h`` and ``Host: h:80`` match. Behind a TLS
+    proxy the server's scheme comes from ``X-Forwarded-Proto`` only with
+    ``ServerApp.trust_xheaders``.
+    """
+    try:
+        o = urlparse(origin.strip().lower())
+        me = urlparse(f"{scheme.lower()}://{host.strip().lower()}")
+        o_port = o.port or _DEFAULT_PORTS.get(o.scheme)
+        my_port = me.port or _DEFAULT_PORTS.get(me.scheme)
+    except ValueError:  # a port that is not a number
+        return False
+    return bool(o.hostname) and (o.scheme, o.hostname, o_port) == (
+        me.scheme, me.hostname, my_port,
+    )  # fmt: skip
+
+
 class ConsoleSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     """``vms/{name}/console``: one viewer of the VM's shared console."""
 
@@ -149,12 +173,18 @@ class ConsoleSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         host = self.request.headers.get("Host")
         if origin is None or host is None:
             return True  # not a browser (scripts, the kernel): auth still applies
-        ok = urlparse(origin.lower()).netloc == host.lower()
+        ok = same_origin(origin, self.request.protocol, host)
         if not ok:
             self.log.warning(
                 "kernelswitch: console websocket from %s refused (host %s)", origin, host
             )
         return ok
+
+    def _origin_matches_host(self, origin: str) -> bool:
+        """tornado >= 6.5 lets an Origin whose host:port equals Host through
+        without asking :meth:`check_origin` (it does not compare schemes):
+        make that shortcut ask it too."""
+        return self.check_origin(origin)
 
     @ws_authenticated
     async def get(self, name: str) -> None:

@@ -1,4 +1,8 @@
-"""REST: ``GET envs[?refresh=1]`` — every Python environment on the machine.
+"""REST: ``GET envs[?refresh=1&notebook=PATH&kernel=ID]`` — every Python
+environment on the machine, the server's own and the system interpreter always
+among them, each with a ``label``, a ``short_path`` and, given a notebook,
+``recommended`` (see :mod:`kernelswitch.envs._listing`); given a kernel id,
+the env that kernel runs in has ``current: true``.
 
 A scan runs in the bounded ``files`` pool and at most one runs at a time:
 requests that arrive meanwhile join it. Every request answers within the
@@ -11,6 +15,7 @@ caller. No request ever waits on a lock.
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -68,6 +73,11 @@ class EnvsHandler(KSHandler):
         # repeatable; read with get_query_arguments (see envs_extra)
         "root": {"type": "string", "maxLength": S.MAX_PATH,
                  "description": "also scan this folder (repeat for more)"},
+        "notebook": {"type": "string", "maxLength": S.MAX_PATH,
+                     "description": "mark the envs in this notebook's folder or project "
+                     "recommended (a path of the file browser, or absolute)"},
+        "kernel": {"type": "string", "maxLength": 255,
+                   "description": "mark the env this kernel runs in current"},
     }}}  # fmt: skip
     openapi = {
         "get": {
@@ -101,7 +111,45 @@ class EnvsHandler(KSHandler):
             ).to_json())
         else:
             result = await self.scans.get(roots, app.env_depth, refresh)
-        self.send_json({**result, "roots": roots})
+        notebook = self.query.get("notebook") or None
+        if notebook and not os.path.isabs(notebook):  # a path of the Jupyter file browser
+            notebook = os.path.join(self.contents_manager.root_dir, notebook)
+        current = self._current(self.query.get("kernel") or None)
+        # not in the files pool: a scan stuck on slow storage may hold it (and the
+        # probe cache); _present waits for neither, the list answers in its budget
+        envs = await asyncio.to_thread(_present, result["envs"], notebook, current,
+                                       0.0 if result.get("partial") else 2.0)
+        self.send_json({**result, "envs": envs, "roots": roots})
+
+    def _current(self, kernel_id: str | None) -> dict[str, Any] | None:
+        if kernel_id is None:
+            return None
+        from ..kernels import KernelNotFound
+
+        if kernel_id not in self.kernel_manager:
+            raise KernelNotFound(f"no running kernel {kernel_id}; list them with GET /api/kernels")
+        from ..errors import KernelSwitchError
+
+        try:
+            return self.ks.switcher.current(self.kernel_manager.get_kernel(kernel_id))
+        except KernelSwitchError:  # not a Python kernel: no env is current, the list stands
+            return None
+
+
+def _present(envs: list[dict[str, Any]], notebook: str | None,
+             current: dict[str, Any] | None, wait: float) -> list[dict[str, Any]]:
+    """Copies (the scan's list is shared) with what a picker needs added."""
+    from ..envs._listing import always_listed, merge, present
+
+    out = merge([dict(e) for e in envs], always_listed(wait))
+    if current is not None:
+        from ..envs._listing import same_file
+
+        cur = current.get("executable")
+        for e in out:
+            e["current"] = e["prefix"] == current.get("prefix") and (
+                e["kind"] != "system" or same_file(e.get("executable"), cur))
+    return present(out, notebook)
 
 
 def routes(api: str) -> list[tuple[str, Any]]:

@@ -4,8 +4,8 @@
 isos/download`` (now: 201 and the result; with ``background``: 202 and a job),
 ``GET isos/downloads/{job}`` (a job's progress, for ``%vm download``'s bar).
 
-Downloads are host work, not a VM's: they take no per-VM lock; one job per OS
-runs at a time (:class:`~kernelswitch.vm.download.DownloadJobs`).
+Downloads are host work, not a VM's: they take no per-VM lock; one job per
+medium runs at a time (:class:`~kernelswitch.vm.download.DownloadJobs`).
 """
 
 from __future__ import annotations

@@ -43,6 +43,18 @@ _ANSWER = {
         "error": {"type": ["object", "null"]}, "timings": {"type": "object"},
         "changes": {"type": "object"}, "pending": {"type": "boolean"},
         "queued": {"type": "array", "items": {"type": "string"}},
+        "carry": {"type": "object", "description": "values carried, modules re-imported, "
+                  "the rest with the reason (empty lists without carry)", "properties": {
+            "carried": {"type": "array", "items": {"type": "string"}},
+            "reimported": {"type": "array", "items": {"type": "string"}},
+            "not_carried": {"type": "array", "items": {
+                "type": "object", "required": ["name", "reason"],
+                "properties": {"name": {"type": "string"}, "reason": {"type": "string"}}}},
+        }},
+        "language_info": {"type": "object",
+                          "description": "the new kernel's kernel_info_reply language_info"},
+        "display": {"type": "string",
+                    "description": "a kernel indicator's text: 'Python 3.12 · proj-a/.venv'"},
     },
 }  # fmt: skip
 
@@ -106,7 +118,12 @@ class KernelEnvHandler(_KernelHandler):
     async def get(self, kernel_id: str) -> None:
         km = self.kernel(kernel_id)
         env = self.ks.switcher.current(km)
-        self.send_json({"kernel_id": kernel_id, "env": env, "mode": env["mode"]})
+        from ..kernels._switch import display_name
+
+        self.send_json({"kernel_id": kernel_id, "env": env, "mode": env["mode"],
+                        "display": display_name({}, env),
+                        # the notebook's saved env was missing at start: say so, naming it
+                        "restore_error": env.get("restore_error")})
 
     @web.authenticated
     @authorized
@@ -127,7 +144,10 @@ class KernelEnvHandler(_KernelHandler):
             rec = await self.target(body["target"])
         except KernelSwitchError as e:
             env = switcher.current(km)
-            self.send_json(_answer(env, {"code": e.code, "message": e.message}),
+            # a saved env that no longer exists: 404 env_not_found naming the path
+            self.send_json(_answer(env, {"code": e.code, "message": e.message,
+                                         **({"path": e.details["path"]}
+                                            if "path" in (e.details or {}) else {})}),
                            status=e.http_status)
             return
         # what changes is read from files while the new kernel starts, not after
@@ -170,19 +190,28 @@ def _answer(env: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
 
 
 def _changes(previous: dict[str, Any], target: Any) -> dict[str, Any]:
-    """What a switch changed: Python version, mode, distributions gained and lost."""
+    """What a switch changed: Python version, mode, distributions gained and lost.
+
+    Counted as compare counts them before the switch: the envs' own
+    distributions, and what an overlay target gets from the server is
+    ``from_server`` (never ``lost``).
+    """
     from ..envs import resolve
+    from ..envs._compare import overlay_server
 
     try:
-        prev = resolve(previous["executable"]).packages
+        prev = dict(resolve(previous["executable"]).packages)
     except KernelSwitchError:
         prev = {}
-    new = target.packages
+    server = overlay_server(target)
+    own = target.packages
+    new = {**(server.packages if server else {}), **own}
     return {
         "version": [previous.get("version"), target.version],
         "mode": [previous.get("mode"), target.mode],
         "gained": sorted(set(new) - set(prev)),
         "lost": sorted(set(prev) - set(new)),
+        "from_server": sorted(n for n in prev if n not in own and n in new),
     }
 
 
@@ -194,7 +223,8 @@ class KernelCompareHandler(_KernelHandler):
     }}  # fmt: skip
     openapi = {"get": {
         "summary": "What would change if the kernel moved to target",
-        "responses": {"200": S.ok({"type": "object"}), **S.errors(400, 404, 422)},
+        "responses": {"200": S.ok({"$ref": "#/components/schemas/Comparison"}),
+                      **S.errors(400, 404, 422)},
     }}  # fmt: skip
 
     @web.authenticated
@@ -212,14 +242,8 @@ class KernelCompareHandler(_KernelHandler):
 
 def _compare(current: dict[str, Any], rec: Any, notebook: str | None) -> dict[str, Any]:
     from ..envs import compare, resolve
-    from ..envs._record import server_python
 
-    out: dict[str, Any] = compare(resolve(current["executable"]), rec, notebook=notebook).to_json()
-    out["provided_by_mode"] = []
-    if rec.mode == "overlay":  # the server's kernel packages come with overlay mode
-        server = resolve(server_python().executable)
-        out["provided_by_mode"] = sorted(n for n in out["missing_packages"] if n in server.packages)
-    return out
+    return compare(resolve(current["executable"]), rec, notebook=notebook).to_json()
 
 
 class InstallIpykernelHandler(_KernelHandler):

@@ -174,6 +174,47 @@ COMPONENTS: dict[str, Any] = {
             "mode": _STR_OR_NULL,
             "error": _STR_OR_NULL,
             "reason": _STR_OR_NULL,
+            "label": {"type": "string", "description": "the name, told apart by its parent "
+                      "folder when names collide (proj-a/.venv); GET envs only"},
+            "short_path": {"type": "string", "description": "prefix with ~ for home"},
+            "server": {"type": "boolean", "description": "the server's own env"},
+            "recommended": {"type": "boolean", "description": "inside the notebook's "
+                            "folder or project root (GET envs?notebook=)"},
+            "current": {"type": "boolean", "description": "the env the kernel runs in "
+                        "(GET envs?kernel=)"},
+        },
+    },
+    "Comparison": {
+        "type": "object",
+        "description": "what moving the kernel to target changes; the words are the "
+                       "switch's and carry's (from_server, never lost/missing)",
+        "required": ["current", "target", "mode", "reason", "version", "missing_packages",
+                     "from_server", "notebook", "notebook_imports", "unsatisfied_imports",
+                     "imports_from_server"],
+        "properties": {
+            "current": {"$ref": "#/components/schemas/Env"},
+            "target": {"$ref": "#/components/schemas/Env"},
+            "mode": {"type": "string"}, "reason": {"type": "string"},
+            "version": {"type": "object", "properties": {
+                "from": _STR_OR_NULL, "to": _STR_OR_NULL,
+                "change": {"enum": ["same", "patch", "minor", "major", "unknown"]},
+                "direction": {"enum": ["upgrade", "downgrade", "none"]}}},
+            "missing_packages": {"type": "object", "additionalProperties": {"type": "string"},
+                                 "description": "in current, not in target nor brought by "
+                                 "the server: name -> current version"},
+            "from_server": {"type": "object", "additionalProperties": {"type": "string"},
+                            "description": "not in target, but overlay mode brings them "
+                            "from the server: name -> server's version"},
+            "provided_by_mode": {"type": "array", "items": {"type": "string"},
+                                 "description": "the keys of from_server (older name)"},
+            "notebook": _STR_OR_NULL,
+            "notebook_imports": {"type": "array", "items": {"type": "string"}},
+            "unsatisfied_imports": {"type": "array", "items": {"type": "string"},
+                                    "description": "imports the target cannot satisfy "
+                                    "(align installs them)"},
+            "imports_from_server": {"type": "array", "items": {"type": "string"},
+                                    "description": "imports satisfied by the server's "
+                                    "packages in overlay mode"},
         },
     },
     "EnvList": {

@@ -2,7 +2,8 @@
 and the bounded way the server runs a blocking libvirt call.
 
 Public API (stable, re-exported by :mod:`.manager`): ``STATES``,
-``ACTIVE_STATES``, ``CALL_DEADLINE``, ``preview_dir()``, ``log_dir()``,
+``ACTIVE_STATES``, ``CALL_DEADLINE``, ``preview_dir()``, ``forget_preview(uuid)``,
+``watch_undefines(connection)``, ``log_dir()``,
 ``translate(e, name)`` (the one place libvirt errors become the :mod:`.errors`
 tree), ``await run_blocking(fn, *args)``.
 """
@@ -10,13 +11,17 @@ tree), ``await run_blocking(fn, *args)``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
+import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from .._executors import run_in
 from .._paths import cache_dir
-from .connection import is_connection_error
+from .connection import Connection, VMEvent, is_connection_error
 from .connection import libvirt_module as _libvirt
 from .errors import HostError, VMBusy, VMError, VMExists, VMNotFound, VMStateError
 from .storage import default_pool_dir
@@ -43,6 +48,36 @@ CALL_DEADLINE = 120.0
 def preview_dir() -> Path:
     """Where console screenshots used as VM previews are kept."""
     return cache_dir() / "previews"
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}")
+
+
+def forget_preview(uuid: str | None) -> None:
+    """Remove the preview of a VM that no longer exists (kept by UUID, not name)."""
+    if uuid and _UUID.fullmatch(uuid):
+        with contextlib.suppress(OSError):
+            (preview_dir() / f"{uuid}.png").unlink()
+
+
+_WATCHED: weakref.WeakSet[Connection] = weakref.WeakSet()
+_WATCHED_LOCK = threading.Lock()
+
+
+def _on_event(event: VMEvent) -> None:
+    if event.kind == "lifecycle" and event.event == "undefined":
+        forget_preview(event.uuid)
+
+
+def watch_undefines(connection: Connection) -> None:
+    """Once per connection: drop a VM's preview when it is undefined by anyone
+    (virsh, another server), not only by our own delete. The listener takes
+    no lock and only unlinks a file, so it is safe on the event thread."""
+    with _WATCHED_LOCK:
+        if connection in _WATCHED:
+            return
+        _WATCHED.add(connection)
+    connection.add_listener(_on_event)
 
 
 def log_dir() -> Path:
@@ -80,8 +115,10 @@ def translate(e: Exception, name: str | None = None) -> Exception:
         return HostError(
             f"The hypervisor cannot open a file of {vm}: {text}. Guests run as the "
             "hypervisor user (libvirt-qemu under a privileged daemon): every folder above "
-            "the ISO and the disks must be searchable by it. Move the files somewhere it can "
-            "reach, or grant it access; kernelswitch does not change permissions for you.",
+            "the ISO and the disks must be searchable by it, and the ISO readable by it "
+            "(libvirt is told not to chown ISOs, which are your files). Move the files "
+            "somewhere it can reach, or grant it access (setfacl -m u:libvirt-qemu:r FILE); "
+            "kernelswitch does not change permissions for you.",
             details={"name": name},
         )
     if is_connection_error(e):

@@ -334,8 +334,9 @@ class Connection:
 
     def _on_lifecycle(self, _c: Any, dom: Any, event: int, detail: int, _o: Any) -> None:
         self._emit(
-            VMEvent("lifecycle", self.uri, dom.name(), LIFECYCLE.get(event, str(event)), detail)
-        )
+            VMEvent("lifecycle", self.uri, dom.name(), LIFECYCLE.get(event, str(event)), detail,
+                    uuid=dom.UUIDString())
+        )  # fmt: skip
 
     def _on_reboot(self, _c: Any, dom: Any, _o: Any) -> None:
         self._emit(VMEvent("reboot", self.uri, dom.name(), "reboot"))

@@ -8,6 +8,9 @@ progress (the REST API); :func:`iso_dir` — ``$KERNELSWITCH_ISO_DIR``, else
 ``isos`` beside the disk pool (``/var/lib/kernelswitch/isos`` for root), where
 the hypervisor user can read what ``vm create --iso`` is given.
 
+Each medium has its own file name (:func:`file_name`: OS, arch, a hash of
+the catalogue URL, the URL's basename) and one download at a time per file.
+
 Why resumable: ISOs are gigabytes and links get cut. Bytes go to
 ``NAME.iso.part``; a cut is resumed with an HTTP Range request (a few times
 here, and again by running the same command later); a server that ignores
@@ -20,12 +23,14 @@ partial file: it would only resume into the same wrong bytes.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -33,7 +38,7 @@ from urllib.parse import unquote, urlsplit
 from .catalog import find_media, media_url
 from .errors import DownloadError, InvalidVMSpec
 
-__all__ = ["ISO_DIR_ENV", "DownloadJobs", "download", "iso_dir"]
+__all__ = ["ISO_DIR_ENV", "DownloadJobs", "download", "file_name", "iso_dir"]
 
 ISO_DIR_ENV = "KERNELSWITCH_ISO_DIR"
 CHUNK = 1 << 20
@@ -51,11 +56,58 @@ def iso_dir() -> Path:
     return default_pool_dir().parent / "isos"
 
 
-def _file_name(url: str) -> str:
-    name = unquote(Path(urlsplit(url).path).name)
-    if not name or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name):
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def file_name(media: dict[str, Any]) -> str:
+    """``<os>-<arch>-<url hash>-<basename>``: one name per medium.
+
+    The URL's basename alone is shared across the catalogue (``boot.iso`` by
+    22 NetBSD media): downloading netbsd7.0 after netbsd7.1 found "its" file
+    already there with 7.1's bytes. The hash of the catalogue URL (not the
+    mirror's) tells media apart; OS and arch keep the name readable.
+    """
+    url = media["url"]
+    base = unquote(Path(urlsplit(url).path).name)
+    if not base or not _SAFE.fullmatch(base):
         raise DownloadError(f"Cannot tell a safe file name from {url!r}.")
-    return name
+    tag = hashlib.sha256(url.encode()).hexdigest()[:8]
+    prefix = "-".join(str(media.get(k) or "any") for k in ("os", "arch"))
+    if not _SAFE.fullmatch(prefix):
+        prefix = "iso"
+    return f"{prefix}-{tag}-{base}"
+
+
+@contextlib.contextmanager
+def _locked(dest: Path) -> Iterator[None]:
+    """One download per destination at a time, across threads and processes.
+
+    ``flock`` on a hidden lock file beside it (each call opens its own, so two
+    threads of one server exclude each other too). Before this, two jobs for
+    one file shared the ``.part``: one renamed it away and reported the other's
+    bytes, the other failed on the missing ``.part``. The holder removes the
+    lock file before it lets go; a waiter that then wakes up on the removed
+    file sees that its inode is no longer the path's and tries again.
+    """
+    lock = dest.with_name(f".{dest.name}.lock")
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as e:
+            raise DownloadError(f"Cannot use the ISO folder {dest.parent}: {e.strerror}.") from e
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()
+        os.close(fd)  # releases the lock
 
 
 def _fetch(url: str, part: Path, say: Progress) -> tuple[int, bool]:
@@ -129,17 +181,24 @@ def download(
     url = media_url(media["url"])
     say: Progress = progress or (lambda _d, _t: None)
     folder = Path(dest_dir) if dest_dir is not None else iso_dir()
-    dest = folder / _file_name(media["url"])
-    part = dest.with_name(dest.name + ".part")
-    result = {"os": os_id, "url": url, "path": str(dest), "resumed": False, "checked": []}
-    if dest.is_file():
-        _check(dest, media, sha256, None, result, remove=False)
-        return {**result, "size": dest.stat().st_size, "already_there": True}
+    dest = folder / file_name(media)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(folder.stat().st_mode | 0o005)  # our folder: the hypervisor reads ISOs
     except OSError as e:
         raise DownloadError(f"Cannot use the ISO folder {folder}: {e.strerror}.") from e
+    with _locked(dest):
+        return _download_locked(media, url, dest, sha256, say)
+
+
+def _download_locked(
+    media: dict[str, Any], url: str, dest: Path, sha256: str | None, say: Progress
+) -> dict[str, Any]:
+    part = dest.with_name(dest.name + ".part")
+    result = {"os": media["os"], "url": url, "path": str(dest), "resumed": False, "checked": []}
+    if dest.is_file():  # the same medium (the name says which), maybe just finished by another
+        _check(dest, media, sha256, None, result, remove=False)
+        return {**result, "size": dest.stat().st_size, "already_there": True}
     total: int | None = None
     for attempt in range(ATTEMPTS):
         try:
@@ -215,7 +274,7 @@ class DownloadJobs:
     """Downloads running in the background, so a client can poll their progress.
 
     Public API: ``start(os, **options) -> dict`` (a job's status; the same job
-    when that OS is already downloading), ``status(job_id) -> dict`` with
+    when that medium is already downloading), ``status(job_id) -> dict`` with
     ``id, os, state`` (running / done / failed), ``done``, ``total``,
     ``result`` or ``error`` (``{code, message}``). Thread-safe; the server
     keeps one instance. Finished jobs are kept for the last few clients.
@@ -233,13 +292,15 @@ class DownloadJobs:
         import threading
         import uuid
 
-        find_media(os_id, options.get("arch"), options.get("index"))  # bad input: raise now
+        # bad input: raise now; the medium (not the OS: it may have several) names the job
+        url = find_media(os_id, options.get("arch"), options.get("index"))["url"]
         with self._lock:
             for job in self._jobs.values():
-                if job["os"] == os_id and job["state"] == "running":
-                    return dict(job)
+                if job["_url"] == url and job["state"] == "running":
+                    return _public(job)
             job_id = uuid.uuid4().hex[:12]
-            job = {"id": job_id, "os": os_id, "state": "running", "done": 0, "total": None}
+            job = {"id": job_id, "os": os_id, "state": "running", "done": 0, "total": None,
+                   "_url": url}  # fmt: skip
             self._jobs[job_id] = job
             for old in [k for k, j in self._jobs.items() if j["state"] != "running"][: -self.KEEP]:
                 del self._jobs[old]
@@ -257,7 +318,7 @@ class DownloadJobs:
                 job["state"] = "failed"
 
         threading.Thread(target=run, name=f"ks-download-{os_id}", daemon=True).start()
-        return dict(job)
+        return _public(job)
 
     def status(self, job_id: str) -> dict[str, Any]:
         with self._lock:
@@ -266,4 +327,8 @@ class DownloadJobs:
                 from .errors import VMNotFound
 
                 raise VMNotFound(f"No download {job_id!r} (finished ones are kept a while).")
-            return dict(job)
+            return _public(job)
+
+
+def _public(job: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in job.items() if not k.startswith("_")}

@@ -40,6 +40,7 @@ class VMEvent:
     event: str = ""  # e.g. 'started', 'stopped', 'opened', 'closed', 'lost', 'restored'
     detail: int | str | None = None
     device: str | None = None  # tray events: the device alias
+    uuid: str | None = None  # lifecycle events: the domain's UUID (previews are kept by it)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -33,9 +33,11 @@ from ._domains import (
     ACTIVE_STATES,
     CALL_DEADLINE,
     STATES,
+    forget_preview,
     log_dir,
     preview_dir,
     run_blocking,
+    watch_undefines,
 )
 from ._domains import translate as _translate
 from .connection import DEFAULT_URI, Connection, get_connection
@@ -78,6 +80,7 @@ class VMManager(GuestMixin, CreateMixin, PowerMixin, ManageMixin):
         return await run_blocking(fn, *args, **kwargs)
 
     def _call(self, fn: Callable[[Any], T], name: str | None = None) -> T:
+        watch_undefines(self.connection)
         try:
             return self.connection.call(fn)
         except Exception as e:
@@ -202,6 +205,7 @@ class VMManager(GuestMixin, CreateMixin, PowerMixin, ManageMixin):
                 with contextlib.suppress(libvirt.libvirtError):
                     dom.destroy()
             undefine_domain(dom)
+            forget_preview(parsed["uuid"])
             disks = [d["path"] for d in parsed["disks"] if d["device"] == "disk" and d["path"]]
             return disks, parsed["serial_log"]
 

@@ -3,6 +3,7 @@
 Public API (stable): :func:`eject` ``(manager, name, target=None, force=False)``
 and :func:`insert` ``(manager, name, iso, target=None)``; both answer the VM's
 info plus ``{"media_change": {...}}``. Reached as ``VMManager.eject/insert``.
+:func:`check_before_start` ``(dom, name, uri)`` re-checks the discs at start.
 
 Why both views: a running VM gets the change now (QEMU opens the tray, tray
 events reach listeners through :class:`~.connection.Connection`) *and* in its
@@ -14,14 +15,17 @@ user) before anything changes.
 from __future__ import annotations
 
 import copy
+import os
 import xml.etree.ElementTree as ET
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._xml import disk_source, disk_target, find_disk, inactive_xml, live_xml, to_string
 from .connection import libvirt_module
-from .errors import VMStateError
+from .domain.devices import no_relabel
+from .errors import InvalidVMSpec, VMStateError
 
-__all__ = ["eject", "insert"]
+__all__ = ["check_before_start", "eject", "insert"]
 
 
 def _views(dom: Any) -> list[tuple[ET.Element, int]]:
@@ -55,7 +59,7 @@ def _update(dom: Any, name: str, target: str | None, iso: str | None, force: boo
             new.remove(src)
         if iso is not None:
             new.set("type", "file")
-            ET.SubElement(new, "source", {"file": iso})
+            no_relabel(ET.SubElement(new, "source", {"file": iso}))
         # The tray may be locked by the guest (a mounted disc): FORCE breaks the lock.
         extra = libvirt.VIR_DOMAIN_DEVICE_MODIFY_FORCE if force else 0
         dom.updateDeviceFlags(to_string(new), flag | extra)
@@ -75,3 +79,53 @@ def insert(manager: Any, name: str, iso: str, target: str | None = None) -> dict
     path = str(check_iso(iso, uri=manager.uri))
     change = manager._on_domain(name, lambda dom: _update(dom, name, target, path, False))
     return {**manager.info(name), "media_change": change}
+
+
+def check_before_start(dom: Any, name: str, uri: str) -> None:
+    """Re-check every disc of the (shut off) VM right before QEMU opens it.
+
+    Create and insert checked the ISO and stored its real path, but the file
+    may have changed since: removed, made unreadable, or replaced by a link
+    (to a root-only file, say). Refuse with the fix rather than let QEMU open
+    something nobody checked. Discs defined before kernelswitch asked libvirt
+    not to relabel them get ``relabel='no'`` added to the definition here, so
+    no start chowns a user's ISO.
+    """
+    from .spec import check_iso
+
+    parts = urlsplit(uri)
+    if parts.hostname:  # the files are on another host: libvirt there checks them
+        return
+    libvirt = libvirt_module()
+    for drive in inactive_xml(dom).findall("./devices/disk[@device='cdrom']"):
+        path, src = disk_source(drive), drive.find("source")
+        if not path or src is None:
+            continue
+        dev = disk_target(drive)
+        details = {"name": name, "target": dev, "iso": path}
+        real = os.path.realpath(path)
+        if real != path:
+            raise VMStateError(
+                f"Cannot start VM {name!r}: the ISO in drive {dev}, {path!r}, is now a link "
+                f"to {real!r}. VMs start only on the file that was checked; insert the file "
+                f"itself (`vm insert {name} {real}`) or eject the disc (`vm eject {name}`).",
+                details=details,
+            )
+        try:
+            check_iso(path, uri=uri)
+        except InvalidVMSpec as e:
+            raise VMStateError(
+                f"Cannot start VM {name!r}: the disc in drive {dev} is not usable. "
+                f"{e.message} Or eject it: `vm eject {name}`.",
+                details={**details, **e.details},
+            ) from e
+        label = src.find("seclabel")
+        labelled = label is not None and label.get("relabel") == "no"
+        if parts.scheme.startswith("qemu") and dom.isPersistent() and not labelled:
+            new = copy.deepcopy(drive)
+            new_src = new.find("source")
+            assert new_src is not None
+            for old in new_src.findall("seclabel"):
+                new_src.remove(old)
+            no_relabel(new_src)
+            dom.updateDeviceFlags(to_string(new), libvirt.VIR_DOMAIN_AFFECT_CONFIG)

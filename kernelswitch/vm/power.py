@@ -17,6 +17,7 @@ from typing import Any
 from ._domains import ACTIVE_STATES
 from .connection import libvirt_module as _libvirt
 from .errors import ShutdownTimeout, VMStateError
+from .media import check_before_start
 
 #: Default seconds a guest gets to power off after the ACPI power button.
 SHUTDOWN_TIMEOUT = 60.0
@@ -26,6 +27,7 @@ POLL_INTERVAL = 0.2
 class PowerMixin:
     """Power verbs of :class:`~.manager.VMManager` (which supplies the rest)."""
 
+    uri: str
     info: Callable[[str], dict[str, Any]]
     state: Callable[[str], str]
     aio: Callable[..., Awaitable[Any]]
@@ -39,6 +41,7 @@ class PowerMixin:
                 raise VMStateError(
                     f"VM {name!r} is already {state}.", details={"name": name, "state": state}
                 )
+            check_before_start(dom, name, self.uri)
             dom.create()
 
         self._on_domain(name, start)

@@ -20,6 +20,7 @@ Nothing here creates, changes or deletes a file.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
 import os
 import re
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .._common import GiB, KiB, MiB, TiB, human_size
+from .._safe_read import UnsafeFile, open_regular
 from .errors import InvalidVMSpec
 from .host import (
     HostLimits,
@@ -180,42 +182,57 @@ def check_name(name: str, existing: Collection[str] = ()) -> str:
 def check_iso(
     iso: str | os.PathLike[str], user: HypervisorUser | None = None, *, uri: str | None = None
 ) -> Path:
-    """The absolute ISO path, if it is an ISO 9660 image QEMU can read."""
+    """The ISO's real path, if it is an ISO 9660 image QEMU can read.
+
+    Symlinks are resolved first, so what is checked is the file QEMU will
+    open, and that real path is what goes into the domain XML: a link
+    re-pointed later (at a root-only file, say) changes nothing. Cdrom sources
+    get ``relabel='no'`` (see :func:`.domain.devices.no_relabel`), so libvirt's
+    dynamic ownership no longer makes an unreadable ISO readable: the
+    hypervisor user must be able to read it as it is.
+    """
     if not str(iso).strip():
         raise InvalidVMSpec("No ISO given. Pass the installer image with --iso PATH.")
-    path = Path(os.path.abspath(os.path.expanduser(str(iso))))
+    given = os.path.abspath(os.path.expanduser(str(iso)))
+    path = Path(os.path.realpath(given))
+    shown = repr(str(path)) if given == str(path) else f"{given!r} (a link to {str(path)!r})"
+    details = {"iso": str(path)}
     if not path.exists():
-        msg = f"The ISO {str(path)!r} does not exist. Check the path (it is on the server host)."
-        raise InvalidVMSpec(msg, details={"iso": str(path)})
+        msg = f"The ISO {shown} does not exist. Check the path (it is on the server host)."
+        raise InvalidVMSpec(msg, details=details)
     if path.is_dir():
-        msg = f"{str(path)!r} is a directory, not an ISO file. Give the path of the .iso inside it."
-        raise InvalidVMSpec(msg, details={"iso": str(path)})
-    if not path.is_file():
-        msg = f"{str(path)!r} is not a regular file. Give the path of an .iso image."
-        raise InvalidVMSpec(msg, details={"iso": str(path)})
+        msg = f"{shown} is a directory, not an ISO file. Give the path of the .iso inside it."
+        raise InvalidVMSpec(msg, details=details)
     try:
-        with open(path, "rb") as f:
-            f.seek(ISO_MAGIC_OFFSET)
-            magic = f.read(len(ISO_MAGIC))
-    except PermissionError as e:
-        msg = (
-            f"Cannot read the ISO {str(path)!r}: permission denied. Make it readable to "
-            "this server's user, or copy it somewhere readable."
-        )
-        raise InvalidVMSpec(msg, details={"iso": str(path)}) from e
+        fd = open_regular(path, what="ISO")
+    except UnsafeFile as e:
+        if e.errno == errno.EINVAL:
+            msg = f"{shown} is not a regular file. Give the path of an .iso image."
+        elif e.errno == errno.EACCES:
+            msg = (
+                f"Cannot read the ISO {shown}: permission denied. Make it readable to "
+                "this server's user, or copy it somewhere readable."
+            )
+        else:
+            msg = f"Cannot read the ISO {shown}: {e.strerror}."
+        raise InvalidVMSpec(msg, details=details) from e
+    try:
+        magic = os.pread(fd, len(ISO_MAGIC), ISO_MAGIC_OFFSET)
     except OSError as e:
-        raise InvalidVMSpec(f"Cannot read the ISO {str(path)!r}: {e.strerror}.") from e
+        raise InvalidVMSpec(f"Cannot read the ISO {shown}: {e.strerror}.", details=details) from e
+    finally:
+        os.close(fd)
     if magic != ISO_MAGIC:
         msg = (
-            f"{str(path)!r} is not an ISO 9660 image (no 'CD001' signature at offset 0x8001). "
+            f"{shown} is not an ISO 9660 image (no 'CD001' signature at offset 0x8001). "
             "Download the installer .iso again, or check you picked the right file."
         )
-        raise InvalidVMSpec(msg, details={"iso": str(path)})
+        raise InvalidVMSpec(msg, details=details)
 
     user = user or hypervisor_user(uri or "qemu:///session")
     dirs = unsearchable_dirs(path.parent, user)
     blocked = [f"{d} (mode {mode:04o})" for d, mode in dirs]
-    unreadable = not user.dynamic_ownership and not may_access(path, user, 4)
+    unreadable = not may_access(path, user, 4)
     if blocked or unreadable:
         parts = []
         if blocked:
@@ -227,9 +244,10 @@ def check_iso(
             grants.append(f"setfacl -m u:{user.name}:r {path}")
         msg = (
             f"The hypervisor runs as user {user.name!r} and cannot open the ISO "
-            f"{str(path)!r}: {'; '.join(parts)}. Fix: move the ISO to a directory it can "
-            f"reach (e.g. /var/lib/libvirt/images), or grant access yourself: "
-            f"{' && '.join(grants)}. kernelswitch never changes permissions for you."
+            f"{shown}: {'; '.join(parts)}. Fix: move the ISO to a directory it can "
+            f"reach (e.g. /var/lib/libvirt/images) and make it readable to it, or grant "
+            f"access yourself: {' && '.join(grants)}. kernelswitch never changes "
+            "permissions for you, and tells libvirt not to chown your ISO either."
         )
         raise InvalidVMSpec(msg, details={"iso": str(path), "user": user.name, "blocked": blocked})
     return path

@@ -68,6 +68,11 @@ class Storage:
         self.connection = connection
         self.pool_dir = Path(pool_dir) if pool_dir is not None else default_pool_dir()
         self.pool_name = pool_name
+        #: where the folder came from, when someone chose it (checked against the pool)
+        self.chosen_by = (
+            "the pool_dir argument" if pool_dir is not None
+            else POOL_DIR_ENV if os.environ.get(POOL_DIR_ENV) else None
+        )  # fmt: skip
 
     # ------------------------------------------------------------ the pool
 
@@ -106,7 +111,9 @@ class Storage:
             if e.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_POOL:
                 raise
             pool = None
-        if pool is None:
+        if pool is not None:
+            self._check_same_folder(pool)
+        else:
             # Our own folder: 0711 lets the hypervisor user reach its disks,
             # not list them. Parents are created with the usual umask.
             self.pool_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -123,6 +130,30 @@ class Storage:
                 Path(path).mkdir(mode=0o711, parents=True, exist_ok=True)
             pool.create(0)
         return pool
+
+    def _check_same_folder(self, pool: Any) -> None:
+        """Refuse a chosen pool folder that the existing pool does not use.
+
+        libvirt keeps the folder in the pool's definition, so once the pool
+        exists a different $KERNELSWITCH_POOL_DIR would otherwise be ignored
+        without a word and disks would land where the user said not to.
+        """
+        if self.chosen_by is None:
+            return
+        path = ET.fromstring(pool.XMLDesc(0)).findtext("./target/path") or ""
+        if os.path.realpath(path) == os.path.realpath(self.pool_dir):
+            return
+        msg = (
+            f"{self.chosen_by} asks for VM disks in {self.pool_dir}, but the libvirt storage "
+            f"pool {self.pool_name!r} already keeps them in {path}. Fix: unset "
+            f"{POOL_DIR_ENV} (or set it to {path}) to keep using that folder, or retire the "
+            f"old pool first (`virsh pool-destroy {self.pool_name} && virsh pool-undefine "
+            f"{self.pool_name}`; its files stay in {path}) and a new one is made in "
+            f"{self.pool_dir}."
+        )
+        raise HostError(
+            msg, details={"pool_dir": str(self.pool_dir), "pool_path": path, "pool": self.pool_name}
+        )
 
     def _pool_xml(self) -> str:
         pool = ET.Element("pool", type="dir")

@@ -68,13 +68,18 @@ def test_resolve_and_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["resolve", str(venv)]) == 0
     assert f"prefix: {venv}" in capsys.readouterr().out
     nb = tmp_path / "nb.ipynb"
-    nb.write_text(json.dumps({"cells": [{"cell_type": "code", "source": "import numpy\n"}]}))
+    nb.write_text(json.dumps({"cells": [{"cell_type": "code",
+                                         "source": "import numpy\nimport nosuchmod_xyz\n"}]}))
     assert main(["compare", "system", str(venv), "--notebook", str(nb), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["unsatisfied_imports"] == ["numpy"] and data["mode"] == "overlay"
+    assert data["mode"] == "overlay"
+    # overlay mode brings the server's numpy: from the server, not a break (issue 16)
+    assert data["unsatisfied_imports"] == ["nosuchmod_xyz"]
+    assert data["imports_from_server"] == ["numpy"]
     assert main(["compare", str(venv), str(venv), "--notebook", str(nb)]) == 0
     out = capsys.readouterr().out
-    assert "mode:     overlay" in out and "cannot import: numpy" in out
+    assert "mode:     overlay" in out and "cannot import: nosuchmod_xyz" in out
+    assert "from the server (overlay): numpy" in out
 
 
 def test_unreadable_directory_is_reported_and_scan_goes_on() -> None:
@@ -112,5 +117,18 @@ def test_garbage_and_good_side_by_side_in_table(
 
     # KIND NAME PYTHON IPYKERNEL MODE PREFIX
     assert row(good)[:2] == ["venv", "good"] and row(good)[4] == "overlay"
-    assert row(bad)[1] == "bad" and row(bad)[4] == "error"
+    assert row(bad)[1] == "bad" and row(bad)[4] == "incompatible"  # the API's word
     assert any(ln.startswith(f"! {bad}: ") and "no 'home' key" in ln for ln in lines)
+
+
+def test_align_shows_the_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = make_venv(tmp_path / "t")  # overlay: the running Python's packages come along
+    nb = tmp_path / "nb.ipynb"
+    nb.write_text(json.dumps({"cells": [{"cell_type": "code",
+                                         "source": "import pytest\nimport nosuchmod_q\n"}]}))
+    assert main(["align", sys.executable, str(target), "--notebook", str(nb), "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["installs"] == [] and plan["unmapped"] == ["nosuchmod_q"], plan
+    assert main(["align", sys.executable, str(target), "--notebook", str(nb)]) == 0
+    out = capsys.readouterr().out
+    assert "provides: nosuchmod_q" in out and "nothing to install" in out

@@ -60,8 +60,14 @@ def test_compare_plain_to_ipykernel_with_notebook(tmp_path: Path, ipykernel_venv
     # the other way round: ipykernel and its dependencies would be missing
     back = compare(resolve(str(ipykernel_venv)), str(plain), notebook=nb)
     assert back.mode == "overlay"
-    assert "ipykernel" in back.missing_packages and "pyzmq" in back.missing_packages
-    assert "ipykernel" in back.unsatisfied_imports
+    # overlay mode brings the server's ipykernel: from the server, never missing (issue 16)
+    assert "ipykernel" in back.from_server and "pyzmq" in back.from_server
+    assert not set(back.from_server) & set(back.missing_packages)
+    assert "ipykernel" in back.imports_from_server
+    assert "ipykernel" not in back.unsatisfied_imports
+    alone = compare(resolve(str(ipykernel_venv)), str(plain), notebook=nb,
+                    server=resolve(str(plain)))  # a server without them: they are missing
+    assert "ipykernel" in alone.missing_packages and "ipykernel" in alone.unsatisfied_imports
 
 
 def test_version_change(tmp_path: Path) -> None:
@@ -72,7 +78,7 @@ def test_version_change(tmp_path: Path) -> None:
     assert (ab.version_change, ab.direction, ab.missing_packages) == ("minor", "upgrade", {})
     ca = compare(str(c), str(a))
     assert (ca.version_change, ca.direction) == ("patch", "downgrade")
-    ac = compare(str(a), str(c))
+    ac = compare(str(a), str(c), server=resolve(str(c)))  # c is overlay: the server's count
     assert ac.missing_packages == {"numpy": "2.0"}
 
 

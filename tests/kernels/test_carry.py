@@ -14,6 +14,7 @@ pytestmark = pytest.mark.server
 
 SETUP = """
 import numpy as np
+import sys
 n = 42
 items = [1, "two", 3.0]
 arr = np.arange(6).reshape(2, 3)
@@ -44,6 +45,15 @@ def test_carry_moves_variables(server: RunningServer, envs: dict[str, Path]) -> 
             assert got == [str(envs["overlay"]), 42, [1, "two", 3.0], [[0, 1, 2], [3, 4, 5]],
                            25, "Point"]
             assert "carry" in ans["timings"]
+            # modules are re-imported, never "cannot pickle" nor "not carried" (issue 16)
+            carry = ans["carry"]
+            assert {"np", "sys"} <= set(carry["reimported"]), carry
+            assert "arr" in carry["carried"]
+            not_carried = {i["name"]: i["reason"] for i in carry["not_carried"]}
+            assert set(not_carried) == {"fh"} and "pickle" in not_carried["fh"], carry
+            assert not {"np", "sys"} & set(ans["not_carried"])
+            assert await nb.value("[np.arange(3).sum().item(), sys.prefix]") == [
+                3, str(envs["overlay"])]
             # without carry the namespace starts empty
             code, ans = await nb.switch(str(envs["native"]))
             assert code == 200 and ans["carried"] == []

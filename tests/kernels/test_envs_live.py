@@ -91,3 +91,20 @@ def test_list_is_live(tmp_path: Path) -> None:
         while str(root / "new-env") in prefixes():
             assert time.monotonic() < deadline, "a removed venv still listed without a refresh"
             time.sleep(0.1)
+        # an env whose interpreter vanished: incompatible, saying why, without a refresh
+        for exe in (root / "proj" / ".venv" / "bin").glob("python*"):
+            exe.unlink()
+        deadline = time.monotonic() + 20.0
+        while True:
+            rec = next(e for e in srv.api("envs")["envs"]  # type: ignore[index]
+                       if e["prefix"] == str(root / "proj" / ".venv"))
+            if rec["mode"] == "incompatible":
+                break
+            assert time.monotonic() < deadline, f"a vanished interpreter still listed: {rec}"
+            time.sleep(0.1)
+        assert "interpreter is missing" in rec["error"], rec
+        # the table says the API's word
+        from kernelswitch.kernelside.format import env_table
+
+        row = next(r for r in env_table([rec]).splitlines() if ".venv" in r)
+        assert "incompatible" in row.split() and "error" not in row.split()

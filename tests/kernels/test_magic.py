@@ -27,13 +27,22 @@ def test_pyenv_switch_magic(server: RunningServer, envs: dict[str, Path]) -> Non
             out = await nb.run("%pyenv switch named-env --carry")
             assert f"switched to named-env (venv, {envs['named']})" in out, (out, nb.stderr)
             assert "python:   " in out and "mode:     native -> overlay" in out
-            assert "lost:" in out and "numpy" in out  # the venv itself has no numpy
+            # the venv has no numpy, overlay brings the server's: from the server, not lost
+            lines = out.splitlines()
+            assert any(ln.startswith("from server:") for ln in lines), out
+            assert not any(ln.startswith("lost:") and "numpy" in ln for ln in lines), out
             assert "carried:  items, n" in out
+            assert "re-imported: numpy" in out and "not carried" not in out
             # the next cell runs in the new env, with the carried variables
             got = await nb.value("[__import__('sys').prefix, n, items]")
             assert got == [str(envs["named"]), 7, [1, 2]]
             out = await nb.run("%pyenv current")
             assert "overlay" in out and str(envs["named"]) in out
+            # the list marks this kernel's env, and always has the server's own
+            rows = [ln.split() for ln in (await nb.run("%pyenv list")).splitlines()]
+            starred = [r for r in rows if r and r[0] == "*"]
+            assert len(starred) == 1 and starred[0][1:3] == ["venv", "named-env"], rows
+            assert any(r[-1] == "(server)" for r in rows), rows
             # a native env that has only ipykernel: the magics still load
             out = await nb.run(f"%pyenv switch {envs['native']}")
             assert "mode:     overlay -> native" in out, out

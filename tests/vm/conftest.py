@@ -88,6 +88,16 @@ def testos() -> dict[str, Path]:
             f"test OS image missing: {', '.join(missing)}; build it with "
             "`bash scripts/build-testos.sh`"
         )
+    # The hypervisor user must read them as they are (nothing chmods a home
+    # folder for the tests): say so here, not as a guest that fails to boot.
+    from kernelswitch.vm.errors import InvalidVMSpec
+    from kernelswitch.vm.spec import check_iso
+
+    for iso in isos.values():
+        try:
+            check_iso(iso, uri=URI)
+        except InvalidVMSpec as e:
+            pytest.fail(f"test OS unusable: {e.message}")
     return isos
 
 

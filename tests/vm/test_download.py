@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,12 +33,19 @@ DEBIAN_URL = (
     "https://cdimage.debian.org/cdimage/release/11.5.0/amd64/iso-cd/debian-11.5.0-amd64-netinst.iso"
 )
 
+#: Named per medium: OS, arch, a hash of the catalogue URL, the URL's basename.
+DEBIAN_FILE = (
+    f"debian11-x86_64-{hashlib.sha256(DEBIAN_URL.encode()).hexdigest()[:8]}-"
+    "debian-11.5.0-amd64-netinst.iso"
+)
+
 
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     files: dict[str, bytes]
     requests: list[tuple[str, str | None]]
     cut_next: int | None  # send only this many bytes of the next response, then drop it
+    slow: float  # seconds to wait before each body (so concurrent downloads overlap)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -63,6 +71,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(200)
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
+        time.sleep(self.server.slow)
         cut, self.server.cut_next = self.server.cut_next, None
         payload = body[start:] if cut is None else body[start : start + cut]
         try:
@@ -83,7 +92,7 @@ def server(iso_bytes: bytes) -> Iterator[_Server]:
     srv = _Server(("127.0.0.1", 0), _Handler)
     path = urlsplit(DEBIAN_URL)
     srv.files = {f"/{path.netloc}{path.path}": iso_bytes}
-    srv.requests, srv.cut_next = [], None
+    srv.requests, srv.cut_next, srv.slow = [], None, 0.0
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
     yield srv
@@ -123,7 +132,7 @@ def test_download_resumes_after_a_cut_and_is_usable(
     seen: list[tuple[int, int | None]] = []
     result = vm_manager.download(DEBIAN, progress=lambda d, t: seen.append((d, t)))
     path = Path(result["path"])
-    assert path.parent == iso_dir and path.name == "debian-11.5.0-amd64-netinst.iso"
+    assert path.parent == iso_dir and path.name == DEBIAN_FILE
     assert path.read_bytes() == iso_bytes
     assert not path.with_name(path.name + ".part").exists()
     # the second request asked only for the rest
@@ -197,6 +206,98 @@ def test_bad_requests_change_nothing(
     assert not iso_dir.exists() or list(iso_dir.iterdir()) == []
 
 
+#: NetBSD's media: index 1 is the x86_64 ``.../cdrom/boot.iso``, index 4 the i686 one.
+BOOT_X86_64, BOOT_I686 = 1, 4
+
+
+def _serve_boot_isos(mirror: _Server, iso_bytes: bytes, *wanted: tuple[str, int]) -> dict:
+    """Serve NetBSD media that all end in ``boot.iso``, each with its own bytes
+    (padded to the volume size the database expects)."""
+    from kernelswitch.vm.catalog import find_media
+
+    media = {}
+    for n, (os_id, index) in enumerate(wanted):
+        m = find_media(os_id, index=index)
+        assert m["url"].endswith("/boot.iso") and m["volume_size"]
+        body = iso_bytes + bytes([n + 1]) * (m["volume_size"] - len(iso_bytes))
+        url = urlsplit(m["url"])
+        mirror.files[f"/{url.netloc}{url.path}"] = body
+        media[(os_id, index)] = (m, body)
+    return media
+
+
+def test_media_sharing_a_basename_never_answer_for_each_other(
+    mirror: _Server, iso_dir: Path, iso_bytes: bytes, vm_manager: Any
+) -> None:
+    """Issue 15: netbsd6.1 then netbsd6.0 (both ``.../boot.iso``): the second is
+    downloaded, not ``already_there`` with the first one's bytes."""
+    one, zero = ("netbsd6.1", BOOT_X86_64), ("netbsd6.0", BOOT_X86_64)
+    media = _serve_boot_isos(mirror, iso_bytes, one, zero)
+    first = vm_manager.download("netbsd6.1", index=BOOT_X86_64)
+    second = vm_manager.download("netbsd6.0", index=BOOT_X86_64)
+    assert not first["already_there"] and not second["already_there"]
+    assert first["path"] != second["path"]
+    for result, key in ((first, one), (second, zero)):
+        path = Path(result["path"])
+        assert path.name.startswith(f"{key[0]}-x86_64-") and path.name.endswith("-boot.iso")
+        assert path.read_bytes() == media[key][1]
+    # the same medium: found, not fetched
+    again = vm_manager.download("netbsd6.0", index=BOOT_X86_64)
+    assert again["already_there"] and again["path"] == second["path"]
+    assert sorted(p.name for p in iso_dir.iterdir()) == sorted(
+        Path(r["path"]).name for r in (first, second)
+    )  # no .part, no lock file left
+
+
+def test_concurrent_downloads_sharing_a_basename_each_get_their_own(
+    mirror: _Server, iso_dir: Path, iso_bytes: bytes
+) -> None:
+    """Two background jobs of one OS, two arches, both ``boot.iso``, at once (they
+    used to be one job, or one reported the other's file and the other failed on
+    a missing ``.part``); and two jobs for one medium fetch it once."""
+    from kernelswitch.vm.download import DownloadJobs
+
+    indexes = (BOOT_X86_64, BOOT_I686)
+    media = _serve_boot_isos(mirror, iso_bytes, *(("netbsd6.0", i) for i in indexes))
+    mirror.slow = 0.5
+    jobs = DownloadJobs()
+    started = [jobs.start("netbsd6.0", index=i, dest_dir=iso_dir) for i in indexes]
+    assert started[0]["id"] != started[1]["id"]
+    assert jobs.start("netbsd6.0", index=BOOT_X86_64, dest_dir=iso_dir)["id"] == started[0]["id"]
+    deadline = time.monotonic() + 120
+    while any(jobs.status(j["id"])["state"] == "running" for j in started):
+        assert time.monotonic() < deadline, [jobs.status(j["id"]) for j in started]
+        time.sleep(0.2)
+    results = [jobs.status(j["id"]) for j in started]
+    assert [r["state"] for r in results] == ["done", "done"], results
+    for r, i in zip(results, indexes, strict=True):
+        assert Path(r["result"]["path"]).read_bytes() == media[("netbsd6.0", i)][1]
+
+    # the same medium from two threads (CLI and server would be two processes:
+    # the lock is a file lock): one fetch, the other finds it when the lock frees
+    for p in iso_dir.iterdir():
+        p.unlink()
+    mirror.requests.clear()
+    from kernelswitch.vm.download import download
+
+    answers: list[dict] = []
+    threads = [
+        threading.Thread(
+            target=lambda: answers.append(
+                download("netbsd6.0", index=BOOT_X86_64, dest_dir=iso_dir)
+            )
+        )
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(a["already_there"] for a in answers) == [False, True]
+    assert len({a["path"] for a in answers}) == 1 and len(mirror.requests) == 1
+    assert Path(answers[0]["path"]).read_bytes() == media[("netbsd6.0", BOOT_X86_64)][1]
+
+
 def test_cli_download_shows_a_progress_bar(mirror: _Server, iso_dir: Path) -> None:
     env = {**os.environ}
     out = subprocess.run(
@@ -205,7 +306,7 @@ def test_cli_download_shows_a_progress_bar(mirror: _Server, iso_dir: Path) -> No
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "100%" in out.stderr and "[" + "#" * 30 + "]" in out.stderr
-    assert out.stdout.startswith(f"Downloaded {iso_dir}/debian-11.5.0-amd64-netinst.iso")
+    assert out.stdout.startswith(f"Downloaded {iso_dir}/{DEBIAN_FILE}")
     assert "kernelswitch vm create NAME --iso" in out.stdout
     listing = subprocess.run(
         [sys.executable, "-m", "kernelswitch.cli", "vm", "catalog", "debian11", "--json"],

@@ -276,3 +276,34 @@ def test_real_host_limits(fedora_iso: Path) -> None:
     assert limits.memory > 0 and limits.cpus >= 1 and (limits.disk or 0) > 0
     with pytest.raises(InvalidVMSpec, match="more than the host has available"):
         resolve_spec("f", fedora_iso, os="fedora37", memory=f"{limits.memory // MiB + 1}M")
+
+
+def test_iso_symlink_resolves_to_the_file_qemu_opens(reachable_dir: Path) -> None:
+    """Issue 15: the check and the domain XML use the link's target, not the link."""
+    real = make_iso(reachable_dir / "real-target.iso", "TESTOS")
+    link = reachable_dir / "latest.iso"
+    link.symlink_to(real.name)
+    try:
+        assert check_iso(link, host.hypervisor_user("qemu:///system")) == real
+    finally:
+        link.unlink()
+
+
+def test_iso_symlink_to_a_root_only_file_is_refused(reachable_dir: Path) -> None:
+    """A link in a reachable folder to a file only root may read: refused, and the
+    message names both; dynamic ownership no longer excuses it (cdroms are not
+    relabelled, so libvirt would not chown the file for QEMU)."""
+    user = host.hypervisor_user("qemu:///system")
+    assert user.dynamic_ownership  # Debian's default, as on our machines
+    secret = make_iso(reachable_dir / "root-only.iso", "TESTOS")
+    secret.chmod(0o600)
+    link = reachable_dir / "innocent.iso"
+    link.symlink_to(secret)
+    try:
+        with pytest.raises(InvalidVMSpec, match="cannot read the file") as e:
+            check_iso(link, user)
+        assert f"{str(link)!r} (a link to {str(secret)!r})" in e.value.message
+        assert f"setfacl -m u:{user.name}:r {secret}" in e.value.message
+        assert secret.stat().st_uid == 0 and secret.stat().st_mode & 0o777 == 0o600
+    finally:
+        link.unlink()

@@ -36,6 +36,19 @@ class Device:
         raise NotImplementedError
 
 
+def no_relabel(source: ET.Element) -> ET.Element:
+    """Tell libvirt to leave this source file's owner and label alone.
+
+    With qemu.conf's ``dynamic_ownership`` (Debian's default) libvirt chowns
+    every disk source to the QEMU user at start: an ISO that is the user's
+    own file (or a symlink to someone else's) would end up owned by
+    ``libvirt-qemu``. Installer media are only read, so QEMU opens them with
+    the permissions they already have; create/insert/start check those first.
+    """
+    _sub(source, "seclabel", model="dac", relabel="no")
+    return source
+
+
 @dataclasses.dataclass
 class Disk(Device):
     """A qcow2 (or raw) file disk; also the base of :class:`CDROM`."""
@@ -63,7 +76,9 @@ class Disk(Device):
         if self.device == "disk":
             # Guests that TRIM give space back to the sparse qcow2 file.
             driver.set("discard", "unmap")
-        _sub(el, "source", file=self.path)
+        src = _sub(el, "source", file=self.path)
+        if self.device == "cdrom":
+            no_relabel(src)
         _sub(el, "target", dev=self.target, bus=self.bus)
         if self.readonly:
             _sub(el, "readonly")
