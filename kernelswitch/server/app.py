@@ -145,6 +145,8 @@ class KernelSwitchApp(ExtensionApp):
         threading.Thread(target=watch, name="ks-forwards", daemon=True).start()
 
     _unwatch_starts: list[Any] = []
+    #: The serial terminals' :class:`~kernelswitch.vm.guest.serial.SerialRegistry`.
+    serials: Any = None
 
     def initialize_settings(self) -> None:
         self.settings["kernelswitch_app"] = self
@@ -244,9 +246,9 @@ class KernelSwitchApp(ExtensionApp):
             )
         for unwatch in self._unwatch_starts:
             unwatch()
-        serials = self.settings.get("kernelswitch_serials")
-        if serials is not None:  # serial terminals: close their libvirt streams
-            await serials.close()
+        if self.serials is not None:  # serial terminals: close their libvirt streams
+            await self.serials.close()
+            self.serials = None
         consoles = self.settings.get("kernelswitch_consoles")
         if consoles is not None:  # live VM consoles: disconnect, keep their previews
             await consoles.close_all()

@@ -39,16 +39,15 @@ MAX_WAIT = 30.0
 
 def serials(handler: Any) -> Any:
     """The server's :class:`~kernelswitch.vm.guest.serial.SerialRegistry` (made on first use)."""
-    settings = handler.settings
-    registry = settings.get("kernelswitch_serials")
-    if registry is None:
+    # kept on the app, not in the web app's settings (a copy the app cannot see
+    # when it stops)
+    app = handler.settings["kernelswitch_app"]
+    if app.serials is None:
         from ..vm.guest.serial import SerialRegistry
 
-        fleet = settings["kernelswitch_app"].vm_manager
-        registry = settings["kernelswitch_serials"] = SerialRegistry(
-            lambda name: fleet.owner(name).connection
-        )
-    return registry
+        fleet = app.vm_manager
+        app.serials = SerialRegistry(lambda name: fleet.owner(name).connection)
+    return app.serials
 
 
 def watch_starts(fleet: Any, loop: asyncio.AbstractEventLoop) -> list[Any]:

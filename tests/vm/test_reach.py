@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import shutil
 import socket
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,15 +39,15 @@ def jp_server_config() -> dict:
 
 
 @pytest.fixture(scope="module")
-def host_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("reach-share")
-    for p in (d, *d.parents):  # the hypervisor's user must reach it (pytest makes 0700)
-        if str(p).startswith("/tmp/pytest-of-"):
-            p.chmod(p.stat().st_mode | 0o005)
+def host_dir() -> Iterator[Path]:
+    # not under pytest's tmp folder: pytest keeps that 0700, and the hypervisor's
+    # user must be able to read a shared folder
+    d = Path(tempfile.mkdtemp(prefix="ks-reach-share-"))
     d.chmod(0o755)
     (d / "hello.txt").write_text(f"FROM-THE-HOST-{secrets.token_hex(3)}\n")
     (d / "hello.txt").chmod(0o644)
-    return d
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -74,17 +76,18 @@ async def _read_until(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     text = ""
+    seen = [] if seen is None else seen
     while needle not in text:
-        left = deadline - loop.time()
-        if left <= 0:
+        try:
+            msg = await asyncio.wait_for(ws.read_message(), max(deadline - loop.time(), 0.01))
+        except asyncio.TimeoutError:
             raise AssertionError(f"{needle!r} not on the serial websocket in {timeout:g} s: "
-                                 f"{text[-800:]!r}")  # fmt: skip
-        msg = await asyncio.wait_for(ws.read_message(), left)
+                                 f"{text[-800:]!r}; status: {seen}") from None  # fmt: skip
         if msg is None:
             raise AssertionError(f"serial websocket closed waiting for {needle!r}")
         if isinstance(msg, bytes):
             text += msg.decode(errors="replace")
-        elif seen is not None:
+        else:
             seen.append(json.loads(msg))
     return text
 

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..connection import Connection, libvirt_module
+from ..errors import VMStateError
 from ..events import EVENTS, VMEvent
 
 __all__ = ["BACKLOG", "SerialRegistry", "SerialSession", "SerialViewer"]
@@ -72,6 +73,8 @@ class SerialSession:
         self._again = False  # a start arrived while opening: try once more
         self._seeded = False  # the backlog starts with the log file's tail
         self._early = bytearray()  # input sent while the port was being opened
+        self._ended_at = -1e9  # loop time our last stream ended
+        self._taken = False  # another client took the console over: wait for a viewer
         self._closed = False
         self._retry: asyncio.TimerHandle | None = None
         self._unlisten = connection.add_listener(self._on_event, loop)
@@ -84,6 +87,9 @@ class SerialSession:
         viewer.on_status(self.status())
         if self._backlog:
             viewer.on_output(bytes(self._backlog))
+        if self._taken:  # a new viewer takes the console back
+            self._taken = False
+            self._open_soon()
 
     def detach(self, viewer: SerialViewer) -> None:
         with contextlib.suppress(ValueError):
@@ -147,12 +153,13 @@ class SerialSession:
 
     def send(self, data: bytes) -> None:
         """Queue *data* for the guest's serial port (held while the port is being opened)."""
-        if self.state == "connecting" or self._opening:
+        if self.state in ("connecting", "error") or self._opening:
+            if len(self._early) + len(data) > BACKLOG:
+                raise VMStateError(f"The serial port of VM {self.name!r} is not connected yet "
+                                   f"({self.message or self.state}).", details={"name": self.name})
             self._early += data
             return
         if self.state != "connected":
-            from ..errors import VMStateError
-
             raise VMStateError(
                 f"The serial port of VM {self.name!r} is not connected ({self.state}"
                 f"{': ' + self.message if self.message else ''}). Start the VM first.",
@@ -176,9 +183,14 @@ class SerialSession:
             self._retry = self.loop.call_later(delay, self._open_soon)
             return
         self._opening = True
-        self.loop.run_in_executor(None, self._open)
+        # Someone else holds the console (virsh console, or our own stream of a
+        # server that just stopped, still being torn down): take it over when
+        # a viewer waits for it, as `virsh console --force` does.
+        force = self.state == "error" and "console" in self.message and bool(
+            self._viewers or self._early)
+        self.loop.run_in_executor(None, self._open, force)
 
-    def _open(self) -> None:
+    def _open(self, force: bool = False) -> None:
         libvirt = libvirt_module()
         EVENTS.ensure()
         stream = None
@@ -191,7 +203,7 @@ class SerialSession:
                 if not dom.isActive():
                     return None
                 st = conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
-                dom.openConsole(None, st, 0)
+                dom.openConsole(None, st, libvirt.VIR_DOMAIN_CONSOLE_FORCE if force else 0)
                 return st
 
             stream = self.connection.call(open_console)
@@ -237,7 +249,15 @@ class SerialSession:
         early, self._early = bytes(self._early), bytearray()
         if early and state == "connected":
             EVENTS.ensure().call_soon_threadsafe(self._write, early)
-        if state == "error":
+        if state == "error" and "console session" in message and (
+            self.loop.time() - self._ended_at < 10 * RETRY_DELAY
+        ):
+            # our stream was just closed by someone who forced the console open
+            # (`virsh console --force`, another server): do not fight over it
+            self._taken = True
+            self._set_state("error", "another client took the serial console over; "
+                                     "open the terminal again to take it back")  # fmt: skip
+        elif state == "error":
             self._open_soon(RETRY_DELAY)
         elif state == "stopped" and again:
             self._open_soon()
@@ -297,6 +317,7 @@ class SerialSession:
 
     def _stream_ended(self, stream: Any) -> None:
         if self._stream is stream:
+            self._ended_at = self.loop.time()
             self._stream = None
             self._pending.clear()
             self._set_state("stopped", "the VM stopped")
@@ -321,7 +342,8 @@ class SerialSession:
             self._retry.cancel()
         stream, self._stream = self._stream, None
         if stream is not None:
-            EVENTS.ensure().call_soon_threadsafe(self._drop_stream, stream)
+            # before returning, so a server started next can open the console at once
+            await self.loop.run_in_executor(None, self._drop_stream, stream)
 
 
 def _log_tail(xml: str) -> bytes:
