@@ -215,11 +215,13 @@ async def test_busy_port_is_refused_naming_its_holder(jp_fetch: Any, reach_vm: d
 
 
 async def test_python_serial_expects_a_prompt(
-    jp_serverapp: Any, reach_vm: dict, monkeypatch: pytest.MonkeyPatch
+    jp_fetch: Any, jp_serverapp: Any, jp_http_port: int, jp_base_url: str, reach_vm: dict,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from kernelswitch.widgets import Serial, SerialTimeout
 
-    monkeypatch.setenv("KERNELSWITCH_URL", jp_serverapp.connection_url)
+    # (jp_fetch makes pytest_jupyter's server listen; the kernel side calls it over HTTP)
+    monkeypatch.setenv("KERNELSWITCH_URL", f"http://127.0.0.1:{jp_http_port}{jp_base_url}")
     monkeypatch.setenv("KERNELSWITCH_TOKEN", jp_serverapp.identity_provider.token)
 
     def script() -> tuple[str, str, str]:
