@@ -162,7 +162,8 @@ class SerialHandler(VMBaseHandler):
             "type": "object",
             "properties": {
                 "since": {"type": "string", "pattern": r"^\d{1,15}$"},
-                "wait": {"type": "string", "pattern": r"^\d{1,3}(\.\d+)?$"},
+                "wait": {"type": "string", "pattern": r"^([0-9]|[12][0-9]|30)(\.\d{1,3})?$",
+                         "description": f"seconds, at most {MAX_WAIT:g}"},
             },
         }
     }
@@ -187,6 +188,8 @@ class SerialHandler(VMBaseHandler):
         wait = min(float(self.query.get("wait", "0")), MAX_WAIT)
         if session.state == "connecting" and wait:
             await asyncio.sleep(0.2)  # the first open is on its way
+        if session.state not in ("connecting", "connected"):
+            wait = 0.0  # a stopped port prints nothing: answer now
         data, start, _end = await session.output(since, wait)
         text, used = _text(data)
         self.send_json({"name": name, "data": text, "start": start, "end": start + used,
