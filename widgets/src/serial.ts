@@ -42,7 +42,7 @@ export function renderSerial({ model, el }: RenderProps<SerialModel>): () => voi
   spacer.className = 'ks-serial-spacer';
   const clear = document.createElement('button');
   clear.type = 'button';
-  clear.className = 'jp-Button jp-mod-styled jp-mod-reject';
+  clear.className = 'jp-mod-styled ks-serial-clear';
   clear.textContent = 'Clear';
   clear.title = 'Clear the terminal (the guest and its log are not affected)';
   bar.append(name, badge, spacer, clear);
@@ -53,13 +53,16 @@ export function renderSerial({ model, el }: RenderProps<SerialModel>): () => voi
   root.append(style, bar, box, errorLine);
   el.append(root);
 
+  // xterm measures its cells with this font: a real font list, not a CSS variable
+  const codeFont = getComputedStyle(document.body).getPropertyValue('--jp-code-font-family').trim();
   const term = new Terminal({
     cols: 80,
     rows: 24,
     convertEol: false,
     scrollback: 5000,
-    fontFamily: 'var(--jp-code-font-family, monospace)',
+    fontFamily: codeFont || 'monospace',
     fontSize: 13,
+    lineHeight: 1.1,
     theme: { background: '#000000', foreground: '#e0e0e0' }
   });
   term.open(box);
