@@ -20,6 +20,17 @@ export interface VM {
   disks: Disk[];
   preview?: boolean;
   preview_path?: string | null;
+  shares?: { tag: string; dir: string; readonly: boolean }[];
+  forwards?: { proto: string; host_addr: string; host_port: number; guest_port: number }[];
+}
+
+/** Shared folders and port forwards, short ("share data · 8080→80"); '' when none. */
+function reach(vm: VM): string {
+  const parts = (vm.shares ?? []).map((s) => `share ${s.tag}${s.readonly ? ' (ro)' : ''}`);
+  for (const f of vm.forwards ?? []) {
+    parts.push(`${f.host_port}→${f.guest_port}${f.proto === 'udp' ? '/udp' : ''}`);
+  }
+  return parts.join(' · ');
 }
 export interface Storage {
   pool: string;
@@ -171,8 +182,11 @@ export function paintRowState(row: Row, vm: VM): void {
     osLabel(vm.os_id),
     vm.memory ? `${humanSize(vm.memory)} memory` : 'memory ?',
     `${vm.vcpus ?? '?'} vCPU${vm.vcpus === 1 ? '' : 's'}`,
-    diskUse(vm)
-  ].join(' · ');
+    diskUse(vm),
+    reach(vm)
+  ]
+    .filter(Boolean)
+    .join(' · ');
   row.meta.dataset.state = vm.state;
   for (const a of ACTIONS) {
     const b = row.buttons.get(a.action) as HTMLButtonElement;
