@@ -169,6 +169,17 @@ async def test_bad_share_paths_are_refused(
     code, err = await jp_error(jp_fetch, "POST", "vms", name, "shares",
                                body={"dir": str(host_dir), "tag": "hostdata"})  # fmt: skip
     assert code == 400 and "already shares" in err["message"]
+    # read-only: a share the guest cannot change, or a refusal that says why (Debian
+    # 12's libvirt 9.0 refuses read-only virtiofs); never a writable share
+    try:
+        _, out = await jp_call(jp_fetch, "POST", "vms", name, "shares",
+                               body={"dir": str(host_dir), "tag": "ro", "readonly": True})
+    except HTTPClientError as e:
+        assert e.code == 400 and e.response is not None
+        assert "read-only" in json.loads(e.response.body)["error"]["message"]
+    else:
+        assert out["share"]["readonly"] is True
+        await jp_call(jp_fetch, "DELETE", "vms", name, "shares", "ro")
     _, listing = await jp_call(jp_fetch, "GET", "vms", name, "shares")
     assert len(listing["shares"]) == 1  # nothing changed
 

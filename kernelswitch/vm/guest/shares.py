@@ -20,7 +20,9 @@ the first share, so on a running VM made without it the share applies at the
 next boot; the answer says which. A share is hot-plugged when the running VM
 already has it. The folder is resolved and checked first: it must exist, be
 a folder the hypervisor's user can reach, and be neither the disk pool nor
-inside or above it (a guest must not see other VMs' disks).
+inside or above it (a guest must not see other VMs' disks). Read-only shares
+need a libvirt that supports them: Debian 12's 9.0 refuses ``<readonly/>`` on
+virtiofs, and the answer is then a 400 that says so (nothing is changed).
 """
 
 from __future__ import annotations
@@ -179,7 +181,19 @@ def add_share(
         assert devices is not None
         fs = _fs_element(path, tag, readonly)
         devices.append(fs)
-        conn.defineXML(ET.tostring(config, encoding="unicode"))
+        try:
+            conn.defineXML(ET.tostring(config, encoding="unicode"))
+        except libvirt.libvirtError as e:
+            if readonly and "read-only" in (e.get_error_message() or ""):
+                # libvirt 9.0 (Debian 12): "virtiofs does not yet support read-only mode"
+                raise InvalidVMSpec(
+                    f"This host cannot share a folder read-only over virtiofs (libvirt says: "
+                    f"{e.get_error_message()}). Share it without --readonly, and mount it with "
+                    f"`mount -t virtiofs -o ro {tag} /mnt/{tag}` in the guest (the guest could "
+                    "remount it writable), or share a copy.",
+                    details={"field": "readonly", "tag": tag},
+                ) from e
+            raise
         applies = "next boot"
         if dom.isActive() and _has_shared_memory(ET.fromstring(dom.XMLDesc(0))):
             with contextlib.suppress(libvirt.libvirtError):
