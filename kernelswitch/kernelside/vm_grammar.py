@@ -25,8 +25,14 @@ from .._common import RUN_ACTIONS, human_size
 from ..errors import KernelSwitchError
 from .format import table
 from .vm_manage_grammar import RESTManage, add_manage_verbs, format_manage, run_manage
-from .vm_reach_grammar import RESTReach, add_reach_verbs, format_reach, run_reach
-from .vm_reach_grammar import forward_lines, share_lines
+from .vm_reach_grammar import (
+    RESTReach,
+    add_reach_verbs,
+    format_reach,
+    forward_lines,
+    run_reach,
+    share_lines,
+)
 from .vm_widget_verbs import WIDGET_VERBS, add_widget_verbs, format_widget_verb, run_widget_verb
 
 __all__ = [
