@@ -162,7 +162,7 @@ class SerialHandler(VMBaseHandler):
             "type": "object",
             "properties": {
                 "since": {"type": "string", "pattern": r"^\d{1,15}$"},
-                "wait": {"type": "string", "pattern": r"^([0-9]|[12][0-9]|30)(\.\d{1,3})?$",
+                "wait": {"type": "string", "pattern": r"^([0-9]|[12][0-9]|30)(\.\d{1,6})?$",
                          "description": f"seconds, at most {MAX_WAIT:g}"},
             },
         }
