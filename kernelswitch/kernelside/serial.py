@@ -63,7 +63,9 @@ class Serial(_KSWidget):
         return f"vms/{quote(self.vm, safe='')}/serial"
 
     def _output(self, since: int | None, wait: float) -> dict[str, Any]:
-        q = f"?wait={max(0.0, min(wait, 30.0)):.1f}" + (f"&since={since}" if since is not None else "")
+        q = f"?wait={max(0.0, min(wait, 30.0)):.1f}"
+        if since is not None:
+            q += f"&since={since}"
         return dict(request("GET", f"{self._path}/output{q}", timeout=wait + 30))
 
     def _pull(self, wait: float) -> str:
