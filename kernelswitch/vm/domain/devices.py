@@ -252,6 +252,9 @@ class Serial(Device):
 
     A pty with ``<log>`` keeps both: libvirt streams it to the serial terminal
     (``openConsole``) and virtlogd writes everything the guest printed to the log.
+    No ``append='on'``: with it, after a shutdown and start (a new QEMU) nothing
+    reached the log while no client held the pty (seen with libvirt 9.0, QEMU
+    7.2); without it each start begins a new log, as a file serial port did.
     """
 
     KIND: ClassVar[str] = "serial"
@@ -274,7 +277,7 @@ class Serial(Device):
             assert self.path is not None
             _sub(el, "source", path=self.path)
         if self.log:
-            _sub(el, "log", file=self.log, append="on")
+            _sub(el, "log", file=self.log)
         _sub(el, "target", port=str(self.port))
         return el
 
