@@ -103,13 +103,14 @@ moddir="$work/kpkg/lib/modules/$kver"
 
 # ------------------------------------------------------------- initramfs
 root="$work/initramfs"
-mkdir -p "$root"/{bin,dev,proc,sys,tmp,etc/acpi/PWRF,lib/modules}
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,mnt,etc/acpi/PWRF,lib/modules}
 cp "$busybox_bin" "$root/bin/busybox"
 
 # Modules in load order (dependencies first), resolved from each module's
 # .modinfo "depends=" (no depmod needed on the host).
 wanted=(virtio_pci virtio_blk ahci sd_mod sr_mod snd-hda-intel snd-hda-codec-generic
-        snd-intel8x0 snd-pcm-oss xhci-pci usbhid hid-generic evdev button)
+        snd-intel8x0 snd-pcm-oss xhci-pci usbhid hid-generic evdev button
+        virtio_net virtiofs)
 # Loaded on demand by `ks-fb` (the console tests' resolution change): the bochs
 # DRM driver turns QEMU's VGA from 720x400 text into a 1024x768 framebuffer.
 wanted_fb=(bochs)
@@ -178,6 +179,20 @@ echo "KS-TONE-DONE $?" > /dev/ttyS0
 SH
 chmod 0755 "$root/bin/ks-fb" "$root/bin/ks-mouse" "$root/bin/ks-tone"
 
+# The guest's network (QEMU user networking, virtio_net): busybox udhcpc runs
+# this script with the lease in its environment; the address goes to ttyS0.
+cat >"$root/etc/udhcpc.sh" <<'SH'
+#!/bin/sh
+case "$1" in
+  deconfig) ifconfig "$interface" 0.0.0.0 up ;;
+  bound|renew)
+    ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" up
+    [ -n "$router" ] && route add default gw "${router%% *}" dev "$interface"
+    echo "KS-NET $interface $ip" > /dev/ttyS0 ;;
+esac
+SH
+chmod 0755 "$root/etc/udhcpc.sh"
+
 # busybox acpid turns the power button (input event KEY_POWER) into the
 # action PWRF/00000080, which runs the files in /etc/acpi/PWRF/.
 cat >"$root/etc/acpi/PWRF/00000080" <<'SH'
@@ -209,6 +224,12 @@ hostname testos
   echo "$marker"
 } >/dev/ttyS0
 echo "$marker (type: echo hello > /dev/ttyS0)" >/dev/tty1
+ifconfig lo up
+[ -d /sys/class/net/eth0 ] && { ifconfig eth0 up; udhcpc -i eth0 -s /etc/udhcpc.sh -t 10 -q >/dev/null 2>&1 & }
+# A shell on the serial port too (the serial terminal's tests); the pause keeps
+# a port without input (a file serial) from respawning it in a loop.
+( export PS1='testos# '
+  while true; do setsid -c sh </dev/ttyS0 >/dev/ttyS0 2>&1; sleep 1; done ) &
 # pid 1 must never exit: respawn the console shell.
 while true; do
   setsid -c sh </dev/tty1 >/dev/tty1 2>&1
@@ -234,12 +255,12 @@ LABEL testos
   APPEND console=ttyS0 console=tty0 loglevel=4 panic=5
 CFG
 
-mkiso() {  # volid output
-  xorriso -as mkisofs -quiet -o "$2.tmp" -V "$1" -sysid LINUX -J -R \
+mkiso() {  # volid output (written beside it, then renamed: running guests keep the old one)
+  xorriso -as mkisofs -quiet -o "$2.tmp.$$" -V "$1" -sysid LINUX -J -R \
     -b isolinux/isolinux.bin -c isolinux/boot.cat \
     -no-emul-boot -boot-load-size 4 -boot-info-table \
     -isohybrid-mbr "$isohdpfx" "$iso" 2>/dev/null
-  mv -f "$2.tmp" "$2"
+  mv -f "$2.tmp.$$" "$2"
 }
 say "writing ISOs"
 mkiso Fedora-WS-Live-37-1-7 "$fedora_iso"
@@ -254,8 +275,8 @@ if command -v osinfo-detect >/dev/null; then
   [[ "$detected" != *"for OS"* ]] || die "libosinfo unexpectedly identifies $plain_iso: $detected"
 fi
 
-rm -f "$out"/.recipe-*
 echo "kernel=$kpkg" >"$stamp"
+find "$out" -maxdepth 1 -name '.recipe-*' ! -name "${stamp##*/}" -delete
 make_reachable
 say "test OS images ready in $out"
 ls -l "$fedora_iso" "$plain_iso"

@@ -67,6 +67,28 @@ class LocalBackend:
 
         return [o.to_summary() for o in list_oses(query)]
 
+    # -- reach verbs (same answers as the REST API's)
+
+    def shares(self, name: str) -> MediaList:
+        return self.manager.shares(name)
+
+    def share(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
+        return self.manager.share(name, request["dir"], request.get("tag"),
+                                  bool(request.get("readonly")))  # fmt: skip
+
+    def unshare(self, name: str, tag: str) -> dict[str, Any]:
+        return self.manager.unshare(name, tag)
+
+    def forwards(self, name: str) -> dict[str, Any]:
+        return self.manager.forwards(name)
+
+    def forward(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
+        return self.manager.forward(name, request["host_port"], request["guest_port"],
+                                    request["proto"], request["host_addr"])  # fmt: skip
+
+    def unforward(self, name: str, port: int, proto: str) -> dict[str, Any]:
+        return self.manager.unforward(name, port, proto)
+
     # -- manage verbs (same answers as the REST API's)
 
     def media(self, name: str, action: str, options: dict[str, Any]) -> dict[str, Any]:

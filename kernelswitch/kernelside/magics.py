@@ -165,6 +165,10 @@ class KernelSwitchMagics(Magics):
             from .console import Console
 
             return Console(result.data["name"], scale=args.scale)
+        if args.vm_command == "serial":
+            from .serial import Serial
+
+            return Serial(result.data["name"])
         if args.vm_command == "manager":
             from .vm_widgets import VMManager
 

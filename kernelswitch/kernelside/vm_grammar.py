@@ -25,6 +25,14 @@ from .._common import RUN_ACTIONS, human_size
 from ..errors import KernelSwitchError
 from .format import table
 from .vm_manage_grammar import RESTManage, add_manage_verbs, format_manage, run_manage
+from .vm_reach_grammar import (
+    RESTReach,
+    add_reach_verbs,
+    format_reach,
+    forward_lines,
+    run_reach,
+    share_lines,
+)
 from .vm_widget_verbs import WIDGET_VERBS, add_widget_verbs, format_widget_verb, run_widget_verb
 
 __all__ = [
@@ -141,7 +149,7 @@ class VMBackend(Protocol):
     def oses(self, query: str | None) -> OSList: ...
 
 
-class RESTBackend(RESTManage):
+class RESTBackend(RESTManage, RESTReach):
     """Talks to the Jupyter server's REST API (the magics, or a remote CLI)."""
 
     def __init__(self, server: Any = None, host: str | None = None) -> None:
@@ -220,6 +228,10 @@ def add_verbs(sub: Any) -> None:
     p.add_argument("--cpus", type=int, metavar="N", help="virtual CPUs")
     p.add_argument("--disk", metavar="SIZE", help="disk size, e.g. 20G")
     p.add_argument("--no-start", dest="start", action="store_false", help="define only")
+    p.add_argument(
+        "--share", action="append", dest="shares", metavar="DIR[:TAG]",
+        help="share a host folder with the guest (virtiofs; repeatable)",
+    )  # fmt: skip
 
     helps = {
         "start": "Start a VM.",
@@ -258,6 +270,7 @@ def add_verbs(sub: Any) -> None:
 
     add_manage_verbs(verb)
     add_widget_verbs(verb)
+    add_reach_verbs(verb)
 
 
 def build_parser(prog: str = "vm", *, raise_errors: bool = True) -> argparse.ArgumentParser:
@@ -294,7 +307,7 @@ def run(args: argparse.Namespace, backend: VMBackend) -> Result:
         request: dict[str, Any] = {"name": args.name, "iso": args.iso, "start": args.start}
         if host:
             request["uri"] = host
-        for key in ("os", "memory", "cpus", "disk"):
+        for key in ("os", "memory", "cpus", "disk", "shares"):
             value = getattr(args, key)
             if value is not None:
                 request[key] = value
@@ -312,6 +325,9 @@ def run(args: argparse.Namespace, backend: VMBackend) -> Result:
         return Result(verb, {"name": info["name"], "state": info["state"], "scale": args.scale})
     if verb in WIDGET_VERBS:
         return Result(verb, run_widget_verb(args, backend))
+    reached = run_reach(args, backend, GrammarError)
+    if reached is not None:
+        return Result(verb, reached)
     managed = run_manage(args, backend, GrammarError)
     if managed is not None:
         return Result(verb, managed)
@@ -341,6 +357,9 @@ def format_human(result: Result, prog: str = "kernelswitch vm") -> str:
     managed = format_manage(result.verb, data, prog, lambda d: _info_text(d))
     if managed is not None:
         return managed
+    reached = format_reach(result.verb, data, prog)
+    if reached is not None:
+        return reached
     if result.verb in WIDGET_VERBS:
         listing = lambda d: format_human(Result("list", d), prog)  # noqa: E731
         return format_widget_verb(result.verb, data, prog, listing)
@@ -411,6 +430,10 @@ def _info_text(data: dict[str, Any]) -> str:
         lines.append(f"  in use   {mem}")
     if data.get("autostart") is not None:
         lines.append(f"  autostart {'on' if data['autostart'] else 'off'}")
+    lines += share_lines(data.get("shares") or [])
+    lines += forward_lines(data.get("forwards") or [])
+    if data.get("guest_address"):
+        lines.append(f"  address  {data['guest_address']}")
     if data.get("serial_log"):
         lines.append(f"  serial   {data['serial_log']}")
         lines += [f"    | {line}" for line in data.get("serial_tail") or []]

@@ -161,7 +161,27 @@ class KernelSwitchApp(ExtensionApp):
                 set_known_hosts(self.ssh_known_hosts)
 
                 self._vm_manager = VMFleet(self.libvirt_uris)
+                self._watch_starts(self._vm_manager)
             return self._vm_manager
+
+    def _watch_starts(self, fleet: Any) -> None:
+        """Port forwards go back on a guest at every start (by anyone: virsh, autostart)."""
+        import asyncio
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # made outside the server's loop (tests): starts go through us
+            return
+        from .reach_handlers import watch_starts
+
+        def watch() -> None:  # opening libvirt may block: not on the server's loop
+            self._unwatch_starts = watch_starts(fleet, loop)
+
+        threading.Thread(target=watch, name="ks-forwards", daemon=True).start()
+
+    _unwatch_starts: list[Any] = []
+    #: The serial terminals' :class:`~kernelswitch.vm.guest.serial.SerialRegistry`.
+    serials: Any = None
 
     def initialize_settings(self) -> None:
         self.settings["kernelswitch_app"] = self
@@ -266,6 +286,11 @@ class KernelSwitchApp(ExtensionApp):
         events = self.settings.get("kernelswitch_events")
         if events is not None:  # the events websocket's libvirt listeners and thumbnails
             events.stop()
+        for unwatch in self._unwatch_starts:
+            unwatch()
+        if self.serials is not None:  # serial terminals: close their libvirt streams
+            await self.serials.close()
+            self.serials = None
         consoles = self.settings.get("kernelswitch_consoles")
         if consoles is not None:  # live VM consoles: disconnect, keep their previews
             await consoles.close_all()

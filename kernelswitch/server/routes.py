@@ -33,6 +33,7 @@ def handlers() -> list[tuple[str, Any]]:
     from .kernels_handlers import routes as kernel_routes
     from .openapi import routes as openapi_routes
     from .osinfo_handlers import routes as osinfo_routes
+    from .reach_handlers import routes as reach_routes
     from .vm_form_handlers import routes as vm_form_routes
     from .vm_handlers import routes as vm_routes
     from .vm_manage_handlers import routes as vm_manage_routes
@@ -46,6 +47,7 @@ def handlers() -> list[tuple[str, Any]]:
     out += iso_routes(API)
     out += vm_form_routes(API)  # vmspec, isos
     out += console_routes(API)
+    out += reach_routes(API)  # serial, shares, forwards
     out += vm_routes(API)
     out += osinfo_routes(API)
     out += openapi_routes(API)

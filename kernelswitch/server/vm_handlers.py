@@ -28,7 +28,7 @@ from ._base import KSHandler
 
 #: Verbs of ``POST vms/{name}/{action}`` handled here.
 ACTIONS = RUN_ACTIONS
-CREATE_KEYS = ("name", "iso", "os", "memory", "cpus", "disk", "start", "uri")
+CREATE_KEYS = ("name", "iso", "os", "memory", "cpus", "disk", "start", "uri", "shares")
 
 #: Sizes: a number (MiB of memory, GiB of disk) or text like ``512M``, ``2G``.
 _SIZE = {
@@ -75,6 +75,12 @@ CREATE_SCHEMA: dict[str, Any] = {
             "description": "the host to create it on: a configured libvirt URI or its alias "
             "(default: the first URI); there, iso is a local file (uploaded into the host's "
             "pool) or an ISO in one of its pools",
+        },
+        "shares": {
+            "type": "array",
+            "maxItems": 16,
+            "items": {"type": "string", "minLength": 1, "maxLength": S.MAX_PATH},
+            "description": "host folders shared with the guest (virtiofs), each DIR[:TAG]",
         },
     },
 }

@@ -160,3 +160,7 @@ def _retarget(root: ET.Element, new_name: str, logs: Path) -> None:
         if serial.get("type") == "file" and src is not None:
             logs.mkdir(parents=True, exist_ok=True)
             src.set("path", str(logs / f"{new_name}.serial.log"))
+        log_el = serial.find("log")  # a pty serial's log
+        if log_el is not None and log_el.get("file"):
+            logs.mkdir(parents=True, exist_ok=True)
+            log_el.set("file", str(logs / f"{new_name}.serial.log"))

@@ -33,6 +33,7 @@ from .._common import RUN_ACTIONS
 from ._oplock import OP_WAIT, OperationLocks
 from .errors import HostError, VMNotFound
 from .guard import PoolAdmission
+from .guest.verbs import GUEST_BY_NAME
 from .hosts.refs import VMAmbiguous, find_host, ref, split_ref
 from .hosts.status import HostBoard
 from .manage import MANAGE_BY_NAME, MANAGE_POOL
@@ -43,7 +44,10 @@ T = TypeVar("T")
 Records = list[dict[str, Any]]
 
 #: VMManager methods that act on one named VM.
-BY_NAME = ("info", *RUN_ACTIONS, "delete", "state", "press_power_button", *MANAGE_BY_NAME)
+BY_NAME = (
+    "info", *RUN_ACTIONS, "delete", "state", "press_power_button", *MANAGE_BY_NAME,
+    *GUEST_BY_NAME,
+)  # fmt: skip
 #: Seconds a create waits for the creates queued before it (they run one at a time).
 CREATE_QUEUE_WAIT = 600.0
 _CREATE_GATE = "\0create"  # not a valid VM name, so it cannot clash with one

@@ -46,6 +46,7 @@ from .connection import libvirt_module as _libvirt
 from .create import CreateMixin, undefine_domain
 from .errors import ShutdownTimeout, VMStateError
 from .guard import MONITOR_DEADLINE, MonitorGuard, PoolAdmission
+from .guest.verbs import GuestMixin
 from .journal import journal_for
 from .manage import ManageMixin
 from .osinfo import os_name
@@ -64,7 +65,7 @@ T = TypeVar("T")
 GUEST_STATS_WAIT = 1.0
 
 
-class VMManager(CreateMixin, PowerMixin, ManageMixin):
+class VMManager(GuestMixin, CreateMixin, PowerMixin, ManageMixin):
     """The VMs of one libvirt URI (see the module docstring for where each verb lives)."""
 
     def __init__(

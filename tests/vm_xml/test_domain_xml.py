@@ -109,9 +109,10 @@ def test_common_devices() -> None:
     kvm = _root("fedora37", accel="kvm")
     assert kvm.find("./devices/sound[@model='ich9']/audio[@id='1']") is not None
     assert _root("win10").find("./devices/sound[@model='ich9']") is not None  # no AC97 driver
-    serial = root.find("./devices/serial[@type='file']/source")
-    assert serial is not None and serial.get("path", "").endswith(".serial.log")
-    assert root.find("./devices/console[@type='pty']") is not None
+    # ttyS0 is a pty (the serial terminal) that also keeps a log, and is the console
+    serial = root.find("./devices/serial[@type='pty']/log")
+    assert serial is not None and serial.get("file", "").endswith(".serial.log")
+    assert root.find("./devices/console[@type='pty']/target[@type='serial'][@port='0']") is not None
     os_el = root.find(f"./metadata/{{{LIBOSINFO_NS}}}libosinfo/{{{LIBOSINFO_NS}}}os")
     assert os_el is not None and os_el.get("id") == "http://fedoraproject.org/fedora/37"
     assert root.find("./os/type").get("machine") == "q35"  # type: ignore[union-attr]

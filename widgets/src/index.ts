@@ -3,6 +3,7 @@ import type { AnyModel, RenderProps } from '@anywidget/types';
 import { renderConsole, ConsoleModel } from './console';
 import { renderCreateVM, CreateVMModel } from './create_vm';
 import { renderEnvPicker, EnvPickerModel } from './env_picker';
+import { renderSerial, SerialModel } from './serial';
 import { renderVMManager, VMManagerModel } from './vm_manager';
 
 /**
@@ -15,7 +16,8 @@ const views: Record<string, Renderer> = {
   'env-picker': (props) => renderEnvPicker(props as RenderProps<EnvPickerModel>),
   console: (props) => renderConsole(props as RenderProps<ConsoleModel>),
   'vm-manager': (props) => renderVMManager(props as RenderProps<VMManagerModel>),
-  'create-vm': (props) => renderCreateVM(props as RenderProps<CreateVMModel>)
+  'create-vm': (props) => renderCreateVM(props as RenderProps<CreateVMModel>),
+  serial: (props) => renderSerial(props as RenderProps<SerialModel>)
 };
 
 function render(props: RenderProps<{ _view: string }>): void | (() => void) {

@@ -25,6 +25,17 @@ export interface VM {
   host?: string;
   /** bumps with every new thumbnail (events websocket); 0: none yet */
   thumbnail_version?: number;
+  shares?: { tag: string; dir: string; readonly: boolean }[];
+  forwards?: { proto: string; host_addr: string; host_port: number; guest_port: number }[];
+}
+
+/** Shared folders and port forwards, short ("share data · 8080→80"); '' when none. */
+function reach(vm: VM): string {
+  const parts = (vm.shares ?? []).map((s) => `share ${s.tag}${s.readonly ? ' (ro)' : ''}`);
+  for (const f of vm.forwards ?? []) {
+    parts.push(`${f.host_port}→${f.guest_port}${f.proto === 'udp' ? '/udp' : ''}`);
+  }
+  return parts.join(' · ');
 }
 export interface Storage {
   pool: string;
@@ -202,8 +213,11 @@ export function paintRowState(row: Row, vm: VM): void {
     osLabel(vm.os_id),
     vm.memory ? `${humanSize(vm.memory)} memory` : 'memory ?',
     `${vm.vcpus ?? '?'} vCPU${vm.vcpus === 1 ? '' : 's'}`,
-    diskUse(vm)
-  ].join(' · ');
+    diskUse(vm),
+    reach(vm)
+  ]
+    .filter(Boolean)
+    .join(' · ');
   row.meta.dataset.state = vm.state;
   const tab = row.li.querySelector<HTMLButtonElement>('.ks-vmm-tab');
   if (tab) {

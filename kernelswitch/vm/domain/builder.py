@@ -200,14 +200,11 @@ class Domain:
         else:
             sound = "ac97"
         self.devices.append(Sound(model=sound, audio_id=1))
-        # ttyS0 to a file the caller reads; an interactive pty console beside it
-        # (virtio console where supported, else a second serial port).
-        self.devices.append(Serial(type="file", path=serial_log, port=0))
-        if os_info.supports("virtio-console") or os_info.supports("virtio1.0-console"):
-            self.devices.append(Console(target="virtio", port=0))
-        else:
-            self.devices.append(Serial(type="pty", port=1))
-            self.devices.append(Console(target="serial", port=1))
+        # ttyS0 as a pty (the serial terminal streams it) with a log file the
+        # caller reads; the console is that port. A serial port rather than a
+        # virtio console: installers and `console=ttyS0` reach it with no driver.
+        self.devices.append(Serial(type="pty", log=serial_log, port=0))
+        self.devices.append(Console(target="serial", port=0))
         # Balloon/RNG only where the OS has drivers; otherwise no dead PCI device.
         virtio_misc = not generic and os_info.supports("virtio-balloon")
         self.devices.append(MemBalloon(model="virtio" if virtio_misc else "none"))

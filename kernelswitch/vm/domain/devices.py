@@ -250,7 +250,14 @@ class Controller(Device):
 
 @dataclasses.dataclass
 class Serial(Device):
-    """Serial port 0 written to a file: tests and logs read what the guest printed."""
+    """A serial port: a pty (the interactive serial terminal) logged to *log*, or a file.
+
+    A pty with ``<log>`` keeps both: libvirt streams it to the serial terminal
+    (``openConsole``) and virtlogd writes everything the guest printed to the log.
+    No ``append='on'``: with it, after a shutdown and start (a new QEMU) nothing
+    reached the log while no client held the pty (seen with libvirt 9.0, QEMU
+    7.2); without it each start begins a new log, as a file serial port did.
+    """
 
     KIND: ClassVar[str] = "serial"
     TYPES: ClassVar[tuple[str, ...]] = ("file", "pty")
@@ -258,6 +265,7 @@ class Serial(Device):
     type: str = "file"
     path: str | None = None
     port: int = 0
+    log: str | None = None
 
     def validate(self) -> None:
         _check(self.KIND, "type", self.type, self.TYPES)
@@ -270,6 +278,8 @@ class Serial(Device):
         if self.type == "file":
             assert self.path is not None
             _sub(el, "source", path=self.path)
+        if self.log:
+            _sub(el, "log", file=self.log)
         _sub(el, "target", port=str(self.port))
         return el
 

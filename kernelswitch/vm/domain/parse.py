@@ -85,6 +85,10 @@ def parse_domain(xml: str) -> dict[str, Any]:
     serial_log = None
     for s in root.findall("./devices/serial"):
         src = s.find("source")
+        log_el = s.find("log")
+        if log_el is not None and log_el.get("file"):
+            serial_log = log_el.get("file")  # a pty with a log (the serial terminal)
+            break
         if s.get("type") == "file" and src is not None:
             serial_log = src.get("path")
             break
