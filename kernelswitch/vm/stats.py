@@ -67,7 +67,8 @@ def _raw(now: float, s: dict[str, Any]) -> Raw:
     current = int(s.get("balloon.current", 0)) * 1024  # KiB
     unused = s.get("balloon.unused")
     # in use: what the guest says (balloon driver with stats) or QEMU's resident size
-    used = current - int(unused) * 1024 if unused is not None else int(s.get("balloon.rss", 0)) * 1024
+    rss = int(s.get("balloon.rss", 0)) * 1024
+    used = current - int(unused) * 1024 if unused is not None else rss
     return {
         "t": now,
         "cpu_ns": int(s.get("cpu.time", 0)),
