@@ -352,7 +352,8 @@ def resolve_spec(
     if limits.disk is not None and size > limits.disk:
         msg = (
             f"A {human_size(size)} disk is more than the free space: {human_size(limits.disk)} "
-            f"free in {limits.disk_where or 'the storage pool'}. Use a smaller --disk or free space."
+            f"free in {limits.disk_where or 'the storage pool'}. "
+            "Use a smaller --disk or free space."
         )
         raise InvalidVMSpec(msg, details={"disk": size, "free": limits.disk})
 
