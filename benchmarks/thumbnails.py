@@ -11,7 +11,11 @@ rounds, one window each in a rotating order:
   240 px and pushes ``thumbnail`` events, and the client fetches each new
   thumbnail (``GET vms/NAME/thumbnail``) as a browser would;
 - ``virsh``: the anchor, a virt-manager-like periodic ``virsh screenshot`` of
-  each VM every 5 s (a full-size PPM written to a file, not even scaled).
+  each VM every 5 s (a full-size PPM written to a file, not even scaled);
+- with ``--console``, also ``console_off`` / ``console_ours``: a console
+  viewer open on every VM (its thumbnails then come from the console's
+  framebuffer, at most one a second while the screen changes), thumbnails
+  hidden / shown: the difference is the framebuffer path's cost.
 
 Printed: the server's CPU (``/proc/PID/stat``) per window, ours minus off per
 running VM in cores (goal <= 0.02; divided by every running VM the server
@@ -20,7 +24,7 @@ other people's guests), the anchor's CPU (the virsh processes,
 ``RUSAGE_CHILDREN``) per VM, and the ratio ours / anchor. QEMU does the same
 screendump for both, so its CPU is left out of both; it is printed too.
 
-    python benchmarks/thumbnails.py [--vms 2] [--seconds 20] [--rounds 2] [--json]
+    python benchmarks/thumbnails.py [--vms 2] [--seconds 20] [--rounds 2] [--console] [--json]
 
 The VMs and their disks are removed at the end. Exit status 1 when the goal is missed.
 """
@@ -97,7 +101,8 @@ class Bench:
     async def window(self, mode: str, ws: Any, seconds: float) -> dict[str, float]:
         qemu = _qemu_pids(self.names)
         pid = self.server.proc.pid
-        ws.write_message(json.dumps({"type": "thumbnails", "visible": mode == "ours"}))
+        visible = mode in ("ours", "console_ours")
+        ws.write_message(json.dumps({"type": "thumbnails", "visible": visible}))
         await asyncio.sleep(1.0)  # the switch settles
         listed = (await self.api("GET", "vms"))["vms"]
         running = sum(v["state"] in ("running", "blocked", "paused") for v in listed)
@@ -132,6 +137,29 @@ class Bench:
                     await asyncio.sleep(left)
 
 
+async def _consoles(open_: list[Any], want: bool, events_url: str, names: list[str],
+                    server: Any) -> None:  # fmt: skip
+    """Open a console viewer on every VM (reading and dropping its frames), or close them."""
+    from tornado.websocket import websocket_connect
+
+    if want and not open_:
+        base = events_url.rsplit("/events", 1)[0]
+        for n in names:
+            ws = await websocket_connect(f"{base}/vms/{n}/console?token={server.token}")
+            open_.append((ws, asyncio.ensure_future(_drop(ws))))
+        await asyncio.sleep(3)  # connected, first frames sent
+    elif not want and open_:
+        for ws, task in open_:
+            task.cancel()
+            ws.close()
+        open_.clear()
+
+
+async def _drop(ws: Any) -> None:
+    while await ws.read_message() is not None:
+        pass
+
+
 async def _make_vms(bench: Bench, iso: Path) -> None:
     for name in bench.names:
         await bench.api("POST", "vms", {"name": name, "iso": str(iso), **SMALL})
@@ -158,7 +186,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"test OS missing: {iso} (bash scripts/build-testos.sh)")
     tag = uuid.uuid4().hex[:4]
     names = [f"kstvm-bench-thumb-{tag}-{i}" for i in range(args.vms)]
-    rounds: dict[str, list[dict[str, float]]] = {m: [] for m in MODES}
+    rounds: dict[str, list[dict[str, float]]] = {
+        m: [] for m in [*MODES, "console_off", "console_ours"]
+    }
     with tempfile.TemporaryDirectory() as tmp, jupyter_server(Path(tmp)) as server:
         bench = Bench(server, names)
         try:
@@ -166,11 +196,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             url = server.url.replace("http", "ws", 1) + "kernelswitch/api/events"
             ws = await websocket_connect(f"{url}?token={server.token}")
             listener = asyncio.ensure_future(bench.listen(ws))
+            modes = MODES + (["console_off", "console_ours"] if args.console else [])
+            consoles: list[Any] = []
             # the consoles the typing opened linger 10 s: after that, screenshots only
             await asyncio.sleep(12)
             for r in range(args.rounds):
-                order = MODES[r % len(MODES) :] + MODES[: r % len(MODES)]
+                order = modes[r % len(modes) :] + modes[: r % len(modes)]
                 for mode in order:
+                    await _consoles(consoles, mode.startswith("console"), url, names, server)
                     res = await bench.window(mode, ws, args.seconds)
                     rounds[mode].append(res)
                     print(f"round {r + 1} {mode:5s}: {res['running']} running, "
@@ -178,6 +211,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                           f"virsh {res['anchor']:.4f}, qemu {res['qemu']:.3f}, "
                           f"{res['thumbnails']} thumbnails in {res['wall']:.1f} s",
                           file=sys.stderr)  # fmt: skip
+            await _consoles(consoles, False, url, names, server)
             listener.cancel()
             ws.close()
         finally:
@@ -203,6 +237,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "thumbnails_per_vm_per_minute": med("ours", "thumbnails") / running
         * 60 / args.seconds,
         "goal": GOAL, "ok": ours <= GOAL,
+        "console_fb_per_vm": (
+            max(0.0, med("console_ours", "server") - med("console_off", "server")) / args.vms
+            if args.console else None),
     }  # fmt: skip
 
 
@@ -211,6 +248,7 @@ def main() -> int:
     p.add_argument("--vms", type=int, default=2)
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--console", action="store_true", help="also measure the console path")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     out = asyncio.run(run(args))
@@ -234,6 +272,9 @@ def main() -> int:
             f"  virsh screenshot every {SHOT_EVERY:g} s (anchor): "
             f"{out['virsh_per_vm']:.4f} core per VM"
         )
+        if out["console_fb_per_vm"] is not None:
+            print(f"  with a console open on each test VM: +{out['console_fb_per_vm']:.4f} "
+                  "core per VM for thumbnails from its framebuffer")  # fmt: skip
         if out["ratio"] is not None:
             print(f"  ratio ours / anchor: {out['ratio']:.2f}")
         print(f"  QEMU's screendumps (both ways): ours +{out['qemu_ours_per_vm']:.4f}, "
