@@ -143,7 +143,7 @@ def decode_tiles(data: bytes, rects: list[Rect]) -> list[np.ndarray]:
     pp = bp = rp = 0
     t = 0
     out = []
-    for x, y, w, h in rects:
+    for _x, _y, w, h in rects:
         px = np.zeros((h, w, 4), np.uint8)
         px[..., 3] = 255
         for ty in range(0, h, TILE):
