@@ -48,7 +48,7 @@ def _qmp(conn: Any, name: str, command: str, **args: Any) -> Any:
 
 def _guest_tray(conn: Any, name: str, how: str) -> None:
     """What the guest's eject (or load) does to QEMU's tray."""
-    qdev = [b["qdev"] for b in _qmp(conn, name, "query-block") if b.get("removable")][0]
+    qdev = next(b["qdev"] for b in _qmp(conn, name, "query-block") if b.get("removable"))
     _qmp(conn, name, f"blockdev-{how}-tray", id=qdev)
     want = "open" if how == "open" else "closed"
     for _ in range(50):  # the event reaches libvirt's record asynchronously
