@@ -71,7 +71,9 @@ def _cycle(vm_manager: Any, guest: dict, iso: str) -> None:
     assert info["media"][0]["path"] == iso
 
 
-def test_tray_the_guest_opened(vm_manager: Any, guest: dict, libvirt_conn: Any, testos: dict) -> None:
+def test_tray_the_guest_opened(
+    vm_manager: Any, guest: dict, libvirt_conn: Any, testos: dict
+) -> None:
     name, iso = guest["name"], str(testos["plain"])
     assert _drive(libvirt_conn, name)["tray"] == "closed"
     _guest_tray(libvirt_conn, name, "open")  # disc in, tray open
@@ -97,7 +99,9 @@ def test_tray_the_guest_opened(vm_manager: Any, guest: dict, libvirt_conn: Any, 
     vm_manager.insert(name, iso)
 
 
-def test_pause_resume_and_paused(vm_manager: Any, guest: dict, libvirt_conn: Any, testos: dict) -> None:
+def test_pause_resume_and_paused(
+    vm_manager: Any, guest: dict, libvirt_conn: Any, testos: dict
+) -> None:
     name, iso = guest["name"], str(testos["plain"])
     dom = libvirt_conn.lookupByName(name)
     vm_manager.eject(name)
@@ -112,7 +116,9 @@ def test_pause_resume_and_paused(vm_manager: Any, guest: dict, libvirt_conn: Any
     assert _drive(libvirt_conn, name)["tray"] == "closed"
 
 
-def test_reverted_snapshots(vm_manager: Any, guest: dict, libvirt_conn: Any, testos: dict) -> None:
+def test_reverted_snapshots(
+    vm_manager: Any, guest: dict, libvirt_conn: Any, testos: dict
+) -> None:
     name, iso = guest["name"], str(testos["plain"])
     _guest_tray(libvirt_conn, name, "open")
     vm_manager.snapshot_create(name, "tray-open", "")
