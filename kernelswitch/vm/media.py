@@ -64,7 +64,9 @@ def _update(dom: Any, name: str, target: str | None, iso: str | None, force: boo
         if iso is not None:
             new.set("type", "file")
             no_relabel(ET.SubElement(new, "source", {"file": iso}))
-        _apply(dom, name, to_string(new), flag, force)
+        # An empty drive has nothing the guest could be using: its tray is forced
+        # open at once (no waiting for a guest that holds the drive open).
+        _apply(dom, name, to_string(new), flag, force or (iso is not None and before is None))
     return {"target": dev, "before": before, "after": iso, "live": live}
 
 
@@ -91,6 +93,13 @@ def _apply(dom: Any, name: str, xml: str, flag: int, force: bool) -> None:
             return
         except libvirt.libvirtError as e:
             text = str(e)
+            if live and "waiting to open tray" in text:
+                raise VMStateError(
+                    f"The guest of VM {name!r} keeps its CD/DVD drive locked (the disc is "
+                    "mounted, or a program has the drive open), so the tray did not open. "
+                    f"Unmount it in the guest, or take it out anyway: `vm eject {name} --force`.",
+                    details={"name": name, "libvirt": text},
+                ) from e
             if not live or not any(s in text for s in _TRAY_RACE):
                 raise
             if attempt == ATTEMPTS - 1:
