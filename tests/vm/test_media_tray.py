@@ -147,8 +147,12 @@ def test_guest_that_holds_or_keeps_reading_the_drive(
 
     name, iso = guest["name"], str(testos["plain"])
     dom = libvirt_conn.lookupByName(name)
+    # a read first: a disc just changed answers the first open with "medium changed"
+    seen = [ask(libvirt_conn, name, guest["serial_log"], MEDIUM) for _ in range(2)]
+    assert seen[-1] == "yes", seen
     type_text(dom, "exec 3</dev/sr0\n")  # the shell itself holds the drive open
-    time.sleep(1)
+    held = ask(libvirt_conn, name, guest["serial_log"], "readlink /proc/$$/fd/3")
+    assert held == "/dev/sr0", held
     try:
         with pytest.raises(VMStateError, match="keeps its CD/DVD drive locked"):
             vm_manager.eject(name)
