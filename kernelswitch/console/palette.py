@@ -129,8 +129,8 @@ def encode_tiles(pixels: np.ndarray, rects: list[Rect]) -> bytes:
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     bits_out = np.zeros(int(lengths.sum()), np.uint8)
     if t22.size:
-        packed = np.packbits(block[t22] == mx[t22][:, None], axis=1)  # MSB first
-        bits_out[offsets[t22][:, None] + np.arange(packed.shape[1])[None, :]] = packed
+        text_bits = np.packbits(block[t22] == mx[t22][:, None], axis=1)  # MSB first
+        bits_out[offsets[t22][:, None] + np.arange(text_bits.shape[1])[None, :]] = text_bits
     for b in (1, 2, 4):
         group = np.nonzero(bits[rest] == b)[0]
         if group.size:
