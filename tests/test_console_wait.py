@@ -50,7 +50,7 @@ def test_stable_and_ignore(monkeypatch: pytest.MonkeyPatch) -> None:
 
     busy = [_screen(text=i % 2 == 0) for i in range(200)]
     c = _frames(monkeypatch, busy)
-    with pytest.raises(ConsoleTimeout, match="stay unchanged for 0.1 s"):
+    with pytest.raises(ConsoleTimeout, match=r"stay unchanged for 0\.1 s"):
         c.wait_for(stable=0.1, timeout=0.3, interval=0.005)
     c = _frames(monkeypatch, busy)  # the changing corner ignored: stable at once
     assert c.wait_for(stable=0.05, ignore=[(0, 0, 16, 16)], timeout=2, interval=0.005).ndim == 3
