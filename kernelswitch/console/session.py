@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,9 @@ LINGER = 10.0
 RETRY = 1.0
 #: Updates up to this many changed pixels are encoded on the event loop (~1 ms).
 INLINE_PIXELS = 1 << 18
+#: Seconds after the first update before a screen never painted in full is served
+#: anyway (a QEMU that never answers a full request must not block screenshots).
+FIRST_FRAME_GRACE = 5.0
 
 
 class ConsoleSession:
@@ -60,6 +64,9 @@ class ConsoleSession:
     #: Raw 31.8-33.3 updates/s at 0.085-0.101 core, zlib 26.2-33.3/s at 0.089-0.129;
     #: benchmarks/console.py prints the bare client with either).
     qemu_zlib = False
+    #: Per-tile palettes (encoders.DATA_PALETTE); KERNELSWITCH_CONSOLE_RGBA=1 sends
+    #: zlib'd RGBA as before (benchmarks/console.py's baseline, same browser code).
+    palette = os.environ.get("KERNELSWITCH_CONSOLE_RGBA") != "1"
 
     def __init__(self, name: str, backend: Backend, *, linger: float = LINGER) -> None:
         self.name = name
@@ -84,6 +91,7 @@ class ConsoleSession:
         self._saving: set[asyncio.Task[None]] = set()
         self._to_encode: list[Rect] = []
         self._encoder: asyncio.Task[None] | None = None
+        self._grace: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------ users
 
@@ -244,6 +252,9 @@ class ConsoleSession:
         # the client painted into its own framebuffer: share it (same object)
         self.fb = client.fb
         self._has_frame = False
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
         self.client = client
         self._audio_on = False
         client.want_updates(bool(self.users))
@@ -258,8 +269,7 @@ class ConsoleSession:
 
     def _on_update(self, rects: list[Rect]) -> None:
         if not self._has_frame:
-            self._has_frame = True
-            self._connected.set()
+            self._first_update(rects)
         if self.viewers:
             self._to_encode.extend(rects)
             if self._encoder is None or self._encoder.done():
@@ -268,6 +278,31 @@ class ConsoleSession:
         for waiter in self._update_waiters:
             if not waiter.done():
                 waiter.set_result(None)
+
+    def _first_update(self, rects: list[Rect]) -> None:
+        """The console counts as connected (screenshots, frames, thumbnails answered)
+        only once the whole screen was painted: the first message QEMU sends is
+        often just the screen size, which left a black first screenshot."""
+        client = self.client
+        if client is None or client.complete:
+            self._has_frame = True
+            self._connected.set()
+        elif self._grace is None:
+            self._grace = asyncio.get_running_loop().call_later(
+                FIRST_FRAME_GRACE, self._grace_over, client
+            )
+
+    def _grace_over(self, client: RFBClient) -> None:
+        self._grace = None
+        if self.client is client and not self._has_frame:
+            log.debug("console vm=%s: no full screen after %ss", self.name, FIRST_FRAME_GRACE)
+            self._has_frame = True
+            self._connected.set()
+
+    @property
+    def ready(self) -> bool:
+        """Connected and its whole screen painted: the pixels are the guest's."""
+        return self.status == "connected" and self._has_frame
 
     async def _encode(self) -> None:
         """Encode pending updates for the viewers that are keeping up; updates
@@ -283,9 +318,11 @@ class ConsoleSession:
             idle = [v for v in self.viewers if not v._busy and not v._rects]
             payload = None
             if idle and sum(w * h for _x, _y, w, h in rects) <= INLINE_PIXELS:
-                payload = encoders.encode_update(self.fb, rects)
+                payload = encoders.encode_update(self.fb, rects, palette=self.palette)
             elif idle:
-                payload = await asyncio.to_thread(encoders.encode_update, self.fb, rects)
+                payload = await asyncio.to_thread(
+                    encoders.encode_update, self.fb, rects, palette=self.palette
+                )
             for v in self.viewers:
                 v.offer(rects, payload)
 

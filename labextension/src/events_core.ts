@@ -26,6 +26,8 @@ interface IShared {
   retry: ReturnType<typeof setTimeout> | undefined;
   idle: ReturnType<typeof setTimeout> | undefined;
   visible: Set<unknown>;
+  /** owners that show live stats graphs (made on first use: older bundles lack it) */
+  stats?: Set<unknown>;
   connected: boolean;
 }
 
@@ -126,6 +128,12 @@ function sendVisibility(s: IShared): void {
   }
 }
 
+function sendStats(s: IShared): void {
+  if (s.ws && s.ws.readyState === WebSocket.OPEN) {
+    s.ws.send(JSON.stringify({ type: 'stats', watch: (s.stats?.size ?? 0) > 0 }));
+  }
+}
+
 function connect(s: IShared): void {
   clearTimeout(s.retry);
   s.retry = undefined;
@@ -145,6 +153,9 @@ function connect(s: IShared): void {
     s.delay = FIRST_DELAY;
     if (s.visible.size) {
       sendVisibility(s);
+    }
+    if (s.stats?.size) {
+      sendStats(s);
     }
   };
   ws.onmessage = event => {
@@ -242,6 +253,25 @@ export function setThumbnailsVisible(owner: unknown, visible: boolean): void {
   }
   if (before !== s.visible.size > 0) {
     sendVisibility(s);
+  }
+}
+
+/**
+ * Say whether `owner` shows live stats graphs: while some owner does, the
+ * server pushes "stats" events ({name, uri, sample}) about every second per
+ * running VM; it samples nothing while none does.
+ */
+export function setStatsWatched(owner: unknown, watched: boolean): void {
+  const s = shared();
+  s.stats ??= new Set();
+  const before = s.stats.size > 0;
+  if (watched) {
+    s.stats.add(owner);
+  } else {
+    s.stats.delete(owner);
+  }
+  if (before !== s.stats.size > 0) {
+    sendStats(s);
   }
 }
 

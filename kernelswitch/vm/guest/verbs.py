@@ -131,11 +131,17 @@ class GuestMixin:
             info = {**info, "forward_errors": failed}
         return info
 
-    def _runtime_info(self, dom: Any, state: str, parsed: dict[str, Any]) -> dict[str, Any]:
+    def _runtime_info(
+        self,
+        dom: Any,
+        state: str,
+        parsed: dict[str, Any],
+        guest_stats: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         from .forwards import _read, guest_address
         from .shares import shares_of
 
-        out: dict[str, Any] = dict(super()._runtime_info(dom, state, parsed))  # type: ignore[misc]
+        out: dict[str, Any] = dict(super()._runtime_info(dom, state, parsed, guest_stats))  # type: ignore[misc]
         try:
             out["shares"] = shares_of(dom.XMLDesc(0))
             out["forwards"] = _read(dom)
