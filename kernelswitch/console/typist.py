@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .keys import text_chords
@@ -61,16 +62,35 @@ def hold_ms(local: bool = True) -> int:
     return HOLD_MS if load <= 1 else min(MAX_HOLD_MS, math.ceil(HOLD_MS * load))
 
 
-async def type_text(backend: Any, name: str, text: str) -> None:
-    """Type *text* (US layout) on VM *name* through ``backend.send_chord``."""
+async def type_text(
+    backend: Any,
+    name: str,
+    text: str,
+    fallback: Callable[[str], Awaitable[None]] | None = None,
+) -> None:
+    """Type *text* (US layout) on VM *name* through ``backend.send_chord``.
+
+    *fallback* ``(text)`` types over the console's own VNC connection: used
+    when libvirt cannot be reached before the first key went out (libvirtd
+    restarting), since QEMU's VNC server needs no libvirtd. Once keys went
+    through libvirt, a failure is raised: the rest is not guessed at.
+    """
+    from ..vm.errors import HostError
+
     hold = hold_ms(backend.is_local(name))
     loop = asyncio.get_running_loop()
     done_at = loop.time()  # when QEMU will have passed on every event sent so far
-    for keys in text_chords(text):
+    for i, keys in enumerate(text_chords(text)):
         ahead = done_at - loop.time()
         if ahead > AHEAD_MS / 1000:
             await asyncio.sleep(ahead - AHEAD_MS / 1000)
-        await backend.send_chord(name, keys, hold)
+        try:
+            await backend.send_chord(name, keys, hold)
+        except HostError:
+            if i or fallback is None:
+                raise
+            await fallback(text)
+            return
         done_at = max(done_at, loop.time()) + 2 * len(keys) * hold / 1000
         if _ENTER in keys:
             done_at += (ENTER_PAUSE_MS + AHEAD_MS) / 1000

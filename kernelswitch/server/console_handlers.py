@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE = 64 * 1024
 #: Bad messages a viewer may send before it is closed (a broken or hostile client).
 MAX_ERRORS = 20
+#: Type/press messages that may wait behind a text being typed (more are refused).
+MAX_QUEUED_TYPING = 8
 
 
 def consoles(handler: Any) -> Any:
@@ -78,6 +80,17 @@ def _str(msg: dict[str, Any], key: str, limit: int) -> str:
     return v
 
 
+def _vnc_typing(session: Any) -> Any:
+    """Typing over the session's VNC link: what the typist falls back to while
+    libvirtd is away (QEMU's VNC server does not need it)."""
+    from ..console.keys import text_events
+
+    async def vnc(text: str) -> None:
+        await session.send_keys(text_events(text))
+
+    return vnc
+
+
 def apply_input(session: Any, msg: dict[str, Any]) -> asyncio.Task[None] | None:
     """Do one input message to *session*; typed text runs as a task (returned)."""
     from ..console.keys import combo_events, key_events, text_chords
@@ -103,7 +116,9 @@ def apply_input(session: Any, msg: dict[str, Any]) -> asyncio.Task[None] | None:
     elif kind == "type":
         text = _str(msg, "text", 4096)
         text_chords(text)  # refuse untypable text now, not in the task
-        return asyncio.create_task(type_text(session.backend, session.name, text))
+        return asyncio.create_task(
+            type_text(session.backend, session.name, text, _vnc_typing(session))
+        )
     elif kind == "press":
         events = combo_events(_str(msg, "keys", 200))
         return asyncio.create_task(session.send_keys(events))
@@ -221,6 +236,7 @@ class ConsoleSocket(SameOriginSocket):
         self.vm_name = name
         self.errors = 0
         self.typing: asyncio.Task[None] | None = None
+        self.queued = 0  # type/press messages waiting for the text before them
         await super().get(name)
 
     def open(self, name: str) -> None:
@@ -266,12 +282,28 @@ class ConsoleSocket(SameOriginSocket):
             self.viewer.wants_audio = bool(msg.get("enable"))
             self.session.update_audio()
             return
+        task: asyncio.Task[None] | None
         if msg.get("type") in ("type", "press") and self.typing and not self.typing.done():
-            raise BadInput("still typing the previous text; wait for it to finish")
-        task = apply_input(self.session, msg)
+            # keys keep their order: this one waits for the text still being typed
+            if self.queued >= MAX_QUEUED_TYPING:
+                raise BadInput("still typing the previous texts; wait for them to finish")
+            self.queued += 1
+            task = asyncio.create_task(self._after(self.typing, msg))
+        else:
+            task = apply_input(self.session, msg)
         if task is not None:
             self.typing = task
             task.add_done_callback(self._typed)
+
+    async def _after(self, previous: asyncio.Task[None], msg: dict[str, Any]) -> None:
+        """Apply a type/press message once *previous* typing ended (however it ended)."""
+        try:
+            await asyncio.wait([previous])
+        finally:
+            self.queued -= 1
+        task = apply_input(self.session, msg)
+        if task is not None:
+            await task
 
     def _typed(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -414,7 +446,7 @@ class InputHandler(_ConsoleREST):
         if "text" in body:  # libvirt send-key: 4x faster than over VNC (typist.py)
             text = _str(body, "text", 4096)
             text_chords(text)  # untypable text: 400 before anything is sent
-            await type_text(session.backend, name, text)
+            await type_text(session.backend, name, text, _vnc_typing(session))
         elif "press" in body:
             await session.send_keys(combo_events(_str(body, "press", 200)))
         else:
