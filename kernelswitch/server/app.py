@@ -104,6 +104,25 @@ class KernelSwitchApp(ExtensionApp):
         "(the old kernel keeps running).",
     )
 
+    candidate_ttl = Float(
+        120.0,
+        config=True,
+        help="Seconds a kernel pre-started for the env a user selected (POST "
+        "kernels/{id}/candidate) waits for Apply before it is stopped.",
+    )
+    max_candidates = Int(
+        4,
+        config=True,
+        help="Pre-started candidate kernels the server keeps at most (each is a Python "
+        "process, ~tens of MB); the oldest is stopped first.",
+    )
+
+    @validate("candidate_ttl", "max_candidates")
+    def _check_positive(self, proposal: Any) -> Any:
+        if proposal["value"] <= 0:
+            raise TraitError(f"{proposal['trait'].name} must be > 0, not {proposal['value']!r}")
+        return proposal["value"]
+
     switchable_kernels = Bool(
         True,
         config=True,
@@ -158,6 +177,14 @@ class KernelSwitchApp(ExtensionApp):
         self._switcher = Switcher(lambda kid, km: rewire(mkm, kid, km), hold, self.log, claim,
                                   settled)
         install(self.settings, self.log)  # cells queued behind %pyenv switch move with it
+        from ..kernels._pool import CandidatePool
+
+        self.candidates = self._switcher.candidates = CandidatePool(
+            self._switcher, lambda kid: kid in mkm, self.candidate_ttl, self.max_candidates,
+            self.log)
+
+    #: the :class:`~kernelswitch.kernels._pool.CandidatePool` (issue 20)
+    candidates: Any = None
 
     env_watcher: Any = None
 
@@ -227,6 +254,8 @@ class KernelSwitchApp(ExtensionApp):
         consoles = self.settings.get("kernelswitch_consoles")
         if consoles is not None:  # live VM consoles: disconnect, keep their previews
             await consoles.close_all()
+        if self.candidates is not None:
+            await self.candidates.close()
         if self.env_watcher is not None:
             self.env_watcher.stop()
         if self._vm_manager is not None:

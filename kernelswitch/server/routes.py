@@ -24,6 +24,7 @@ class NotFoundHandler(KSHandler):
 
 
 def handlers() -> list[tuple[str, Any]]:
+    from .candidate_handlers import routes as candidate_routes
     from .console_handlers import routes as console_routes
     from .envs_align import routes as env_align_routes
     from .envs_extra import routes as env_extra_routes
@@ -48,6 +49,7 @@ def handlers() -> list[tuple[str, Any]]:
     out += osinfo_routes(API)
     out += openapi_routes(API)
     out += kernel_routes(API)
+    out += candidate_routes(API)
     # last: anything else under the API is a JSON 404, like every other error
     out.append((rf"{API}/.*", NotFoundHandler))
     return out
