@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -205,6 +206,21 @@ class KernelSwitchApp(ExtensionApp):
             from ..envs import EnvWatcher
 
             self.env_watcher = EnvWatcher(list(self.env_roots), self.log, self.env_depth)
+            self.env_watcher.start()
+
+    def add_env_root(self, folder: str) -> None:
+        """Scan ``folder`` too from now on (``POST envs`` with ``add_root``)."""
+        if folder in self.env_roots or not os.path.isdir(folder):
+            return
+        self.env_roots = [*self.env_roots, folder]
+        self.log.info("kernelswitch: env root %s added", folder)
+        if self.env_watcher is not None:
+            from ..envs import EnvWatcher
+
+            old, self.env_watcher = self.env_watcher, EnvWatcher(
+                list(self.env_roots), self.log, self.env_depth)
+            self.env_watcher.generation = old.generation + 1
+            old.stop()
             self.env_watcher.start()
 
     def _default_provisioner(self, mkm: Any) -> None:
