@@ -72,6 +72,10 @@ def base_interpreters(envs: Iterable[EnvRecord]) -> list[Interpreter]:
     return sorted(found.values(), key=_rank)
 
 
+def _numbers(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())
+
+
 def _rank(i: Interpreter) -> tuple[int, tuple[int, ...], str]:
     digits = tuple(-int(p) for p in i.version.split(".") if p.isdigit())
     return _ORDER[i.source], digits, i.executable
@@ -104,7 +108,7 @@ def choose(spec: str | None, found: list[Interpreter],
         want = f"{mm[0]}.{mm[1]}"
     hits = [i for i in found if _matches(i.version, want)]
     if not hits:
-        have = ", ".join(sorted({i.version for i in found})) or "none"
+        have = ", ".join(sorted({i.version for i in found}, key=_numbers)) or "none"
         raise EnvNotFound(
             f"no Python {want} on this machine (found: {have}); pick one of those, or "
             "give the path of an interpreter with --python",
