@@ -48,9 +48,11 @@ OPENAPI = {
     "summary": "Make a new environment with ipykernel (streams with Accept: "
                "application/x-ndjson)",
     "responses": {
+        "200": S.ok({"type": "object"}, "with dry_run: the plan; with Accept: "
+                    "application/x-ndjson: the stream (step, output lines, one result)"),
         "201": S.ok({"type": "object", "properties": {"env": {"$ref": "#/components/schemas/Env"},
                                                       "plan": {"type": "object"}}},
-                    "made (or, with dry_run, 200 and the plan)"),
+                    "made"),
         **S.errors(400, 404, 409, 422, 502),
     },
 }  # fmt: skip
