@@ -209,3 +209,21 @@ def test_ttl_expiry(envs: dict[str, Path], tmp_path: Path) -> None:
                 await nb.close()
 
         asyncio.run(scenario())
+
+
+def test_pyenv_compare_prestarts(pool_server: RunningServer, envs: dict[str, Path]) -> None:
+    async def scenario() -> None:
+        nb = await Notebook.open(pool_server.url, pool_server.token)
+        try:
+            await nb.run("%load_ext kernelswitch")
+            out = await nb.run(f"%pyenv compare {envs['native']}")
+            assert str(envs["native"]) in out, nb.stderr
+            c = await ready(nb)
+            assert c["target"]["prefix"] == str(envs["native"])
+            out = await nb.run(f"%pyenv switch {envs['native']}")
+            assert "switched to" in out, (out, nb.stderr)
+            assert await nb.value("__import__('os').getpid()") == c["pid"]
+        finally:
+            await nb.close()
+
+    asyncio.run(scenario())
