@@ -1,4 +1,7 @@
-"""REST: ``POST envs`` — make a new environment (:mod:`kernelswitch.envs._create`).
+"""REST: ``POST envs`` — make a new environment (:mod:`kernelswitch.envs._create`);
+``GET envs/interpreters`` — what a new env can be made from (a form's choices):
+``{"interpreters": [{executable, version, source}], "uv": bool, "default_version"}``
+(``?kernel=ID``: the default is that kernel's env's version).
 
 Body ``{"path", "python"?, "tool"?: "venv"|"uv", "packages"?: "none"|"current"|
 REQUIREMENTS_FILE, "kernel"?, "add_root"?, "dry_run"?}``. ``kernel`` names
@@ -21,9 +24,13 @@ import json
 import os
 from typing import Any
 
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
 from .._executors import run_in
 from ..errors import KernelSwitchError
 from . import schemas as S
+from ._base import KSHandler
 
 NDJSON = "application/x-ndjson"
 
@@ -149,3 +156,42 @@ def _made(executable: str, app: Any) -> dict[str, Any] | None:
         return dict(resolve(executable).to_json())
     except KernelSwitchError:
         return None
+
+
+class EnvInterpretersHandler(KSHandler):
+    query_schema = {"get": {"type": "object", "properties": {
+        "kernel": {"type": "string", "maxLength": 255,
+                   "description": "whose env's Python is the default"}}}}  # fmt: skip
+    openapi = {"get": {
+        "summary": "The interpreters a new environment can be made from",
+        "responses": {"200": S.ok({"type": "object", "required": ["interpreters", "uv"]}),
+                      **S.errors(400, 404)},
+    }}  # fmt: skip
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        import shutil
+
+        from ..envs._record import server_python
+
+        app = self.ks
+        version = server_python().version
+        kid = self.query.get("kernel")
+        if kid:
+            from ..kernels import KernelNotFound
+
+            if kid not in self.kernel_manager:
+                raise KernelNotFound(f"no running kernel {kid}; list them with GET /api/kernels")
+            try:
+                version = app.switcher.current(self.kernel_manager.get_kernel(kid))["version"]
+            except KernelSwitchError:  # not a Python kernel: the server's version
+                pass
+        found = await run_in("files", _interpreters, list(app.env_roots), app.env_depth)
+        self.send_json({"interpreters": [i.to_json() for i in found],
+                        "uv": shutil.which("uv") is not None, "default_version": version,
+                        "roots": list(app.env_roots)})
+
+
+def routes(api: str) -> list[tuple[str, Any]]:
+    return [(rf"{api}/envs/interpreters", EnvInterpretersHandler)]

@@ -27,6 +27,7 @@ def handlers() -> list[tuple[str, Any]]:
     from .candidate_handlers import routes as candidate_routes
     from .console_handlers import routes as console_routes
     from .envs_align import routes as env_align_routes
+    from .envs_create import routes as env_create_routes
     from .envs_extra import routes as env_extra_routes
     from .envs_handlers import routes as env_routes
     from .iso_handlers import routes as iso_routes
@@ -40,6 +41,7 @@ def handlers() -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     out += env_extra_routes(API)  # envs/generation before anything under envs
     out += env_align_routes(API)
+    out += env_create_routes(API)  # envs/interpreters
     out += env_routes(API)
     out += vm_manage_routes(API)  # before vm_routes: more specific paths
     out += iso_routes(API)

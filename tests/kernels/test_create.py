@@ -164,3 +164,21 @@ def test_refusals(made: tuple[RunningServer, Path], tmp_path: Path) -> None:
         assert not (root / "new1").exists()
 
     asyncio.run(scenario())
+
+
+def test_interpreters_for_a_form(made: tuple[RunningServer, Path]) -> None:
+    srv, _root = made
+
+    async def scenario() -> None:
+        code, data = await rest(srv.url, srv.token, "GET", "kernelswitch/api/envs/interpreters")
+        assert code == 200, data
+        by_exe = {i["executable"]: i for i in data["interpreters"]}
+        assert by_exe[str(PYENV_312)] == {"executable": str(PYENV_312), "version": "3.12.1",
+                                          "source": "pyenv"}
+        assert by_exe[SYSTEM_PY]["source"] == "system"
+        assert data["default_version"] and isinstance(data["uv"], bool)
+        code, data = await rest(srv.url, srv.token, "GET",
+                                "kernelswitch/api/envs/interpreters?kernel=nosuch")
+        assert code == 404
+
+    asyncio.run(scenario())
