@@ -16,6 +16,7 @@ from .._common import RUN_ACTIONS
 from ..errors import KernelSwitchError
 from ..kernelside.vm_grammar import OSList, add_verbs, for_prog, format_human, parser_class, run
 from ..kernelside.vm_manage_grammar import bar_text
+from . import vm_watch
 
 PROG = "kernelswitch vm"
 #: (a name: the ``list`` method shadows the builtin inside the class body)
@@ -131,10 +132,13 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="vm_command", metavar="ACTION")
     sub.required = True
     add_verbs(sub)
+    vm_watch.add_parser(sub)  # CLI only: a magic must not block its kernel
     p.set_defaults(func=_cli_main)
 
 
 def _cli_main(args: argparse.Namespace) -> int:
+    if args.vm_command == "watch":
+        return vm_watch.main(args)
     progress = None if args.json else (lambda msg: print(f"... {msg}", file=sys.stderr))
     try:
         result = run(args, LocalBackend(progress=progress))

@@ -168,7 +168,7 @@ class KernelSwitchMagics(Magics):
         if args.vm_command == "manager":
             from .vm_widgets import VMManager
 
-            return VMManager(interval=args.interval)
+            return VMManager()
         if args.vm_command == "new":
             from .vm_widgets import CreateVM
 

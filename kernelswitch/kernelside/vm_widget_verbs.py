@@ -20,14 +20,10 @@ WIDGET_VERBS = ("manager", "new")
 
 
 def add_widget_verbs(verb: Callable[[str, str], argparse.ArgumentParser]) -> None:
-    p = verb(
+    verb(
         "manager",
         "Show the VM manager (a notebook widget): every VM live, with its actions.",
     )
-    p.add_argument(
-        "--interval", type=float, default=2.0, metavar="SECONDS",
-        help="seconds between refreshes while it is shown (default 2, at least 0.5)",
-    )  # fmt: skip
     p = verb("new", "Show the create-VM form (a notebook widget); `vm create` does it in one line.")
     p.add_argument(
         "name", nargs="?", default="", help="the new VM's name (can be typed in the form)"
@@ -38,10 +34,6 @@ def add_widget_verbs(verb: Callable[[str, str], argparse.ArgumentParser]) -> Non
 def run_widget_verb(args: argparse.Namespace, backend: Any) -> Any:
     """The data behind a widget verb (``None`` when *args* is another verb)."""
     if args.vm_command == "manager":
-        if not args.interval >= 0.5:  # also refuses NaN
-            from .vm_grammar import GrammarError
-
-            raise GrammarError(f"--interval must be at least 0.5 s, not {args.interval:g}.")
         return backend.list()  # also proves the server (or libvirt) answers
     if args.vm_command == "new":
         return {"name": args.name, "iso": args.iso}

@@ -2,12 +2,13 @@
 
 Public API (stable):
 
-- :class:`VMManager` ``(interval=2.0)`` — a live list of the VMs with their
-  state, OS, memory, vCPUs, disk use and last-frame preview; per-VM actions
+- :class:`VMManager` ``()`` — a live list of the VMs (pushed by the server's
+  events websocket, no polling) with their state, OS, memory, vCPUs, disk use
+  and a live thumbnail; per-VM actions
   that fit the state (start, shut down, force off, reboot, pause/resume, open
   the console below, delete with a confirmation that says whether the disks
   are kept); the storage pool's use. ``vms`` and ``storage`` hold what the view
-  last fetched; ``refresh()`` asks it to fetch now.
+  last showed; ``refresh()`` asks it to fetch everything again now.
 - :class:`CreateVM` ``(iso="", name="", os="", memory="", cpus="", disk="",
   start=True)`` — the form: the ISO (with the ISOs already downloaded), the OS
   libosinfo identifies (and a chooser to override it), sizes prefilled from
@@ -26,14 +27,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from traitlets import Bool, Dict, Float, List, TraitError, Unicode, validate
+from traitlets import Bool, Dict, List, Unicode
 
 from .widgets import _KSWidget
 
 __all__ = ["CreateVM", "VMManager"]
-
-#: Fastest list refresh a view may be asked for (each one lists every VM).
-MIN_INTERVAL = 0.5
 
 
 class VMManager(_KSWidget):
@@ -41,13 +39,10 @@ class VMManager(_KSWidget):
 
     _view = Unicode("vm-manager").tag(sync=True)
 
-    interval = Float(2.0, help="Seconds between list refreshes while the view is shown.").tag(
-        sync=True
-    )
     vms = List(
         Dict(),
         help="VM records as GET kernelswitch/api/vms returns them; updated when a VM's name, "
-        "state, OS, sizes, disks or preview change (not for every poll).",
+        "state, OS, sizes, disks or preview change.",
     ).tag(sync=True)
     storage = Dict(help="The disk pool as GET kernelswitch/api/storage returns it.").tag(sync=True)
     status = Unicode("loading", help="loading, ready or error.").tag(sync=True)
@@ -56,18 +51,8 @@ class VMManager(_KSWidget):
         help="The last action: {vm, action, ok, message} (message: the server's error)."
     ).tag(sync=True)
 
-    def __init__(self, interval: float = 2.0, **kwargs: Any) -> None:
-        super().__init__(interval=interval, **kwargs)
-
-    @validate("interval")
-    def _check_interval(self, proposal: Any) -> float:
-        value = float(proposal["value"])
-        if not value >= MIN_INTERVAL:  # also refuses NaN
-            raise TraitError(f"interval must be at least {MIN_INTERVAL} s, not {value!r}")
-        return value
-
     def refresh(self) -> None:
-        """Ask the view to fetch the list now (it also does so every ``interval`` s)."""
+        """Ask the view to fetch the list and storage again now (changes are pushed anyway)."""
         self.send({"type": "refresh"})
 
     def vm(self, name: str) -> dict[str, Any] | None:

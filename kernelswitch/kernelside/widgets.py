@@ -81,7 +81,7 @@ else:
 
 
 class EnvPicker(_KSWidget):
-    """Lists the Python environments the server found; discover, compare, apply.
+    """Lists the Python environments the server found; discover, compare, align, apply.
 
     The front end asks the Jupyter server's REST API (``GET kernelswitch/api/envs``)
     directly, so the list is the server's, and writes it back into ``envs``. It
@@ -108,6 +108,11 @@ class EnvPicker(_KSWidget):
     current = Unicode("", help="Prefix of the env the kernel runs in (asked from the server).").tag(
         sync=True
     )
+    notebook = Unicode(
+        os.environ.get("JPY_SESSION_NAME", ""),
+        help="The notebook this kernel serves (jupyter_server names it at launch): the "
+        "picker recommends the envs next to it and compares with what it imports.",
+    ).tag(sync=True)
 
     def refresh(self, rescan: bool = True) -> None:
         """Ask the front end to fetch the list again (``rescan``: bypass the server's cache)."""

@@ -267,6 +267,9 @@ class KernelSwitchApp(ExtensionApp):
             KernelProvisionerFactory.instance().default_provisioner_name = (
                 self._previous_provisioner
             )
+        events = self.settings.get("kernelswitch_events")
+        if events is not None:  # the events websocket's libvirt listeners and thumbnails
+            events.stop()
         consoles = self.settings.get("kernelswitch_consoles")
         if consoles is not None:  # live VM consoles: disconnect, keep their previews
             await consoles.close_all()

@@ -132,10 +132,16 @@ def _make_viewer(ws: ConsoleSocket) -> Any:
     return WSViewer()
 
 
-class ConsoleSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
-    """``vms/{name}/console``: one viewer of the VM's shared console."""
+class SameOriginSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
+    """A kernelswitch websocket: Jupyter's auth, same-origin browsers only.
+
+    The console and the events websocket share these rules. Subclasses call
+    :meth:`authorize` first in their ``@ws_authenticated`` ``get``.
+    """
 
     auth_resource = AUTH_RESOURCE
+    #: what the websocket is, for the refused-origin log line
+    what = "websocket"
 
     def set_default_headers(self) -> None:
         """No JupyterHandler HTML/CSP headers on a websocket."""
@@ -152,18 +158,27 @@ class ConsoleSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         ok = urlparse(origin.lower()).netloc == host.lower()
         if not ok:
             self.log.warning(
-                "kernelswitch: console websocket from %s refused (host %s)", origin, host
+                "kernelswitch: %s from %s refused (host %s)", self.what, origin, host
             )
         return ok
 
-    @ws_authenticated
-    async def get(self, name: str) -> None:
-        user = self.current_user
+    async def authorize(self, action: str, refusal: str) -> None:
+        """403 with *refusal* unless the user may *action* on kernelswitch."""
         allowed = await ensure_async(
-            self.authorizer.is_authorized(self, user, "execute", AUTH_RESOURCE)
+            self.authorizer.is_authorized(self, self.current_user, action, AUTH_RESOURCE)
         )
         if not allowed:
-            raise web.HTTPError(403, "not allowed to use VM consoles")
+            raise web.HTTPError(403, refusal)
+
+
+class ConsoleSocket(SameOriginSocket):
+    """``vms/{name}/console``: one viewer of the VM's shared console."""
+
+    what = "console websocket"
+
+    @ws_authenticated
+    async def get(self, name: str) -> None:
+        await self.authorize("execute", "not allowed to use VM consoles")
         try:
             await _vm_info(self, name)
         except Exception as e:  # unknown VM or libvirt down: refuse before upgrading

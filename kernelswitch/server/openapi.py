@@ -139,7 +139,8 @@ def document(base_url: str = "/") -> dict[str, Any]:
                 "VMs (libvirt/QEMU) and Python environments inside Jupyter. Errors are "
                 '{"error": {"code", "message", "details"?, "id"?}}; every request needs the '
                 "Jupyter token (header `Authorization: token TOKEN`). Not described here: "
-                "the websocket vms/{name}/console (a VM's live console)."
+                "the websockets vms/{name}/console (a VM's live console) and events "
+                "(a snapshot of every VM, then one message per change)."
             ),
         },
         "servers": [{"url": f"{base_url.rstrip('/')}/kernelswitch/api"}],

@@ -30,6 +30,7 @@ def handlers() -> list[tuple[str, Any]]:
     from .envs_create import routes as env_create_routes
     from .envs_extra import routes as env_extra_routes
     from .envs_handlers import routes as env_routes
+    from .events_handlers import routes as events_routes
     from .iso_handlers import routes as iso_routes
     from .kernels_handlers import routes as kernel_routes
     from .openapi import routes as openapi_routes
@@ -43,6 +44,7 @@ def handlers() -> list[tuple[str, Any]]:
     out += env_align_routes(API)
     out += env_create_routes(API)  # envs/interpreters
     out += env_routes(API)
+    out += events_routes(API)  # events, vms/{name}/thumbnail
     out += vm_manage_routes(API)  # before vm_routes: more specific paths
     out += iso_routes(API)
     out += vm_form_routes(API)  # vmspec, isos

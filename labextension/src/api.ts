@@ -30,3 +30,25 @@ export async function requestAPI<T>(
   }
   return readJSON<T>(response);
 }
+
+/**
+ * POST a JSON body to `kernelswitch/api/{endPoint}` and hand back the raw
+ * response, for answers read as a stream (align's NDJSON output).
+ */
+export function postRaw(
+  endPoint: string,
+  body: unknown,
+  accept = 'application/json',
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<Response> {
+  const url = URLExt.join(settings.baseUrl, 'kernelswitch', 'api', endPoint);
+  const init: RequestInit = {
+    method: 'POST',
+    body: JSON.stringify(body),
+    cache: 'no-cache',
+    headers: { Accept: accept, 'Content-Type': 'application/json' }
+  };
+  return ServerConnection.makeRequest(url, init, settings).catch(error => {
+    throw networkError(error);
+  });
+}

@@ -5,34 +5,15 @@
 import { Kernel } from '@jupyterlab/services';
 
 import { APIError, IEnvRecord, requestAPI } from './api';
+import { IComparison, ISwitchAnswer } from './protocol';
 
 /** The env record of a kernel, with its launch mode and process. */
 export interface IKernelEnv extends IEnvRecord {
   pid?: number | null;
-  reason?: string;
+  switching?: boolean;
 }
 
-/** `POST kernels/{id}/env`'s answer, the same shape on success and failure. */
-export interface ISwitchAnswer {
-  ok: boolean;
-  env: IKernelEnv;
-  previous: IKernelEnv;
-  carried: string[];
-  not_carried: Record<string, string>;
-  error: { code: string; message: string } | null;
-  timings: Record<string, number>;
-}
-
-export interface IComparison {
-  target: IKernelEnv;
-  mode: string;
-  reason: string;
-  version: { from: string | null; to: string | null; change: string; direction: string };
-  missing_packages: Record<string, string>;
-  provided_by_mode?: string[];
-  notebook: string | null;
-  unsatisfied_imports: string[];
-}
+export type { IComparison, ISwitchAnswer };
 
 /** How long the server gets to say where a kernel runs before we ask the kernel. */
 const ASK_TIMEOUT_MS = 2000;
@@ -43,8 +24,8 @@ const ASK_TIMEOUT_MS = 2000;
  */
 export async function kernelEnv(kernel: Kernel.IKernelConnection): Promise<IKernelEnv | null> {
   const timeout = new Promise<null>(resolve => setTimeout(() => resolve(null), ASK_TIMEOUT_MS));
-  const asked = requestAPI<{ env: IKernelEnv }>(`kernels/${kernel.id}/env`)
-    .then(body => body.env)
+  const asked = requestAPI<{ env: IKernelEnv; display?: string }>(`kernels/${kernel.id}/env`)
+    .then(body => ({ ...body.env, display: body.display ?? body.env.display }))
     .catch(() => null);
   const env = await Promise.race([asked, timeout]);
   if (env) {
@@ -86,46 +67,41 @@ export function compareWith(
   return requestAPI<IComparison>(`kernels/${kernelId}/compare?${q.toString()}`);
 }
 
-/** Switch; resolves with the answer whether the switch worked or not. */
-export async function switchKernel(kernelId: string, target: string): Promise<ISwitchAnswer> {
+/** Switch (carrying the variables when asked); resolves with the answer, worked or not. */
+export async function switchKernel(
+  kernelId: string, target: string, carry: boolean
+): Promise<ISwitchAnswer> {
   try {
     return await requestAPI<ISwitchAnswer>(`kernels/${kernelId}/env`, {
       method: 'POST',
-      body: JSON.stringify({ target })
+      body: JSON.stringify({ target, carry })
     });
   } catch (error) {
     if (error instanceof APIError && error.body && (error.body as ISwitchAnswer).env) {
       return error.body as ISwitchAnswer;
     }
     const message = error instanceof Error ? error.message : String(error);
-    return {
-      ok: false, env: null as unknown as IKernelEnv, previous: null as unknown as IKernelEnv,
-      carried: [], not_carried: {}, error: { code: 'network', message }, timings: {}
-    };
+    return { ok: false, env: null as unknown as IKernelEnv, error: { code: 'network', message } };
   }
 }
 
-/** The comparison as short lines: what would break first, then mode, version, packages. */
-export function comparisonLines(c: IComparison): string[] {
-  const lines: string[] = [];
-  if (c.unsatisfied_imports.length) {
-    lines.push(`Breaks the notebook: cannot import ${c.unsatisfied_imports.join(', ')}`);
+/**
+ * Where the kernel runs once any switch under way is done (`%pyenv switch`
+ * swaps when its cell ends): asked again every 300 ms while the server says
+ * it is switching, for at most ~6 s; null when the server does not answer.
+ */
+export async function settledEnv(kernelId: string): Promise<IKernelEnv | null> {
+  for (let i = 0; i < 20; i++) {
+    let env: IKernelEnv;
+    try {
+      env = (await requestAPI<{ env: IKernelEnv }>(`kernels/${kernelId}/env`)).env;
+    } catch {
+      return null;
+    }
+    if (!env.switching) {
+      return env;
+    }
+    await new Promise(resolve => setTimeout(resolve, 300));
   }
-  lines.push(`${c.mode}: ${c.reason}`);
-  const v = c.version;
-  const change = v.direction === 'none' ? v.change : `${v.change} ${v.direction}`;
-  lines.push(`Python ${v.from ?? '?'} → ${v.to ?? '?'} (${change})`);
-  const provided = new Set(c.provided_by_mode ?? []);
-  const missing = Object.keys(c.missing_packages).filter(n => !provided.has(n)).sort();
-  if (missing.length) {
-    const shown = missing.slice(0, 8).join(', ');
-    const more = missing.length > 8 ? ` and ${missing.length - 8} more` : '';
-    lines.push(`Missing ${missing.length} package(s): ${shown}${more}`);
-  } else {
-    lines.push('No package of the current env is missing');
-  }
-  if (provided.size) {
-    lines.push(`(${provided.size} kernel packages come from the server in overlay mode)`);
-  }
-  return lines;
+  return null;
 }

@@ -117,7 +117,8 @@ def lab(lab_root: Path, frontends_built: None) -> Iterator[RunningServer]:
             {
                 "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
                 "LabApp": {"extra_labextensions_path": [str(labext)], "news_url": None},
-                "KernelSwitchApp": {"env_roots": [str(envs)], "env_depth": 3},
+                # the notebooks' folder too: envs next to a notebook are "Recommended"
+                "KernelSwitchApp": {"env_roots": [str(envs), str(root)], "env_depth": 3},
             }
         )
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,9 @@ def test_sidebar_lists_envs(page: Page, lab: RunningServer, shots_dir: Path) -> 
     expect(rows).to_have_count(len(api["envs"]))
     demo = panel.locator(".ks-EnvPanel-env", has_text=DEMO_ENV)
     expect(demo).to_have_count(1)
-    expect(demo.locator(".ks-EnvPanel-envMeta")).to_contain_text("Python ")
+    # two lines: its name, then version · kind · mode · short path
+    expect(demo.locator(".ks-EnvPanel-envMeta")).to_have_text(
+        re.compile(r"^\d+\.\d+\.\d+ · venv · \w+ · .*demo-env$"))
 
     # Refresh rescans on the server and lands back on the same list.
     panel.locator(".ks-EnvPanel-refresh").click()

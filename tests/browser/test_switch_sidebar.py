@@ -52,6 +52,14 @@ def _run_first_cell(page: Page, notebook: Any) -> Any:
     return cell.locator(".jp-OutputArea-output")
 
 
+def _open_incompatible(panel: Any) -> None:
+    """The incompatible envs are folded under a count: open them."""
+    toggle = panel.locator(".ks-EnvPanel-incompatibleToggle")
+    if toggle.get_attribute("aria-expanded") == "false":
+        toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+
+
 def _dying_env(base: Path) -> Path:
     env = base / "dying-env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
@@ -99,6 +107,7 @@ def test_sidebar_switches_the_notebook_kernel(
     subprocess.run([str(py312), "-m", "venv", "--without-pip", str(other)], check=True)
     row = panel.locator(f'.ks-EnvPanel-env[data-prefix="{other}"]')
     expect(row).to_have_class(re.compile("ks-mod-incompatible"), timeout=20_000)
+    _open_incompatible(panel)
     row.locator(".ks-EnvPanel-install").click()
     dialog = page.locator(".jp-Dialog")
     expect(dialog).to_contain_text(f"--python {other}/bin/python install", timeout=T)
@@ -203,6 +212,7 @@ def test_sidebar_installs_ipykernel_then_switches(
     notebook, panel = _open(page, lab, "install.ipynb", workspace="ks-install")
     row = panel.locator(f'.ks-EnvPanel-env[data-prefix="{other}"]')
     expect(row).to_have_class(re.compile("ks-mod-incompatible"), timeout=T)
+    _open_incompatible(panel)
     row.locator(".ks-EnvPanel-install").click()
     dialog = page.locator(".jp-Dialog")
     expect(dialog).to_contain_text(f"--python {other}/bin/python install", timeout=T)
@@ -220,3 +230,15 @@ def test_sidebar_installs_ipykernel_then_switches(
     expect(panel).to_have_attribute("data-current", str(other), timeout=T)
     out = _run_first_cell(page, notebook)
     expect(out).to_have_text(f"prefix={other}", timeout=60_000)
+    # the kernel indicator (toolbar, status bar) names the env, and the saved
+    # notebook's language_info is the new Python's
+    title = re.compile(r"Python 3\.12 · py312-install")
+    expect(page.locator(".jp-NotebookPanel-toolbar .jp-Toolbar-kernelName")).to_have_text(title)
+    expect(page.locator("#jp-main-statusbar")).to_contain_text(title)
+    page.keyboard.press("Control+s")
+    for _ in range(50):
+        saved = nbformat.read(lab_root / "install.ipynb", as_version=4)
+        if saved.metadata.get("language_info", {}).get("version", "").startswith("3.12"):
+            break
+        page.wait_for_timeout(200)
+    assert saved.metadata["language_info"]["version"].startswith("3.12"), saved.metadata

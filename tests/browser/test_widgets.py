@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ def test_env_picker_renders_and_selects(
     expect(picker.locator(".ks-picker-env")).to_have_count(len(api["envs"]))
     row = picker.locator(f'.ks-picker-env[data-prefix="{demo_prefix}"]')
     row.click()
-    expect(row).to_have_class("ks-picker-env ks-selected")
+    expect(row).to_have_class(re.compile(r"\bks-mod-selected\b"))
+    expect(row).to_have_attribute("aria-selected", "true")
     row.scroll_into_view_if_needed()
     page.screenshot(path=str(shots_dir / "env-picker.png"))
 

@@ -65,3 +65,26 @@ export async function requestAPI<T>(endPoint: string, init: RequestInit = {}): P
   }
   return readJSON<T>(response);
 }
+
+/** POST a JSON body and hand back the raw response (align's NDJSON stream). */
+export async function postRaw(
+  endPoint: string, body: unknown, accept = 'application/json'
+): Promise<Response> {
+  const { baseUrl, token } = pageConfig();
+  const headers = new Headers({ Accept: accept, 'Content-Type': 'application/json' });
+  if (token) {
+    headers.set('Authorization', `token ${token}`);
+  }
+  const xsrf = cookie('_xsrf');
+  if (xsrf) {
+    headers.set('X-XSRFToken', xsrf);
+  }
+  try {
+    return await fetch(`${baseUrl}kernelswitch/api/${endPoint}`, {
+      method: 'POST', body: JSON.stringify(body), headers, credentials: 'same-origin',
+      cache: 'no-store'
+    });
+  } catch (error) {
+    throw networkError(error);
+  }
+}

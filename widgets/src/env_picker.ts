@@ -1,8 +1,13 @@
 import type { RenderProps } from '@anywidget/types';
 
-import { envSummary } from '../../labextension/src/protocol';
-import { APIError, EnvList, EnvRecord, requestAPI } from './api';
+import { startAlign } from '../../labextension/src/align';
+import { renderEnvList } from '../../labextension/src/envlist';
+import type { IComparison, ISwitchAnswer } from '../../labextension/src/protocol';
+import { el, renderFailed, renderSteps, renderSwitched } from '../../labextension/src/steps';
+import { APIError, EnvList, EnvRecord, postRaw, requestAPI } from './api';
 import css from './env_picker.css';
+import { onEvent } from './events';
+import shared from '../../labextension/style/envlist.css';
 
 /** Traits of `kernelswitch.widgets.EnvPicker` that the front end reads or writes. */
 export interface EnvPickerModel {
@@ -17,114 +22,49 @@ export interface EnvPickerModel {
   own_prefix: string;
   /** Prefix of the env the kernel runs in (filled by the front end). */
   current: string;
+  /** The notebook this kernel serves ('' when unknown): recommended envs and its imports. */
+  notebook: string;
 }
 
-type Rec = EnvRecord & { reason?: string };
+const P = 'ks-picker';
 
-interface Comparison {
-  target: Rec;
-  mode: string;
-  reason: string;
-  version: { from: string | null; to: string | null; change: string; direction: string };
-  missing_packages: Record<string, string>;
-  provided_by_mode?: string[];
-  unsatisfied_imports: string[];
-}
-
-interface SwitchAnswer {
-  ok: boolean;
-  env: Rec;
-  error: { code: string; message: string } | null;
-}
-
-const LEGEND =
-  'native: has ipykernel · overlay: no ipykernel, same Python as the server (its kernel ' +
-  "packages are added after the env's own) · incompatible: needs ipykernel installed";
-
-export function renderEnvPicker({ model, el, signal }: RenderProps<EnvPickerModel>): () => void {
-  el.classList.add('ks-picker');
+/**
+ * The picker in a notebook: the sidebar's list and steps (discover, compare,
+ * align, apply) for this widget's own kernel, over REST.
+ */
+export function renderEnvPicker({ model, el: root, signal }: RenderProps<EnvPickerModel>): () => void {
+  root.classList.add(P);
   const style = document.createElement('style');
-  style.textContent = css;
-  const header = document.createElement('div');
-  header.className = 'ks-picker-header';
-  const title = document.createElement('span');
-  title.className = 'ks-picker-title';
-  title.textContent = 'Python environments';
-  const refresh = document.createElement('button');
-  refresh.className = 'ks-picker-refresh';
-  refresh.textContent = 'Refresh';
+  style.textContent = `${shared}\n${css}`;
+  const header = el('div', `${P}-header`);
+  const refresh = el('button', `jp-Button jp-mod-minimal ${P}-refresh`, '↻ Refresh');
   refresh.title = 'Scan again for environments';
-  header.append(title, refresh);
-  const filter = document.createElement('input');
-  filter.className = 'ks-picker-filter';
-  filter.placeholder = 'Filter by name, kind, version or path';
-  const legend = note('ks-picker-legend', LEGEND);
-  const body = document.createElement('div');
-  body.className = 'ks-picker-body';
-  const details = document.createElement('div');
-  details.className = 'ks-picker-details';
-  // a path (interpreter or env folder) to compare with, and a folder to scan too
-  const pathRow = document.createElement('div');
-  pathRow.className = 'ks-picker-row';
-  const path = document.createElement('input');
-  path.className = 'ks-picker-path';
-  path.placeholder = 'Interpreter or env folder…';
-  const comparePath = document.createElement('button');
-  comparePath.className = 'ks-picker-comparePath';
-  comparePath.textContent = 'Compare';
-  const root = document.createElement('input');
-  root.className = 'ks-picker-root';
-  root.placeholder = 'Also scan folder…';
-  const scanRoot = document.createElement('button');
-  scanRoot.className = 'ks-picker-scanRoot';
-  scanRoot.textContent = 'Scan';
-  pathRow.append(path, comparePath, root, scanRoot);
-  const roots: string[] = [];
-  el.append(style, header, filter, pathRow, legend, body, details);
-  const pickPath = (): void => {
-    const p = path.value.trim();
-    if (p) {
-      model.set('selected', p);
-      save();
-      draw();
-      void compareTo({ kind: '?', name: p, prefix: p, executable: p, version: null,
-                       version_source: null, has_ipykernel: null, mode: null, error: null });
-    }
-  };
-  comparePath.addEventListener('click', pickPath);
-  path.addEventListener('keydown', e => e.key === 'Enter' && pickPath());
-  const addRoot = (): void => {
-    const r = root.value.trim();
-    if (r && !roots.includes(r)) {
-      roots.push(r);
-    }
-    void load(false);
-  };
-  scanRoot.addEventListener('click', addRoot);
-  root.addEventListener('keydown', e => e.key === 'Enter' && addRoot());
-  filter.addEventListener('input', () => draw());
-  const kid = model.get('kernel_id');
+  header.append(el('span', `${P}-title`, 'Python environments'), refresh);
+  const filter = input(`${P}-filter`, 'Filter environments');
+  const body = el('div', `${P}-body`);
+  const details = el('div', `${P}-details`);
+  details.addEventListener('click', e => e.stopPropagation());
+  details.addEventListener('keydown', e => e.stopPropagation());
+  const path = input(`${P}-path`, 'Python path…',
+    'An interpreter or env folder to compare with');
+  const comparePath = el('button', `jp-Button jp-mod-styled jp-mod-accept ${P}-comparePath`,
+                         'Compare');
+  const rootInput = input(`${P}-root`, 'Folder to scan');
+  const scanRoot = el('button', `jp-Button jp-mod-styled jp-mod-accept ${P}-scanRoot`, 'Scan');
+  const more = el('div', `${P}-more`);
+  more.append(path, comparePath, rootInput, scanRoot);
+  const pathAnchor = el('div', `${P}-pathAnchor`);
+  const legend = el('p', `${P}-note ${P}-legend`,
+    'native: has ipykernel · overlay: no ipykernel, same Python as the server, ' +
+    "whose kernel packages it uses · incompatible: needs ipykernel");
+  root.append(style, header, filter, body, more, pathAnchor, legend);
 
-  /** Where the kernel runs: the server's word, or its own sys.prefix after 2 s. */
-  const askCurrent = async (reselect: boolean): Promise<void> => {
-    let prefix = '';
-    if (kid) {
-      const timeout = new Promise<null>(r => setTimeout(() => r(null), 2000));
-      const asked = requestAPI<{ env: Rec }>(`kernels/${kid}/env`, { signal })
-        .then(b => b.env.prefix)
-        .catch(() => null);
-      prefix = (await Promise.race([asked, timeout])) ?? '';
-    }
-    el.dataset.current = prefix || model.get('own_prefix');
-    // who said so: the server, or (no answer within 2 s) the kernel itself
-    el.dataset.currentSource = prefix ? 'server' : 'kernel';
-    model.set('current', el.dataset.current);
-    if (reselect || !model.get('selected')) {
-      model.set('selected', el.dataset.current);
-    }
-    save();
-    draw();
-  };
+  const roots: string[] = [];
+  const kid = model.get('kernel_id');
+  let currentEnv: EnvRecord | null = null;
+  let anchor: 'row' | 'path' = 'row';
+  let carry = true;
+  let showIncompatible = false;
 
   const save = (): void => {
     try {
@@ -134,84 +74,144 @@ export function renderEnvPicker({ model, el, signal }: RenderProps<EnvPickerMode
     }
   };
 
-  const compareTo = async (env: Rec): Promise<void> => {
-    details.replaceChildren(note('ks-picker-comparing', 'Comparing…'));
-    if (!kid) {
-      details.replaceChildren(note('ks-picker-error', 'This kernel was not started by ' +
-        'kernelswitch, so it cannot be switched from here.'));
+  /** Put the box under what the user clicked and bring it into view. */
+  const place = (scroll = true): void => {
+    const sel = model.get('selected');
+    const row = anchor === 'row'
+      ? [...body.querySelectorAll<HTMLElement>(`.${P}-env`)].find(
+        r => r.dataset.prefix === sel && !r.hidden)
+      : null;
+    if (row) {
+      row.after(details);
+    } else if (anchor === 'path') {
+      pathAnchor.append(details);
+    } else {
+      details.remove();
       return;
     }
-    try {
-      const q = new URLSearchParams({ target: env.executable || env.prefix });
-      const c = await requestAPI<Comparison>(`kernels/${kid}/compare?${q}`, { signal });
-      if (model.get('selected') !== env.prefix) {
-        return;
-      }
-      const lines: string[] = [];
-      if (c.unsatisfied_imports.length) {
-        lines.push(`Breaks the notebook: cannot import ${c.unsatisfied_imports.join(', ')}`);
-      }
-      lines.push(`${c.mode}: ${c.reason}`);
-      lines.push(`Python ${c.version.from ?? '?'} → ${c.version.to ?? '?'} (${c.version.change})`);
-      const provided = new Set(c.provided_by_mode ?? []);
-      const missing = Object.keys(c.missing_packages).filter(n => !provided.has(n)).sort();
-      lines.push(missing.length
-        ? `Missing ${missing.length} package(s): ${missing.slice(0, 8).join(', ')}` +
-          (missing.length > 8 ? ` and ${missing.length - 8} more` : '')
-        : 'No package of the current env is missing');
-      const apply = document.createElement('button');
-      apply.className = 'ks-picker-apply';
-      apply.textContent = `Apply: switch the kernel to ${env.name}`;
-      apply.disabled = c.mode === 'incompatible' || env.prefix === el.dataset.current;
-      apply.addEventListener('click', () => void doSwitch(env));
-      details.replaceChildren(...lines.map(l => note('ks-picker-line', l)), apply);
-    } catch (error) {
-      details.replaceChildren(note('ks-picker-error', String((error as Error).message ?? error)));
+    if (scroll && details.childElementCount) {
+      details.scrollIntoView({ block: 'nearest' });
+      (row ?? path).scrollIntoView({ block: 'nearest' });
     }
   };
 
-  const doSwitch = async (env: Rec): Promise<void> => {
-    details.replaceChildren(note('ks-picker-switching', 'Switching…'));
-    el.dataset.switching = 'true';
-    let answer: SwitchAnswer;
+  /** Where the kernel runs: the server's word, or its own sys.prefix after 2 s. */
+  const askCurrent = async (reselect: boolean): Promise<void> => {
+    let env: EnvRecord | null = null;
+    if (kid) {
+      const timeout = new Promise<null>(r => setTimeout(() => r(null), 2000));
+      const asked = requestAPI<{ env: EnvRecord }>(`kernels/${kid}/env`, { signal })
+        .then(b => b.env)
+        .catch(() => null);
+      env = await Promise.race([asked, timeout]);
+    }
+    currentEnv = env;
+    root.dataset.current = env?.prefix || model.get('own_prefix');
+    // who said so: the server, or (no answer within 2 s) the kernel itself
+    root.dataset.currentSource = env ? 'server' : 'kernel';
+    model.set('current', root.dataset.current);
+    if (reselect || !model.get('selected')) {
+      model.set('selected', root.dataset.current);
+    }
+    save();
+    draw();
+  };
+
+  const compareTo = async (target: string, key: string, log?: HTMLElement): Promise<void> => {
+    details.replaceChildren(el('p', `${P}-note ${P}-comparing`, 'Comparing…'));
+    place();
+    if (!kid) {
+      details.replaceChildren(el('p', `${P}-note ${P}-error`, 'This kernel was not started ' +
+        'by kernelswitch, so it cannot be switched from here.'));
+      return;
+    }
     try {
-      answer = await requestAPI<SwitchAnswer>(`kernels/${kid}/env`, {
-        method: 'POST', body: JSON.stringify({ target: env.executable || env.prefix })
+      const q = new URLSearchParams({ target });
+      if (model.get('notebook')) {
+        q.set('notebook', model.get('notebook'));
+      }
+      const c = await requestAPI<IComparison>(`kernels/${kid}/compare?${q}`, { signal });
+      if (model.get('selected') !== key) {
+        return;
+      }
+      const alignBox = el('div', `${P}-alignBox`);
+      const exe = c.target.executable || target;
+      const box = renderSteps({
+        prefix: P, comparison: c, carry,
+        isCurrent: c.target.prefix === root.dataset.current,
+        onCarry: v => (carry = v),
+        onAlign: () => void startAlign({
+          prefix: P, post: postRaw, target: exe, imports: c.unsatisfied_imports, kernel: kid,
+          into: alignBox, done: log => void compareTo(target, key, log)
+        }),
+        onApply: v => void doSwitch(c.target, v)
+      });
+      box.querySelector('[data-step="align"]')?.append(alignBox);
+      if (log) {
+        alignBox.append(log);
+      }
+      details.replaceChildren(box);
+    } catch (error) {
+      details.replaceChildren(el('p', `${P}-note ${P}-error`, (error as Error).message));
+    }
+    place();
+  };
+
+  const pick = (target: string, key: string, where: 'row' | 'path'): void => {
+    if (where === 'row' && anchor === 'row' && model.get('selected') === key &&
+        details.querySelector(`.${P}-comparison`)) {
+      details.replaceChildren(); // picked again: fold it
+      draw();
+      return;
+    }
+    anchor = where;
+    model.set('selected', key);
+    save();
+    draw();
+    void compareTo(target, key);
+  };
+
+  const doSwitch = async (env: EnvRecord, carryVars: boolean): Promise<void> => {
+    details.replaceChildren(el('p', `${P}-note ${P}-switching`, 'Switching…'));
+    root.dataset.switching = 'true';
+    let answer: ISwitchAnswer;
+    try {
+      answer = await requestAPI<ISwitchAnswer>(`kernels/${kid}/env`, {
+        method: 'POST',
+        body: JSON.stringify({ target: env.executable || env.prefix, carry: carryVars })
       });
     } catch (error) {
-      const body = error instanceof APIError ? (error.body as SwitchAnswer | null) : null;
-      answer = body?.error ? body : {
-        ok: false, env: env, error: { code: 'network', message: String(error) }
-      };
+      const b = error instanceof APIError ? (error.body as ISwitchAnswer | null) : null;
+      answer = b?.error ? b : { ok: false, env, error: { code: 'network', message: String(error) } };
     }
-    delete el.dataset.switching;
-    if (answer.ok) {
-      details.replaceChildren(note('ks-picker-done',
-        `Switched to ${answer.env.name} (${answer.env.mode}); the next cell runs there.`));
-    } else {
-      // one warning, and the selection goes back to where the kernel really runs
-      details.replaceChildren(note('ks-picker-warning',
-        `Switch failed; the kernel keeps running. ${answer.error?.message ?? ''}`));
-    }
-    const keep = [...details.childNodes];
+    delete root.dataset.switching;
+    details.replaceChildren(answer.ok ? renderSwitched(P, answer, carryVars)
+      : renderFailed(P, answer.error?.message ?? ''));
+    // the sidebar on this page remembers the env in the notebook and updates the indicator
+    window.dispatchEvent(new CustomEvent('kernelswitch:switched', { detail: { kernel_id: kid } }));
+    anchor = 'row';
     await askCurrent(true);
-    details.replaceChildren(...keep);
+    place();
   };
 
   let seq = 0;
   const load = async (rescan: boolean): Promise<void> => {
     const mine = ++seq;
-    model.set('status', 'loading');
+    if (model.get('status') !== 'ready') {
+      model.set('status', 'loading');
+    }
     model.set('error', '');
-    model.save_changes();
+    save();
     try {
       const q = new URLSearchParams();
       if (rescan) {
         q.set('refresh', '1');
       }
       roots.forEach(r => q.append('root', r));
-      const query = q.toString();
-      const list = await requestAPI<EnvList>(query ? `envs?${query}` : 'envs', { signal });
+      if (model.get('notebook')) {
+        q.set('notebook', model.get('notebook'));
+      }
+      const list = await requestAPI<EnvList>(`envs?${q}`, { signal });
       if (mine !== seq) {
         return;
       }
@@ -229,61 +229,71 @@ export function renderEnvPicker({ model, el, signal }: RenderProps<EnvPickerMode
       model.set('error', message);
       model.set('status', 'error');
     }
-    model.save_changes();
+    save();
   };
 
   const draw = (): void => {
     const status = model.get('status');
-    el.dataset.state = status;
+    root.dataset.state = status;
     refresh.disabled = status === 'loading';
-    body.replaceChildren();
+    details.remove();
     if (status === 'loading') {
-      body.append(note('ks-picker-loading', 'Looking for environments…'));
+      body.replaceChildren(el('p', `${P}-note ${P}-loading`, 'Looking for environments…'));
       return;
     }
     if (status === 'error') {
-      body.append(note('ks-picker-error', model.get('error') || 'The request failed.'));
+      body.replaceChildren(el('p', `${P}-note ${P}-error`,
+        model.get('error') || 'The request failed.'));
       return;
     }
     const envs = model.get('envs') ?? [];
     if (envs.length === 0) {
-      body.append(note('ks-picker-empty', 'No Python environments found.'));
+      body.replaceChildren(el('p', `${P}-note ${P}-empty`, 'No Python environments found.'));
       return;
     }
-    const selected = model.get('selected');
-    const current = el.dataset.current ?? '';
-    const words = filter.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
-    const list = document.createElement('ul');
-    list.className = 'ks-picker-list';
-    list.setAttribute('role', 'listbox');
-    for (const env of envs as Rec[]) {
-      const row = envRow(env, env.prefix === selected, () => {
-        model.set('selected', env.prefix);
-        save();
+    const focused = body.contains(document.activeElement)
+      ? (document.activeElement as HTMLElement).dataset.prefix : undefined;
+    const current = currentEnv ?? envs.find(e => e.prefix === root.dataset.current) ?? null;
+    body.replaceChildren(renderEnvList({
+      prefix: P, envs, current, selected: model.get('selected'), filter: filter.value,
+      showIncompatible,
+      onToggleIncompatible: () => {
+        showIncompatible = !showIncompatible;
         draw();
-        void compareTo(env);
-      });
-      const text = `${env.name} ${env.kind} ${env.version ?? ''} ${env.prefix}`.toLowerCase();
-      row.hidden = words.some(w => !text.includes(w));
-      if (env.prefix === current) {
-        row.classList.add('ks-current');
-        const own = el.dataset.currentSource === 'kernel' ? ', by its own sys.prefix' : '';
-        row.querySelector('.ks-picker-envName')?.append(` (kernel runs here${own})`);
-      }
-      if (env.mode === 'incompatible') {
-        row.classList.add('ks-incompatible');
-        if (env.reason) {
-          row.title = `${row.title}\n${env.reason}`;
-        }
-      }
-      list.append(row);
+      },
+      onPick: env => pick(env.executable || env.prefix, env.prefix, 'row')
+    }));
+    if (root.dataset.currentSource === 'kernel') {
+      body.querySelector(`.${P}-kernelBadge`)?.append(', by its own sys.prefix');
     }
-    body.append(list);
+    if (focused) {
+      body.querySelector<HTMLElement>(`[data-prefix="${CSS.escape(focused)}"]`)?.focus();
+    }
     if (model.get('partial')) {
-      body.append(note('ks-picker-partial', 'The scan stopped early: the list may be incomplete.'));
+      body.append(el('p', `${P}-note ${P}-partial`,
+        'The scan stopped early: the list may be incomplete.'));
     }
+    place(false); // a live refresh must not move what the user looks at
   };
 
+  const pickPath = (): void => {
+    const p = path.value.trim();
+    if (p) {
+      pick(p, p, 'path');
+    }
+  };
+  comparePath.addEventListener('click', pickPath);
+  path.addEventListener('keydown', e => e.key === 'Enter' && pickPath());
+  const addRoot = (): void => {
+    const r = rootInput.value.trim();
+    if (r && !roots.includes(r)) {
+      roots.push(r);
+    }
+    void load(false);
+  };
+  scanRoot.addEventListener('click', addRoot);
+  rootInput.addEventListener('keydown', e => e.key === 'Enter' && addRoot());
+  filter.addEventListener('input', () => draw());
   const onMessage = (msg: { type?: string; rescan?: boolean }): void => {
     if (msg?.type === 'refresh') {
       void load(msg.rescan ?? true);
@@ -292,75 +302,49 @@ export function renderEnvPicker({ model, el, signal }: RenderProps<EnvPickerMode
   refresh.addEventListener('click', () => void load(true));
   model.on('change:envs', draw);
   model.on('change:status', draw);
-  model.on('change:selected', draw);
-  model.on('change:error', draw);
   model.on('msg:custom', onMessage);
   draw();
   void load(false).then(() => askCurrent(false));
-  // the list is live: the server bumps a generation when envs come or go
-  let generation: number | null = null;
-  const poll = async (): Promise<void> => {
-    if (signal.aborted) {
-      return;
+  const stopLive = liveList(() => {
+    if (model.get('status') === 'ready') {
+      void load(false);
     }
-    try {
-      const g = (await requestAPI<{ generation: number }>('envs/generation', { signal }))
-        .generation;
-      if (generation !== null && g !== generation && model.get('status') === 'ready') {
-        await load(false);
-      }
-      generation = g;
-    } catch {
-      // server away or view gone: the next tick tries again
-    }
-    setTimeout(() => void poll(), 1000);
-  };
-  void poll();
+  });
 
   return () => {
     seq++;
+    stopLive();
     model.off('change:envs', draw);
     model.off('change:status', draw);
-    model.off('change:selected', draw);
-    model.off('change:error', draw);
     model.off('msg:custom', onMessage);
   };
 }
 
-function note(className: string, text: string): HTMLElement {
-  const p = document.createElement('p');
-  p.className = `ks-picker-note ${className}`;
-  p.textContent = text;
-  return p;
+/** The list is live: the events websocket says when envs come or go (no polling). */
+function liveList(changed: () => void): () => void {
+  let version: number | null = null;
+  // a change is news even before any snapshot said which version the list had
+  const seen = (v: unknown, change: boolean): void => {
+    if (typeof v !== 'number') {
+      return;
+    }
+    if ((change || version !== null) && v !== version) {
+      changed();
+    }
+    version = v;
+  };
+  const stops = [
+    onEvent('envs', msg => seen(msg.version, true)),
+    onEvent('snapshot', msg => seen(msg.envs_version, false))
+  ];
+  return () => stops.forEach(stop => stop());
 }
 
-function envRow(env: EnvRecord, selected: boolean, onPick: () => void): HTMLLIElement {
-  const li = document.createElement('li');
-  li.className = 'ks-picker-env';
-  li.setAttribute('role', 'option');
-  li.setAttribute('aria-selected', String(selected));
-  li.tabIndex = 0;
-  li.title = env.executable || env.prefix;
-  li.dataset.prefix = env.prefix;
-  if (selected) {
-    li.classList.add('ks-selected');
-  }
-  const name = document.createElement('span');
-  name.className = 'ks-picker-envName';
-  name.textContent = env.name || env.prefix;
-  const meta = document.createElement('span');
-  meta.className = 'ks-picker-envMeta';
-  meta.textContent = env.error ? `${envSummary(env)} · ${env.error}` : envSummary(env);
-  if (env.error) {
-    li.classList.add('ks-error');
-  }
-  li.append(name, meta);
-  li.addEventListener('click', onPick);
-  li.addEventListener('keydown', (event) => {
-    if (event.key === 'Enter' || event.key === ' ') {
-      event.preventDefault();
-      onPick();
-    }
-  });
-  return li;
+function input(className: string, placeholder: string, label = placeholder): HTMLInputElement {
+  const node = document.createElement('input');
+  node.className = `jp-mod-styled ${className}`;
+  node.placeholder = placeholder;
+  node.title = label;
+  node.setAttribute('aria-label', label);
+  return node;
 }

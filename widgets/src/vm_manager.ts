@@ -3,7 +3,8 @@ import type { RenderProps } from '@anywidget/types';
 import { APIError, requestAPI } from './api';
 import { ConsoleModel, renderConsole } from './console';
 import { CreateVMModel, renderCreateVM } from './create_vm';
-import { button, el, elapsed, errorLine, humanSize, LocalModel, requestBlob } from './vm_common';
+import { setThumbnailsVisible } from './events';
+import { button, el, elapsed, errorLine, LocalModel, requestBlob } from './vm_common';
 import {
   Action,
   ACTIONS,
@@ -16,18 +17,19 @@ import {
   Storage,
   VM
 } from './vm_row';
+import { LiveVMList } from './vm_list';
+import { fetchStorage, storageText } from './vm_storage';
 import css from './vm_widgets.css';
 
 /**
  * The VM manager (`kernelswitch.widgets.VMManager`), after virt-manager's main
- * window: a live list (polled while the view is on screen, paused while the
- * page is hidden, stopped when the view is gone), per-VM actions that fit the
- * state, the console opened below a row, and the storage pool's use. Everything
- * is fetched by the browser from the server (`GET vms`, `vms/{name}/preview`,
- * `GET storage`), never through the kernel.
+ * window: a live list (pushed by the server's events websocket: no polling),
+ * live thumbnails (taken only while the list is on screen), per-VM actions
+ * that fit the state, the console opened below a row, and the storage pool's
+ * use. Everything comes from the server to the browser (events,
+ * `vms/{name}/thumbnail`, `GET storage`), never through the kernel.
  */
 export interface VMManagerModel {
-  interval: number;
   vms: VM[];
   storage: Record<string, unknown>;
   status: 'loading' | 'ready' | 'error';
@@ -69,7 +71,6 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   let current = (model.get('vms') ?? []) as VM[];
   let synced = signature(current);
   let alive = true;
-  let seq = 0;
 
   const save = (): void => {
     try {
@@ -98,7 +99,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     newBtn.setAttribute('aria-expanded', 'true');
     closeForm = renderCreateVM(
       { model: local, el: formBox, signal } as unknown as RenderProps<CreateVMModel>,
-      { onCreated: () => void load() }
+      { onCreated: () => void reload() }
     );
     formBox.querySelector<HTMLInputElement>('.ks-cvm-iso')?.focus();
   });
@@ -109,8 +110,11 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     void paintPreview(row, vm);
   };
 
+  /** The VM's thumbnail: live while it runs, its last screen once stopped. */
   const paintPreview = async (row: Row, vm: VM): Promise<void> => {
-    const key = vm.preview ? `${vm.state}:${vm.preview_path ?? ''}` : '';
+    const live = ACTIVE.has(vm.state);
+    const key = live || vm.preview || vm.thumbnail_version
+      ? `${vm.thumbnail_version ?? 0}:${live}:${vm.preview_path ?? ''}` : '';
     if (key === row.previewKey) {
       return;
     }
@@ -121,7 +125,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
       return;
     }
     try {
-      const blob = await requestBlob(`vms/${encodeURIComponent(vm.name)}/preview`, signal);
+      const blob = await requestBlob(`vms/${encodeURIComponent(vm.name)}/thumbnail`, signal);
       if (row.previewUrl) {
         URL.revokeObjectURL(row.previewUrl);
       }
@@ -130,7 +134,9 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
       row.thumb.hidden = false;
       row.noThumb.hidden = true;
     } catch {
-      row.previewKey = ''; // try again on the next refresh
+      // none yet (404): the next thumbnail event brings one
+      row.thumb.hidden = true;
+      row.noThumb.hidden = false;
     }
   };
 
@@ -173,72 +179,48 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   };
 
   const drawStorage = (): void => {
-    const s = model.get('storage') as unknown as Storage;
-    if (!s || !s.pool) {
-      storage.textContent = '';
-      return;
-    }
-    const parts = [
-      `Storage pool “${s.pool}” (${s.path}): ${humanSize(s.allocation)} used of ${humanSize(
-        s.capacity
-      )}, ${humanSize(s.available)} free`,
-      `${s.volumes?.length ?? 0} disk image(s)`
-    ];
-    if (s.totals?.orphans) {
-      parts.push(
-        `${s.totals.orphans} orphan(s) using ${humanSize(s.totals.orphan_allocation)} ` +
-        '(no VM uses them: `%vm disks --delete NAME` removes one)'
-      );
-    }
-    storage.textContent = parts.join(' · ');
+    storage.textContent = storageText(model.get('storage') as unknown as Storage);
   };
 
-  // ------------------------------------------------------------ fetching
-  let storageAt = -Infinity;
-  const load = async (): Promise<void> => {
-    const mine = ++seq;
-    try {
-      const list = await requestAPI<{ vms: VM[] }>('vms', { signal });
-      if (mine !== seq || !alive) {
-        return;
-      }
-      current = list.vms;
-      // the kernel gets the list when what it shows changes, not every poll
-      // (a running VM's CPU time and uptime change every second)
-      const sig = signature(list.vms);
-      if (sig !== synced) {
-        synced = sig;
-        model.set('vms', list.vms);
-      }
-      model.set('status', 'ready');
-      model.set('error', '');
-    } catch (error) {
-      if (mine !== seq || !alive || signal?.aborted) {
-        return;
-      }
-      model.set('status', 'error');
-      model.set('error', `Cannot list the VMs: ${errorLine(error)}`);
+  // ------------------------------------------------------------ the live list
+  const show = (): void => {
+    if (!alive) {
+      return;
     }
+    if (vms.vms.length !== current.length) {
+      void loadStorage(); // a VM came or went: its disks did too
+    }
+    current = vms.vms;
+    // the kernel gets the list when what it shows changes
+    const sig = signature(current);
+    if (sig !== synced) {
+      synced = sig;
+      model.set('vms', current);
+    }
+    model.set('status', 'ready');
+    model.set('error', '');
     save();
     draw();
-    if (performance.now() - storageAt > 30_000) {
-      void loadStorage();
-    }
+  };
+  const vms = new LiveVMList(show, error => {
+    model.set('status', 'error');
+    model.set('error', `Cannot list the VMs: ${errorLine(error)}`);
+    save();
+    draw();
+  });
+  const reload = async (): Promise<void> => {
+    await vms.reload(signal);
+    void loadStorage();
   };
 
   const loadStorage = async (): Promise<void> => {
-    storageAt = performance.now();
     try {
-      const [pool, disks] = await Promise.all([
-        requestAPI<Storage>('storage', { signal }),
-        requestAPI<{ totals: Storage['totals'] }>('storage/disks', { signal }).catch(() => null)
-      ]);
-      if (!alive) {
-        return;
+      const pool = await fetchStorage(signal);
+      if (alive) {
+        model.set('storage', pool as unknown as Record<string, unknown>);
+        save();
+        drawStorage();
       }
-      model.set('storage', { ...pool, totals: disks?.totals } as unknown as Record<string, unknown>);
-      save();
-      drawStorage();
     } catch (error) {
       storage.textContent = `Storage: ${errorLine(error)}`;
     }
@@ -303,8 +285,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     row.error.textContent = ok ? '' : message;
     model.set('last_action', { vm: vm.name, action, ok, message });
     save();
-    storageAt = -Infinity;
-    await load();
+    await reload();
     notice.textContent = rows.has(vm.name) ? '' : message;
   };
 
@@ -355,61 +336,44 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     paintRow(row, vm);
   };
 
-  // ------------------------------------------------------------ polling
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  // poll only while someone can see it: in the viewport, in a visible page
+  // ------------------------------------------------------------ visibility
+  // thumbnails are taken by the server only while some list is on screen
   let onScreen = true;
+  const visibility = (): void => {
+    const visible = alive && onScreen && !document.hidden && root.isConnected;
+    root.dataset.visible = String(visible);
+    setThumbnailsVisible(root, visible);
+  };
   const observer =
     typeof IntersectionObserver === 'undefined'
       ? null
       : new IntersectionObserver(entries => {
-          const was = onScreen;
           onScreen = entries.some(e => e.isIntersecting);
-          root.dataset.polling = String(onScreen);
-          if (onScreen && !was) {
-            void load(); // scrolled back: fresh at once, not at the next tick
-          }
+          visibility();
         });
   observer?.observe(root);
-  const tick = async (): Promise<void> => {
-    if (!alive || signal?.aborted) {
-      return;
-    }
-    if (root.isConnected && onScreen && !document.hidden) {
-      await load();
-    }
-    const every = Math.max(0.5, Number(model.get('interval')) || 2) * 1000;
-    timer = setTimeout(() => void tick(), every);
-  };
-  // a new interval counts from now (a long one set from Python must not wait out the old)
-  const onInterval = (): void => {
-    root.dataset.interval = String(model.get('interval'));
-    clearTimeout(timer);
-    const every = Math.max(0.5, Number(model.get('interval')) || 2) * 1000;
-    timer = setTimeout(() => void tick(), every);
-  };
-  model.on('change:interval', onInterval);
-  root.dataset.interval = String(model.get('interval'));
+  document.addEventListener('visibilitychange', visibility);
   const onMessage = (msg: { type?: string }): void => {
     if (msg?.type === 'refresh') {
-      storageAt = -Infinity;
-      void load();
+      void reload();
     }
   };
   refresh.addEventListener('click', () => {
-    storageAt = -Infinity;
-    rows.forEach(r => (r.previewKey = '')); // a preview can change while the state does not
-    void load();
+    rows.forEach(r => (r.previewKey = '')); // fetch every thumbnail again too
+    void reload();
   });
   model.on('msg:custom', onMessage);
   draw();
-  void tick();
+  vms.start();
+  void loadStorage();
+  visibility();
 
   const stop = (): void => {
     alive = false;
-    seq++;
-    clearTimeout(timer);
+    vms.stop();
     observer?.disconnect();
+    document.removeEventListener('visibilitychange', visibility);
+    setThumbnailsVisible(root, false);
     for (const row of rows.values()) {
       row.closeConsole?.();
       if (row.previewUrl) {
@@ -418,7 +382,6 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     }
     closeForm?.();
     model.off('msg:custom', onMessage);
-    model.off('change:interval', onInterval);
   };
   signal?.addEventListener('abort', stop);
   return stop;

@@ -20,6 +20,9 @@ export interface VM {
   disks: Disk[];
   preview?: boolean;
   preview_path?: string | null;
+  uri?: string;
+  /** bumps with every new thumbnail (events websocket); 0: none yet */
+  thumbnail_version?: number;
 }
 export interface Storage {
   pool: string;
@@ -126,7 +129,7 @@ export function makeRow(vm: VM, onAction: (action: Action) => void): Row {
   li.dataset.name = vm.name;
   li.setAttribute('aria-label', vm.name);
   const thumb = el('img', 'ks-vmm-thumb');
-  thumb.alt = `Last screen of ${vm.name}`;
+  thumb.alt = `Screen of ${vm.name}`;
   thumb.hidden = true;
   const noThumb = el('div', 'ks-vmm-thumb ks-vmm-nothumb', 'no preview');
   const info = el('div', 'ks-vmm-info');
