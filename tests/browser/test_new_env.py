@@ -82,3 +82,34 @@ def test_new_environment_from_the_sidebar(page: Page, lab: RunningServer, lab_ro
     out = cell.locator(".jp-OutputArea-output")
     expect(out).to_have_text(f"prefix={made} pid={cand['pid']}", timeout=60_000)
     assert page.evaluate("window.__ksDisconnected") == []
+
+
+def test_picker_selection_prestarts_and_apply_uses_it(page: Page, lab: RunningServer,
+                                                      lab_root: Path) -> None:
+    demo = next(e for e in _api(lab, "kernelswitch/api/envs")["envs"] if e["name"] == "demo-env")
+    write_notebook(lab_root / "picker-prestart.ipynb",
+                   "from kernelswitch.widgets import EnvPicker\nEnvPicker()",
+                   "import os, sys; print(f'prefix={sys.prefix} pid={os.getpid()}')")
+    notebook = open_notebook(page, lab, "ks-picker-prestart", "picker-prestart.ipynb")
+    cells = notebook.locator(".jp-CodeCell")
+    cells.nth(0).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    picker = cells.nth(0).locator(".ks-picker")
+    expect(picker).to_have_attribute("data-state", "ready", timeout=90_000)
+    expect(picker).to_have_attribute("data-current", re.compile(r".+"), timeout=30_000)
+    picker.locator(f'.ks-picker-env[data-prefix="{demo["prefix"]}"]').click()
+    expect(picker.locator(".ks-picker-details")).to_contain_text("overlay", timeout=30_000)
+    sessions = _api(lab, "api/sessions")
+    kid = next(s["kernel"]["id"] for s in sessions if s["path"].endswith("picker-prestart.ipynb"))
+    for _ in range(300):
+        cand = _api(lab, f"kernelswitch/api/kernels/{kid}/candidate")["candidate"]
+        if cand and cand["state"] == "ready":
+            break
+        page.wait_for_timeout(200)
+    assert cand and cand["target"]["prefix"] == demo["prefix"] and cand["state"] == "ready"
+    picker.locator(".ks-picker-apply").click()
+    expect(picker).to_have_attribute("data-current", demo["prefix"], timeout=60_000)
+    cells.nth(1).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    expect(cells.nth(1).locator(".jp-OutputArea-output")).to_have_text(
+        f"prefix={demo['prefix']} pid={cand['pid']}", timeout=60_000)
