@@ -182,3 +182,30 @@ def test_interpreters_for_a_form(made: tuple[RunningServer, Path]) -> None:
         assert code == 404
 
     asyncio.run(scenario())
+
+
+def test_a_failing_install_is_reported_and_the_folder_stays(
+        made: tuple[RunningServer, Path]) -> None:
+    srv, root = made
+
+    async def scenario() -> None:
+        req = root / "bad-requirements.txt"
+        req.write_text("kernelswitch-no-such-distribution==0.0.1\n")
+        new = root / "half-made"
+        code, lines = await post_envs(srv, {"path": str(new), "python": SYSTEM_PY,
+                                            "packages": str(req)})
+        assert code == 200, lines
+        result = lines[-1]
+        assert result["type"] == "result" and result["returncode"] != 0, result
+        assert "failed" in result["error"]["message"] and str(new) in result["error"]["message"]
+        text = "".join(ln.get("text", "") for ln in lines)
+        assert "kernelswitch-no-such-distribution" in text
+        assert (new / "pyvenv.cfg").is_file()  # left as it is, as the message says
+        # non-streamed: 502 with the output
+        code, body = await rest(srv.url, srv.token, "POST", "kernelswitch/api/envs", {
+            "path": str(root / "half-made-2"), "python": SYSTEM_PY, "packages": str(req)},
+            timeout=900)
+        assert code == 502 and body["error"]["code"] == "create_failed", body
+        assert "kernelswitch-no-such-distribution" in body["output"]
+
+    asyncio.run(scenario())
