@@ -85,6 +85,19 @@ def disk_stamp(target: LaunchTarget) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
+async def _dead(prov: Any) -> bool:
+    """The candidate's process ended, or is ending: a killed multi-threaded
+    process is a zombie (``Z``) before ``waitpid`` can reap it (seen: ~20 ms)."""
+    if await prov.poll() is not None:
+        return True
+    try:
+        with open(f"/proc/{prov.pid}/stat", encoding="ascii", errors="replace") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):  # no /proc (not Linux): poll() is the answer
+        return False
+    return state in ("Z", "X")
+
+
 class CandidatePool:
     """The waiting candidates of one server; see the module docstring."""
 
@@ -115,16 +128,18 @@ class CandidatePool:
         if target == previous:  # selecting the current env: nothing to prepare
             await self.drop(kernel_id, "the kernel already runs in the selected env")
             return None
+        stamp = await asyncio.to_thread(disk_stamp, target)
         old = self._by_kernel.get(kernel_id)
-        if old is not None and old.target == target and old.state in ("starting", "ready"):
+        if (old is not None and old.target == target and old.state in ("starting", "ready")
+                and old.stamp == stamp):  # selected again (after align: a new one)
             old.expires = time.monotonic() + self.ttl
             return old.to_json()
         if old is not None:
-            await self.drop(kernel_id, "another env was selected")
+            await self.drop(kernel_id, "another env was selected" if old.target != target
+                            else "selected again after a change")
         while len(self._by_kernel) >= self.max_candidates:
             oldest = min(self._by_kernel.values(), key=lambda c: c.started)
             await self.drop(oldest.kernel_id, f"more than {self.max_candidates} candidates")
-        stamp = await asyncio.to_thread(disk_stamp, target)
         c = Candidate(kernel_id, target, stamp, expires=time.monotonic() + self.ttl)
         self._by_kernel[kernel_id] = c
         c.task = asyncio.ensure_future(self._launch(c, km))
@@ -145,6 +160,9 @@ class CandidatePool:
             self.log.info("kernelswitch: candidate for %s in %s failed: %s", c.kernel_id,
                           c.target.prefix, message)
             return
+        # the kernel's own start may write __pycache__ into site-packages: what
+        # counts as a change is what happens after it is ready
+        c.stamp = await asyncio.to_thread(disk_stamp, c.target)
         if self._by_kernel.get(c.kernel_id) is not c:  # dropped while it started
             await discard(c.got[0])
             c.got = None
@@ -187,7 +205,7 @@ class CandidatePool:
         if self._by_kernel.get(kernel_id) is not c or c.got is None:
             await self.drop(kernel_id, "it did not start")
             return None
-        if await c.got[1].poll() is not None:
+        if await _dead(c.got[1]):
             await self.drop(kernel_id, "its process exited; a new one starts")
             return None
         del self._by_kernel[kernel_id]
@@ -219,7 +237,7 @@ class CandidatePool:
             return f"not applied within {self.ttl:g} s"
         if await asyncio.to_thread(disk_stamp, c.target) != c.stamp:
             return f"{c.target.prefix} changed on disk"
-        if c.state == "ready" and c.got is not None and await c.got[1].poll() is not None:
+        if c.state == "ready" and c.got is not None and await _dead(c.got[1]):
             c.state = "exited"  # kept (GET says so) until Apply or its ttl
         return None
 
