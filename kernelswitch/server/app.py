@@ -178,7 +178,7 @@ class KernelSwitchApp(ExtensionApp):
         self._switcher = Switcher(lambda kid, km: rewire(mkm, kid, km), hold, self.log, claim,
                                   settled)
         install(self.settings, self.log)  # cells queued behind %pyenv switch move with it
-        from ..kernels._pool import CandidatePool
+        from ..kernels import CandidatePool
 
         self.candidates = self._switcher.candidates = CandidatePool(
             self._switcher, lambda kid: kid in mkm, self.candidate_ttl, self.max_candidates,
