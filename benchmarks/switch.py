@@ -17,12 +17,17 @@ same load):
   several trials, interleaved; downtime = median(ours) - median(control),
   with the spread of the per-trial differences. ~0 means "indistinguishable
   from no switch";
+- **pre-started** (issue 20): the target selected first (``POST
+  kernels/{id}/candidate``, its kernel starts while the user reads the
+  comparison; not timed), then Apply -> the first ``execute_reply``;
+  and the memory one waiting candidate costs (its process's RSS and PSS);
 - **soak**: ``--soak N`` switches back and forth, printing the server's child
   processes, its open fds and the kernel's PATH length, which must stay flat.
 
     python benchmarks/switch.py [--repeat N] [--soak N] [--trials N] [--json]
 
-Targets (2-core machine): ours <= 1.0x JupyterLab's change-kernel, pause
+Targets (2-core machine): ours <= 1.0x JupyterLab's change-kernel, a
+pre-started Apply <= 0.25x, pause
 <= 0.25 s, failed-switch downtime 0 s (<= 0.05 s of noise), soak flat.
 Exit status 1 when a target is missed.
 """
@@ -52,6 +57,7 @@ from kernels._client import Notebook, rest  # noqa: E402
 from support.venvs import ipykernel_venv, make_venv  # noqa: E402
 
 TARGET_RATIO = 1.0
+TARGET_PRESTARTED = 0.25
 TARGET_PAUSE = 0.25
 TARGET_DOWNTIME = 0.05  # noise of a 2-core machine; a failed switch stops nothing
 
@@ -155,6 +161,41 @@ class Ours:
         assert code == 200, ans
         self.i += 1
         return await _exec(self.nb) - t0
+
+
+class Prestarted:
+    """Select (pre-start, untimed), then Apply: what the sidebar and picker do."""
+
+    def __init__(self, nb: Notebook, targets: list[str]) -> None:
+        self.nb, self.targets, self.i = nb, targets, 0
+        self.memory: list[dict[str, int]] = []
+
+    async def step(self) -> float:
+        target = self.targets[self.i % 2]
+        self.i += 1
+        path = f"kernelswitch/api/kernels/{self.nb.kernel_id}/candidate"
+        code, ans = await rest(self.nb.url, self.nb.token, "POST", path, {"target": target})
+        assert code == 202, ans
+        while (cand := (await rest(self.nb.url, self.nb.token, "GET", path))[1]["candidate"]
+               )["state"] != "ready":
+            assert cand["state"] == "starting", cand
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # the user reads the comparison; the candidate settles
+        self.memory.append(_memory(cand["pid"]))
+        t0 = time.monotonic()
+        code, ans = await self.nb.switch(target)
+        assert code == 200 and ans["prestarted"], ans
+        return await _exec(self.nb) - t0
+
+
+def _memory(pid: int) -> dict[str, int]:
+    """RSS and PSS (shared pages split among their users) of a process, in kB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        key, _, rest_ = line.partition(":")
+        if key in ("Rss", "Pss"):
+            out[key.lower() + "_kb"] = int(rest_.split()[0])
+    return out
 
 
 class JupyterLabWay:
@@ -265,17 +306,22 @@ async def run(repeat: int, n_soak: int, trials: int = 25) -> dict[str, Any]:
         nb = await Notebook.open(srv.url, srv.token)
         await _exec(nb)
         ours = Ours(nb, [str(native), sys.executable])
+        nb_pre = await Notebook.open(srv.url, srv.token)
+        pre = Prestarted(nb_pre, [str(native), sys.executable])
         lab = JupyterLabWay(srv, ["bench-native", "bench-server"])
         await lab.open()
-        for _ in range(2):  # warm caches (probe, imports) for both
+        for _ in range(2):  # warm caches (probe, imports) for all
             await ours.step()
+            await pre.step()
             await lab.step()
-        # interleaved, so both ways see the same load on a shared machine
-        t_ours, t_lab = [], []
+        # interleaved, so the ways see the same load on a shared machine
+        t_ours, t_pre, t_lab = [], [], []
         for _ in range(repeat):
             t_ours.append(await ours.step())
+            t_pre.append(await pre.step())
             t_lab.append(await lab.step())
         await lab.close()
+        await nb_pre.close()
         pause, usual, ans = await gaps_during(nb, nb.switch(str(overlay)))
         assert ans[0] == 200, ans
         await nb.switch(str(dying))  # warm: the first failure resolves the target
@@ -285,10 +331,15 @@ async def run(repeat: int, n_soak: int, trials: int = 25) -> dict[str, Any]:
     finally:
         srv.stop()
     med_ours, med_lab = statistics.median(t_ours), statistics.median(t_lab)
+    mem = pre.memory[2:]  # the timed steps
     return {
-        "ours_s": t_ours, "jupyterlab_s": t_lab,
+        "ours_s": t_ours, "jupyterlab_s": t_lab, "prestarted_s": t_pre,
         "ours_median_s": med_ours, "jupyterlab_median_s": med_lab,
         "ratio": med_ours / med_lab,
+        "prestarted_median_s": statistics.median(t_pre),
+        "prestarted_ratio": statistics.median(t_pre) / med_lab,
+        "candidate_rss_kb": int(statistics.median(m["rss_kb"] for m in mem)),
+        "candidate_pss_kb": int(statistics.median(m["pss_kb"] for m in mem)),
         "pause_s": pause, "usual_gap_s": usual,
         **failed,
         "soak": rows, "run_id": uuid.uuid4().hex[:8],
@@ -314,6 +365,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"change-kernel, JupyterLab's (PATCH session+ws):  median "
               f"{res['jupyterlab_median_s']:.3f} s")
         print(f"ratio ours / JupyterLab: {res['ratio']:.2f}x (target <= {TARGET_RATIO}x)")
+        print("pre-started Apply (select, then POST -> first execute_reply): median "
+              f"{res['prestarted_median_s']:.3f} s, {res['prestarted_ratio']:.2f}x JupyterLab's "
+              f"(target <= {TARGET_PRESTARTED}x)")
+        print(f"one waiting candidate costs RSS {res['candidate_rss_kb'] / 1024:.1f} MiB, "
+              f"PSS {res['candidate_pss_kb'] / 1024:.1f} MiB")
         print(f"pause (kernel cannot execute): {res['pause_s']:.3f} s "
               f"(usual gap {res['usual_gap_s'] * 1000:.1f} ms; target <= {TARGET_PAUSE} s)")
         ms = [f"{x * 1000:.1f}" for x in res["downtime_spread_s"]]
@@ -338,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     if not flat:
         print("soak: NOT flat (leak)")
     ok = (res["ratio"] <= TARGET_RATIO and res["pause_s"] <= TARGET_PAUSE
+          and res["prestarted_ratio"] <= TARGET_PRESTARTED
           and res["failed_switch_downtime_s"] <= TARGET_DOWNTIME and flat)
     return 0 if ok else 1
 

@@ -1,4 +1,4 @@
-"""The ``kernelswitch`` command: envs, resolve, compare, vm ..., doctor.
+"""The ``kernelswitch`` command: envs, resolve, compare, create, vm ..., doctor.
 
 Every command takes ``--json`` and exits non-zero with a one-line reason on error.
 """
@@ -13,6 +13,7 @@ from ..errors import KernelSwitchError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .create import register as register_create
     from .doctor import register as register_doctor
     from .envs import register as register_envs
     from .vm import register as register_vm
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     register_envs(sub)
+    register_create(sub)
     register_vm(sub)
     register_doctor(sub)
     return parser

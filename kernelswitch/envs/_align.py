@@ -182,12 +182,22 @@ def _has_ensurepip(target: EnvRecord) -> bool:
 async def run_align(plan: AlignPlan, emit: Callable[[str], Awaitable[None]]) -> int:
     """Run the plan's steps, passing each line of output to ``emit``; the
     first failing step's return code, or 0."""
+    return await run_steps(plan.steps, emit)
+
+
+async def run_steps(steps: list[list[str]], emit: Callable[[str], Awaitable[None]],
+                    step: Callable[[int, list[str]], Awaitable[None]] | None = None) -> int:
+    """Run commands one after the other, each line of their output to ``emit``
+    (``step(i, argv)`` before each); the first failing one's return code, or 0.
+    (Also :mod:`._create`'s.)"""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    for step in plan.steps:
-        await emit(f"$ {shlex.join(step)}\n")
+    for i, argv in enumerate(steps):
+        if step is not None:
+            await step(i, argv)
+        await emit(f"$ {shlex.join(argv)}\n")
         proc = await asyncio.create_subprocess_exec(
-            *step, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL, env=env)
         assert proc.stdout is not None
         async for raw in proc.stdout:

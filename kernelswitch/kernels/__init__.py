@@ -12,6 +12,9 @@ Public API (stable):
 ``Switcher(rewire)``
     ``await switch(kernel_id, km, record, carry_vars=, timeout=)`` and
     ``current(km)``; see :mod:`kernelswitch.kernels._switch`.
+``CandidatePool`` (:mod:`kernelswitch.kernels._pool`)
+    Candidates pre-started when the user selects an env; the switcher takes
+    the ready one (``switcher.candidates``) instead of starting its own.
 ``SwitchFailed``
     Raised by ``switch`` with ``.answer`` (the REST answer, ``ok: false``).
 ``configure(server_url=, token=, version_policy=, timeout=)``
@@ -23,6 +26,7 @@ Public API (stable):
 from __future__ import annotations
 
 from ._launch import LaunchTarget, configure, kernelside_path, launch_argv, launch_env
+from ._pool import CandidatePool
 from ._switch import Switcher, SwitchFailed
 from .errors import (
     CandidateExited,
@@ -39,6 +43,7 @@ from .provisioner import KernelSwitchProvisioner
 
 __all__ = [
     "CandidateExited",
+    "CandidatePool",
     "CandidateTimeout",
     "EnvIncompatible",
     "IpykernelImportFailed",

@@ -89,6 +89,8 @@ class Switcher:
         self._settled = settled
         self._busy: set[str] = set()
         self._retiring: set[asyncio.Task[None]] = set()
+        #: the :class:`~._pool.CandidatePool` of pre-started candidates, if any
+        self.candidates: Any = None
 
     # -- queries -----------------------------------------------------------
 
@@ -239,7 +241,7 @@ class Switcher:
         km.stop_restarter()  # a kernel killed during the switch is handled here
         cand = None
         try:
-            cand, prov, info = await self._start_candidate(kernel_id, km, target, timeout, timings)
+            cand, prov, info = await self._candidate(kernel_id, km, target, timeout, timings)
             report = CarryReport()
             if carry_vars or carry_from:
                 t = time.monotonic()
@@ -256,6 +258,7 @@ class Switcher:
             raise
         answer.update(
             ok=True,
+            prestarted=bool(timings.pop("prestarted", 0.0)),
             env=self._describe(km, target),
             carried=report.carried,
             not_carried=report.not_carried,
@@ -313,6 +316,18 @@ class Switcher:
                 f"{rec.prefix} cannot run this kernel: {rec.reason}", details={"path": rec.prefix}
             )
         return LaunchTarget.from_record(rec)
+
+    async def _candidate(
+        self, kernel_id: str, km: Any, target: LaunchTarget, timeout: float,
+        timings: dict[str, float],
+    ) -> tuple[Any, KernelSwitchProvisioner, dict[str, Any]]:
+        """The candidate pre-started for this target (:mod:`._pool`), else a new one."""
+        if self.candidates is not None:
+            got = await self.candidates.claim(kernel_id, target, timeout)
+            if got is not None:
+                timings["prestarted"] = 1.0
+                return got
+        return await self._start_candidate(kernel_id, km, target, timeout, timings)
 
     async def _start_candidate(
         self, kernel_id: str, km: Any, target: LaunchTarget, timeout: float,

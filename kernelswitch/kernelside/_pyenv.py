@@ -1,4 +1,4 @@
-"""``%pyenv``: list, current, compare, switch, align — thin clients of the REST API.
+"""``%pyenv``: list, current, compare, switch, align, create — thin clients of the REST API.
 
 Inside a kernel a kernelswitch server started (``KERNELSWITCH_KERNEL_ID`` is
 set), ``current``, ``compare`` and ``switch`` ask the server about *this*
@@ -56,6 +56,9 @@ def parser() -> argparse.ArgumentParser:
     ins.add_argument("target", help="a name from `%%pyenv list`, an interpreter or an env folder")
     ins.add_argument("--yes", action="store_true", help="run the command shown")
     ins.add_argument("--json", action="store_true")
+    from ._pyenv_create import add_parser
+
+    add_parser(sub)
     return p
 
 
@@ -91,6 +94,10 @@ def run(args: Any, usage_error: type[Exception]) -> Any:
         return _install(args)
     if args.action == "align":
         return _align(kid, args, usage_error)
+    if args.action == "create":
+        from . import _pyenv_create
+
+        return _pyenv_create.run(kid, args)
     if args.action == "switch":
         if kid is None:
             raise usage_error(
@@ -114,6 +121,7 @@ def run(args: Any, usage_error: type[Exception]) -> Any:
     if kid is not None:
         params = {"target": args.target, **({"notebook": notebook} if notebook else {})}
         data = client.request("GET", f"kernels/{kid}/compare?{urllib.parse.urlencode(params)}")
+        _prestart(kid, args.target)
     else:
         from ..envs import compare
         from ..envs._targets import resolve_target
@@ -123,6 +131,17 @@ def run(args: Any, usage_error: type[Exception]) -> Any:
         return data
     print(comparison_text(data))
     return None
+
+
+def _prestart(kid: str, target: str) -> None:
+    """Comparing is choosing: the server starts TARGET's kernel now, so a
+    switch to it right after only swaps (issue 20). Best effort."""
+    from . import client
+
+    try:
+        client.request("POST", f"kernels/{kid}/candidate", {"target": target}, timeout=10)
+    except Exception:  # an env that cannot run is what compare itself reports
+        pass
 
 
 def _progress(label: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -135,6 +136,25 @@ class KernelSwitchApp(ExtensionApp):
         "(the old kernel keeps running).",
     )
 
+    candidate_ttl = Float(
+        120.0,
+        config=True,
+        help="Seconds a kernel pre-started for the env a user selected (POST "
+        "kernels/{id}/candidate) waits for Apply before it is stopped.",
+    )
+    max_candidates = Int(
+        4,
+        config=True,
+        help="Pre-started candidate kernels the server keeps at most (each is a Python "
+        "process, ~tens of MB); the oldest is stopped first.",
+    )
+
+    @validate("candidate_ttl", "max_candidates")
+    def _check_positive(self, proposal: Any) -> Any:
+        if proposal["value"] <= 0:
+            raise TraitError(f"{proposal['trait'].name} must be > 0, not {proposal['value']!r}")
+        return proposal["value"]
+
     switchable_kernels = Bool(
         True,
         config=True,
@@ -213,6 +233,14 @@ class KernelSwitchApp(ExtensionApp):
         self._switcher = Switcher(lambda kid, km: rewire(mkm, kid, km), hold, self.log, claim,
                                   settled)
         install(self.settings, self.log)  # cells queued behind %pyenv switch move with it
+        from ..kernels import CandidatePool
+
+        self.candidates = self._switcher.candidates = CandidatePool(
+            self._switcher, lambda kid: kid in mkm, self.candidate_ttl, self.max_candidates,
+            self.log)
+
+    #: the :class:`~kernelswitch.kernels._pool.CandidatePool` (issue 20)
+    candidates: Any = None
 
     env_watcher: Any = None
 
@@ -233,6 +261,21 @@ class KernelSwitchApp(ExtensionApp):
             from ..envs import EnvWatcher
 
             self.env_watcher = EnvWatcher(list(self.env_roots), self.log, self.env_depth)
+            self.env_watcher.start()
+
+    def add_env_root(self, folder: str) -> None:
+        """Scan ``folder`` too from now on (``POST envs`` with ``add_root``)."""
+        if folder in self.env_roots or not os.path.isdir(folder):
+            return
+        self.env_roots = [*self.env_roots, folder]
+        self.log.info("kernelswitch: env root %s added", folder)
+        if self.env_watcher is not None:
+            from ..envs import EnvWatcher
+
+            old, self.env_watcher = self.env_watcher, EnvWatcher(
+                list(self.env_roots), self.log, self.env_depth)
+            self.env_watcher.generation = old.generation + 1
+            old.stop()
             self.env_watcher.start()
 
     def _default_provisioner(self, mkm: Any) -> None:
@@ -297,6 +340,8 @@ class KernelSwitchApp(ExtensionApp):
             from ..vm.hosts.tunnel import close_all as close_tunnels
 
             await close_tunnels()  # the pooled SSH connections of remote consoles
+        if self.candidates is not None:
+            await self.candidates.close()
         if self.env_watcher is not None:
             self.env_watcher.stop()
         if self._vm_manager is not None:

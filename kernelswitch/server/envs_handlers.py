@@ -1,4 +1,5 @@
-"""REST: ``GET envs[?refresh=1&notebook=PATH&kernel=ID]`` — every Python
+"""REST: ``POST envs`` makes one (:mod:`.envs_create`);
+``GET envs[?refresh=1&notebook=PATH&kernel=ID]`` — every Python
 environment on the machine, the server's own and the system interpreter always
 among them, each with a ``label``, a ``short_path`` and, given a notebook,
 ``recommended`` (see :mod:`kernelswitch.envs._listing`); given a kernel id,
@@ -22,6 +23,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from .._executors import run_in
+from . import envs_create
 from . import schemas as S
 from ._base import KSHandler
 
@@ -68,6 +70,7 @@ class EnvScans:
 
 
 class EnvsHandler(KSHandler):
+    body_schema = {"post": envs_create.BODY}
     query_schema = {"get": {"type": "object", "properties": {
         "refresh": S.QUERY_FLAG,
         # repeatable; read with get_query_arguments (see envs_extra)
@@ -86,7 +89,8 @@ class EnvsHandler(KSHandler):
                 "200": S.ok({"$ref": "#/components/schemas/EnvList"}),
                 **S.errors(400, 404),  # 404: a ?root= that is not a folder
             },
-        }
+        },
+        "post": envs_create.OPENAPI,
     }
 
     @property
@@ -120,6 +124,11 @@ class EnvsHandler(KSHandler):
         envs = await asyncio.to_thread(_present, result["envs"], notebook, current,
                                        0.0 if result.get("partial") else 2.0)
         self.send_json({**result, "envs": envs, "roots": roots})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        await envs_create.create(self)  # a new env (issue 20)
 
     def _current(self, kernel_id: str | None) -> dict[str, Any] | None:
         if kernel_id is None:

@@ -42,6 +42,8 @@ _ANSWER = {
         "not_carried": {"type": "object", "additionalProperties": {"type": "string"}},
         "error": {"type": ["object", "null"]}, "timings": {"type": "object"},
         "changes": {"type": "object"}, "pending": {"type": "boolean"},
+        "prestarted": {"type": "boolean", "description": "the new kernel is the candidate "
+                       "POST kernels/{id}/candidate started"},
         "queued": {"type": "array", "items": {"type": "string"}},
         "carry": {"type": "object", "description": "values carried, modules re-imported, "
                   "the rest with the reason (empty lists without carry)", "properties": {

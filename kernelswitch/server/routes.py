@@ -24,8 +24,10 @@ class NotFoundHandler(KSHandler):
 
 
 def handlers() -> list[tuple[str, Any]]:
+    from .candidate_handlers import routes as candidate_routes
     from .console_handlers import routes as console_routes
     from .envs_align import routes as env_align_routes
+    from .envs_create import routes as env_create_routes
     from .envs_extra import routes as env_extra_routes
     from .envs_handlers import routes as env_routes
     from .events_handlers import routes as events_routes
@@ -41,6 +43,7 @@ def handlers() -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     out += env_extra_routes(API)  # envs/generation before anything under envs
     out += env_align_routes(API)
+    out += env_create_routes(API)  # envs/interpreters
     out += env_routes(API)
     out += events_routes(API)  # events, vms/{name}/thumbnail
     out += vm_manage_routes(API)  # before vm_routes: more specific paths
@@ -52,6 +55,7 @@ def handlers() -> list[tuple[str, Any]]:
     out += osinfo_routes(API)
     out += openapi_routes(API)
     out += kernel_routes(API)
+    out += candidate_routes(API)
     # last: anything else under the API is a JSON 404, like every other error
     out.append((rf"{API}/.*", NotFoundHandler))
     return out

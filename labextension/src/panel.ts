@@ -13,6 +13,8 @@ import {
 } from './notebook';
 import { envLabel } from './protocol';
 import { buildPanel, IPanelDom, P } from './panel_dom';
+import { prestart } from './candidate';
+import { openNewEnv } from './newenv';
 import { el, renderFailed, renderSteps, renderSwitched } from './steps';
 
 export type { INotebookLike, INotebookSource };
@@ -54,6 +56,11 @@ export class EnvPanel extends Widget {
       void this.refresh(false);
     };
     dom.addRoot.addEventListener('click', scan);
+    // "New environment…": first in the lower grid, its form right under it
+    const newEnv = el('button', `jp-Button jp-mod-styled ${P}-newEnv`, 'New environment…');
+    const newEnvBox = el('div', `${P}-newEnvBox`);
+    dom.path.before(newEnv, newEnvBox);
+    newEnv.addEventListener('click', () => void this._newEnv(newEnvBox));
     dom.root.addEventListener('keydown', e => e.key === 'Enter' && scan());
     this._live = new LiveList(() => {
       if (this._state.kind === 'ready') {
@@ -216,6 +223,7 @@ export class EnvPanel extends Widget {
         'Open a notebook to switch its kernel.'));
       return;
     }
+    prestart(requestAPI, kernel.id, target); // Apply then only swaps its kernel in
     try {
       const comp = await compareWith(kernel.id, target, nb.context.path);
       if (this._selected !== key) {
@@ -275,6 +283,19 @@ export class EnvPanel extends Widget {
     this._anchor = 'row';
     await this.refreshKernel(true);
     this._place();
+  }
+
+  /** The new-env form; once made, the env is listed and selected (its kernel pre-starts). */
+  private async _newEnv(box: HTMLElement): Promise<void> {
+    const nb = this._notebook;
+    const path = nb?.context.path ?? '';
+    await openNewEnv({
+      into: box,
+      kernel: nb?.sessionContext.session?.kernel?.id ?? null,
+      folder: path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '',
+      made: env => void this.refresh(false).then(
+        () => this._select(env.executable || env.prefix, 'row', env.prefix))
+    });
   }
 
   /** Install ipykernel into an env after the user confirmed the exact command. */

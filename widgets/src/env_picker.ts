@@ -1,6 +1,7 @@
 import type { RenderProps } from '@anywidget/types';
 
 import { startAlign } from '../../labextension/src/align';
+import { prestart } from '../../labextension/src/candidate';
 import { renderEnvList } from '../../labextension/src/envlist';
 import type { IComparison, ISwitchAnswer } from '../../labextension/src/protocol';
 import { el, renderFailed, renderSteps, renderSwitched } from '../../labextension/src/steps';
@@ -125,6 +126,7 @@ export function renderEnvPicker({ model, el: root, signal }: RenderProps<EnvPick
         'by kernelswitch, so it cannot be switched from here.'));
       return;
     }
+    prestart(requestAPI, kid, target); // Apply then only swaps its kernel in
     try {
       const q = new URLSearchParams({ target });
       if (model.get('notebook')) {
