@@ -110,7 +110,8 @@ class KernelSwitchApp(ExtensionApp):
         help="Launch every Python kernel the server starts (the stock python3 kernelspec "
         "too) through the kernelswitch provisioner, so any of them can be switched to another "
         "environment. Set KernelProvisionerFactory.default_provisioner_name yourself to "
-        "choose another default; the 'Python (kernelswitch)' kernelspec is always switchable.",
+        "choose another default; the 'Python (kernelswitch)' kernelspec is always switchable "
+        "(it is listed in the launcher only while this is off).",
     )
 
     _switcher: Any = None
@@ -191,6 +192,10 @@ class KernelSwitchApp(ExtensionApp):
         user = self.serverapp.config.get("KernelProvisionerFactory", {}) if self.serverapp else {}
         if not self.switchable_kernels or "default_provisioner_name" in user:
             return
+        from ._kernelspecs import hide_own_kernelspec
+
+        if self.serverapp is not None:
+            hide_own_kernelspec(self.serverapp.kernel_spec_manager)
         factory = KernelProvisionerFactory.instance(parent=mkm)
         # the factory is process-wide: stop_extension puts the old default back,
         # so kernels started later in this process (tests, nbval) are not ours

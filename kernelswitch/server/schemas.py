@@ -109,6 +109,11 @@ COMPONENTS: dict[str, Any] = {
             "uuid": {"type": "string"},
             "state": {"enum": _STATES},
             "os_id": _STR_OR_NULL,
+            "os_name": {
+                "type": ["string", "null"],
+                "description": "the OS's name from libosinfo (\"Alpine Linux 3.17\"); null "
+                "when none is recorded",
+            },
             "memory": _INT_OR_NULL,
             "vcpus": _INT_OR_NULL,
             "machine": _STR_OR_NULL,

@@ -45,6 +45,7 @@ from .connection import libvirt_module as _libvirt
 from .create import CreateMixin, undefine_domain
 from .errors import ShutdownTimeout, VMStateError
 from .manage import ManageMixin
+from .osinfo import os_name
 from .power import POLL_INTERVAL, SHUTDOWN_TIMEOUT, PowerMixin
 from .storage import Storage
 
@@ -128,6 +129,7 @@ class VMManager(CreateMixin, PowerMixin, ManageMixin):
             "uuid": uuid,
             "state": state,
             "os_id": parsed["os_id"],
+            "os_name": os_name(parsed["os_id"]),
             "memory": parsed["memory"],
             "vcpus": parsed["vcpus"],
             "machine": parsed["machine"],

@@ -12,6 +12,8 @@ Public API (stable; used by the VM manager, the REST handlers and the CLI):
   by every word of *query* (matched against short id, name, distro, version).
 - :func:`get_os` ``(short_id) -> OSInfo`` — raises :class:`InvalidVMSpec` with
   close matches when the id is unknown. :data:`GENERIC` stands for "unknown OS".
+- :func:`os_name` ``(os_id) -> str | None`` — the name a person reads for a
+  recorded OS id ("Alpine Linux 3.17"), ``None`` when no OS is recorded.
 - :func:`db_info` — osinfo-db version, date and age in days (for ``doctor``).
 
 The database is loaded once per process (~0.3 s) under a lock and cached.
@@ -39,6 +41,7 @@ __all__ = [
     "identify_async",
     "identify_or_raise",
     "list_oses",
+    "os_name",
 ]
 
 #: The id libvirt tools record when the OS is not known.
@@ -51,6 +54,7 @@ _DB_LOCK = threading.RLock()
 _DB: Any = None
 _OS_CACHE: dict[str, OSInfo] = {}
 _OS_LIST: list[OSInfo] | None = None
+_NAMES: dict[str, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -300,6 +304,31 @@ def get_os(short_id: str) -> OSInfo:
         "(or GET osinfo/oses?q=...), or use 'generic'."
     )
     raise InvalidVMSpec(msg, details={"os": key, "suggestions": close})
+
+
+def os_name(os_id: str | None) -> str | None:
+    """The OS's name for a VM record: UIs show "Alpine Linux 3.17", never a URL.
+
+    An id the database does not know (a newer osinfo-db made the VM) keeps its
+    URL's last two parts ("fedora/41"), as `%vm list` shows it; a host without
+    libosinfo does the same rather than failing the VM list. A dict lookup:
+    the VM list asks once per VM on every event snapshot.
+    """
+    global _NAMES
+    if not os_id:
+        return None
+    if os_id == UNKNOWN_OS_ID:
+        return GENERIC.name
+    if _NAMES is None:
+        try:
+            _NAMES = {o.id: o.name for o in list_oses()}
+        except HostError:
+            _NAMES = {}
+    name = _NAMES.get(os_id)
+    if name:
+        return name
+    parts = os_id.rstrip("/").split("/")
+    return "/".join(parts[-2:]) if len(parts) > 3 else os_id
 
 
 # ------------------------------------------------------------ identification

@@ -7,6 +7,7 @@ import {
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { EnvPanel, INotebookLike, INotebookSource } from './panel';
+import { vmPlugin } from './vm_plugin';
 
 export { requestAPI, APIError } from './api';
 export type { IEnvList, IEnvRecord } from './api';
@@ -69,4 +70,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [plugin, vmPlugin];

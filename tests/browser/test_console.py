@@ -17,31 +17,10 @@ import pytest
 from playwright.sync_api import Page, expect
 from support.console_vm import mark_stopped, serial_text, wait_rebooted
 from support.jupyter import RunningServer
+from support.keys import SHIFTED as _SHIFTED
+from support.keys import code as _code
+from support.keys import type_like_a_person
 from support.notebooks import open_notebook, write_notebook
-
-# US layout: shifted character -> the key it is on
-_SHIFTED = dict(zip('~!@#$%^&*()_+{}|:"<>?', "`1234567890-=[]\\;',./", strict=True))
-_CODES = {
-    **{c: f"Digit{c}" for c in "0123456789"},
-    " ": "Space", "-": "Minus", "=": "Equal", "[": "BracketLeft", "]": "BracketRight",
-    "\\": "Backslash", ";": "Semicolon", "'": "Quote", ",": "Comma", ".": "Period",
-    "/": "Slash", "`": "Backquote",
-}  # fmt: skip
-
-
-def _code(ch: str) -> str:
-    return f"Key{ch.upper()}" if ch.isalpha() else _CODES[ch]
-
-
-def type_like_a_person(page: Page, text: str) -> None:
-    """Type with the physical keys a US keyboard needs (Shift held for symbols)."""
-    for ch in text:
-        if ch == "\n":
-            page.keyboard.press("Enter")
-        elif ch in _SHIFTED or ch.isupper():
-            page.keyboard.press(f"Shift+{_code(_SHIFTED.get(ch, ch))}")
-        else:
-            page.keyboard.press(_code(ch))
 
 
 def api(lab: RunningServer, path: str, method: str = "GET", body: Any = None) -> tuple[bytes, Any]:

@@ -2,6 +2,7 @@ import type { RenderProps } from '@anywidget/types';
 
 import { pageConfig } from './api';
 import css from './console.css';
+import { attachAudio } from './console_audio';
 
 /**
  * The live VM console: a canvas painted from the server's websocket
@@ -287,7 +288,7 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
         // keep paints in arrival order (inflating is asynchronous)
         paintChain = paintChain.then(() => paint(buf)).catch(() => undefined);
       } else if (kind === 2) {
-        playAudio(buf);
+        audio.play(buf);
       }
     };
     ws.onclose = () => {
@@ -308,6 +309,14 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
     const w = canvas.width;
     const h = canvas.height;
     canvas.style.imageRendering = mode === 'fit' ? 'auto' : 'pixelated';
+    if (mode === 'fit' && w && root.classList.contains('ks-mod-fill')) {
+      // a tab: the whole screen in sight, as large as the tab allows (either way)
+      const k = Math.min(screen.clientWidth / w, screen.clientHeight / h) || 1;
+      canvas.style.maxWidth = 'none';
+      canvas.style.width = `${Math.floor(w * k)}px`;
+      canvas.style.height = `${Math.floor(h * k)}px`;
+      return;
+    }
     if (mode === 'fit' || !w) {
       canvas.style.width = '100%';
       canvas.style.height = 'auto';
@@ -418,83 +427,13 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   });
 
   // ------------------------------------------------------------ audio
-  let audioCtx: AudioContext | null = null;
-  let gain: GainNode | null = null;
-  let nextTime = 0;
-  const updateAudioUi = (): void => {
-    const on = model.get('audio');
-    const muted = model.get('muted');
-    audioBtn.textContent = on && !muted ? 'Sound on' : 'Sound off';
-    audioBtn.title = on ? 'Mute the VM' : 'Play the VM’s sound';
-    volume.value = String(model.get('volume') ?? 1);
-    root.dataset.audio = on ? (muted ? 'muted' : 'on') : 'off';
-    if (gain) {
-      gain.gain.value = muted ? 0 : Number(volume.value);
-    }
-  };
-  const playAudio = (buf: ArrayBuffer): void => {
-    root.dataset.audioBytes = String(Number(root.dataset.audioBytes ?? 0) + buf.byteLength - 8);
-    if (!audioCtx || !gain) {
-      return;
-    }
-    const view = new DataView(buf);
-    const channels = view.getUint8(1) || 2;
-    const rate = view.getUint32(4, true);
-    const frames = Math.floor((buf.byteLength - 8) / (2 * channels));
-    if (!frames) {
-      return;
-    }
-    const ab = audioCtx.createBuffer(channels, frames, rate);
-    for (let c = 0; c < channels; c++) {
-      const out = ab.getChannelData(c);
-      for (let i = 0; i < frames; i++) {
-        out[i] = view.getInt16(8 + (i * channels + c) * 2, true) / 32768;
-      }
-    }
-    const src = audioCtx.createBufferSource();
-    src.buffer = ab;
-    src.connect(gain);
-    // schedule back to back; if we fell behind, restart just ahead of now
-    nextTime = Math.max(nextTime, audioCtx.currentTime + 0.05);
-    src.start(nextTime);
-    nextTime += ab.duration;
-  };
-  audioBtn.addEventListener('click', () => {
-    const on = model.get('audio');
-    if (on && !model.get('muted')) {
-      model.set('muted', true);
-    } else {
-      if (!audioCtx) {
-        audioCtx = new AudioContext();
-        gain = audioCtx.createGain();
-        gain.connect(audioCtx.destination);
-      }
-      void audioCtx.resume();
-      model.set('audio', true);
-      model.set('muted', false);
-      send({ type: 'audio', enable: true });
-    }
-    model.save_changes();
-    updateAudioUi();
-  });
-  volume.addEventListener('input', () => {
-    model.set('volume', Number(volume.value));
-    model.save_changes();
-    updateAudioUi();
-  });
-  model.on('change:audio', () => {
-    send({ type: 'audio', enable: model.get('audio') });
-    updateAudioUi();
-  });
-  model.on('change:muted', updateAudioUi);
-  model.on('change:volume', updateAudioUi);
-  updateAudioUi();
+  const audio = attachAudio(model, root, audioBtn, volume, send);
 
   connect();
   return () => {
     closed = true;
     ro.disconnect();
     ws?.close();
-    void audioCtx?.close();
+    audio.close();
   };
 }

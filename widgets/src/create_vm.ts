@@ -1,7 +1,7 @@
 import type { RenderProps } from '@anywidget/types';
 
 import { APIError, requestAPI } from './api';
-import { button, el, elapsed, errorField, errorLine, humanSize } from './vm_common';
+import { button, el, elapsed, errorField, errorLine, humanSize, LocalModel } from './vm_common';
 import css from './vm_widgets.css';
 
 /**
@@ -41,7 +41,7 @@ interface Checked {
   spec: { os: string; memory: number; cpus: number; disk: number } | null;
   host: { memory: number; cpus: number; disk: number | null } | null;
 }
-interface VMInfo {
+export interface VMInfo {
   name: string;
   state: string;
   media?: { path: string | null }[];
@@ -410,5 +410,22 @@ export function renderCreateVM(
   return () => {
     alive = false;
     clearTimeout(timer);
+  };
+}
+
+/**
+ * The create form without a kernel (a JupyterLab tab, the manager's "New VM…"):
+ * the same view a notebook cell shows, on a model kept in the page.
+ */
+export function mountCreateVM(host: HTMLElement, options: CreateOptions = {}): () => void {
+  const model = new LocalModel<CreateVMModel>({
+    iso: '', name: '', os: '', memory: '', cpus: '', disk: '', start: true,
+    status: 'editing', errors: {}, created: {}
+  });
+  const cleanup = renderCreateVM({ model, el: host } as unknown as RenderProps<CreateVMModel>, options);
+  return () => {
+    cleanup();
+    model.off();
+    host.replaceChildren();
   };
 }

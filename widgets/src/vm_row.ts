@@ -146,6 +146,10 @@ export function makeRow(vm: VM, onAction: (action: Action) => void): Row {
     buttons.set(a.action, b);
     bar.append(b);
   }
+  const tab = openInTabButton(vm.name);
+  if (tab) {
+    buttons.get('console')?.after(tab);
+  }
   const progress = el('div', 'ks-vmm-progress');
   progress.setAttribute('aria-live', 'polite');
   const error = el('div', 'ks-vmm-error');
@@ -165,6 +169,27 @@ export function makeRow(vm: VM, onAction: (action: Action) => void): Row {
   return row;
 }
 
+/** The DOM event the JupyterLab extension answers with a console tab (labextension/src/vm_plugin.ts). */
+export const OPEN_CONSOLE_EVENT = 'kernelswitch:open-console';
+
+/**
+ * "Open in tab": the console in a JupyterLab tab of its own. Only where the
+ * kernelswitch extension runs (it marks the page): a widget has no handle on
+ * the app, so it asks with a DOM event.
+ */
+function openInTabButton(name: string): HTMLButtonElement | null {
+  if (document.body.dataset.ksShell !== 'true') {
+    return null;
+  }
+  const b = button('Open in tab', 'ks-vmw-btn ks-vmm-act ks-vmm-tab', "Show the VM's screen in a tab of its own");
+  b.dataset.action = 'tab';
+  b.setAttribute('aria-label', `Open the console of ${name} in a tab`);
+  b.addEventListener('click', () => {
+    document.dispatchEvent(new CustomEvent(OPEN_CONSOLE_EVENT, { detail: { name } }));
+  });
+  return b;
+}
+
 /** State, OS, sizes, and which actions fit the state now (the others greyed, saying why). */
 export function paintRowState(row: Row, vm: VM): void {
   row.li.dataset.state = vm.state;
@@ -177,6 +202,12 @@ export function paintRowState(row: Row, vm: VM): void {
     diskUse(vm)
   ].join(' · ');
   row.meta.dataset.state = vm.state;
+  const tab = row.li.querySelector<HTMLButtonElement>('.ks-vmm-tab');
+  if (tab) {
+    const why = allowed('console', vm.state);
+    tab.disabled = Boolean(why);
+    tab.title = why ? `Open the console in a tab (not now: ${why})` : "Show the VM's screen in a tab of its own";
+  }
   for (const a of ACTIONS) {
     const b = row.buttons.get(a.action) as HTMLButtonElement;
     // a shutdown waits for the guest: forcing it off stays possible meanwhile

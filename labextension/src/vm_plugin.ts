@@ -1,0 +1,113 @@
+/**
+ * VMs in JupyterLab's own shell (issue #17): the VM sidebar, console and
+ * create-form tabs (restored after a reload), the commands with their palette
+ * entries and right-click menu, and the launcher's "Virtual machine" tile.
+ */
+
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette, WidgetTracker } from '@jupyterlab/apputils';
+import { ILauncher } from '@jupyterlab/launcher';
+
+import { OPEN_CONSOLE_EVENT } from '../../widgets/lib/shell';
+import { setThumbnailsVisible } from './events';
+import { addCommands, CommandIDs, MENU, ROW_SELECTOR, VERB_COMMANDS } from './vm_commands';
+import { vmIcon } from './vm_icons';
+import { VMSidebar } from './vm_sidebar';
+import { VMStore } from './vm_store';
+import { ConsoleTab, CreateVMTab } from './vm_tabs';
+
+const SIDEBAR_ID = 'kernelswitch-vms';
+const PALETTE_CATEGORY = 'Virtual machines';
+
+export const vmPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'kernelswitch:vms',
+  description: 'VM sidebar, VM consoles in tabs, VM commands and the launcher tile.',
+  autoStart: true,
+  optional: [ILayoutRestorer, ICommandPalette, ILauncher],
+  activate: (
+    app: JupyterFrontEnd,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null,
+    launcher: ILauncher | null
+  ) => {
+    const store = new VMStore();
+    const consoles = new WidgetTracker<ConsoleTab>({ namespace: 'kernelswitch-console' });
+    const forms = new WidgetTracker<CreateVMTab>({ namespace: 'kernelswitch-new-vm' });
+
+    const tabs = {
+      open: (name: string): ConsoleTab => {
+        const open = consoles.find(w => w.vmName === name);
+        if (open) {
+          app.shell.activateById(open.id);
+          return open;
+        }
+        const tab = new ConsoleTab(name);
+        tab.setState(store.get(name)?.state ?? '');
+        void consoles.add(tab);
+        app.shell.add(tab, 'main');
+        app.shell.activateById(tab.id);
+        return tab;
+      },
+      create: (): CreateVMTab => {
+        const open = forms.currentWidget;
+        if (open && !open.isDisposed) {
+          app.shell.activateById(open.id);
+          return open;
+        }
+        // once made and started, its console is where a person goes next
+        const form = new CreateVMTab(vm => {
+          if (vm.state === 'running') {
+            tabs.open(vm.name);
+          }
+        });
+        void forms.add(form);
+        app.shell.add(form, 'main');
+        app.shell.activateById(form.id);
+        return form;
+      }
+    };
+    store.changed.connect(() => {
+      consoles.forEach(tab => tab.setState(store.get(tab.vmName)?.state ?? tab.state));
+    });
+
+    addCommands(app, store, tabs);
+    for (const [rank, id] of MENU.entries()) {
+      app.contextMenu.addItem({ command: id, selector: ROW_SELECTOR, rank: 10 + rank });
+    }
+    if (palette) {
+      for (const id of [CommandIDs.console, CommandIDs.create, ...Object.values(VERB_COMMANDS), CommandIDs.remove]) {
+        palette.addItem({ command: id, args: { isPalette: true }, category: PALETTE_CATEGORY });
+      }
+    }
+    launcher?.add({ command: CommandIDs.create, args: { isLauncher: true }, category: 'Other', rank: 1 });
+
+    const sidebar: VMSidebar = new VMSidebar(store, app.commands, visible =>
+      setThumbnailsVisible(sidebar, visible)
+    );
+    sidebar.id = SIDEBAR_ID;
+    sidebar.title.icon = vmIcon;
+    sidebar.title.caption = 'Virtual machines';
+    app.shell.add(sidebar, 'left', { rank: 850 });
+
+    if (restorer) {
+      restorer.add(sidebar, SIDEBAR_ID);
+      void restorer.restore(consoles, {
+        command: CommandIDs.console,
+        args: tab => ({ name: tab.vmName }),
+        name: tab => tab.vmName
+      });
+      void restorer.restore(forms, { command: CommandIDs.create, name: () => 'new-vm' });
+    }
+
+    // "Open in tab" in the notebook's VM manager (it has no handle on the app)
+    document.addEventListener(OPEN_CONSOLE_EVENT, event => {
+      const name = (event as CustomEvent<{ name?: string }>).detail?.name;
+      if (typeof name === 'string' && name) {
+        void app.commands.execute(CommandIDs.console, { name });
+      }
+    });
+    document.body.dataset.ksShell = 'true';
+
+    store.start();
+  }
+};
