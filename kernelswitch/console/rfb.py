@@ -130,6 +130,9 @@ class RFBClient:
         self._last_request = 0.0
         self._wake = asyncio.Event()
         self._full = True  # the next request asks for the whole screen
+        #: every pixel of the current screen size has been painted at least once
+        #: (a resize alone paints nothing: its screen stays black until then)
+        self.complete = False
         self._pacer: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -249,6 +252,7 @@ class RFBClient:
         # a scan that finds none also slows its refresh timer down.
         self._request_now_or_kick()
         rects: list[Rect] = []
+        painted = 0  # pixels this update really carried
         buf, put = self._buf, self.fb.put
         for _ in range(n):
             if len(buf) - self._pos < 12:
@@ -262,12 +266,16 @@ class RFBClient:
                 put(x, y, w, h, buf, self._pos)  # straight from the receive buffer
                 self._pos += size
                 rects.append((x, y, w, h))
+                painted += w * h
             else:
                 rect = await self._on_rect(x, y, w, h, enc)
                 if rect is not None and enc == ENC_ZLIB:
                     rects.append(rect)
+                    painted += w * h
                 elif rect is not None:  # a new screen size: all of it is new
                     rects = [rect]
+        if not self.complete and painted and painted >= self.fb.width * self.fb.height:
+            self.complete = True  # the answer to a full request (QEMU sends all of it)
         if rects:
             self.handlers.update(rects)
 
@@ -305,6 +313,7 @@ class RFBClient:
     def _resize(self, w: int, h: int) -> None:
         if (w, h) != (self.fb.width, self.fb.height):
             self.fb.resize(w, h)
+            self.complete = False
             self.handlers.resize(w, h)
             # The new screen's content comes with the next full update.
             self._full = True

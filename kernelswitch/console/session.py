@@ -50,6 +50,9 @@ LINGER = 10.0
 RETRY = 1.0
 #: Updates up to this many changed pixels are encoded on the event loop (~1 ms).
 INLINE_PIXELS = 1 << 18
+#: Seconds after the first update before a screen never painted in full is served
+#: anyway (a QEMU that never answers a full request must not block screenshots).
+FIRST_FRAME_GRACE = 5.0
 
 
 class ConsoleSession:
@@ -82,6 +85,7 @@ class ConsoleSession:
         self._saving: set[asyncio.Task[None]] = set()
         self._to_encode: list[Rect] = []
         self._encoder: asyncio.Task[None] | None = None
+        self._grace: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------ users
 
@@ -242,6 +246,9 @@ class ConsoleSession:
         # the client painted into its own framebuffer: share it (same object)
         self.fb = client.fb
         self._has_frame = False
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
         self.client = client
         self._audio_on = False
         client.want_updates(bool(self.users))
@@ -256,8 +263,7 @@ class ConsoleSession:
 
     def _on_update(self, rects: list[Rect]) -> None:
         if not self._has_frame:
-            self._has_frame = True
-            self._connected.set()
+            self._first_update(rects)
         if self.viewers:
             self._to_encode.extend(rects)
             if self._encoder is None or self._encoder.done():
@@ -266,6 +272,31 @@ class ConsoleSession:
         for waiter in self._update_waiters:
             if not waiter.done():
                 waiter.set_result(None)
+
+    def _first_update(self, rects: list[Rect]) -> None:
+        """The console counts as connected (screenshots, frames, thumbnails answered)
+        only once the whole screen was painted: the first message QEMU sends is
+        often just the screen size, which left a black first screenshot."""
+        client = self.client
+        if client is None or client.complete:
+            self._has_frame = True
+            self._connected.set()
+        elif self._grace is None:
+            self._grace = asyncio.get_running_loop().call_later(
+                FIRST_FRAME_GRACE, self._grace_over, client
+            )
+
+    def _grace_over(self, client: RFBClient) -> None:
+        self._grace = None
+        if self.client is client and not self._has_frame:
+            log.debug("console vm=%s: no full screen after %ss", self.name, FIRST_FRAME_GRACE)
+            self._has_frame = True
+            self._connected.set()
+
+    @property
+    def ready(self) -> bool:
+        """Connected and its whole screen painted: the pixels are the guest's."""
+        return self.status == "connected" and self._has_frame
 
     async def _encode(self) -> None:
         """Encode pending updates for the viewers that are keeping up; updates

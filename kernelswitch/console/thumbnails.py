@@ -190,7 +190,7 @@ class Thumbnails:
         t = self._items.setdefault(key, _Thumb())
         now = time.monotonic()
         session = self._sessions().get(key[1])
-        if session is not None and session.status == "connected" and session.fb.width:
+        if session is not None and session.ready and session.fb.width:
             fb = session.fb
             if fb.version == t.fb_version or (now - t.fb_at < FB_EVERY and not force):
                 return False

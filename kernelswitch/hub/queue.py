@@ -38,8 +38,8 @@ def coalesce_key(msg: dict[str, Any], seq: int) -> Hashable:
         return ("vm", uri, name)
     if kind == "media":
         return ("media", uri, name, msg.get("device"))
-    if kind == "thumbnail":
-        return ("thumbnail", uri, name)
+    if kind in ("thumbnail", "stats"):
+        return (kind, uri, name)
     if kind in ("envs", "snapshot"):
         return (kind,)
     if kind == "host":

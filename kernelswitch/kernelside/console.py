@@ -3,12 +3,14 @@
 Public API (stable): :class:`Console` ``(vm, scale="fit")``:
 
 - ``frame`` -> the current screen, an H x W x 4 uint8 numpy array (RGBA)
-- ``screenshot(path=None)`` -> PNG bytes (written to *path* when given)
+- ``screenshot(path=None)`` -> PNG bytes; ``screenshot(path)`` writes it, returns None
 - ``type(text)`` types text as keystrokes (US layout); ``press("ctrl+alt+delete")``
 - ``click(x, y, button="left")`` / ``move(x, y)`` with the absolute pointer
-- ``wait_for(region=None, image=None, timeout=60)`` waits until the screen (or a
-  region ``(x, y, w, h)`` of it) changes, or until it matches *image* (an array
-  or a PNG path), and returns the frame; :class:`ConsoleTimeout` otherwise.
+- ``wait_for(region=None, image=None, stable=None, ignore=(), timeout=60)`` waits
+  until the screen (or a region ``(x, y, w, h)`` of it) changes by more than a
+  blinking cursor, until it matches *image* (an array or a PNG path), or until
+  it stayed unchanged for *stable* seconds, and returns the frame;
+  :class:`ConsoleTimeout` otherwise.
 
 The browser view opens its own websocket to the server
 (``kernelswitch/api/vms/{name}/console``): frames never pass through the
@@ -37,9 +39,30 @@ SCALES = ("fit", "1:1", "integer")
 BUTTONS = {"left": 1, "middle": 2, "right": 4}
 
 
+#: Differing pixels that make a change: more than a blinking text cursor (9 x 2).
+MIN_CHANGED = 32
+
+
 class ConsoleTimeout(KernelSwitchError):
     code = "console_timeout"
     http_status = 408
+
+
+class ConsoleWaitInterrupted(KeyboardInterrupt):
+    """Ctrl+C during a wait: still a KeyboardInterrupt (scripts stop), shown by
+    IPython as this one line instead of a traceback through urllib."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"KeyboardInterrupt: {self}"]
+
+
+def _changed(a: np.ndarray, b: np.ndarray, min_changed: int) -> bool:
+    """More than *min_changed* pixels differ (or the size changed)."""
+    import numpy as np
+
+    if a.shape != b.shape:
+        return True
+    return int(np.count_nonzero(np.any(a != b, axis=-1))) > min_changed
 
 
 def _get_bytes(path: str, timeout: float = 60.0) -> tuple[bytes, Any]:
@@ -91,12 +114,14 @@ class Console(_KSWidget):
         h = int(headers["X-Framebuffer-Height"])
         return np.frombuffer(body, np.uint8).reshape(h, w, 4)
 
-    def screenshot(self, path: str | Path | None = None) -> bytes:
-        """The screen as PNG bytes; also written to *path* when given."""
+    def screenshot(self, path: str | Path | None = None) -> bytes | None:
+        """The screen as PNG bytes; with *path*, written there and nothing returned
+        (as a cell's last line it must not print ~100 KB of bytes)."""
         png, _ = _get_bytes(f"{self._path}/screenshot")
-        if path is not None:
-            Path(path).write_bytes(png)
-        return png
+        if path is None:
+            return png
+        Path(path).write_bytes(png)
+        return None
 
     # ------------------------------------------------------------ input
 
@@ -128,39 +153,87 @@ class Console(_KSWidget):
         region: tuple[int, int, int, int] | None = None,
         image: Any = None,
         *,
+        stable: float | None = None,
+        ignore: list[tuple[int, int, int, int]] | tuple[()] = (),
+        min_changed: int = MIN_CHANGED,
         timeout: float = 60.0,
         tolerance: float = 0.0,
         interval: float = 0.25,
     ) -> np.ndarray:
-        """Wait until *region* changes, or until it matches *image*; return the frame.
+        """Wait until *region* changes, until it matches *image*, or (``stable=SECONDS``)
+        until it stopped changing for that long; return the frame.
 
-        *region* is ``(x, y, w, h)`` in guest pixels (default: the whole screen).
+        *region* is ``(x, y, w, h)`` in guest pixels (default: the whole screen);
+        *ignore* lists regions (screen coordinates) never looked at, e.g. a clock.
+        A change is more than *min_changed* differing pixels, so a blinking text
+        cursor (18 pixels) is not one; 0 counts every pixel.
         *image* is an H x W x 3/4 array or a PNG path of the region's size;
         *tolerance* is the mean absolute difference (0-255) still called a match.
+        Ctrl+C (interrupt the kernel) ends the wait with one line.
         """
+        try:
+            return self._wait(region, image, stable, list(ignore), min_changed, timeout,
+                              tolerance, interval)  # fmt: skip
+        except KeyboardInterrupt:
+            raise ConsoleWaitInterrupted(f"wait_for on VM {self.vm!r} interrupted") from None
+
+    def _wait(
+        self,
+        region: tuple[int, int, int, int] | None,
+        image: Any,
+        stable: float | None,
+        ignore: list[tuple[int, int, int, int]],
+        min_changed: int,
+        timeout: float,
+        tolerance: float,
+        interval: float,
+    ) -> np.ndarray:
         import numpy as np
 
         want = None if image is None else self._load(image)
         deadline = time.monotonic() + timeout
-        start = self._crop(self.frame, region)
+        ref = self._view_of(self.frame, region, ignore)
+        ref_at = time.monotonic()
         while True:
             frame = self.frame
-            part = self._crop(frame, region)
-            if want is None:
-                if part.shape != start.shape or not np.array_equal(part, start):
+            part = self._view_of(frame, region, ignore)
+            if want is not None:
+                if part.shape[:2] == want.shape[:2]:
+                    diff = np.abs(part[..., :3].astype(np.int16) - want[..., :3].astype(np.int16))
+                    if float(diff.mean()) <= tolerance:
+                        return frame
+            elif _changed(ref, part, min_changed):
+                if stable is None:
                     return frame
-            elif part.shape[:2] == want.shape[:2]:
-                diff = np.abs(part[..., :3].astype(np.int16) - want[..., :3].astype(np.int16))
-                if float(diff.mean()) <= tolerance:
-                    return frame
+                ref, ref_at = part, time.monotonic()
+            elif stable is not None and time.monotonic() - ref_at >= stable:
+                return frame
             if time.monotonic() >= deadline:
-                what = "to change" if want is None else "to match the image"
                 where = f"region {region}" if region else "screen"
+                if want is not None:
+                    what = "come to match the image"
+                elif stable is not None:
+                    what = f"stay unchanged for {stable:g} s"
+                else:
+                    what = "come to change"
                 raise ConsoleTimeout(
-                    f"the {where} of VM {self.vm!r} did not come {what} within {timeout:g} s; "
+                    f"the {where} of VM {self.vm!r} did not {what} within {timeout:g} s; "
                     "look at console.frame, or raise timeout/tolerance"
                 )
             time.sleep(interval)
+
+    def _view_of(
+        self,
+        frame: np.ndarray,
+        region: tuple[int, int, int, int] | None,
+        ignore: list[tuple[int, int, int, int]],
+    ) -> np.ndarray:
+        """*region* of *frame* with the *ignore* regions blanked (a copy if any)."""
+        if ignore:
+            frame = frame.copy()
+            for x, y, w, h in ignore:
+                frame[y : y + h, x : x + w] = 0
+        return self._crop(frame, region)
 
     @staticmethod
     def _crop(frame: np.ndarray, region: tuple[int, int, int, int] | None) -> np.ndarray:

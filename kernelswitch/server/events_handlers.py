@@ -15,8 +15,14 @@ never a backlog; one with over 10,000 things pending is closed (1013) and
 gets a fresh snapshot when it reconnects.
 
 Client -> server: ``{"type": "thumbnails", "visible": bool}`` (a list of VMs
-is on screen: screenshot thumbnails are taken only while one is). A bad
+is on screen: screenshot thumbnails are taken only while one is);
+``{"type": "stats", "watch": bool}``: while on, this client also gets
+``{"type": "stats", name, uri, sample}`` about every second per running VM
+(see :mod:`kernelswitch.vm.stats`; sampled only while someone watches). A bad
 message gets ``{"type": "error", "message"}``.
+
+``GET vms/{name}/stats?seconds=300``: that VM's recent samples (the caller
+counts as a watcher for 30 s).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from jupyter_server.auth.decorator import authorized, ws_authenticated
 from tornado import web
 from tornado.websocket import WebSocketClosedError
 
+from ..console.errors import BadInput
 from . import schemas as S
 from ._base import KSHandler
 from .console_handlers import SameOriginSocket, _binary, _finish_binary, _vm_info
@@ -116,8 +123,12 @@ class EventsSocket(SameOriginSocket):
         if isinstance(msg, dict) and msg.get("type") == "thumbnails":
             self.service.set_visible(self, msg.get("visible") is True)
             return
+        if isinstance(msg, dict) and msg.get("type") == "stats":
+            self.service.watch_stats(self, self.sub, msg.get("watch") is True)
+            return
         self.write_message(json.dumps({"type": "error", "message": (
-            'expected {"type": "thumbnails", "visible": true|false} as JSON text'
+            'expected {"type": "thumbnails", "visible": true|false} or '
+            '{"type": "stats", "watch": true|false} as JSON text'
         )}))  # fmt: skip
 
     def on_close(self) -> None:
@@ -126,6 +137,7 @@ class EventsSocket(SameOriginSocket):
             return
         service.hub.unsubscribe(self.sub)
         service.set_visible(self, False)
+        service.watch_stats(self, self.sub, False)
         self.pump.cancel()
 
 
@@ -159,8 +171,39 @@ class ThumbnailHandler(KSHandler):
         _finish_binary(self, png, "image/png")
 
 
+class StatsHandler(KSHandler):
+    openapi = {
+        "get": {
+            "summary": "Recent live stats of a running VM (one sample a second, up to 300 s): "
+            "cpu (% of its vCPUs), memory_used/memory_total (bytes), disk_read/disk_write "
+            "and net_rx/net_tx (bytes/s). Sampling runs while someone asks (30 s per call)",
+            "parameters": [{"name": "seconds", "in": "query", "required": False,
+                            "schema": {"type": "number", "minimum": 1, "maximum": 300}}],
+            "responses": {"200": S.ok({"type": "object"}), **S.errors(400, 404)},
+        }
+    }
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        raw = self.get_argument("seconds", "300")
+        try:
+            seconds = float(raw)
+            if not 1 <= seconds <= 300:
+                raise ValueError
+        except ValueError:
+            raise BadInput(f"'seconds' must be a number from 1 to 300, not {raw!r}") from None
+        service = events(self.settings)
+        await service.start()
+        info = await _vm_info(self, name)
+        samples = await service.stats.history(info["uri"], name, seconds)
+        self.finish({"name": name, "uri": info["uri"], "state": info["state"],
+                     "interval": service.stats.interval, "samples": samples})  # fmt: skip
+
+
 def routes(api: str) -> list[tuple[str, Any]]:
     return [
         (rf"{api}/events/?", EventsSocket),
+        (rf"{api}/vms/(?P<name>[^/]+)/stats/?", StatsHandler),
         (rf"{api}/vms/(?P<name>[^/]+)/thumbnail/?", ThumbnailHandler),
     ]

@@ -44,8 +44,9 @@ def test_frame_screenshot_type_press(console: Any, console_vm: dict, tmp_path: P
     frame = console.frame
     assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 4
     assert frame.shape[1] >= 720
-    png = console.screenshot(tmp_path / "shot.png")
+    assert console.screenshot(tmp_path / "shot.png") is None  # a cell's last line prints nothing
     assert Image.open(tmp_path / "shot.png").size == (frame.shape[1], frame.shape[0])
+    png = console.screenshot()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
     token = f"PY-{secrets.token_hex(3)}_Q"
@@ -76,3 +77,22 @@ def test_wait_for_change_match_and_timeout(console: Any) -> None:
         console.wait_for(region, image=255 - part, timeout=1.0)
     with pytest.raises(ConsoleTimeout, match="did not come to change"):
         console.wait_for((0, 0, 1, 1), timeout=1.0)
+
+
+def test_wait_for_stable_ignores_the_blinking_cursor(console: Any) -> None:
+    """An idle text console (its cursor blinking) is stable; a typed line is a
+    change; output still scrolling is not stable."""
+    from kernelswitch.widgets import ConsoleTimeout
+
+    t0 = time.monotonic()
+    console.wait_for(stable=2.0, timeout=30)
+    assert time.monotonic() - t0 < 20
+    with pytest.raises(ConsoleTimeout, match="did not come to change"):
+        console.wait_for(timeout=3.0)  # only the cursor blinks meanwhile
+    console.type("i=0; while [ $i -lt 40 ]; do echo tick $i; i=$((i+1)); sleep 0.3; done\n")
+    with pytest.raises(ConsoleTimeout, match="stay unchanged for 3 s"):
+        console.wait_for(stable=3.0, timeout=5.0)
+    h, w = console.frame.shape[:2]
+    # the whole screen ignored: nothing can change, so it is stable at once
+    assert console.wait_for(stable=0.5, ignore=[(0, 0, w, h)], timeout=5).ndim == 3
+    console.wait_for(stable=2.0, timeout=60)  # the loop ends, the screen settles
