@@ -9,7 +9,7 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import { EventCallback, subscribe } from './events_core';
 
-export { eventsConnected, setThumbnailsVisible } from './events_core';
+export { eventsConnected, setStatsWatched, setThumbnailsVisible } from './events_core';
 export type { EventCallback } from './events_core';
 
 function eventsUrl(): string {

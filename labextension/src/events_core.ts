@@ -26,6 +26,8 @@ interface IShared {
   retry: ReturnType<typeof setTimeout> | undefined;
   idle: ReturnType<typeof setTimeout> | undefined;
   visible: Set<unknown>;
+  /** owners showing live stats graphs (the server samples only while some do) */
+  stats?: Set<unknown>;
   connected: boolean;
 }
 
@@ -126,6 +128,12 @@ function sendVisibility(s: IShared): void {
   }
 }
 
+function sendStatsWatch(s: IShared): void {
+  if (s.ws && s.ws.readyState === WebSocket.OPEN) {
+    s.ws.send(JSON.stringify({ type: 'stats', watch: (s.stats?.size ?? 0) > 0 }));
+  }
+}
+
 function connect(s: IShared): void {
   clearTimeout(s.retry);
   s.retry = undefined;
@@ -145,6 +153,9 @@ function connect(s: IShared): void {
     s.delay = FIRST_DELAY;
     if (s.visible.size) {
       sendVisibility(s);
+    }
+    if (s.stats?.size) {
+      sendStatsWatch(s);
     }
   };
   ws.onmessage = event => {
@@ -248,4 +259,23 @@ export function setThumbnailsVisible(owner: unknown, visible: boolean): void {
 /** Whether the events websocket is open now (tests, status lines). */
 export function eventsConnected(): boolean {
   return shared().connected;
+}
+
+/**
+ * Say whether `owner` shows live stats graphs: while any owner does, the
+ * server samples and sends `{"type": "stats", name, uri, sample}` about every
+ * second per running VM (re-sent after a reconnect).
+ */
+export function setStatsWatched(owner: unknown, watched: boolean): void {
+  const s = shared();
+  s.stats = s.stats ?? new Set();
+  const before = s.stats.size > 0;
+  if (watched) {
+    s.stats.add(owner);
+  } else {
+    s.stats.delete(owner);
+  }
+  if (before !== s.stats.size > 0) {
+    sendStatsWatch(s);
+  }
 }

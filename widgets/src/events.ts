@@ -7,7 +7,7 @@
 import { EventCallback, subscribe } from '../../labextension/src/events_core';
 import { pageConfig } from './api';
 
-export { eventsConnected, setThumbnailsVisible } from '../../labextension/src/events_core';
+export { eventsConnected, setStatsWatched, setThumbnailsVisible } from '../../labextension/src/events_core';
 export type { EventCallback } from '../../labextension/src/events_core';
 
 function eventsUrl(): string {

@@ -5,8 +5,11 @@
  */
 
 import { button, el, humanSize } from './vm_common';
+import type { Details } from './vm_details';
+import { makeStatsView, StatsView } from './vm_stats';
 
 export interface Disk {
+  target?: string;
   path: string | null;
   capacity: number | null;
   allocation: number | null;
@@ -15,12 +18,19 @@ export interface VM {
   name: string;
   state: string;
   os_id: string | null;
+  /** libosinfo's name for os_id ("Debian 12") */
+  os_name?: string | null;
   memory: number | null;
   vcpus: number | null;
   disks: Disk[];
   preview?: boolean;
   preview_path?: string | null;
   uri?: string;
+  media?: { target: string; path: string | null; ejected?: boolean }[];
+  autostart?: boolean | null;
+  persistent?: boolean;
+  /** seconds since its QEMU started (running VMs) */
+  uptime?: number | null;
   /** bumps with every new thumbnail (events websocket); 0: none yet */
   thumbnail_version?: number;
 }
@@ -39,16 +49,18 @@ export interface Deleted {
   kept_disks: { path: string; reason: string }[];
 }
 
-export type Action = 'start' | 'shutdown' | 'destroy' | 'reboot' | 'suspend' | 'resume' | 'console' | 'delete';
+export type Action =
+  'start' | 'shutdown' | 'destroy' | 'reboot' | 'suspend' | 'resume' | 'console' | 'details' | 'delete';
 
 export const ACTIONS: { action: Action; label: string; title: string; doing: string }[] = [
   { action: 'start', label: 'Start', title: 'Start the VM', doing: 'Starting' },
   { action: 'shutdown', label: 'Shut down', title: "Press the guest's ACPI power button", doing: 'Shutting down' },
-  { action: 'reboot', label: 'Reboot', title: 'Reboot the guest (ACPI)', doing: 'Rebooting' },
+  { action: 'reboot', label: 'Reboot…', title: 'Reboot the guest (asks first)', doing: 'Rebooting' },
   { action: 'suspend', label: 'Pause', title: "Pause the VM's CPUs", doing: 'Pausing' },
   { action: 'resume', label: 'Resume', title: 'Let a paused VM run again', doing: 'Resuming' },
-  { action: 'destroy', label: 'Force off', title: 'Pull the plug: stop the VM now', doing: 'Forcing off' },
+  { action: 'destroy', label: 'Force off…', title: 'Pull the plug: stop the VM now (asks first)', doing: 'Forcing off' },
   { action: 'console', label: 'Console', title: "Show the VM's screen below", doing: '' },
+  { action: 'details', label: 'Details', title: 'Snapshots, hardware (memory, vCPUs, disks, clone) and disc', doing: '' },
   { action: 'delete', label: 'Delete…', title: 'Delete the VM (asks first)', doing: 'Deleting' }
 ];
 
@@ -73,6 +85,7 @@ export function allowed(action: Action, state: string): string {
     case 'console':
       return off ? 'it is not running: start it first' : '';
     case 'delete':
+    case 'details':
       return '';
   }
 }
@@ -95,6 +108,25 @@ export function osLabel(id: string | null): string {
   }
   const parts = id.replace(/\/+$/, '').split('/');
   return parts.length > 3 ? parts.slice(-2).join('/') : id;
+}
+
+/** "3 min", "2 h 5 min", "4 days 1 h": how long a VM has run. */
+export function uptimeText(s: number | null | undefined): string {
+  if (s === null || s === undefined || !Number.isFinite(s)) {
+    return '';
+  }
+  if (s < 60) {
+    return `${Math.floor(s)} s`;
+  }
+  const m = Math.floor(s / 60);
+  if (m < 60) {
+    return `${m} min`;
+  }
+  const h = Math.floor(m / 60);
+  if (h < 24) {
+    return `${h} h ${m % 60} min`;
+  }
+  return `${Math.floor(h / 24)} days ${h % 24} h`;
 }
 
 export function diskUse(vm: VM): string {
@@ -122,6 +154,13 @@ export interface Row {
   previewUrl: string;
   busy: string;
   closeConsole: (() => void) | null;
+  detailsBox: HTMLElement;
+  details: Details | null;
+  stats: StatsView;
+  /** Date.now() when the VM started (from its record's uptime), 0: not running */
+  upSince: number;
+  /** the record's uptime upSince was computed from */
+  upKey?: number | null;
 }
 
 export function makeRow(vm: VM, onAction: (action: Action) => void): Row {
@@ -161,10 +200,15 @@ export function makeRow(vm: VM, onAction: (action: Action) => void): Row {
   info.append(name, meta, bar, progress, error, confirm);
   const consoleBox = el('div', 'ks-vmm-consoleBox');
   consoleBox.hidden = true;
-  li.append(thumb, noThumb, info, consoleBox);
+  const detailsBox = el('div', 'ks-vmm-detailsBox');
+  detailsBox.hidden = true;
+  const stats = makeStatsView();
+  meta.after(stats.box);
+  li.append(thumb, noThumb, info, detailsBox, consoleBox);
   const row: Row = {
     li, thumb, noThumb, name, meta, buttons, progress, error, confirm, consoleBox,
-    previewKey: '', previewUrl: '', busy: '', closeConsole: null
+    previewKey: '', previewUrl: '', busy: '', closeConsole: null,
+    detailsBox, details: null, stats, upSince: 0
   };
   return row;
 }
@@ -196,10 +240,11 @@ export function paintRowState(row: Row, vm: VM): void {
   const label = STATE_LABEL[vm.state] ?? vm.state;
   row.meta.textContent = [
     label,
-    osLabel(vm.os_id),
+    vm.os_name || osLabel(vm.os_id),
     vm.memory ? `${humanSize(vm.memory)} memory` : 'memory ?',
     `${vm.vcpus ?? '?'} vCPU${vm.vcpus === 1 ? '' : 's'}`,
-    diskUse(vm)
+    diskUse(vm),
+    ...(row.upSince && RUNNING.has(vm.state) ? [`up ${uptimeText((Date.now() - row.upSince) / 1000)}`] : [])
   ].join(' · ');
   row.meta.dataset.state = vm.state;
   const tab = row.li.querySelector<HTMLButtonElement>('.ks-vmm-tab');
@@ -223,7 +268,13 @@ export function paintRowState(row: Row, vm: VM): void {
         b.disabled = false; // a console can always be hidden
       }
     }
+    if (a.action === 'details') {
+      b.textContent = row.details ? 'Hide details' : 'Details';
+      b.setAttribute('aria-expanded', String(Boolean(row.details)));
+      b.disabled = false;
+    }
   }
+  row.details?.paint(vm);
 }
 
 /**
@@ -245,7 +296,7 @@ export function deleteDialog(row: Row, vm: VM, onConfirm: (withDisks: boolean) =
       ? 'It has no disk images.'
       : withDisks.checked
         ? `Its disk images will be deleted too: ${disks.join(', ')}. This cannot be undone.`
-        : `Its disk images are kept: ${disks.join(', ')} (\`%vm disks\` then lists them as orphans).`;
+        : `Its disk images are kept: ${disks.join(', ')} (the Disks list at the foot then shows them as orphans).`;
     text.textContent = `Delete VM ${vm.name}?${stop} ${what}`;
   };
   withDisks.disabled = !disks.length;
