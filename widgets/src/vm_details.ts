@@ -52,7 +52,7 @@ export function makeDetails(ctx: PanelCtx, first = 'snapshots'): Details {
   };
 
   for (const t of TABS) {
-    const b = el('button', 'ks-vmm-tab', t.label);
+    const b = el('button', 'ks-vmm-dtab', t.label);
     b.type = 'button';
     b.dataset.tab = t.id;
     b.setAttribute('role', 'tab');

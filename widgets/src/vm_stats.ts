@@ -121,7 +121,7 @@ export function paintStats(v: StatsView, samples: Sample[]): void {
   const total = last.memory_total ?? 0;
   drawSpark(
     v.mem,
-    last.memory_used === null ? 'Memory ?' : `Memory ${humanSize(last.memory_used)}`,
+    last.memory_used ? `Memory ${humanSize(last.memory_used)}` : 'Memory –',
     [{ values: pick('memory_used'), cls: 'ks-spark-a' }], total, SLOTS);
   drawSpark(v.disk, `Disk ${rate(last.disk_read)} / ${rate(last.disk_write)}`,
     [{ values: pick('disk_read'), cls: 'ks-spark-a' }, { values: pick('disk_write'), cls: 'ks-spark-b' }],

@@ -53,14 +53,25 @@ export function storageText(s: Storage | undefined): string {
 export function paintStorage(
   box: HTMLElement, s: StorageState | undefined, run: (what: string, work: () => Promise<string>) => void
 ): void {
+  const key = JSON.stringify(s ?? null);
+  const asking = box.querySelector<HTMLElement>('.ks-vmm-confirm:not([hidden])');
+  if (box.dataset.key === key || asking) {
+    return; // unchanged, or a question is open: keep the list, its focus and the question
+  }
+  const before = Number(box.dataset.orphans ?? 0);
+  box.dataset.key = key;
+  box.dataset.orphans = String(s?.totals?.orphans ?? 0);
   const line = el('div', 'ks-vmm-poolLine', storageText(s));
   const disks = s?.disks ?? [];
   if (!disks.length) {
     box.replaceChildren(line);
     return;
   }
-  const open = box.querySelector('details')?.open ?? Boolean(s?.totals?.orphans);
-  const details = el('details', 'ks-vmm-disks');
+  // open when an orphan appears (someone deleted a VM and kept its disks)
+  const open = Boolean(box.querySelector('details')?.open) || (s?.totals?.orphans ?? 0) > before;
+  // the same <details> stays (its toggle state, a screen reader's place); its content is redrawn
+  const details = box.querySelector<HTMLDetailsElement>('details.ks-vmm-disks') ?? el('details', 'ks-vmm-disks');
+  details.replaceChildren();
   details.open = open;
   const orphans = disks.filter(d => d.orphan).length;
   details.append(el('summary', '', `Disks (${disks.length}${orphans ? `, ${orphans} orphan${orphans === 1 ? '' : 's'}` : ''})`));
@@ -83,6 +94,7 @@ export function paintStorage(
         text: `Delete the disk image ${d.path} (${humanSize(d.allocation)})? No VM uses it. This cannot be undone.`,
         accept: 'Delete disk', danger: true, returnFocus: del,
         onAccept: () => run(`Deleting ${d.name}`, async () => {
+          box.dataset.key = ''; // repaint when the answer comes
           await requestAPI(`storage/disks/${encodeURIComponent(d.name)}`, { method: 'DELETE' });
           return `Deleted ${d.path}.`;
         })
