@@ -10,6 +10,9 @@
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { InputDialog } from '@jupyterlab/apputils';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
+import {
+  deleteIcon, LabIcon, pauseIcon, refreshIcon, runIcon, stopIcon
+} from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { STATE_LABEL } from '../../widgets/lib/shell';
@@ -114,7 +117,7 @@ export function addCommands(app: JupyterFrontEnd, store: VMStore, tabs: IConsole
     id: string,
     action: Action,
     run: (vm: IVMRecord) => Promise<unknown> | Widget | void,
-    extra: { icon?: typeof vmIcon; paletteLabel: string }
+    extra: { icon?: LabIcon; paletteLabel: string }
   ): void => {
     commands.addCommand(id, {
       label: args => (args.isPalette ? extra.paletteLabel : label(action) + (action === 'delete' || action === 'destroy' ? '…' : '')),
@@ -151,7 +154,14 @@ export function addCommands(app: JupyterFrontEnd, store: VMStore, tabs: IConsole
     });
   };
 
-  const icons: Partial<Record<Verb, typeof vmIcon>> = { shutdown: powerIcon };
+  const icons: Record<Verb, LabIcon> = {
+    start: runIcon,
+    resume: runIcon,
+    suspend: pauseIcon,
+    reboot: refreshIcon,
+    shutdown: powerIcon,
+    destroy: stopIcon
+  };
   const palette: Record<Verb, string> = {
     start: 'Start VM…',
     shutdown: 'Shut down VM…',
@@ -166,7 +176,10 @@ export function addCommands(app: JupyterFrontEnd, store: VMStore, tabs: IConsole
       paletteLabel: palette[verb]
     });
   }
-  vmCommand(CommandIDs.remove, 'delete', vm => deleteVM(vm), { paletteLabel: 'Delete VM…' });
+  vmCommand(CommandIDs.remove, 'delete', vm => deleteVM(vm), {
+    icon: deleteIcon,
+    paletteLabel: 'Delete VM…'
+  });
   vmCommand(CommandIDs.console, 'console', vm => tabs.open(vm.name), {
     icon: vmIcon,
     paletteLabel: 'Open VM console…'

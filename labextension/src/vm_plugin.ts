@@ -66,8 +66,12 @@ export const vmPlugin: JupyterFrontEndPlugin<void> = {
         return form;
       }
     };
+    // titles follow the VM's state; a VM deleted elsewhere leaves its tab saying so
     store.changed.connect(() => {
-      consoles.forEach(tab => tab.setState(store.get(tab.vmName)?.state ?? tab.state));
+      consoles.forEach(tab => {
+        const vm = store.get(tab.vmName);
+        tab.setState(vm ? vm.state : store.status === 'live' && tab.state ? 'deleted' : tab.state);
+      });
     });
 
     addCommands(app, store, tabs);

@@ -30,7 +30,7 @@ export class ConsoleTab extends Widget {
   /** The VM's lifecycle state (from the events): the tab's title says it. */
   setState(state: string): void {
     this._state = state;
-    const label = STATE_LABEL[state] ?? state;
+    const label = state === 'deleted' ? 'Deleted' : (STATE_LABEL[state] ?? state);
     this.title.label = label ? `${this.vmName} — ${label}` : this.vmName;
     this.title.caption = `Console of VM ${this.vmName}${label ? ` (${label.toLowerCase()})` : ''}`;
     this.node.dataset.state = state;

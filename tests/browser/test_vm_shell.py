@@ -149,6 +149,7 @@ def test_sidebar_follows_rest_changes_live(
         expect(dialog).to_contain_text("forced off first")
         dialog.locator(".ks-VMDelete-disks input").check()
         expect(dialog).to_contain_text("cannot be undone")
+        page.screenshot(path=str(shots_dir / "vm-delete-dialog.png"))
         dialog.get_by_role("button", name="Delete").click()
         expect(row).to_have_count(0, timeout=30_000)
         assert name not in {vm["name"] for vm in _api(lab, "GET", "vms")["vms"]}
@@ -383,3 +384,49 @@ def test_manager_widget_opens_a_console_tab(
         expect(tab.locator(".ks-console")).to_have_attribute("data-state", "connected")
     finally:
         context.close()
+
+
+def test_create_form_tab_makes_a_vm_and_opens_its_console(
+    shell: Page, lab: RunningServer
+) -> None:
+    """From the palette's "New virtual machine…": the new VM shows in the
+    sidebar, and once started its console opens in a tab (virt-manager's way)."""
+    from vm.conftest import unique_name
+
+    from kernelswitch._paths import testos_dir
+
+    page = shell
+    name = unique_name("form")
+    try:
+        page.keyboard.press("Control+Shift+C")
+        palette = page.locator(".lm-CommandPalette")
+        palette.locator(".lm-CommandPalette-input").fill("New virtual machine")
+        palette.locator(".lm-CommandPalette-item", has_text="New virtual machine…").first.click()
+        form = page.locator(".ks-CreateVMTab .ks-cvm")
+        expect(form.locator(".ks-cvm-iso")).to_be_focused()
+        form.locator(".ks-cvm-iso").fill(str(Path(testos_dir()) / "testos-plain.iso"))
+        form.locator(".ks-cvm-os").fill("alpinelinux3.17")
+        form.locator(".ks-cvm-name").fill(name)
+        form.locator(".ks-cvm-memory").fill("256M")
+        form.locator(".ks-cvm-cpus").fill("1")
+        form.locator(".ks-cvm-disk").fill("1G")
+        for field in ("os", "name", "memory", "disk"):
+            expect(form.locator(f".ks-cvm-error-{field}")).to_have_text("")
+        expect(form.locator(".ks-cvm-start")).to_be_checked()
+        form.locator(".ks-cvm-create").click()
+        expect(_row(page, name)).to_be_visible(timeout=120_000)
+        tab = page.locator(f'.ks-ConsoleTab[data-vm="{name}"]')
+        expect(tab.locator(".ks-console")).to_have_attribute(
+            "data-state", "connected", timeout=60_000
+        )
+    finally:
+        if name in {vm["name"] for vm in _api(lab, "GET", "vms")["vms"]}:
+            _api(lab, "DELETE", f"vms/{name}?disks=1&force=1")
+    expect(_row(page, name)).to_have_count(0, timeout=LIVE_MS)
+    # its console tab stays, saying so
+    expect(page.locator(f'.ks-ConsoleTab[data-vm="{name}"]')).to_have_attribute(
+        "data-state", "deleted", timeout=LIVE_MS
+    )
+    expect(page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=name)).to_contain_text(
+        "— Deleted"
+    )
