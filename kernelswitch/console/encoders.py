@@ -2,13 +2,14 @@
 
 Public API (stable): :func:`encode_update`, :func:`decode_update`,
 :func:`dirty_tiles`, :func:`encode_audio`, constants ``MSG_UPDATE``/``MSG_AUDIO``,
-``DATA_RAW``/``DATA_ZLIB``, ``TILE``.
+``DATA_RAW``/``DATA_ZLIB``/``DATA_PALETTE``, ``TILE``.
 
 Update message (little-endian)::
 
     u8 kind=1, u8 data encoding, u16 nrects, u16 fb_width, u16 fb_height, u32 data length
     nrects x (u16 x, u16 y, u16 w, u16 h)
-    data: every rect's RGBA rows, rect after rect; encoding 0: as is, 1: zlib'd as one stream
+    data: every rect's RGBA rows, rect after rect; encoding 0: as is, 1: zlib'd as one stream;
+    encoding 2: per-tile palettes zlib'd as one stream (:mod:`.palette`), the default
 
 Audio message: ``u8 kind=2, u8 channels, u16 0, u32 rate`` then S16LE PCM.
 
@@ -39,11 +40,13 @@ import zlib
 import numpy as np
 
 from .framebuffer import Framebuffer
+from .palette import decode_tiles, encode_tiles, split_aligned
 
 MSG_UPDATE = 1
 MSG_AUDIO = 2
 DATA_RAW = 0
 DATA_ZLIB = 1
+DATA_PALETTE = 2
 #: Dirty rects are rounded up to TILE x TILE tiles (QEMU tracks 16-pixel columns).
 TILE = 16
 
@@ -81,9 +84,18 @@ def dirty_tiles(rects: list[Rect], width: int, height: int, tile: int = TILE) ->
     return [(x, y, w, h) for x, y, w, h in out]
 
 
-def encode_update(fb: Framebuffer, rects: list[Rect], *, compress: bool = True) -> bytes:
-    """One update message with the current pixels of (the tiles of) *rects*."""
+def encode_update(
+    fb: Framebuffer, rects: list[Rect], *, compress: bool = True, palette: bool = True
+) -> bytes:
+    """One update message with the current pixels of (the tiles of) *rects*:
+    per-tile palettes zlib'd (``DATA_PALETTE``, see :mod:`.palette`) unless
+    *palette* is off or *compress* is off (then RGBA, zlib'd when that shrinks it)."""
     tiles = dirty_tiles(rects, fb.width, fb.height)
+    if palette and compress:
+        tiles = split_aligned(tiles)
+        z = zlib.compress(encode_tiles(fb.pixels, tiles), 1)
+        head = _HEAD.pack(MSG_UPDATE, DATA_PALETTE, len(tiles), fb.width, fb.height, len(z))
+        return b"".join([head, *(_RECT.pack(*r) for r in tiles), z])
     total = sum(w * h for _x, _y, w, h in tiles) * 4
     data = np.empty(total, np.uint8)
     off = 0
@@ -111,8 +123,11 @@ def decode_update(msg: bytes) -> tuple[int, int, list[tuple[Rect, np.ndarray]]]:
         raise ValueError(f"not an update message (kind {kind})")
     off = _HEAD.size + n * _RECT.size
     data = bytes(msg[off : off + length])
-    if enc == DATA_ZLIB:
+    if enc in (DATA_ZLIB, DATA_PALETTE):
         data = zlib.decompress(data)
+    geometry = [_RECT.unpack_from(msg, _HEAD.size + i * _RECT.size) for i in range(n)]
+    if enc == DATA_PALETTE:
+        return width, height, list(zip(geometry, decode_tiles(data, geometry), strict=True))
     out = []
     pos = 0
     for i in range(n):

@@ -380,7 +380,8 @@ def _info_text(data: dict[str, Any]) -> str:
             f"({_size(d.get('capacity'))}, {_size(d.get('allocation'))} used)"
         )
     for m in data.get("media", []):
-        lines.append(f"  media    {m.get('target')} {m.get('path') or '(empty)'}")
+        tray = f" (tray {m['tray']})" if m.get("tray") else ""
+        lines.append(f"  media    {m.get('target')} {m.get('path') or '(empty)'}{tray}")
     if data.get("cpu_time") is not None:
         used = _size(data.get("memory_used"))
         guest = data.get("memory_guest_used")

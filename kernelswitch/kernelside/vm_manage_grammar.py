@@ -297,7 +297,8 @@ def _format_disks(data: dict[str, Any], prog: str) -> str:
         table(rows, ("DISK", "ON DISK", "CAPACITY", "USED BY")) if rows else "No disks.",
         f"{t['count']} disk(s), {human_size(t['allocation'] or 0)} on disk; "
         f"{t['orphans']} orphan(s) using {human_size(t['orphan_allocation'] or 0)}; "
-        f"{_size(data.get('available'))} free in {data.get('pool_path')}.",
+        f"{_size(data.get('available'))} free in pool {data.get('pool')} "
+        f"({data.get('pool_path')}).",
     ]
     if t["orphans"]:
         lines.append(f"Delete an orphan with: {prog} disks --delete DISK")

@@ -146,7 +146,7 @@ def check_request(fleet: Any, body: dict[str, Any]) -> dict[str, Any]:
                 "libosinfo does not recognise this ISO: choose its OS from the list (or 'generic')."
             )
     sizes = _sizes(body, errors, parse_size)
-    limits = host_limits(manager.storage.pool_path())
+    limits = host_limits(pool=manager.storage.free())
     spec = None
     if os_info is not None and iso_path is not None:
         # the name was checked above; a placeholder lets the sizes be checked anyway

@@ -72,7 +72,7 @@ class CreateMixin:
                     f"existing one first (`kernelswitch vm delete {name}`).",
                     details={"name": name},
                 )
-            pool_dir = self.storage.pool_path()
+            pool = self.storage.free()
             try:
                 spec, os_info = resolve_spec(
                     name,
@@ -83,7 +83,7 @@ class CreateMixin:
                     disk,
                     start,
                     existing_names=existing,
-                    limits=limits or host_limits(pool_dir),
+                    limits=limits or host_limits(pool=pool),
                     uri=self.uri,
                 )
             except OSError as e:  # e.g. a path component longer than the file system allows

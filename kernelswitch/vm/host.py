@@ -94,18 +94,28 @@ class HostLimits:
     memory: int  # bytes: available host memory now
     cpus: int
     disk: int | None  # bytes free where the disk goes; None when unknown
+    #: where *disk* is free, as said to users: "pool kernelswitch (/var/lib/...)"
+    disk_where: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def host_limits(disk_dir: str | os.PathLike[str] | None = None) -> HostLimits:
+def host_limits(
+    disk_dir: str | os.PathLike[str] | None = None,
+    *,
+    pool: dict[str, Any] | None = None,
+) -> HostLimits:
+    """Limits now; the disk space is *pool*'s (``Storage.free()``, what VMs get
+    and what every view shows) or else the free space of *disk_dir*."""
     mem = memory_info()
-    return HostLimits(
-        memory=mem["available"],
-        cpus=cpu_count(),
-        disk=free_disk(disk_dir) if disk_dir is not None else None,
-    )
+    if pool is not None:
+        disk, where = pool["available"], pool["where"]
+    elif disk_dir is not None:
+        disk, where = free_disk(disk_dir), f"{disk_dir}"
+    else:
+        disk, where = None, None
+    return HostLimits(memory=mem["available"], cpus=cpu_count(), disk=disk, disk_where=where)
 
 
 # ---------------------------------------------------------- libvirt domcaps

@@ -118,7 +118,8 @@ class VMManager(CreateMixin, PowerMixin, ManageMixin):
                 continue
             disks.append({**d, **self._disk_sizes(dom, d["path"])})
         media = [
-            {"target": m["target"], "bus": m["bus"], "path": m["path"], "ejected": not m["path"]}
+            {"target": m["target"], "bus": m["bus"], "path": m["path"], "ejected": not m["path"],
+             "tray": m["tray"] if state in ACTIVE_STATES else "closed"}
             for m in parsed["media"]
         ]
         uuid = parsed["uuid"]

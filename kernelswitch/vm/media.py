@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import os
+import time
 import xml.etree.ElementTree as ET
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,13 +41,16 @@ def _views(dom: Any) -> list[tuple[ET.Element, int]]:
 
 
 def _update(dom: Any, name: str, target: str | None, iso: str | None, force: bool) -> dict:
-    libvirt = libvirt_module()
     views = _views(dom)
     # Check every view first, so a refusal changes nothing.
     drives = [(find_disk(root, target, device="cdrom", vm=name), flag) for root, flag in views]
     dev = disk_target(drives[0][0])
     before = disk_source(drives[0][0])
+    live = bool(dom.isActive())
     if iso is None and not any(disk_source(d) for d, _f in drives):
+        if force and live:  # nothing to take out, but reset the drive: tray forced open,
+            _apply(dom, name, to_string(drives[0][0]), drives[0][1], True)  # then closed
+            return {"target": dev, "before": None, "after": None, "live": True}
         raise VMStateError(
             f"VM {name!r} has no disc in {dev}: nothing to eject. "
             f"Insert one with `vm insert {name} PATH.iso`.",
@@ -60,10 +64,53 @@ def _update(dom: Any, name: str, target: str | None, iso: str | None, force: boo
         if iso is not None:
             new.set("type", "file")
             no_relabel(ET.SubElement(new, "source", {"file": iso}))
-        # The tray may be locked by the guest (a mounted disc): FORCE breaks the lock.
-        extra = libvirt.VIR_DOMAIN_DEVICE_MODIFY_FORCE if force else 0
-        dom.updateDeviceFlags(to_string(new), flag | extra)
-    return {"target": dev, "before": before, "after": iso, "live": bool(dom.isActive())}
+        # An empty drive has nothing the guest could be using: its tray is forced
+        # open at once (no waiting for a guest that holds the drive open).
+        _apply(dom, name, to_string(new), flag, force or (iso is not None and before is None))
+    return {"target": dev, "before": before, "after": iso, "live": live}
+
+
+#: libvirt/QEMU errors that mean the tray moved under us (the guest closed it).
+_TRAY_RACE = ("is not open",)
+#: Attempts at a live change whose tray the guest keeps closing.
+ATTEMPTS = 4
+
+
+def _apply(dom: Any, name: str, xml: str, flag: int, force: bool) -> None:
+    """One view's change. Live, libvirt opens the tray, swaps the medium and
+    closes it; a guest whose OS closes an open tray as soon as it looks at the
+    drive (udev probing after the change: a desktop distro) can close it between
+    those steps, and QEMU refuses with "Tray of the device is not open" (seen on
+    a VM used for a while). Then we try again with the tray forced open at once,
+    which leaves the guest no time to close it.
+    """
+    libvirt = libvirt_module()
+    extra = libvirt.VIR_DOMAIN_DEVICE_MODIFY_FORCE if force else 0
+    live = flag == libvirt.VIR_DOMAIN_AFFECT_LIVE
+    for attempt in range(ATTEMPTS):
+        try:
+            dom.updateDeviceFlags(xml, flag | extra)
+            return
+        except libvirt.libvirtError as e:
+            text = str(e)
+            if live and "waiting to open tray" in text:
+                raise VMStateError(
+                    f"The guest of VM {name!r} keeps its CD/DVD drive locked (the disc is "
+                    "mounted, or a program has the drive open), so the tray did not open. "
+                    f"Unmount it in the guest, or take it out anyway: `vm eject {name} --force`.",
+                    details={"name": name, "libvirt": text},
+                ) from e
+            if not live or not any(s in text for s in _TRAY_RACE):
+                raise
+            if attempt == ATTEMPTS - 1:
+                raise VMStateError(
+                    f"The guest of VM {name!r} keeps closing its CD/DVD tray while the disc "
+                    f"is changed ({text}). Try again; if it persists, run `eject /dev/sr0` "
+                    "in the guest first, or shut the VM down and change the disc then.",
+                    details={"name": name, "libvirt": text},
+                ) from e
+            extra = libvirt.VIR_DOMAIN_DEVICE_MODIFY_FORCE
+            time.sleep(0.2 * (attempt + 1))
 
 
 def eject(manager: Any, name: str, target: str | None = None, force: bool = False) -> dict:

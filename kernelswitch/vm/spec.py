@@ -351,8 +351,9 @@ def resolve_spec(
         raise InvalidVMSpec(msg, details={"disk": size, "minimum": min_disk})
     if limits.disk is not None and size > limits.disk:
         msg = (
-            f"A {human_size(size)} disk is more than the free space in the storage pool "
-            f"({human_size(limits.disk)}). Use a smaller --disk or free space."
+            f"A {human_size(size)} disk is more than the free space: {human_size(limits.disk)} "
+            f"free in {limits.disk_where or 'the storage pool'}. "
+            "Use a smaller --disk or free space."
         )
         raise InvalidVMSpec(msg, details={"disk": size, "free": limits.disk})
 

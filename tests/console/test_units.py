@@ -82,11 +82,14 @@ def test_update_roundtrip_and_tiles() -> None:
     for x, y, w, h in asked:  # every pixel asked for arrived, lossless
         assert np.array_equal(screen[y : y + h, x : x + w], fb.pixels[y : y + h, x : x + w])
     assert (fb.pixels[..., 3] == 255).all()
-    assert msg[1] == encoders.DATA_ZLIB  # RGBA: the alpha bytes alone compress
+    assert msg[1] == encoders.DATA_PALETTE
+    rgba = encoders.encode_update(fb, asked, palette=False)
+    assert rgba[1] == encoders.DATA_ZLIB  # RGBA: the alpha bytes alone compress
+    assert [r for r, _ in encoders.decode_update(rgba)[2]] == [r for r, _ in rects]
     # zlib only when it shrinks the data: a tile of noise stays raw
     fb.put(0, 0, 16, 16, rng.integers(0, 256, (16, 16, 4), dtype=np.uint8).tobytes())
     fb.pixels[:16, :16, 3] = rng.integers(0, 256, (16, 16), dtype=np.uint8)
-    raw = encoders.encode_update(fb, [(1, 1, 1, 1)])
+    raw = encoders.encode_update(fb, [(1, 1, 1, 1)], palette=False)
     assert raw[1] == encoders.DATA_RAW
     assert encoders.decode_update(raw)[2][0][0] == (0, 0, 16, 16)
     assert np.array_equal(encoders.decode_update(raw)[2][0][1], fb.pixels[:16, :16])
@@ -100,6 +103,38 @@ def test_update_roundtrip_and_tiles() -> None:
     assert encoders.dirty_tiles([(700, 390, 100, 100)], 720, 400) == [(688, 384, 32, 16)]
     assert encoders.dirty_tiles([(0, 0, 0, 5)], 64, 48) == []
     assert encoders.decode_update(encoders.encode_update(fb, []))[2] == []
+
+
+@pytest.mark.parametrize("size", [(720, 400), (727, 403), (8, 5)])
+def test_palette_encoding_is_pixel_exact_and_smaller(size: tuple[int, int]) -> None:
+    """Encode -> decode gives back every pixel, for text (2 colours), few-colour
+    tiles (3, 4, 5-16 colours), pictures (raw) and the screen's ragged edge."""
+    width, height = size
+    rng = np.random.default_rng(7)
+    fb = Framebuffer(width, height)
+    px = fb.pixels
+    h4 = max(1, height // 4)
+    px[:h4, :, :3] = np.where(rng.random((h4, width, 1)) < 0.2, 170, 0)  # text
+    px[h4 : 2 * h4, :, :3] = rng.integers(0, 3, (h4, width, 1)) * 80  # 3 colours
+    px[2 * h4 : 3 * h4, :, :3] = rng.integers(0, 16, (h4, width, 1)) * 16  # 16 colours
+    px[3 * h4 :, :, :3] = rng.integers(0, 256, (height - 3 * h4, width, 3))  # a picture
+    px[:16, :16, :3] = (1, 2, 3)  # one solid tile
+    for asked in ([(0, 0, width, height)], [(3, 2, 40, 30), (width - 5, height - 2, 5, 2)]):
+        msg = encoders.encode_update(fb, asked)
+        assert msg[1] == encoders.DATA_PALETTE
+        w, h, rects = encoders.decode_update(msg)
+        assert (w, h) == (width, height)
+        screen = np.zeros_like(px)
+        for (x, y, rw, rh), got in rects:
+            assert np.array_equal(got, px[y : y + rh, x : x + rw]), (x, y, rw, rh)
+            screen[y : y + rh, x : x + rw] = got
+        for x, y, rw, rh in asked:
+            assert np.array_equal(screen[y : y + rh, x : x + rw], px[y : y + rh, x : x + rw])
+    text = [(0, 0, width, h4)]
+    if height >= 64:  # text costs far less than zlib'd RGBA
+        ours = len(encoders.encode_update(fb, text))
+        rgba = len(encoders.encode_update(fb, text, palette=False))
+        assert ours * 2 < rgba, (ours, rgba)
 
 
 def test_png_written_atomically(tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ def test_limits(tmp_path: Path) -> None:
     assert host.cpu_count() >= 1
     limits = host.host_limits(tmp_path / "not" / "yet")
     assert limits.disk is not None and limits.disk > 0
-    assert set(limits.to_json()) == {"memory", "cpus", "disk"}
+    assert set(limits.to_json()) == {"memory", "cpus", "disk", "disk_where"}
 
 
 def test_hypervisor_user() -> None:

@@ -3,13 +3,15 @@ import type { RenderProps } from '@anywidget/types';
 import { pageConfig } from './api';
 import css from './console.css';
 import { attachAudio } from './console_audio';
+import { decodeUpdate } from './console_decode';
 
 /**
  * The live VM console: a canvas painted from the server's websocket
  * (`kernelswitch/api/vms/{name}/console`); frames never pass through the kernel.
  *
  * Wire format (see kernelswitch/console/encoders.py): binary messages
- * kind 1 = update (rects, then their RGBA rows, raw or zlib'd as one block),
+ * kind 1 = update (rects, then their pixels: RGBA rows raw or zlib'd, or per-tile
+ *   palettes zlib'd; decoded by console_decode.ts),
  * kind 2 = audio (S16LE PCM);
  * text messages are JSON status / leds / error. Input goes back as JSON.
  */
@@ -231,26 +233,10 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   };
 
   const paint = async (buf: ArrayBuffer): Promise<void> => {
-    // header, rect list, then every rect's RGBA rows as one (zlib'd) block
-    const view = new DataView(buf);
-    const enc = view.getUint8(1);
-    const n = view.getUint16(2, true);
-    resize(view.getUint16(4, true), view.getUint16(6, true));
-    const len = view.getUint32(8, true);
-    let px = new Uint8Array(buf, 12 + 8 * n, len);
-    if (enc === 1) {
-      px = await inflate(px);
-    }
-    let pos = px.byteOffset;
-    for (let i = 0, off = 12; i < n; i++, off += 8) {
-      const x = view.getUint16(off, true);
-      const y = view.getUint16(off + 2, true);
-      const w = view.getUint16(off + 4, true);
-      const h = view.getUint16(off + 6, true);
-      // a view into the message, no copy
-      const img = new ImageData(new Uint8ClampedArray(px.buffer, pos, w * h * 4), w, h);
-      ctx.putImageData(img, x, y);
-      pos += w * h * 4;
+    const update = await decodeUpdate(buf, inflate); // console_decode.ts: every encoding
+    resize(update.width, update.height);
+    for (const r of update.rects) {
+      ctx.putImageData(new ImageData(r.pixels, r.w, r.h), r.x, r.y);
     }
     painted += 1;
     root.dataset.painted = String(painted);

@@ -40,7 +40,7 @@ interface Checked {
   os: OS | null;
   identified: boolean;
   spec: { os: string; memory: number; cpus: number; disk: number } | null;
-  host: { memory: number; cpus: number; disk: number | null } | null;
+  host: { memory: number; cpus: number; disk: number | null; disk_where?: string | null } | null;
 }
 export interface VMInfo {
   name: string;
@@ -254,7 +254,9 @@ export function renderCreateVM(
         )} available`;
         hints.cpus.textContent = `the host has ${h.cpus}`;
         hints.disk.textContent =
-          h.disk === null ? 'grows as the guest writes' : `${humanSize(h.disk)} free in the pool`;
+          h.disk === null
+            ? 'grows as the guest writes'
+            : `${humanSize(h.disk)} free in ${h.disk_where ?? 'the pool'}`;
       }
     }
   };

@@ -51,6 +51,8 @@ def _disk(el: ET.Element) -> dict[str, Any]:
         "format": driver.get("type") if driver is not None else None,
         "readonly": el.find("readonly") is not None,
         "boot_order": int(boot.get("order", "0")) if boot is not None else None,
+        # libvirt writes tray='open' in the live XML only while it is open
+        "tray": (target.get("tray") or "closed") if target is not None else "closed",
     }
 
 

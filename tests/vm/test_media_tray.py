@@ -1,0 +1,161 @@
+"""Eject and insert on a running guest from every tray state found (issue 18).
+
+A trial saw "'blockdev-insert-medium': Tray of the device is not open" after an
+eject on a VM used for a while. The states tried here, each on the real guest:
+a tray the guest opened (disc in, and empty) or opened and closed again, a
+pause/resume between eject and insert, changes while paused, a reverted
+snapshot (taken with the tray open, and taken ejected), and a guest whose OS
+closes the tray as soon as it looks at the drive (the Linux cdrom driver's
+autoclose, driven by a loop reading /dev/sr0, which also locks the tray).
+The test OS has no ``eject`` program, so "the guest opens the tray" is done
+with QEMU's ``blockdev-open-tray``, which is what the guest's eject request
+ends in; the records say ``"tray": "open"|"closed"`` for every drive.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .conftest import unique_name, wait_serial
+from .guest import ask, type_text
+
+pytestmark = pytest.mark.vm
+
+SMALL = {"os": "alpinelinux3.17", "memory": "256M", "disk": "1G", "cpus": 1}
+MEDIUM = "dd if=/dev/sr0 of=/dev/null bs=2048 count=1 2>/dev/null && echo yes || echo no"
+
+
+@pytest.fixture(scope="module")
+def guest(vm_manager: Any, testos: dict) -> Iterator[dict]:
+    name = unique_name("tray")
+    info = vm_manager.create(name, str(testos["plain"]), **SMALL)
+    wait_serial(info["serial_log"])
+    yield info
+    vm_manager.delete(name, disks=True, force=True)
+
+
+def _qmp(conn: Any, name: str, command: str, **args: Any) -> Any:
+    import libvirt_qemu
+
+    msg = json.dumps({"execute": command, "arguments": args})
+    return json.loads(libvirt_qemu.qemuMonitorCommand(conn.lookupByName(name), msg, 0))["return"]
+
+
+def _guest_tray(conn: Any, name: str, how: str) -> None:
+    """What the guest's eject (or load) does to QEMU's tray."""
+    qdev = next(b["qdev"] for b in _qmp(conn, name, "query-block") if b.get("removable"))
+    _qmp(conn, name, f"blockdev-{how}-tray", id=qdev)
+    want = "open" if how == "open" else "closed"
+    for _ in range(50):  # the event reaches libvirt's record asynchronously
+        if _drive(conn, name)["tray"] == want:
+            return
+        time.sleep(0.1)
+
+
+def _drive(conn: Any, name: str) -> dict:
+    from kernelswitch.vm.manager import VMManager
+
+    return VMManager("qemu:///session").info(name)["media"][0]
+
+
+def _cycle(vm_manager: Any, guest: dict, iso: str) -> None:
+    name = guest["name"]
+    vm_manager.eject(name)
+    assert vm_manager.info(name)["media"][0]["path"] is None
+    info = vm_manager.insert(name, iso)
+    assert info["media"][0]["path"] == iso
+
+
+def test_tray_the_guest_opened(
+    vm_manager: Any, guest: dict, libvirt_conn: Any, testos: dict
+) -> None:
+    name, iso = guest["name"], str(testos["plain"])
+    assert _drive(libvirt_conn, name)["tray"] == "closed"
+    _guest_tray(libvirt_conn, name, "open")  # disc in, tray open
+    assert _drive(libvirt_conn, name)["tray"] == "open"
+    info = vm_manager.eject(name)
+    assert info["media"][0]["path"] is None
+    vm_manager.insert(name, iso)
+    assert _drive(libvirt_conn, name)["path"] == iso
+    vm_manager.eject(name)
+    _guest_tray(libvirt_conn, name, "open")  # empty drive, tray open
+    vm_manager.insert(name, iso)
+    assert _drive(libvirt_conn, name)["path"] == iso
+    vm_manager.eject(name)
+    _guest_tray(libvirt_conn, name, "open")  # opened and closed again by the guest
+    _guest_tray(libvirt_conn, name, "close")
+    vm_manager.insert(name, iso)
+    assert _drive(libvirt_conn, name)["tray"] == "closed"
+    seen = [ask(libvirt_conn, name, guest["serial_log"], MEDIUM) for _ in range(2)]
+    assert seen[-1] == "yes", seen
+    # eject --force on an empty drive resets it instead of saying "no disc"
+    vm_manager.eject(name)
+    vm_manager.eject(name, force=True)
+    vm_manager.insert(name, iso)
+
+
+def test_pause_resume_and_paused(
+    vm_manager: Any, guest: dict, libvirt_conn: Any, testos: dict
+) -> None:
+    name, iso = guest["name"], str(testos["plain"])
+    dom = libvirt_conn.lookupByName(name)
+    vm_manager.eject(name)
+    dom.suspend()
+    dom.resume()
+    vm_manager.insert(name, iso)
+    dom.suspend()
+    try:
+        _cycle(vm_manager, guest, iso)
+    finally:
+        dom.resume()
+    assert _drive(libvirt_conn, name)["tray"] == "closed"
+
+
+def test_reverted_snapshots(
+    vm_manager: Any, guest: dict, libvirt_conn: Any, testos: dict
+) -> None:
+    name, iso = guest["name"], str(testos["plain"])
+    _guest_tray(libvirt_conn, name, "open")
+    vm_manager.snapshot_create(name, "tray-open", "")
+    _guest_tray(libvirt_conn, name, "close")
+    vm_manager.snapshot_revert(name, "tray-open")
+    assert _drive(libvirt_conn, name)["tray"] == "open"
+    _cycle(vm_manager, guest, iso)
+    vm_manager.eject(name)
+    vm_manager.snapshot_create(name, "ejected", "")
+    vm_manager.insert(name, iso)
+    vm_manager.snapshot_revert(name, "ejected")
+    assert _drive(libvirt_conn, name)["path"] is None
+    vm_manager.insert(name, iso)
+    _cycle(vm_manager, guest, iso)
+
+
+def test_guest_that_keeps_reading_the_drive(
+    vm_manager: Any, guest: dict, libvirt_conn: Any, testos: dict
+) -> None:
+    """A guest program that keeps /dev/sr0 open locks the tray (Linux does) and
+    closes an open tray whenever it opens the drive again: eject says so and
+    changes nothing; eject --force takes the disc out; insert into the emptied
+    drive works every time (its tray is forced open: nothing there to use)."""
+    from kernelswitch.vm.errors import VMStateError
+
+    name, iso = guest["name"], str(testos["plain"])
+    dom = libvirt_conn.lookupByName(name)
+    type_text(dom, "while :; do dd if=/dev/sr0 of=/dev/null count=1 2>/dev/null; done &\n")
+    time.sleep(2)
+    try:
+        with pytest.raises(VMStateError, match="keeps its CD/DVD drive locked"):
+            vm_manager.eject(name)
+        assert _drive(libvirt_conn, name)["path"] == iso
+        for _ in range(3):
+            vm_manager.eject(name, force=True)
+            assert _drive(libvirt_conn, name)["path"] is None
+            vm_manager.insert(name, iso)
+            assert _drive(libvirt_conn, name)["path"] == iso
+    finally:
+        type_text(dom, "kill %1\n")
