@@ -3,6 +3,7 @@ import type { RenderProps } from '@anywidget/types';
 import { pageConfig } from './api';
 import css from './console.css';
 import { attachAudio } from './console_audio';
+import { followVM, loadPreview, room, vmIsGone, zoom } from './console_life';
 import { decodeUpdate } from './console_decode';
 
 /**
@@ -42,6 +43,8 @@ const OVERLAY: Record<string, string> = {
   connecting: 'Connecting…',
   reconnecting: 'Reconnecting…',
   stopped: 'The VM is stopped',
+  paused: 'The VM is paused',
+  deleted: 'The VM was deleted: this console has nothing more to show',
   error: 'Console error',
   closed: 'Disconnected from the server'
 };
@@ -175,7 +178,8 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   overlay.className = 'ks-console-overlay';
   const errorLine = document.createElement('div');
   errorLine.className = 'ks-console-error';
-  screen.append(canvas, overlay);
+  // a banner above the screen, never over the guest's text
+  screen.append(overlay, canvas);
   root.append(style, bar, screen, errorLine);
   el.append(root);
   // desynchronized: the low-latency canvas hint (updates may tear; a console is
@@ -196,6 +200,8 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   let closed = false;
   let painted = 0;
   let paintChain: Promise<void> = Promise.resolve();
+  let serverState = '';
+  let vmPaused = false;
 
   const send = (msg: Record<string, unknown>): void => {
     if (ws && ws.readyState === WebSocket.OPEN) {
@@ -203,18 +209,54 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
     }
   };
 
-  const setState = (state: string, message = ''): void => {
+  const setState = (given: string, message = ''): void => {
+    serverState = given;
+    // the console's link is up, but the guest's CPUs are stopped: say paused
+    const state = given === 'connected' && vmPaused ? 'paused' : given;
     root.dataset.state = state;
     badge.textContent = state;
     badge.title = message;
     const text = OVERLAY[state];
-    overlay.textContent = text ? (message && state !== 'connecting' ? `${text}: ${message}` : text) : '';
+    const said = state === given && state !== 'connecting' ? message : ''; // not QEMU's name when paused
+    overlay.textContent = text ? (said ? `${text}: ${said}` : text) : '';
     overlay.hidden = !text;
+    applyScale(); // the banner came or went: the room changed
     if (model.get('status') !== state) {
       model.set('status', state);
       model.save_changes();
     }
+    if (state === 'stopped' && !painted) {
+      void showPreview();
+    }
   };
+
+  /** A stopped VM: its last frame, full size, under the banner. */
+  const showPreview = async (): Promise<void> => {
+    const bitmap = await loadPreview(model.get('vm'));
+    if (bitmap && !painted && !closed) {
+      resize(bitmap.width, bitmap.height);
+      ctx.drawImage(bitmap, 0, 0);
+      root.dataset.preview = 'true';
+    }
+  };
+
+  const gone = (): void => {
+    if (root.dataset.state === 'deleted') {
+      return;
+    }
+    closed = true;
+    ws?.close();
+    setState('deleted', '');
+  };
+  const unfollow = followVM(model.get('vm'), {
+    onState: state => {
+      vmPaused = state === 'paused';
+      if (serverState) {
+        setState(serverState, badge.title);
+      }
+    },
+    onGone: gone
+  });
 
   const resize = (w: number, h: number): void => {
     if (w === canvas.width && h === canvas.height) {
@@ -279,10 +321,19 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
     };
     ws.onclose = () => {
       ws = null;
-      if (!closed) {
-        setState('reconnecting', 'lost the server');
-        setTimeout(connect, 1000);
+      if (closed) {
+        return;
       }
+      setState('reconnecting', 'lost the server');
+      // a VM deleted meanwhile answers 404 to the upgrade, which a browser
+      // does not show: ask once per drop, and stop for good when it is gone
+      void vmIsGone(model.get('vm')).then(isGone => {
+        if (isGone) {
+          gone();
+        } else if (!closed) {
+          setTimeout(connect, 1000);
+        }
+      });
     };
   };
 
@@ -291,32 +342,21 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
     const mode = model.get('scale') || 'fit';
     scaleSel.value = mode;
     root.dataset.scale = mode;
-    const dpr = window.devicePixelRatio || 1;
     const w = canvas.width;
     const h = canvas.height;
     canvas.style.imageRendering = mode === 'fit' ? 'auto' : 'pixelated';
-    if (mode === 'fit' && w && root.classList.contains('ks-mod-fill')) {
-      // a tab: the whole screen in sight, as large as the tab allows (either way)
-      const k = Math.min(screen.clientWidth / w, screen.clientHeight / h) || 1;
-      canvas.style.maxWidth = 'none';
-      canvas.style.width = `${Math.floor(w * k)}px`;
-      canvas.style.height = `${Math.floor(h * k)}px`;
+    if (!w || !h) {
+      canvas.style.width = '0';
+      canvas.style.height = '0';
       return;
     }
-    if (mode === 'fit' || !w) {
-      canvas.style.width = '100%';
-      canvas.style.height = 'auto';
-      canvas.style.maxWidth = `${w}px`;
-      return;
-    }
+    // the whole screen in sight, as large as the room allows: up and down, both ways
+    const chrome = bar.offsetHeight + (overlay.hidden ? 0 : overlay.offsetHeight) + errorLine.offsetHeight;
+    const k = zoom(mode, w, h, room(root, screen, chrome));
     canvas.style.maxWidth = 'none';
-    let k = 1;
-    if (mode === 'integer') {
-      const avail = (screen.clientWidth || w) * dpr;
-      k = Math.max(1, Math.floor(avail / w));
-    }
-    canvas.style.width = `${(w * k) / dpr}px`;
-    canvas.style.height = `${(h * k) / dpr}px`;
+    canvas.style.width = `${Math.floor(w * k)}px`;
+    canvas.style.height = `${Math.floor(h * k)}px`;
+    canvas.dataset.zoom = k.toFixed(3);
   };
   scaleSel.addEventListener('change', () => {
     model.set('scale', scaleSel.value as ConsoleModel['scale']);
@@ -401,6 +441,14 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   );
 
   // ------------------------------------------------------------ fullscreen
+  const onFullscreen = (): void => {
+    const full = document.fullscreenElement === root;
+    fullBtn.textContent = full ? 'Exit full screen' : 'Full screen';
+    fullBtn.title = full ? 'Back to the notebook (Esc)' : 'Full screen (keyboard lock where the browser allows)';
+    root.classList.toggle('ks-mod-fullscreen', full);
+    applyScale();
+  };
+  document.addEventListener('fullscreenchange', onFullscreen);
   fullBtn.addEventListener('click', async () => {
     if (document.fullscreenElement) {
       await document.exitFullscreen();
@@ -418,6 +466,8 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   connect();
   return () => {
     closed = true;
+    unfollow();
+    document.removeEventListener('fullscreenchange', onFullscreen);
     ro.disconnect();
     ws?.close();
     audio.close();
