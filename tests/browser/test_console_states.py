@@ -8,8 +8,8 @@ console says so and stops reconnecting."""
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,7 +163,9 @@ def test_stopped_then_deleted(
     _api(lab, "DELETE", f"vms/{name}?disks=1")
     for c in (first, second):
         expect(c).to_have_attribute("data-state", "deleted", timeout=30_000)
-        expect(c.locator(".ks-console-overlay")).to_contain_text("The VM was deleted")
+        expect(c.locator(".ks-console-overlay")).to_contain_text(
+            f"The VM was deleted: VM {name} no longer exists"
+        )
     opened = len(sockets)
     page.wait_for_timeout(6000)
     assert len(sockets) == opened, f"{len(sockets) - opened} reconnects after the VM was deleted"

@@ -44,7 +44,7 @@ const OVERLAY: Record<string, string> = {
   reconnecting: 'Reconnecting…',
   stopped: 'The VM is stopped',
   paused: 'The VM is paused',
-  deleted: 'The VM was deleted: this console has nothing more to show',
+  deleted: 'The VM was deleted',
   error: 'Console error',
   closed: 'Disconnected from the server'
 };
@@ -225,6 +225,11 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
       model.set('status', state);
       model.save_changes();
     }
+    // keys and typing reach a running guest only
+    const live = state === 'connected';
+    for (const c of [...keys.querySelectorAll('button'), typeBox, typeBtn]) {
+      (c as HTMLButtonElement | HTMLInputElement).disabled = !live;
+    }
     if (state === 'stopped' && !painted) {
       void showPreview();
     }
@@ -246,7 +251,7 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
     }
     closed = true;
     ws?.close();
-    setState('deleted', '');
+    setState('deleted', `VM ${model.get('vm')} no longer exists`);
   };
   const unfollow = followVM(model.get('vm'), {
     onState: state => {
