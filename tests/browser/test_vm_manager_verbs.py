@@ -175,7 +175,10 @@ def test_manager_does_every_verb(
     # the chooser offers the ISO the VM had (and its neighbours)
     options = details.locator("datalist option")
     expect(options.first).to_be_attached(timeout=30_000)
-    assert small_vm["iso"] in [o.get_attribute("value") for o in options.all()]
+    offered = {o.get_attribute("value"): o.text_content() for o in options.all()}
+    assert offered.get(small_vm["iso"]) == "in a VM", offered
+    neighbour = str(Path(small_vm["iso"]).with_name("testos-fedora.iso"))
+    assert offered.get(neighbour) == "next to a disc in use", offered
     iso.fill(small_vm["iso"])
     expect(details.locator(".ks-vmm-isoCheck")).to_have_text("The hypervisor can read this ISO.")
     details.locator(".ks-vmm-insert").click()

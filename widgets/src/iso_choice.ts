@@ -17,7 +17,7 @@ export interface ISOChoices {
   used: string[];
 }
 
-/** Every ISO worth offering, in three groups (a path appears once, in its first group). */
+/** Every ISO worth offering, in three groups (a path appears once: downloaded, else in a VM, else near). */
 export async function loadISOChoices(signal?: AbortSignal): Promise<ISOChoices> {
   const out: ISOChoices = { downloaded: [], near: [], used: [] };
   const seen = new Set<string>();
@@ -27,19 +27,13 @@ export async function loadISOChoices(signal?: AbortSignal): Promise<ISOChoices> 
       group.push(p);
     }
   };
-  try {
-    const isos = await requestAPI<{ isos: ISOEntry[]; near?: ISOEntry[] }>('isos', { signal });
-    isos.isos.forEach(i => add(out.downloaded, i.path));
-    (isos.near ?? []).forEach(i => add(out.near, i.path));
-  } catch {
-    // no list: typing a path still works
-  }
-  try {
-    const vms = await requestAPI<{ vms: { media?: { path: string | null }[] }[] }>('vms', { signal });
-    vms.vms.forEach(vm => vm.media?.forEach(m => add(out.used, m.path)));
-  } catch {
-    // idem
-  }
+  const [isos, vms] = await Promise.all([
+    requestAPI<{ isos: ISOEntry[]; near?: ISOEntry[] }>('isos', { signal }).catch(() => null),
+    requestAPI<{ vms: { media?: { path: string | null }[] }[] }>('vms', { signal }).catch(() => null)
+  ]); // either missing: typing a path still works
+  isos?.isos.forEach(i => add(out.downloaded, i.path));
+  vms?.vms.forEach(vm => vm.media?.forEach(m => add(out.used, m.path)));
+  (isos?.near ?? []).forEach(i => add(out.near, i.path)); // after "used": a disc in use says so
   return out;
 }
 
@@ -49,8 +43,8 @@ export function isoOptions(c: ISOChoices): HTMLOptionElement[] {
     Object.assign(el('option', '', where), { value: p });
   return [
     ...c.downloaded.map(p => opt(p, 'downloaded')),
-    ...c.near.map(p => opt(p, 'next to a disc in use')),
-    ...c.used.map(p => opt(p, 'in a VM'))
+    ...c.used.map(p => opt(p, 'in a VM')),
+    ...c.near.map(p => opt(p, 'next to a disc in use'))
   ];
 }
 
