@@ -88,36 +88,59 @@ def encode_tiles(pixels: np.ndarray, rects: list[Rect]) -> bytes:
              if full_rects else np.zeros((0, TILE * TILE), np.uint32))  # fmt: skip
     block = block & np.uint32(0x00FFFFFF)  # alpha is always 255: not sent
     nf = block.shape[0]
-    order = np.argsort(block, axis=1)
-    srt = np.take_along_axis(block, order, axis=1)
-    new = np.ones_like(srt, bool)
-    new[:, 1:] = srt[:, 1:] != srt[:, :-1]
-    counts = new.sum(axis=1)
-    small = counts <= MAX_PALETTE
-    sel = np.nonzero(small)[0]
-    ncol = np.where(small, counts - 1, RAW).astype(np.uint8)
-    palette = b""
-    bits_out = np.zeros(0, np.uint8)
-    if sel.size:
-        uniq = srt[sel][new[sel]]  # each tile's colours, ascending, tile by tile
-        rank = (np.cumsum(new[sel], axis=1, dtype=np.uint8) - 1).astype(np.uint8)
+    # Text tiles (one or two colours) need no sort: their min and max are all.
+    mn, mx = block.min(axis=1), block.max(axis=1)
+    two = ((block == mn[:, None]) | (block == mx[:, None])).all(axis=1)
+    counts = np.where(mn == mx, 1, 2)
+    rest = np.nonzero(~two)[0]
+    local = np.zeros((0, TILE * TILE), np.uint8)
+    uniq = np.zeros(0, np.uint32)
+    if rest.size:  # the others: sort each tile's pixels, count distinct values
+        sub = block[rest]
+        order = np.argsort(sub, axis=1)
+        srt = np.take_along_axis(sub, order, axis=1)
+        new = np.ones_like(srt, bool)
+        new[:, 1:] = srt[:, 1:] != srt[:, :-1]
+        counts[rest] = new.sum(axis=1)
+        keep = counts[rest] <= MAX_PALETTE
+        rest, order, srt, new = rest[keep], order[keep], srt[keep], new[keep]
+        uniq = srt[new]  # each tile's colours, ascending, tile by tile
+        rank = (np.cumsum(new, axis=1, dtype=np.uint8) - 1).astype(np.uint8)
         local = np.empty_like(rank)  # each pixel's colour number, in pixel order
-        np.put_along_axis(local, order[sel], rank, axis=1)
-        palette = uniq.astype("<u4").view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
-        bits = _bits(counts[sel])
-        lengths = bits * (TILE * TILE // 8)
-        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        bits_out = np.zeros(int(lengths.sum()), np.uint8)
-        for b in (1, 2, 4):
-            group = np.nonzero(bits == b)[0]
-            if group.size:
-                per = 8 // b
-                v = local[group].reshape(group.size, -1, per)
-                packed = v[:, :, 0] << (8 - b)
-                for k in range(1, per):
-                    packed |= v[:, :, k] << (8 - b * (k + 1))
-                where = offsets[group][:, None] + np.arange(packed.shape[1])[None, :]
-                bits_out[where] = packed
+        np.put_along_axis(local, order, rank, axis=1)
+    small = counts <= MAX_PALETTE
+    ncol = np.where(small, counts - 1, RAW).astype(np.uint8)
+    # palettes, tile by tile: two-colour tiles' min (and max), the others' sorted colours
+    n_pal = np.where(small, counts, 0)
+    pal_at = np.concatenate([[0], np.cumsum(n_pal)[:-1]])
+    pal_words = np.zeros(int(n_pal.sum()), np.uint32)
+    t2 = np.nonzero(two)[0]
+    pal_words[pal_at[t2]] = mn[t2]
+    t22 = t2[counts[t2] == 2]
+    pal_words[pal_at[t22] + 1] = mx[t22]
+    if rest.size:
+        c = counts[rest]
+        first = np.concatenate([[0], np.cumsum(c)[:-1]])
+        pal_words[np.repeat(pal_at[rest] - first, c) + np.arange(int(c.sum()))] = uniq
+    palette = pal_words.astype("<u4").view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+    # indices, tile by tile
+    bits = np.where(small, _bits(counts), 0)
+    lengths = bits * (TILE * TILE // 8)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    bits_out = np.zeros(int(lengths.sum()), np.uint8)
+    if t22.size:
+        text_bits = np.packbits(block[t22] == mx[t22][:, None], axis=1)  # MSB first
+        bits_out[offsets[t22][:, None] + np.arange(text_bits.shape[1])[None, :]] = text_bits
+    for b in (1, 2, 4):
+        group = np.nonzero(bits[rest] == b)[0]
+        if group.size:
+            per = 8 // b
+            v = local[group].reshape(group.size, -1, per)
+            packed = v[:, :, 0] << (8 - b)
+            for k in range(1, per):
+                packed |= v[:, :, k] << (8 - b * (k + 1))
+            where = offsets[rest[group]][:, None] + np.arange(packed.shape[1])[None, :]
+            bits_out[where] = packed
     raw_parts = [_rgb(block[~small])]
     strip_counts = []
     for r in strip_rects:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,9 @@ class ConsoleSession:
     #: Raw 31.8-33.3 updates/s at 0.085-0.101 core, zlib 26.2-33.3/s at 0.089-0.129;
     #: benchmarks/console.py prints the bare client with either).
     qemu_zlib = False
+    #: Per-tile palettes (encoders.DATA_PALETTE); KERNELSWITCH_CONSOLE_RGBA=1 sends
+    #: zlib'd RGBA as before (benchmarks/console.py's baseline, same browser code).
+    palette = os.environ.get("KERNELSWITCH_CONSOLE_RGBA") != "1"
 
     def __init__(self, name: str, backend: Backend, *, linger: float = LINGER) -> None:
         self.name = name
@@ -312,9 +316,11 @@ class ConsoleSession:
             idle = [v for v in self.viewers if not v._busy and not v._rects]
             payload = None
             if idle and sum(w * h for _x, _y, w, h in rects) <= INLINE_PIXELS:
-                payload = encoders.encode_update(self.fb, rects)
+                payload = encoders.encode_update(self.fb, rects, palette=self.palette)
             elif idle:
-                payload = await asyncio.to_thread(encoders.encode_update, self.fb, rects)
+                payload = await asyncio.to_thread(
+                    encoders.encode_update, self.fb, rects, palette=self.palette
+                )
             for v in self.viewers:
                 v.offer(rects, payload)
 

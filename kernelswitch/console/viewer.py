@@ -93,7 +93,9 @@ class Viewer:
                 rects, payload = self._rects, self._payload
                 self._rects, self._payload = [], None
                 if payload is None:
-                    payload = encoders.encode_update(self.session.fb, rects)
+                    payload = encoders.encode_update(
+                        self.session.fb, rects, palette=self.session.palette
+                    )
                 self._busy = True
                 try:
                     await self.send_bytes(payload)

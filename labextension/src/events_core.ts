@@ -26,7 +26,7 @@ interface IShared {
   retry: ReturnType<typeof setTimeout> | undefined;
   idle: ReturnType<typeof setTimeout> | undefined;
   visible: Set<unknown>;
-  /** owners showing live stats graphs (the server samples only while some do) */
+  /** owners that show live stats graphs (made on first use: older bundles lack it) */
   stats?: Set<unknown>;
   connected: boolean;
 }
@@ -128,7 +128,7 @@ function sendVisibility(s: IShared): void {
   }
 }
 
-function sendStatsWatch(s: IShared): void {
+function sendStats(s: IShared): void {
   if (s.ws && s.ws.readyState === WebSocket.OPEN) {
     s.ws.send(JSON.stringify({ type: 'stats', watch: (s.stats?.size ?? 0) > 0 }));
   }
@@ -155,7 +155,7 @@ function connect(s: IShared): void {
       sendVisibility(s);
     }
     if (s.stats?.size) {
-      sendStatsWatch(s);
+      sendStats(s);
     }
   };
   ws.onmessage = event => {
@@ -256,19 +256,14 @@ export function setThumbnailsVisible(owner: unknown, visible: boolean): void {
   }
 }
 
-/** Whether the events websocket is open now (tests, status lines). */
-export function eventsConnected(): boolean {
-  return shared().connected;
-}
-
 /**
- * Say whether `owner` shows live stats graphs: while any owner does, the
- * server samples and sends `{"type": "stats", name, uri, sample}` about every
- * second per running VM (re-sent after a reconnect).
+ * Say whether `owner` shows live stats graphs: while some owner does, the
+ * server pushes "stats" events ({name, uri, sample}) about every second per
+ * running VM; it samples nothing while none does.
  */
 export function setStatsWatched(owner: unknown, watched: boolean): void {
   const s = shared();
-  s.stats = s.stats ?? new Set();
+  s.stats ??= new Set();
   const before = s.stats.size > 0;
   if (watched) {
     s.stats.add(owner);
@@ -276,6 +271,11 @@ export function setStatsWatched(owner: unknown, watched: boolean): void {
     s.stats.delete(owner);
   }
   if (before !== s.stats.size > 0) {
-    sendStatsWatch(s);
+    sendStats(s);
   }
+}
+
+/** Whether the events websocket is open now (tests, status lines). */
+export function eventsConnected(): boolean {
+  return shared().connected;
 }

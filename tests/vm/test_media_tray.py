@@ -135,23 +135,36 @@ def test_reverted_snapshots(
     _cycle(vm_manager, guest, iso)
 
 
-def test_guest_that_keeps_reading_the_drive(
+def test_guest_that_holds_or_keeps_reading_the_drive(
     vm_manager: Any, guest: dict, libvirt_conn: Any, testos: dict
 ) -> None:
-    """A guest program that keeps /dev/sr0 open locks the tray (Linux does) and
-    closes an open tray whenever it opens the drive again: eject says so and
-    changes nothing; eject --force takes the disc out; insert into the emptied
-    drive works every time (its tray is forced open: nothing there to use)."""
+    """A guest program with /dev/sr0 open locks the tray (Linux does): eject says
+    so and changes nothing; eject --force takes the disc out; insert into the
+    emptied drive works (its tray is forced open: nothing there to use). A
+    guest that keeps reading the drive also closes an open tray whenever it
+    opens the drive again: eject --force and insert still work every time."""
     from kernelswitch.vm.errors import VMStateError
 
     name, iso = guest["name"], str(testos["plain"])
     dom = libvirt_conn.lookupByName(name)
-    type_text(dom, "while :; do dd if=/dev/sr0 of=/dev/null count=1 2>/dev/null; done &\n")
-    time.sleep(2)
+    # a read first: a disc just changed answers the first open with "medium changed"
+    seen = [ask(libvirt_conn, name, guest["serial_log"], MEDIUM) for _ in range(2)]
+    assert seen[-1] == "yes", seen
+    type_text(dom, "exec 3</dev/sr0\n")  # the shell itself holds the drive open
+    held = ask(libvirt_conn, name, guest["serial_log"], "readlink /proc/$$/fd/3")
+    assert held == "/dev/sr0", held
     try:
         with pytest.raises(VMStateError, match="keeps its CD/DVD drive locked"):
             vm_manager.eject(name)
         assert _drive(libvirt_conn, name)["path"] == iso
+        vm_manager.eject(name, force=True)
+        vm_manager.insert(name, iso)
+        assert _drive(libvirt_conn, name)["path"] == iso
+    finally:
+        type_text(dom, "exec 3<&-\n")
+    type_text(dom, "while :; do dd if=/dev/sr0 of=/dev/null count=1 2>/dev/null; done &\n")
+    time.sleep(2)
+    try:
         for _ in range(3):
             vm_manager.eject(name, force=True)
             assert _drive(libvirt_conn, name)["path"] is None
