@@ -5,7 +5,7 @@ import { ConsoleModel, renderConsole } from './console';
 import { setThumbnailsVisible } from './events';
 import { button, el, elapsed, errorLine, LocalModel } from './vm_common';
 import {
-  Action,
+  RowAction,
   ACTIONS,
   ACTIVE,
   Deleted,
@@ -214,7 +214,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   };
 
   // ------------------------------------------------------------ actions
-  const act = async (name: string, action: Action, confirmed = false): Promise<void> => {
+  const act = async (name: string, action: RowAction, confirmed = false): Promise<void> => {
     const row = rows.get(name);
     const vm = current.find(v => v.name === name);
     if (!row || !vm || (row.busy && !(row.busy === 'shutting down' && action === 'destroy'))) {

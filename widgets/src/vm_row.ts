@@ -49,10 +49,12 @@ export interface Deleted {
   kept_disks: { path: string; reason: string }[];
 }
 
-export type Action =
-  'start' | 'shutdown' | 'destroy' | 'reboot' | 'suspend' | 'resume' | 'console' | 'details' | 'delete';
+/** The VM verbs (the JupyterLab extension's commands share them). */
+export type Action = 'start' | 'shutdown' | 'destroy' | 'reboot' | 'suspend' | 'resume' | 'console' | 'delete';
+/** A manager row's buttons: the verbs, and Details (the row's own tabs). */
+export type RowAction = Action | 'details';
 
-export const ACTIONS: { action: Action; label: string; title: string; doing: string }[] = [
+export const ACTIONS: { action: RowAction; label: string; title: string; doing: string }[] = [
   { action: 'start', label: 'Start', title: 'Start the VM', doing: 'Starting' },
   { action: 'shutdown', label: 'Shut down', title: "Press the guest's ACPI power button", doing: 'Shutting down' },
   { action: 'reboot', label: 'Reboot…', title: 'Reboot the guest (asks first)', doing: 'Rebooting' },
@@ -68,7 +70,7 @@ export const RUNNING = new Set(['running', 'blocked']);
 export const ACTIVE = new Set(['running', 'blocked', 'paused', 'shutting-down', 'pmsuspended', 'crashed']);
 
 /** Whether *action* fits a VM in *state*; otherwise why not (the greyed button's tooltip). */
-export function allowed(action: Action, state: string): string {
+export function allowed(action: RowAction, state: string): string {
   const off = !ACTIVE.has(state);
   switch (action) {
     case 'start':
@@ -145,7 +147,7 @@ export interface Row {
   noThumb: HTMLElement;
   name: HTMLElement;
   meta: HTMLElement;
-  buttons: Map<Action, HTMLButtonElement>;
+  buttons: Map<RowAction, HTMLButtonElement>;
   progress: HTMLElement;
   error: HTMLElement;
   confirm: HTMLElement;
@@ -163,7 +165,7 @@ export interface Row {
   upKey?: number | null;
 }
 
-export function makeRow(vm: VM, onAction: (action: Action) => void): Row {
+export function makeRow(vm: VM, onAction: (action: RowAction) => void): Row {
   const li = el('li', 'ks-vmm-vm');
   li.dataset.name = vm.name;
   li.setAttribute('aria-label', vm.name);
@@ -177,7 +179,7 @@ export function makeRow(vm: VM, onAction: (action: Action) => void): Row {
   const bar = el('div', 'ks-vmm-actions');
   bar.setAttribute('role', 'toolbar');
   bar.setAttribute('aria-label', `Actions for ${vm.name}`);
-  const buttons = new Map<Action, HTMLButtonElement>();
+  const buttons = new Map<RowAction, HTMLButtonElement>();
   for (const a of ACTIONS) {
     const b = button(a.label, `ks-vmw-btn ks-vmm-act ks-vmm-${a.action}`);
     b.dataset.action = a.action;
