@@ -3,6 +3,7 @@ import type { RenderProps } from '@anywidget/types';
 import { pageConfig } from './api';
 import css from './console.css';
 import { attachAudio } from './console_audio';
+import { attachInput } from './console_input';
 import { followVM, loadPreview, room, vmIsGone, zoom } from './console_life';
 import { decodeUpdate } from './console_decode';
 
@@ -58,10 +59,6 @@ function button(label: string, title: string, cls = 'ks-console-btn'): HTMLButto
   return b;
 }
 
-/** Browser buttons (1 left, 2 right, 4 middle) as RFB's (1 left, 2 middle, 4 right). */
-function rfbButtons(b: number): number {
-  return (b & 1) | ((b & 4) >> 1) | ((b & 2) << 1);
-}
 
 /**
  * Inflate one zlib stream. Straight through the stream's writer and reader:
@@ -371,79 +368,8 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   const ro = new ResizeObserver(() => applyScale());
   ro.observe(screen);
 
-  // ------------------------------------------------------------ keyboard
-  const down = new Set<string>();
-  const onKey = (e: KeyboardEvent, isDown: boolean): void => {
-    if (e.target === typeBox) {
-      return;
-    }
-    e.preventDefault();
-    e.stopPropagation();
-    if (!e.code) {
-      return;
-    }
-    if (isDown) {
-      down.add(e.code);
-    } else {
-      down.delete(e.code);
-    }
-    send({ type: 'key', code: e.code, key: e.key, down: isDown });
-  };
-  root.addEventListener('keydown', (e) => onKey(e, true));
-  root.addEventListener('keyup', (e) => onKey(e, false));
-  root.addEventListener('blur', () => {
-    for (const code of down) {
-      send({ type: 'key', code, down: false });
-    }
-    down.clear();
-  });
-
-  // ------------------------------------------------------------ mouse
-  const pos = (e: MouseEvent): [number, number] => {
-    const r = canvas.getBoundingClientRect();
-    const x = Math.floor(((e.clientX - r.left) / r.width) * canvas.width);
-    const y = Math.floor(((e.clientY - r.top) / r.height) * canvas.height);
-    return [Math.max(0, Math.min(canvas.width - 1, x)), Math.max(0, Math.min(canvas.height - 1, y))];
-  };
-  let pending: Record<string, unknown> | null = null;
-  const flushPointer = (): void => {
-    if (pending) {
-      send(pending);
-      pending = null;
-    }
-  };
-  const onPointer = (e: PointerEvent): void => {
-    const [x, y] = pos(e);
-    const msg = { type: 'pointer', x, y, buttons: rfbButtons(e.buttons) };
-    if (e.type === 'pointermove') {
-      // at most one move per frame; presses and releases go at once
-      if (!pending) {
-        requestAnimationFrame(flushPointer);
-      }
-      pending = msg;
-    } else {
-      pending = null;
-      send(msg);
-    }
-  };
-  canvas.addEventListener('pointerdown', (e) => {
-    root.focus();
-    canvas.setPointerCapture(e.pointerId);
-    onPointer(e);
-    e.preventDefault();
-  });
-  canvas.addEventListener('pointerup', onPointer);
-  canvas.addEventListener('pointermove', onPointer);
-  canvas.addEventListener('contextmenu', (e) => e.preventDefault());
-  canvas.addEventListener(
-    'wheel',
-    (e) => {
-      e.preventDefault();
-      const [x, y] = pos(e);
-      send({ type: 'wheel', x, y, dy: Math.sign(e.deltaY), buttons: rfbButtons(e.buttons) });
-    },
-    { passive: false }
-  );
+  // ------------------------------------------------------------ keyboard, mouse
+  attachInput(root, canvas, typeBox, send);
 
   // ------------------------------------------------------------ fullscreen
   const onFullscreen = (): void => {
