@@ -72,21 +72,27 @@ def _anchor_poll(conn: Any) -> int:
     """virt-manager's way: per running VM, info + blockStats + interfaceStats + memoryStats."""
     n = 0
     for dom in conn.listAllDomains(1):  # active
-        dom.info()
-        uuid_ = dom.UUIDString()
-        if uuid_ not in _XML:  # virt-manager keeps the XML: read once, not every poll
-            _XML[uuid_] = ET.fromstring(dom.XMLDesc(0))
-        root = _XML[uuid_]
-        calls = [(dom.blockStats, t.get("dev")) for t in root.findall("devices/disk/target")]
-        calls += [(dom.interfaceStats, t.get("dev"))
-                  for t in root.findall("devices/interface/target")]  # fmt: skip
-        for fn, dev in calls:
-            with contextlib.suppress(Exception):  # a disk without a medium, a user NIC
-                fn(dev)
-        with contextlib.suppress(Exception):
-            dom.memoryStats()
-        n += 1
+        with contextlib.suppress(Exception):  # another user's VM gone meanwhile
+            _poll_one(dom)
+            n += 1
     return n
+
+
+def _poll_one(dom: Any) -> None:
+    """info + blockStats per disk + interfaceStats per NIC + memoryStats."""
+    dom.info()
+    uuid_ = dom.UUIDString()
+    if uuid_ not in _XML:  # virt-manager keeps the XML: read once, not every poll
+        _XML[uuid_] = ET.fromstring(dom.XMLDesc(0))
+    root = _XML[uuid_]
+    calls = [(dom.blockStats, t.get("dev")) for t in root.findall("devices/disk/target")]
+    calls += [(dom.interfaceStats, t.get("dev"))
+              for t in root.findall("devices/interface/target")]  # fmt: skip
+    for fn, dev in calls:
+        with contextlib.suppress(Exception):  # a disk without a medium, a user NIC
+            fn(dev)
+    with contextlib.suppress(Exception):
+        dom.memoryStats()
 
 
 async def _window(mode: str, seconds: float, manager: Any, libvirtd: int) -> dict[str, float]:
