@@ -62,6 +62,7 @@ _ERROR_TEXT = {
     500: "a bug: error.id is in the server log",
     502: "a download failed: offline, cut too often, or a size/checksum mismatch",
     503: "the host cannot do it now (libvirtd unreachable or too slow)",
+    507: "the storage pool is full (pool_full): details.available is the free space in bytes",
 }
 
 

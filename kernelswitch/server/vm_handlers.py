@@ -165,7 +165,7 @@ class VMsHandler(VMBaseHandler):
             "summary": "Create a VM from an installer ISO (and start it)",
             "responses": {
                 "201": {**S.ok(S.VM, "created"), "links": _LINKS},
-                **S.errors(400, 409, 422, 503),
+                **S.errors(400, 409, 422, 503, 507),
             },
         },
     }

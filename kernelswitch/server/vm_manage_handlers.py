@@ -125,7 +125,7 @@ class SnapshotsHandler(VMBaseHandler):
         },
         "post": {
             "summary": "Take an internal snapshot (refused for raw disks and UEFI pflash)",
-            "responses": {"201": S.ok(_SNAPSHOT, "taken"), **S.errors(400, 404, 409)},
+            "responses": {"201": S.ok(_SNAPSHOT, "taken"), **S.errors(400, 404, 409, 507)},
         },
     }
 
@@ -153,7 +153,7 @@ class SnapshotHandler(VMBaseHandler):
     openapi = {
         "post": {
             "summary": "Take the internal snapshot {snap} (same as POST snapshots with its name)",
-            "responses": {"201": S.ok(_SNAPSHOT, "taken"), **S.errors(400, 404, 409)},
+            "responses": {"201": S.ok(_SNAPSHOT, "taken"), **S.errors(400, 404, 409, 507)},
         },
         "delete": {
             "summary": "Delete one internal snapshot",
@@ -213,7 +213,7 @@ class CloneHandler(VMBaseHandler):
     openapi = {
         "post": {
             "summary": "Clone a shut-off VM: full copies of its disks, new name, UUID, MAC",
-            "responses": {"201": S.ok(S.VM, "cloned"), **S.errors(400, 404, 409)},
+            "responses": {"201": S.ok(S.VM, "cloned"), **S.errors(400, 404, 409, 507)},
         }
     }
 
@@ -258,7 +258,7 @@ class VMEditHandler(VMHandler):
         "patch": {
             "summary": "Change memory, vCPUs, autostart; add or grow a disk (answer: "
             "changes[], each saying whether it applies now or from the next boot)",
-            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409)},
+            "responses": {"200": S.ok(S.VM), **S.errors(400, 404, 409, 507)},
         },
     }
 

@@ -23,8 +23,8 @@ from .._executors import run_in
 from .._paths import cache_dir
 from .connection import Connection, VMEvent, is_connection_error
 from .connection import libvirt_module as _libvirt
-from .errors import HostError, VMBusy, VMError, VMExists, VMNotFound, VMStateError
-from .storage import default_pool_dir
+from .errors import HostError, PoolFull, VMBusy, VMError, VMExists, VMNotFound, VMStateError
+from .storage import default_pool_dir, is_no_space, is_write_error, pool_full
 
 T = TypeVar("T")
 
@@ -43,6 +43,8 @@ ACTIVE_STATES = ("running", "blocked", "paused", "shutting-down", "pmsuspended")
 #: Seconds a blocking libvirt call may take in the server before the request
 #: answers 503 (the thread is left to finish; the pool is bounded).
 CALL_DEADLINE = 120.0
+#: Free bytes below which an I/O error writing into the pool means it is full.
+LOW_SPACE = 256 * 1024**2
 
 
 def preview_dir() -> Path:
@@ -85,9 +87,20 @@ def log_dir() -> Path:
     return default_pool_dir().parent / "logs"
 
 
-def translate(e: Exception, name: str | None = None) -> Exception:
-    """A libvirt error as one of ours (other exceptions pass through)."""
+def translate(e: Exception, name: str | None = None, storage: Any = None) -> Exception:
+    """A libvirt error as one of ours (other exceptions pass through).
+
+    A full disk becomes :class:`~.errors.PoolFull` (507) with the free space
+    *storage* (a :class:`~.storage.Storage`) reports, wherever it surfaced.
+    """
     libvirt = _libvirt()
+    if is_no_space(e) and not isinstance(e, PoolFull):
+        return pool_full(e, name, storage)
+    if storage is not None and is_write_error(e) and (storage.available() or 0) < LOW_SPACE:
+        # QEMU reports a full disk under a snapshot as a plain I/O error
+        # ("Error while writing VM state: Input/output error", seen on a full
+        # tmpfs pool): with the pool nearly full, that is what it was.
+        return pool_full(e, name, storage)
     if not isinstance(e, libvirt.libvirtError):
         return e
     code = e.get_error_code()

@@ -15,7 +15,7 @@ a failure is removed.
 
 from __future__ import annotations
 
-import contextlib
+import uuid as _uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -24,11 +24,16 @@ from typing import Any
 from ._xml import disk_source, disk_target, inactive_xml, to_string
 from .connection import libvirt_module
 from .errors import VMError, VMExists, VMStateError
+from .journal import journal_for
 
 __all__ = ["clone"]
 
-def _copy_volume(manager: Any, src_path: str, new_vm: str, say: Callable[[str], None]) -> str:
-    """A full copy of the volume at *src_path* in our pool, named after *new_vm*."""
+def _copy_volume(
+    manager: Any, src_path: str, new_vm: str, say: Callable[[str], None], op: Any
+) -> str:
+    """A full copy of the volume at *src_path* in our pool, named after *new_vm*.
+
+    The new path goes into the journal (*op*) before the copy starts."""
     libvirt = libvirt_module()
 
     def copy(conn: Any) -> str:
@@ -60,6 +65,7 @@ def _copy_volume(manager: Any, src_path: str, new_vm: str, say: Callable[[str], 
         from .._common import human_size
 
         say(f"copying {Path(src_path).name} ({human_size(allocation or 1)} used) to {name}")
+        op.will_make("volume", str(directory / name))
         return pool.createXMLFrom(to_string(vol), src, 0).path()
 
     return manager._call(copy)
@@ -96,16 +102,16 @@ def clone(
         return inactive_xml(dom)
 
     root = manager._on_domain(name, prepare)
-    made: list[str] = []
     copied: list[dict[str, str]] = []
+    op = journal_for(manager.connection).begin("clone", new_name)
     try:
         for disk in root.findall("./devices/disk"):
             path = disk_source(disk)
             shared = disk.find("readonly") is not None or disk.find("shareable") is not None
             if disk.get("device", "disk") != "disk" or not path or shared:
                 continue
-            new_path = _copy_volume(manager, path, new_name, say)
-            made.append(new_path)
+            new_path = _copy_volume(manager, path, new_name, say, op)
+            op.made(new_path)
             copied.append({"target": disk_target(disk), "from": path, "to": new_path})
             src = disk.find("source")
             assert src is not None  # disk_source found a path in it
@@ -114,15 +120,19 @@ def clone(
             disk.set("type", "file")
             src.set("file", new_path)
         _retarget(root, new_name, log_dir())
+        uuid = str(_uuid.uuid4())
+        ET.SubElement(root, "uuid").text = uuid
         say(f"defining {new_name}")
+        op.will_make("domain", uuid, name=new_name)
         manager._call(lambda conn: conn.defineXML(to_string(root)), new_name)
-    except BaseException:
-        for path in made:
-            with contextlib.suppress(Exception):
-                manager.storage.delete_path(path)
+        op.made(uuid)
+        info = manager.info(new_name)
+    except BaseException as e:
+        outcome = op.undo()
+        outcome.annotate(e)
         raise
+    op.commit()
     say("done")
-    info = manager.info(new_name)
     info["clone"] = {"source": name, "copied": copied}
     return info
 

@@ -9,7 +9,8 @@ Public API (stable):
   daemon went away mid-call, ``.acall(fn)`` does the same in the bounded
   ``libvirt`` pool (:mod:`kernelswitch._executors`) for asyncio code,
   ``add_listener(cb, loop=None)`` subscribes to
-  :class:`VMEvent`\\ s (lifecycle, reboot, tray, connection up/down).
+  :class:`VMEvent`\\ s (lifecycle, reboot, tray, connection up/down),
+  ``add_open_hook(fn)`` runs ``fn()`` in a thread after every (re)open.
 
 Why a dedicated event thread: libvirt's event implementation is process-wide
 and can be registered only once, while a Jupyter process (and a test session)
@@ -30,6 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ._libvirt import _alive, _teardown, is_connection_error, is_pool_busy, libvirt_module
 from .errors import HostError
 from .events import EVENTS, LIFECYCLE, TRAY, VMEvent
 
@@ -54,33 +56,16 @@ KEEPALIVE_COUNT = 3
 #: Seconds between reconnect attempts after the daemon went away (doubles up to the max).
 RECONNECT_DELAY = 0.5
 RECONNECT_MAX_DELAY = 10.0
+#: Seconds a dropped connection stays usable for calls already under way on it.
+TEARDOWN_GRACE = 2.0
+#: Seconds close() waits for the daemon to acknowledge before moving on.
+CLOSE_WAIT = 5.0
 #: Seconds a call waits out a storage pool busy with someone else's volume job.
 POOL_BUSY_WAIT = 10.0
 POOL_BUSY_POLL = 0.2
 
 T = TypeVar("T")
 _Listener = tuple[Callable[["VMEvent"], Any], "asyncio.AbstractEventLoop | None"]
-
-_QUIET = False
-
-
-def libvirt_module() -> Any:
-    """Import libvirt lazily; a missing binding is a host problem with a fix."""
-    try:
-        import libvirt
-    except ImportError as e:
-        msg = (
-            "The libvirt Python binding is missing. Install it with "
-            "`pip install libvirt-python` (needs the Debian packages libvirt-dev and pkg-config)."
-        )
-        raise HostError(msg) from e
-    global _QUIET
-    if not _QUIET:
-        # libvirt prints every error to stderr by default; ours are raised instead.
-        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
-        _QUIET = True
-    return libvirt
-
 
 _CONNECTIONS: dict[str, Connection] = {}
 _CONNECTIONS_LOCK = threading.Lock()
@@ -103,33 +88,7 @@ def close_all() -> None:
         c.close()
 
 
-def is_pool_busy(err: BaseException) -> bool:
-    """Whether a libvirtError says a storage pool has another client's job running."""
-    libvirt = libvirt_module()
-    return isinstance(err, libvirt.libvirtError) and "asynchronous jobs running" in str(err)
-
-
-def is_connection_error(err: BaseException) -> bool:
-    """Whether a libvirtError means the link to the daemon is gone (worth a reconnect)."""
-    libvirt = libvirt_module()
-    if not isinstance(err, libvirt.libvirtError):
-        return False
-    code = err.get_error_code()
-    domain = err.get_error_domain()
-    if code in (
-        libvirt.VIR_ERR_NO_CONNECT,
-        libvirt.VIR_ERR_INVALID_CONN,
-        libvirt.VIR_ERR_RPC,
-        libvirt.VIR_ERR_AUTH_CANCELLED,
-    ):
-        return code != libvirt.VIR_ERR_AUTH_CANCELLED
-    if domain in (libvirt.VIR_FROM_RPC, libvirt.VIR_FROM_REMOTE):
-        return True
-    text = str(err).lower()
-    return "client socket is closed" in text or "connection reset" in text or "broken pipe" in text
-
-
-# -------------------------------------------------------------- connection
+# ------------------------------------------------------------------ connection
 
 
 class Connection:
@@ -138,14 +97,30 @@ class Connection:
     Thread-safe: blocking calls may come from any worker thread. The server
     calls :meth:`acall` (runs in the ``libvirt`` pool); the CLI and tests call
     :meth:`call` directly.
+
+    Locking (why it looks like this): libvirt runs our close callback and
+    event handlers on the event thread while holding locks of its own, and
+    ``virConnectUnregisterCloseCallback`` / ``virConnectClose`` wait for a
+    callback being dispatched to return. A thread that held our lock across
+    such a call while the callback waited for that lock wedged every VM
+    request for good (issue 15). So:
+
+    - ``_lock`` guards only our fields and is never held across a libvirt call;
+    - ``_open_lock`` makes opens one at a time; callbacks never take it;
+    - a dead ``virConnect`` is swapped out under ``_lock`` and torn down
+      (deregister, unregister, close) outside any lock, in a short-lived
+      thread of its own, never on the event thread (it may be inside that
+      connection's own callback).
     """
 
     def __init__(self, uri: str = DEFAULT_URI) -> None:
         self.uri = uri
         self._conn: Any = None
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
+        self._open_lock = threading.Lock()
         self._callback_ids: list[int] = []
         self._listeners: list[_Listener] = []
+        self._open_hooks: list[Callable[[], Any]] = []
         self._reconnect_delay = RECONNECT_DELAY
         self._reconnect_handle: asyncio.TimerHandle | None = None
         self._generation = 0  # counts opens; lets stale close callbacks be ignored
@@ -156,7 +131,11 @@ class Connection:
     def add_listener(
         self, cb: Callable[[VMEvent], Any], loop: asyncio.AbstractEventLoop | None = None
     ) -> Callable[[], None]:
-        """Call *cb(event)* for every event; on *loop* if given. Returns an unsubscribe."""
+        """Call *cb(event)* for every event; on *loop* if given. Returns an unsubscribe.
+
+        A listener without a loop is called on whatever thread noticed the
+        event (often the event thread): it must not block or call libvirt.
+        """
         entry = (cb, loop)
         with self._lock:
             self._listeners.append(entry)
@@ -175,6 +154,16 @@ class Connection:
                     self._listeners.remove(entry)
 
         return remove
+
+    def add_open_hook(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn()`` in a thread of its own after every successful open.
+
+        For work that must happen once libvirtd is reachable again (e.g.
+        removing what a create left behind while it was gone). Also keeps the
+        reconnect loop running while the daemon is away.
+        """
+        with self._lock:
+            self._open_hooks.append(fn)
 
     def _emit(self, event: VMEvent) -> None:
         with self._lock:
@@ -199,26 +188,23 @@ class Connection:
 
     @property
     def is_open(self) -> bool:
-        c = self._conn
-        if c is None:
-            return False
-        try:
-            return bool(c.isAlive())
-        except Exception:
-            return False
+        return _alive(self._conn)
 
     def conn(self) -> Any:
         """An open ``virConnect`` for this URI (opening or reopening it)."""
-        with self._lock:
-            if self._conn is not None and self.is_open:
-                return self._conn
-            if self._conn is not None:  # died before its close callback arrived
-                self._drop()
-                self._lost = True
-                self._emit(VMEvent("connection", self.uri, event="lost"))
+        c = self._conn
+        if _alive(c):
+            return c
+        with self._open_lock:
+            c = self._conn
+            if _alive(c):
+                return c  # another thread reopened it while we waited
+            if c is not None:  # died before its close callback arrived
+                self._discard(c)
             return self._open()
 
     def _open(self) -> Any:
+        """Open, register callbacks, publish. Runs under ``_open_lock`` only."""
         libvirt = libvirt_module()
         loop = EVENTS.ensure()  # before open: libvirt binds the socket to the event impl
         try:
@@ -230,78 +216,93 @@ class Connection:
                 "(no systemd) or `systemctl start libvirtd`, then try again."
             )
             raise HostError(msg, details={"uri": self.uri}) from e
-        self._generation += 1
-        gen = self._generation
+        with self._lock:
+            self._generation += 1
+            gen = self._generation
+        ids: list[int] = []
         try:
-            c.setKeepAlive(KEEPALIVE_INTERVAL, KEEPALIVE_COUNT)
-        except libvirt.libvirtError as e:  # remote side without keepalive support
-            log.debug("libvirt %s: keepalive not available: %s", self.uri, e)
-        c.registerCloseCallback(functools.partial(self._on_close, gen), None)
-        ids = []
-        ids.append(
-            c.domainEventRegisterAny(
-                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None
-            )
-        )
-        ids.append(
-            c.domainEventRegisterAny(
-                None, libvirt.VIR_DOMAIN_EVENT_ID_REBOOT, self._on_reboot, None
-            )
-        )
-        ids.append(
-            c.domainEventRegisterAny(
-                None, libvirt.VIR_DOMAIN_EVENT_ID_TRAY_CHANGE, self._on_tray, None
-            )
-        )
-        self._conn = c
-        self._callback_ids = ids
-        self._reconnect_delay = RECONNECT_DELAY
+            try:
+                c.setKeepAlive(KEEPALIVE_INTERVAL, KEEPALIVE_COUNT)
+            except libvirt.libvirtError as e:  # remote side without keepalive support
+                log.debug("libvirt %s: keepalive not available: %s", self.uri, e)
+            c.registerCloseCallback(functools.partial(self._on_close, gen), None)
+            for event_id, cb in (
+                (libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle),
+                (libvirt.VIR_DOMAIN_EVENT_ID_REBOOT, self._on_reboot),
+                (libvirt.VIR_DOMAIN_EVENT_ID_TRAY_CHANGE, self._on_tray),
+            ):
+                ids.append(c.domainEventRegisterAny(None, event_id, cb, None))
+        except libvirt.libvirtError as e:  # the daemon went away while we set up
+            _teardown(c, ids, self.uri)
+            msg = f"Lost libvirt at {self.uri} while connecting: {e.get_error_message()}."
+            raise HostError(msg, details={"uri": self.uri}) from e
+        with self._lock:
+            self._conn = c
+            self._callback_ids = ids
+            self._reconnect_delay = RECONNECT_DELAY
+            restored, self._lost = self._lost, False
+            hooks = list(self._open_hooks)
         log.debug("libvirt %s opened (generation %s, events on %r)", self.uri, gen, loop)
-        if self._lost:
-            self._lost = False
+        if restored:
             self._emit(VMEvent("connection", self.uri, event="restored"))
+        for hook in hooks:
+            threading.Thread(
+                target=_run_hook, args=(hook, self.uri), name="kernelswitch-libvirt-hook",
+                daemon=True,
+            ).start()  # fmt: skip
         return c
 
-    def _drop(self) -> None:
-        """Forget the current connection (it is dead or being closed)."""
-        c, self._conn = self._conn, None
-        ids, self._callback_ids = self._callback_ids, []
-        if c is None:
-            return
-        for i in ids:
-            try:
-                c.domainEventDeregisterAny(i)
-            except Exception:
-                pass
-        try:
-            c.unregisterCloseCallback()
-        except Exception:
-            pass
-        try:
-            c.close()
-        except Exception:
-            pass
+    def _discard(self, c: Any, detail: Any = None) -> bool:
+        """Swap *c* out if it is still current and tear it down in the background.
+
+        Never holds a lock across libvirt calls (see the class docstring).
+        True when *c* was current (the caller may then announce the loss).
+        """
+        with self._lock:
+            if self._conn is not c:
+                return False
+            ids, self._callback_ids = self._callback_ids, []
+            self._conn = None
+            self._generation += 1  # its close callback, if it still comes, is stale
+            self._lost = True
+        threading.Thread(
+            target=_teardown, args=(c, ids, self.uri, TEARDOWN_GRACE),
+            name="kernelswitch-libvirt-teardown",
+            daemon=True,
+        ).start()  # fmt: skip
+        self._emit(VMEvent("connection", self.uri, event="lost", detail=detail))
+        return True
 
     def close(self) -> None:
+        """Close now (listeners stay subscribed; the next call reopens)."""
+        handle = self._reconnect_handle
+        if handle is not None:
+            handle.cancel()
+            self._reconnect_handle = None
         with self._lock:
-            if self._reconnect_handle is not None:
-                self._reconnect_handle.cancel()
-                self._reconnect_handle = None
-            self._drop()
+            c, self._conn = self._conn, None
+            ids, self._callback_ids = self._callback_ids, []
+            self._generation += 1
+        if c is not None:
+            # a daemon that hangs (SIGSTOPped) must not hang the server's exit
+            t = threading.Thread(
+                target=_teardown, args=(c, ids, self.uri), name="kernelswitch-libvirt-teardown",
+                daemon=True,
+            )  # fmt: skip
+            t.start()
+            t.join(CLOSE_WAIT)
 
     # ------------------------------------------------------------ callbacks
-    # (run on the event thread)
+    # (run on the event thread: they take only ``_lock``, briefly)
 
     def _on_close(self, generation: int, _conn: Any, reason: int, _opaque: Any) -> None:
-        if generation != self._generation:
+        with self._lock:
+            stale = generation != self._generation or self._conn is None
+            c = self._conn
+        if stale:
             return
         log.warning("libvirt %s connection closed (reason %s); reconnecting", self.uri, reason)
-        with self._lock:
-            self._lost = True
-            # The old virConnect must not be closed from inside its own callback.
-            self._conn = None
-            self._callback_ids = []
-        self._emit(VMEvent("connection", self.uri, event="lost", detail=reason))
+        self._discard(c, detail=reason)
         self._schedule_reconnect()
 
     def _schedule_reconnect(self) -> None:
@@ -312,13 +313,18 @@ class Connection:
                 return
             self._reconnect_handle = loop.call_later(self._reconnect_delay, self._try_reconnect)
 
-        loop.call_soon_threadsafe(arm)
+        try:
+            loop.call_soon_threadsafe(arm)
+        except RuntimeError:  # the event loop is gone (interpreter exit)
+            pass
 
     def _try_reconnect(self) -> None:
         self._reconnect_handle = None
         if self._conn is not None:
             return
-        if not self._listeners:
+        with self._lock:
+            wanted = bool(self._listeners or self._open_hooks)
+        if not wanted:
             return  # nobody waits for events: the next call reopens lazily
         loop = EVENTS.ensure()
 
@@ -377,10 +383,8 @@ class Connection:
             if not is_connection_error(e):
                 raise
             log.info("libvirt %s: connection lost during a call (%s); retrying", self.uri, e)
-            with self._lock:
-                if self._conn is c:
-                    self._lost = True
-                    self._drop()
+            if self._discard(c):
+                self._schedule_reconnect()
             deadline = time.monotonic() + 10
             while True:
                 try:
@@ -397,3 +401,10 @@ class Connection:
         from .._executors import run_in
 
         return await run_in("libvirt", self.call, fn)
+
+
+def _run_hook(hook: Callable[[], Any], uri: str) -> None:
+    try:
+        hook()
+    except Exception:
+        log.exception("libvirt %s: a hook run after (re)connecting failed", uri)

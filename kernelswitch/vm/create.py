@@ -11,11 +11,10 @@ what the call made (volume, definition, serial log), never anything else.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from .._echo import short as _short
@@ -23,9 +22,12 @@ from ._domains import log_dir, translate
 from .connection import Connection
 from .connection import libvirt_module as _libvirt
 from .errors import InvalidVMSpec, VMExists
+from .journal import journal_for
 from .storage import Storage
 
 log = logging.getLogger("kernelswitch.vm.manager")
+#: Tries of the start of a new VM while libvirtd settles a guest it was starting when it died.
+START_TRIES = 4
 
 
 class CreateMixin:
@@ -102,22 +104,31 @@ class CreateMixin:
     def create_spec(
         self, spec: Any, os_info: Any, *, progress: Callable[[str], None] | None = None
     ) -> dict[str, Any]:
-        """Create a VM from an already validated :class:`~.spec.VMSpec`."""
+        """Create a VM from an already validated :class:`~.spec.VMSpec`.
+
+        Journaled (:mod:`.journal`): each thing is written down before it is
+        made; on failure what was made is removed, or, if libvirtd is gone,
+        removed when it is back. The error says which.
+        """
+        import uuid as _uuid
+
         from .domain import build_domain_xml
         from .host import detect_accel
 
         say = progress or (lambda _msg: None)
-        libvirt = _libvirt()
-        made_volume: str | None = None
-        made_uuid: str | None = None
+        op = journal_for(self.connection).begin("create", spec.name)
         serial_log = log_dir() / f"{spec.name}.serial.log"
-        log_existed = serial_log.exists()
         try:
+            if not serial_log.exists():
+                op.will_make("file", str(serial_log), made=True)
             say(f"creating a {spec.disk // 1024**3 or 1} GiB disk")
-            vol = self.storage.create_volume(spec.name, spec.disk)
-            made_volume = vol.path
+            vol = self.storage.create_volume(
+                spec.name, spec.disk, before=lambda path: op.will_make("volume", path)
+            )
+            op.made(vol.path)
             serial_log.parent.mkdir(parents=True, exist_ok=True)
             accel = detect_accel()
+            uuid = str(_uuid.uuid4())
             xml = build_domain_xml(
                 spec,
                 os_info,
@@ -126,20 +137,28 @@ class CreateMixin:
                 uri=self.uri,
                 accel=accel,
                 host_caps=self._caps(accel),
+                uuid=uuid,
             )
             say("defining the VM")
-            dom = self._call(lambda conn: conn.defineXML(xml), spec.name)
-            made_uuid = dom.UUIDString()
+            op.will_make("domain", uuid, name=spec.name)
+            self._call(lambda conn: conn.defineXML(xml), spec.name)
+            op.made(uuid)
             if spec.start:
                 say("starting the VM")
-                self._call(lambda conn: conn.lookupByUUIDString(made_uuid).create(), spec.name)
+                self._call(lambda conn: _start(conn.lookupByUUIDString(uuid)), spec.name)
             say("done")
-            return self.info(spec.name)
+            info = self.info(spec.name)
         except BaseException as e:
-            self._undo_create(spec.name, made_uuid, made_volume, serial_log, log_existed)
-            if isinstance(e, libvirt.libvirtError):
-                raise translate(e, spec.name) from e
-            raise
+            err = translate(e, spec.name, self.storage) if isinstance(e, Exception) else e
+            outcome = op.undo()
+            if outcome.pending:
+                log.warning("vm=%s: a failed create left %s for later", spec.name, outcome.pending)
+            outcome.annotate(err)
+            if err is e:
+                raise
+            raise err from e
+        op.commit()
+        return info
 
     def _caps(self, accel: Any) -> Any:
         from .host import domain_caps
@@ -148,47 +167,29 @@ class CreateMixin:
             self._host_caps = self.connection.call(lambda conn: domain_caps(conn, accel))
         return self._host_caps
 
-    def _undo_create(
-        self,
-        name: str,
-        uuid: str | None,
-        volume: str | None,
-        serial_log: Path,
-        log_existed: bool,
-    ) -> None:
-        """Remove what a failed create made, and nothing else."""
-        libvirt = _libvirt()
-        if uuid is not None:
 
-            def undefine(conn: Any) -> bool:
-                try:
-                    dom = conn.lookupByUUIDString(uuid)
-                except libvirt.libvirtError:
-                    return False  # someone else deleted it: its disks are theirs to report
-                if dom.isActive():
-                    dom.destroy()
-                undefine_domain(dom)
-                return True
+def _start(dom: Any) -> None:
+    """Start our new VM; idempotent, as Connection.call repeats it after a reconnect.
 
-            try:
-                if not self.connection.call(undefine):
-                    log.warning(
-                        "vm=%s: deleted by another request during its create; "
-                        "leaving %s as that delete reported it",
-                        name,
-                        volume,
-                    )
-                    volume = None
-            except Exception:
-                log.exception("vm=%s: could not undefine after a failed create", name)
-        if volume is not None:
-            try:
-                self.storage.delete_path(volume)
-            except Exception:
-                log.exception("vm=%s: could not remove %s after a failed create", name, volume)
-        if not log_existed:
-            with contextlib.suppress(OSError):
-                serial_log.unlink()
+    The first try may have got as far as launching QEMU before libvirtd died:
+    the new daemon then finds it paused where startup stopped (seen in the
+    fault tests), so it is resumed rather than left paused.
+    """
+    libvirt = _libvirt()
+    for attempt in range(START_TRIES):
+        try:
+            if not dom.isActive():
+                dom.create()
+            elif dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+                dom.resume()
+            return
+        except libvirt.libvirtError as e:
+            # "domain is not running": the new daemon was still giving up on
+            # the half-started QEMU between our two calls; look again
+            last = attempt == START_TRIES - 1
+            if e.get_error_code() != libvirt.VIR_ERR_OPERATION_INVALID or last:
+                raise
+            time.sleep(0.5)
 
 
 def undefine_domain(dom: Any) -> None:

@@ -19,9 +19,11 @@ from __future__ import annotations
 from typing import Any
 
 from .._common import human_size
+from ._domains import translate
 from ._xml import disk_source, disk_target, find_disk, inactive_xml, to_string
 from .connection import libvirt_module
 from .errors import InvalidVMSpec, VMError
+from .journal import journal_for
 
 __all__ = ["edit"]
 
@@ -225,17 +227,31 @@ def _add_disk(manager: Any, dom: Any, vm: str, size: int) -> dict[str, Any]:
     prefix = "vd" if bus == "virtio" else "sd"
     free = (f"{prefix}{c}" for c in "abcdefghijklmnopqrstuvwxyz" if f"{prefix}{c}" not in used)
     target = next(free)
-    vol = manager.storage.create_volume(vm, size)
-    el = ET.Element("disk", type="file", device="disk")
-    ET.SubElement(el, "driver", name="qemu", type="qcow2", discard="unmap")
-    ET.SubElement(el, "source", file=vol.path)
-    ET.SubElement(el, "target", dev=target, bus=bus)
-    xml = to_string(el)
+    # journaled (.journal): a volume made, or attached, by a call that then
+    # failed is removed, now or once libvirtd is back
+    op = journal_for(manager.connection).begin("add-disk", vm)
     try:
+        vol = manager.storage.create_volume(
+            vm, size, before=lambda path: op.will_make("volume", path)
+        )
+        op.made(vol.path)
+        el = ET.Element("disk", type="file", device="disk")
+        ET.SubElement(el, "driver", name="qemu", type="qcow2", discard="unmap")
+        ET.SubElement(el, "source", file=vol.path)
+        ET.SubElement(el, "target", dev=target, bus=bus)
+        xml = to_string(el)
+        op.will_make("attached", vol.path, uuid=dom.UUIDString(), name=vm)
         dom.attachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
-    except Exception:
-        manager.storage.delete_path(vol.path)  # nothing attached: the new volume goes
-        raise
+        op.made(vol.path)
+    except BaseException as e:
+        # translated here: a raw connection error would make Connection.call
+        # run the whole edit again after reconnecting
+        err = translate(e, vm, manager.storage) if isinstance(e, Exception) else e
+        op.undo().annotate(err)
+        if err is e:
+            raise
+        raise err from e
+    op.commit()
     applies, note = "next boot", NEXT_BOOT_NOTE
     if dom.isActive():
         try:

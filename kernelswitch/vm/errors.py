@@ -56,6 +56,13 @@ class HostError(VMError):
     http_status = 503
 
 
+class PoolFull(HostError):
+    """The storage pool's file system is full; ``details['available']`` says what is free."""
+
+    code = "pool_full"
+    http_status = 507
+
+
 class VMBusy(VMStateError):
     """Another operation on the same VM is running; try again when it finishes."""
 

@@ -44,6 +44,7 @@ from .connection import DEFAULT_URI, Connection, get_connection
 from .connection import libvirt_module as _libvirt
 from .create import CreateMixin, undefine_domain
 from .errors import ShutdownTimeout, VMStateError
+from .journal import journal_for
 from .manage import ManageMixin
 from .osinfo import os_name
 from .power import POLL_INTERVAL, SHUTDOWN_TIMEOUT, PowerMixin
@@ -70,6 +71,8 @@ class VMManager(CreateMixin, PowerMixin, ManageMixin):
         self.uri = uri
         self.connection = connection or get_connection(uri)
         self.storage = Storage(self.connection, pool_dir)
+        # what failed creates left while libvirtd was away goes on (re)connect
+        journal_for(self.connection)
         self._create_lock = threading.Lock()
         self._host_caps: Any = None
 
@@ -84,7 +87,7 @@ class VMManager(CreateMixin, PowerMixin, ManageMixin):
         try:
             return self.connection.call(fn)
         except Exception as e:
-            raise _translate(e, name) from e
+            raise _translate(e, name, self.storage) from e
 
     def _on_domain(self, name: str, fn: Callable[[Any], T]) -> T:
         """``fn(virDomain)`` for the VM called *name*; errors translated."""

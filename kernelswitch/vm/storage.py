@@ -21,12 +21,14 @@ and how to fix it; we never change permissions outside our own pool folder.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .connection import Connection, libvirt_module
+from .connection import Connection, is_connection_error, libvirt_module
 from .errors import HostError, VMError
 from .host import hypervisor_user, unsearchable_dirs
 
@@ -47,6 +49,54 @@ def default_pool_dir() -> Path:
     xdg = os.environ.get("XDG_DATA_HOME")
     base = Path(xdg) if xdg else Path.home() / ".local" / "share"
     return base / "kernelswitch" / "images"
+
+
+_NO_SPACE = ("no space left on device", "not enough space", "not enough free space", "enospc")
+
+
+def is_no_space(e: BaseException) -> bool:
+    """Whether an error (libvirt's, QEMU's through libvirt, or an OSError) is a full disk."""
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        return True
+    libvirt = libvirt_module()
+    if isinstance(e, libvirt.libvirtError):
+        text = str(e).lower()
+        return any(s in text for s in _NO_SPACE)
+    return False
+
+
+def is_write_error(e: BaseException) -> bool:
+    """An I/O error while QEMU or libvirt wrote (a full disk can show up as this)."""
+    libvirt = libvirt_module()
+    if not isinstance(e, libvirt.libvirtError):
+        return False
+    text = str(e).lower()
+    return "input/output error" in text or "error while writing" in text
+
+
+def pool_full(e: BaseException, name: str | None = None, storage: Storage | None = None) -> VMError:
+    """The 507 ``pool_full`` answer for a full disk, with the free space when known."""
+    from .._common import human_size
+    from .errors import PoolFull
+
+    where, free = "the storage pool", None
+    if storage is not None:
+        where = f"the storage pool {storage.pool_name!r}"
+        free = storage.available()
+    what = f" for VM {name!r}" if name else ""
+    msg = (
+        f"No space left in {where}{what}: "
+        + (f"{human_size(free)} free. " if free is not None else "")
+        + "Free some: unused disks (`vm disks`, then `vm disks --delete NAME.qcow2`), old "
+        "snapshots or whole VMs (`vm delete NAME --disks`); or choose a smaller disk. "
+        "Then try again."
+    )
+    details: dict[str, Any] = {"available": free}
+    if name:
+        details["name"] = name
+    if storage is not None:
+        details["pool"] = storage.pool_name
+    return PoolFull(msg, details=details)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,12 +146,30 @@ class Storage:
         libvirt = libvirt_module()
         try:
             return self.connection.call(fn)
-        except libvirt.libvirtError as e:
+        except Exception as e:
+            if is_no_space(e):
+                raise pool_full(e, None, self) from e
+            if not isinstance(e, (libvirt.libvirtError, OSError)):
+                raise
+            if isinstance(e, OSError):
+                msg = f"Cannot use the disk folder {self.pool_dir}: {e.strerror}."
+                raise HostError(msg) from e
             msg = f"Storage pool {self.pool_name!r} at {self.pool_dir}: {e.get_error_message()}."
             raise HostError(msg) from e
-        except OSError as e:
-            msg = f"Cannot use the disk folder {self.pool_dir}: {e.strerror}."
-            raise HostError(msg) from e
+
+    def available(self) -> int | None:
+        """Free bytes in the pool as libvirt sees it (None when it cannot say)."""
+        try:
+            pool = self.connection.call(self._pool)
+            pool.refresh(0)
+            return int(pool.info()[3])
+        except Exception:
+            pass
+        try:
+            st = os.statvfs(self.pool_dir)
+            return st.f_bavail * st.f_frsize
+        except OSError:
+            return None
 
     def _pool(self, conn: Any) -> Any:
         libvirt = libvirt_module()
@@ -192,8 +260,14 @@ class Storage:
 
     # ------------------------------------------------------------ volumes
 
-    def create_volume(self, vm_name: str, size: int) -> VolumeRef:
-        """A new qcow2 volume for *vm_name* (never reuses an existing file)."""
+    def create_volume(
+        self, vm_name: str, size: int, before: Callable[[str], None] | None = None
+    ) -> VolumeRef:
+        """A new qcow2 volume for *vm_name* (never reuses an existing file).
+
+        *before(path)* is called with the chosen path just before the volume
+        is made (a journal writes it down: the daemon may die mid-call).
+        """
         libvirt = libvirt_module()
 
         def create(conn: Any) -> VolumeRef:
@@ -212,9 +286,13 @@ class Storage:
             ET.SubElement(vol, "allocation", unit="bytes").text = "0"
             target = ET.SubElement(vol, "target")
             ET.SubElement(target, "format", type="qcow2")
+            if before is not None:
+                before(str(directory / name))
             try:
                 v = pool.createXML(ET.tostring(vol, encoding="unicode"), 0)
             except libvirt.libvirtError as e:
+                if is_connection_error(e) or is_no_space(e):
+                    raise  # the caller's boundary says what happened
                 msg = f"Cannot create the disk {name} in {directory}: {e.get_error_message()}."
                 raise VMError(msg) from e
             return VolumeRef(name=name, path=v.path(), capacity=int(size))
