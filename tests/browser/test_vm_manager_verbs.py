@@ -3,7 +3,7 @@ libvirt and a TCG guest from the test OS).
 
 One small VM (made over REST, shut off) goes through the Details tabs:
 snapshots (take, list with time and state, revert after asking, delete),
-hardware (memory and vCPUs say "next boot", autostart, add a disk), clone
+hardware (memory and vCPUs say "next boot", autostart, add a disk, grow one), clone
 (then the clone is deleted keeping its disks, which the Disks list shows as
 orphans, deleted from there), the disc (eject, an ISO path checked as you
 type, insert). Started, its row shows the uptime and live stats graphs, and
@@ -98,6 +98,7 @@ def test_manager_does_every_verb(
     )
     expect(details.locator(".ks-vmm-empty")).to_have_text("No snapshots yet.")
     details.locator(".ks-vmm-snapName").fill("before-edit")
+    expect(details.locator(".ks-vmm-snapName")).to_have_value("before-edit")
     details.locator(".ks-vmm-snapTake").click()
     snap = details.locator('tr[data-snapshot="before-edit"]')
     expect(snap).to_contain_text("Shut off", timeout=120_000)
@@ -136,8 +137,16 @@ def test_manager_does_every_verb(
     expect(details.locator(".ks-vmm-empty")).to_be_visible(timeout=60_000)
     _done(row)
 
-    # ---------------------------------------------------------------- clone, orphans
+    # ------------------------------------- grow a disk (no snapshot left: qcow2 needs that)
     details.locator('.ks-vmm-dtab[data-tab="hardware"]').click()
+    details.locator(".ks-vmm-editGrowDisk").select_option("vda")
+    details.locator(".ks-vmm-editGrowSize").fill("2G")
+    details.locator(".ks-vmm-editApply").click()
+    expect(changes).to_contain_text("disk vda 1G → 2G", timeout=120_000)
+    _done(row)
+    expect(row.locator(".ks-vmm-meta")).to_contain_text("of 2G")
+
+    # ---------------------------------------------------------------- clone, orphans
     details.locator(".ks-vmm-cloneName").fill(f"{name}-c")
     details.locator(".ks-vmm-clone").click()
     clone_row = manager.locator(f'.ks-vmm-vm[data-name="{name}-c"]')
