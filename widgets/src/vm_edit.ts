@@ -62,6 +62,8 @@ export function editPanel(ctx: PanelCtx): Panel {
   cpus.min = '1';
   const autostart = el('input', 'ks-vmm-editAutostart');
   autostart.type = 'checkbox';
+  let autoTouched = false;
+  autostart.addEventListener('change', () => (autoTouched = true));
   const autoLabel = el('label', 'ks-vmm-field ks-vmm-check');
   autoLabel.append(autostart, ' Start when the host starts (autostart)');
   const addDisk = input('ks-vmm-editAddDisk', 'size, e.g. 10G');
@@ -93,8 +95,8 @@ export function editPanel(ctx: PanelCtx): Panel {
   const fill = (vm: VM): void => {
     memory.placeholder = vm.memory ? `now ${humanSize(vm.memory)}` : 'e.g. 2G';
     cpus.placeholder = vm.vcpus ? `now ${vm.vcpus}` : '';
-    if (document.activeElement !== autostart) {
-      autostart.checked = Boolean(vm.autostart);
+    if (!autoTouched) {
+      autostart.checked = Boolean(vm.autostart); // the VM's, until the user ticks it
     }
     autostart.disabled = vm.persistent === false;
     const targets = (vm.disks ?? []).filter(d => d.target);
@@ -142,6 +144,7 @@ export function editPanel(ctx: PanelCtx): Panel {
       const lines = answer.changes.map(changeLine);
       result.replaceChildren(...lines.map(l => el('li', '', l)));
       [memory, cpus, addDisk, growSize].forEach(i => (i.value = ''));
+      autoTouched = false;
       return lines.length ? 'Changed.' : 'Nothing changed.';
     }, 'edit');
   });
