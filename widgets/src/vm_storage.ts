@@ -37,7 +37,7 @@ export function storageText(s: Storage | undefined): string {
   const parts = [
     `Storage pool “${s.pool}” (${s.path}): ${humanSize(s.allocation)} used of ${humanSize(
       s.capacity
-    )}, ${humanSize(s.available)} free in pool ${s.pool}`,
+    )}, ${humanSize(s.available)} free`, // the pool is named at the start of the line
     `${s.volumes?.length ?? 0} disk image(s)`
   ];
   if (s.totals?.orphans) {
