@@ -234,11 +234,17 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
 
   /** A stopped VM: its last frame, full size, under the banner. */
   const showPreview = async (): Promise<void> => {
-    const bitmap = await loadPreview(model.get('vm'));
-    if (bitmap && !painted && !closed) {
-      resize(bitmap.width, bitmap.height);
-      ctx.drawImage(bitmap, 0, 0);
-      root.dataset.preview = 'true';
+    // the server keeps the last frame as the VM stops: it may land a moment
+    // after the "stopped" status, so ask again a few times
+    for (let i = 0; i < 10 && !painted && !closed && root.dataset.state === 'stopped'; i++) {
+      const bitmap = await loadPreview(model.get('vm'));
+      if (bitmap && !painted && !closed) {
+        resize(bitmap.width, bitmap.height);
+        ctx.drawImage(bitmap, 0, 0);
+        root.dataset.preview = 'true';
+        return;
+      }
+      await new Promise(r => setTimeout(r, 1000));
     }
   };
 
