@@ -17,6 +17,7 @@ Both are read-only: nothing is defined, made or deleted.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -193,11 +194,11 @@ def check_request(fleet: Any, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def list_isos() -> list[dict[str, Any]]:
-    """The ``.iso`` files in the download folder, newest first (blocking)."""
+def list_isos(folder: Path | None = None) -> list[dict[str, Any]]:
+    """The ``.iso`` files in *folder* (the download folder), newest first (blocking)."""
     from ..vm.download import iso_dir
 
-    folder = iso_dir()
+    folder = folder or iso_dir()
     out: list[dict[str, Any]] = []
     try:
         entries = list(folder.iterdir())
@@ -265,7 +266,36 @@ class ISOsHandler(VMBaseHandler):
             isos = [{**i, "where": "host", "uri": manager.uri} for i in there] + [
                 {**i, "where": "server", "upload": True} for i in isos
             ]
-        self.send_json({"isos": isos, "folder": str(iso_dir())})
+        remote = manager is not None and manager.remote
+        near = [] if remote else await self.vms.aio(isos_near_media, self.vms)
+        self.send_json({"isos": isos, "folder": str(iso_dir()), "near": near})
+
+
+def isos_near_media(fleet: Any) -> list[dict[str, Any]]:
+    """ISOs in the folders of discs VMs use (a disc chooser offers their neighbours).
+
+    Why: ISOs usually sit together (a ~/isos folder); the one a VM booted from
+    tells where the others are. Only folders some VM already reads are listed.
+    """
+    from ..vm.download import iso_dir
+
+    folders: set[Path] = set()
+    try:
+        vms = fleet.list()
+    except KernelSwitchError:  # libvirt down: the download folder still answers
+        vms = []
+    for vm in vms:
+        if vm.get("host", "local") != "local":
+            continue  # a remote host's paths are on that host, not here
+        for m in vm.get("media") or []:
+            if m.get("path"):
+                folders.add(Path(m["path"]).parent)
+    folders.discard(iso_dir())
+    seen: dict[str, dict[str, Any]] = {}
+    for folder in sorted(folders):
+        for iso in list_isos(folder):
+            seen.setdefault(iso["path"], iso)
+    return sorted(seen.values(), key=lambda i: float(i["mtime"]), reverse=True)[:MAX_ISOS]
 
 
 def routes(api: str) -> list[tuple[str, Any]]:

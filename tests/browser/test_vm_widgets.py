@@ -176,7 +176,7 @@ def test_create_then_manage_a_vm(
     manager.scroll_into_view_if_needed()  # on screen: thumbnails are taken
     row = manager.locator(f'.ks-vmm-vm[data-name="{vm_name}"]')
     expect(row).to_have_attribute("data-state", "shutoff", timeout=15_000)
-    expect(row.locator(".ks-vmm-meta")).to_contain_text("fedora/37")
+    expect(row.locator(".ks-vmm-meta")).to_contain_text("Fedora Linux 37")
     expect(row.locator(".ks-vmm-meta")).to_contain_text("1G memory · 1 vCPU")
     expect(row.locator(".ks-vmm-start")).to_be_enabled()
     for greyed in ("destroy", "shutdown", "suspend", "console"):
@@ -205,8 +205,9 @@ def test_create_then_manage_a_vm(
     row.locator(".ks-vmm-console").click()
     expect(console).to_have_count(0)
 
-    # force off; the last frame stays as the row's thumbnail
+    # force off (asks first); the last frame stays as the row's thumbnail
     row.locator(".ks-vmm-destroy").click()
+    row.locator(".ks-vmm-confirmYes").click()
     expect(row).to_have_attribute("data-state", "shutoff", timeout=60_000)
     thumb = row.locator("img.ks-vmm-thumb")
     expect(thumb).to_be_visible(timeout=30_000)
@@ -220,6 +221,7 @@ def test_create_then_manage_a_vm(
     expect(manager).to_have_attribute("data-visible", "true")
     expect(thumb).to_be_visible(timeout=30_000)
     row.locator(".ks-vmm-destroy").click()
+    row.locator(".ks-vmm-confirmYes").click()
     expect(row).to_have_attribute("data-state", "shutoff", timeout=60_000)
     expect(row.locator(".ks-vmm-error")).to_have_text("")
 

@@ -3,6 +3,8 @@ import type { RenderProps } from '@anywidget/types';
 import { pageConfig } from './api';
 import css from './console.css';
 import { attachAudio } from './console_audio';
+import { attachInput } from './console_input';
+import { followVM, loadPreview, room, vmIsGone, zoom } from './console_life';
 import { decodeUpdate } from './console_decode';
 
 /**
@@ -42,6 +44,8 @@ const OVERLAY: Record<string, string> = {
   connecting: 'Connecting…',
   reconnecting: 'Reconnecting…',
   stopped: 'The VM is stopped',
+  paused: 'The VM is paused',
+  deleted: 'The VM was deleted',
   error: 'Console error',
   closed: 'Disconnected from the server'
 };
@@ -55,10 +59,6 @@ function button(label: string, title: string, cls = 'ks-console-btn'): HTMLButto
   return b;
 }
 
-/** Browser buttons (1 left, 2 right, 4 middle) as RFB's (1 left, 2 middle, 4 right). */
-function rfbButtons(b: number): number {
-  return (b & 1) | ((b & 4) >> 1) | ((b & 2) << 1);
-}
 
 /**
  * Inflate one zlib stream. Straight through the stream's writer and reader:
@@ -175,7 +175,8 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   overlay.className = 'ks-console-overlay';
   const errorLine = document.createElement('div');
   errorLine.className = 'ks-console-error';
-  screen.append(canvas, overlay);
+  // a banner above the screen, never over the guest's text
+  screen.append(overlay, canvas);
   root.append(style, bar, screen, errorLine);
   el.append(root);
   // desynchronized: the low-latency canvas hint (updates may tear; a console is
@@ -196,6 +197,8 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   let closed = false;
   let painted = 0;
   let paintChain: Promise<void> = Promise.resolve();
+  let serverState = '';
+  let vmPaused = false;
 
   const send = (msg: Record<string, unknown>): void => {
     if (ws && ws.readyState === WebSocket.OPEN) {
@@ -203,18 +206,65 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
     }
   };
 
-  const setState = (state: string, message = ''): void => {
+  const setState = (given: string, message = ''): void => {
+    serverState = given;
+    // the console's link is up, but the guest's CPUs are stopped: say paused
+    const state = given === 'connected' && vmPaused ? 'paused' : given;
     root.dataset.state = state;
     badge.textContent = state;
     badge.title = message;
     const text = OVERLAY[state];
-    overlay.textContent = text ? (message && state !== 'connecting' ? `${text}: ${message}` : text) : '';
+    const said = state === given && state !== 'connecting' ? message : ''; // not QEMU's name when paused
+    overlay.textContent = text ? (said ? `${text}: ${said}` : text) : '';
     overlay.hidden = !text;
+    applyScale(); // the banner came or went: the room changed
     if (model.get('status') !== state) {
       model.set('status', state);
       model.save_changes();
     }
+    // keys and typing reach a running guest only
+    const live = state === 'connected';
+    for (const c of [...keys.querySelectorAll('button'), typeBox, typeBtn]) {
+      (c as HTMLButtonElement | HTMLInputElement).disabled = !live;
+    }
+    if (state === 'stopped' && !painted) {
+      void showPreview();
+    }
   };
+
+  /** A stopped VM: its last frame, full size, under the banner. */
+  const showPreview = async (): Promise<void> => {
+    // the server keeps the last frame as the VM stops: it may land a moment
+    // after the "stopped" status, so ask again a few times
+    for (let i = 0; i < 10 && !painted && !closed && root.dataset.state === 'stopped'; i++) {
+      const bitmap = await loadPreview(model.get('vm'));
+      if (bitmap && !painted && !closed) {
+        resize(bitmap.width, bitmap.height);
+        ctx.drawImage(bitmap, 0, 0);
+        root.dataset.preview = 'true';
+        return;
+      }
+      await new Promise(r => setTimeout(r, 1000));
+    }
+  };
+
+  const gone = (): void => {
+    if (root.dataset.state === 'deleted') {
+      return;
+    }
+    closed = true;
+    ws?.close();
+    setState('deleted', `VM ${model.get('vm')} no longer exists`);
+  };
+  const unfollow = followVM(model.get('vm'), {
+    onState: state => {
+      vmPaused = state === 'paused';
+      if (serverState) {
+        setState(serverState, badge.title);
+      }
+    },
+    onGone: gone
+  });
 
   const resize = (w: number, h: number): void => {
     if (w === canvas.width && h === canvas.height) {
@@ -279,10 +329,19 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
     };
     ws.onclose = () => {
       ws = null;
-      if (!closed) {
-        setState('reconnecting', 'lost the server');
-        setTimeout(connect, 1000);
+      if (closed) {
+        return;
       }
+      setState('reconnecting', 'lost the server');
+      // a VM deleted meanwhile answers 404 to the upgrade, which a browser
+      // does not show: ask once per drop, and stop for good when it is gone
+      void vmIsGone(model.get('vm')).then(isGone => {
+        if (isGone) {
+          gone();
+        } else if (!closed) {
+          setTimeout(connect, 1000);
+        }
+      });
     };
   };
 
@@ -291,32 +350,21 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
     const mode = model.get('scale') || 'fit';
     scaleSel.value = mode;
     root.dataset.scale = mode;
-    const dpr = window.devicePixelRatio || 1;
     const w = canvas.width;
     const h = canvas.height;
     canvas.style.imageRendering = mode === 'fit' ? 'auto' : 'pixelated';
-    if (mode === 'fit' && w && root.classList.contains('ks-mod-fill')) {
-      // a tab: the whole screen in sight, as large as the tab allows (either way)
-      const k = Math.min(screen.clientWidth / w, screen.clientHeight / h) || 1;
-      canvas.style.maxWidth = 'none';
-      canvas.style.width = `${Math.floor(w * k)}px`;
-      canvas.style.height = `${Math.floor(h * k)}px`;
+    if (!w || !h) {
+      canvas.style.width = '0';
+      canvas.style.height = '0';
       return;
     }
-    if (mode === 'fit' || !w) {
-      canvas.style.width = '100%';
-      canvas.style.height = 'auto';
-      canvas.style.maxWidth = `${w}px`;
-      return;
-    }
+    // the whole screen in sight, as large as the room allows: up and down, both ways
+    const chrome = bar.offsetHeight + (overlay.hidden ? 0 : overlay.offsetHeight) + errorLine.offsetHeight;
+    const k = zoom(mode, w, h, room(root, screen, chrome));
     canvas.style.maxWidth = 'none';
-    let k = 1;
-    if (mode === 'integer') {
-      const avail = (screen.clientWidth || w) * dpr;
-      k = Math.max(1, Math.floor(avail / w));
-    }
-    canvas.style.width = `${(w * k) / dpr}px`;
-    canvas.style.height = `${(h * k) / dpr}px`;
+    canvas.style.width = `${Math.floor(w * k)}px`;
+    canvas.style.height = `${Math.floor(h * k)}px`;
+    canvas.dataset.zoom = k.toFixed(3);
   };
   scaleSel.addEventListener('change', () => {
     model.set('scale', scaleSel.value as ConsoleModel['scale']);
@@ -326,81 +374,18 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   const ro = new ResizeObserver(() => applyScale());
   ro.observe(screen);
 
-  // ------------------------------------------------------------ keyboard
-  const down = new Set<string>();
-  const onKey = (e: KeyboardEvent, isDown: boolean): void => {
-    if (e.target === typeBox) {
-      return;
-    }
-    e.preventDefault();
-    e.stopPropagation();
-    if (!e.code) {
-      return;
-    }
-    if (isDown) {
-      down.add(e.code);
-    } else {
-      down.delete(e.code);
-    }
-    send({ type: 'key', code: e.code, key: e.key, down: isDown });
-  };
-  root.addEventListener('keydown', (e) => onKey(e, true));
-  root.addEventListener('keyup', (e) => onKey(e, false));
-  root.addEventListener('blur', () => {
-    for (const code of down) {
-      send({ type: 'key', code, down: false });
-    }
-    down.clear();
-  });
-
-  // ------------------------------------------------------------ mouse
-  const pos = (e: MouseEvent): [number, number] => {
-    const r = canvas.getBoundingClientRect();
-    const x = Math.floor(((e.clientX - r.left) / r.width) * canvas.width);
-    const y = Math.floor(((e.clientY - r.top) / r.height) * canvas.height);
-    return [Math.max(0, Math.min(canvas.width - 1, x)), Math.max(0, Math.min(canvas.height - 1, y))];
-  };
-  let pending: Record<string, unknown> | null = null;
-  const flushPointer = (): void => {
-    if (pending) {
-      send(pending);
-      pending = null;
-    }
-  };
-  const onPointer = (e: PointerEvent): void => {
-    const [x, y] = pos(e);
-    const msg = { type: 'pointer', x, y, buttons: rfbButtons(e.buttons) };
-    if (e.type === 'pointermove') {
-      // at most one move per frame; presses and releases go at once
-      if (!pending) {
-        requestAnimationFrame(flushPointer);
-      }
-      pending = msg;
-    } else {
-      pending = null;
-      send(msg);
-    }
-  };
-  canvas.addEventListener('pointerdown', (e) => {
-    root.focus();
-    canvas.setPointerCapture(e.pointerId);
-    onPointer(e);
-    e.preventDefault();
-  });
-  canvas.addEventListener('pointerup', onPointer);
-  canvas.addEventListener('pointermove', onPointer);
-  canvas.addEventListener('contextmenu', (e) => e.preventDefault());
-  canvas.addEventListener(
-    'wheel',
-    (e) => {
-      e.preventDefault();
-      const [x, y] = pos(e);
-      send({ type: 'wheel', x, y, dy: Math.sign(e.deltaY), buttons: rfbButtons(e.buttons) });
-    },
-    { passive: false }
-  );
+  // ------------------------------------------------------------ keyboard, mouse
+  attachInput(root, canvas, typeBox, send);
 
   // ------------------------------------------------------------ fullscreen
+  const onFullscreen = (): void => {
+    const full = document.fullscreenElement === root;
+    fullBtn.textContent = full ? 'Exit full screen' : 'Full screen';
+    fullBtn.title = full ? 'Back to the notebook (Esc)' : 'Full screen (keyboard lock where the browser allows)';
+    root.classList.toggle('ks-mod-fullscreen', full);
+    applyScale();
+  };
+  document.addEventListener('fullscreenchange', onFullscreen);
   fullBtn.addEventListener('click', async () => {
     if (document.fullscreenElement) {
       await document.exitFullscreen();
@@ -418,6 +403,8 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   connect();
   return () => {
     closed = true;
+    unfollow();
+    document.removeEventListener('fullscreenchange', onFullscreen);
     ro.disconnect();
     ws?.close();
     audio.close();

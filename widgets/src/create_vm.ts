@@ -1,6 +1,7 @@
 import type { RenderProps } from '@anywidget/types';
 
 import { APIError, requestAPI } from './api';
+import { isoOptions, loadISOChoices } from './iso_choice';
 import { button, el, elapsed, errorField, errorLine, humanSize, LocalModel } from './vm_common';
 import css from './vm_widgets.css';
 
@@ -378,23 +379,10 @@ export function renderCreateVM(
 
   // the choices: ISOs already downloaded or used by a VM, and the OSes osinfo knows
   const loadChoices = async (): Promise<void> => {
-    const paths = new Set<string>();
-    try {
-      const isos = await requestAPI<{ isos: { path: string }[] }>('isos');
-      isos.isos.forEach(i => paths.add(i.path));
-    } catch {
-      // no list: typing a path still works
-    }
-    try {
-      const vms = await requestAPI<{ vms: VMInfo[] }>('vms');
-      vms.vms.forEach(vm => vm.media?.forEach(m => m.path && paths.add(m.path)));
-    } catch {
-      // idem
-    }
-    isoList.replaceChildren(
-      ...[...paths].sort().map(p => Object.assign(el('option'), { value: p }))
-    );
-    root.dataset.isos = String(paths.size);
+    const isos = await loadISOChoices();
+    const options = isoOptions(isos);
+    isoList.replaceChildren(...options);
+    root.dataset.isos = String(options.length);
     try {
       const oses = await requestAPI<{ oses: OS[] }>('osinfo/oses');
       osList.replaceChildren(

@@ -15,3 +15,6 @@ export type { CreateOptions, VMInfo } from './create_vm';
 export { humanSize } from './vm_common';
 export { ACTIONS, ACTIVE, OPEN_CONSOLE_EVENT, RUNNING, STATE_LABEL, allowed } from './vm_row';
 export type { Action, VM } from './vm_row';
+// live stats graphs (the manager's rows use them; a VM sidebar row can too)
+export { makeStatsView, paintStats, StatsFeed } from './vm_stats';
+export type { Sample, StatsView } from './vm_stats';

@@ -2,11 +2,10 @@ import type { RenderProps } from '@anywidget/types';
 
 import { APIError, requestAPI } from './api';
 import { ConsoleModel, renderConsole } from './console';
-import { CreateVMModel, renderCreateVM } from './create_vm';
 import { setThumbnailsVisible } from './events';
-import { button, el, elapsed, errorLine, LocalModel, requestBlob } from './vm_common';
+import { button, el, elapsed, errorLine, LocalModel } from './vm_common';
 import {
-  Action,
+  RowAction,
   ACTIONS,
   ACTIVE,
   Deleted,
@@ -14,11 +13,16 @@ import {
   makeRow,
   paintRowState,
   Row,
-  Storage,
+  RUNNING,
   VM
 } from './vm_row';
 import { LiveVMList } from './vm_list';
-import { fetchStorage, storageText } from './vm_storage';
+import { newFormToggle } from './vm_new_form';
+import { paintPreview, whileOnScreen } from './vm_preview';
+import { confirmIn } from './confirm';
+import { makeDetails } from './vm_details';
+import { paintStats, StatsFeed } from './vm_stats';
+import { fetchStorage, paintStorage, StorageState } from './vm_storage';
 import css from './vm_widgets.css';
 
 /**
@@ -81,64 +85,34 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   };
 
   // ------------------------------------------------------------ the create form, inline
-  let closeForm: (() => void) | null = null;
-  newBtn.addEventListener('click', () => {
-    if (closeForm) {
-      closeForm();
-      closeForm = null;
-      formBox.replaceChildren();
-      formBox.hidden = true;
-      newBtn.setAttribute('aria-expanded', 'false');
-      return;
-    }
-    const local = new LocalModel<CreateVMModel>({
-      iso: '', name: '', os: '', memory: '', cpus: '', disk: '', start: true,
-      status: 'editing', errors: {}, created: {}
-    });
-    formBox.hidden = false;
-    newBtn.setAttribute('aria-expanded', 'true');
-    closeForm = renderCreateVM(
-      { model: local, el: formBox, signal } as unknown as RenderProps<CreateVMModel>,
-      { onCreated: () => void reload() }
-    );
-    formBox.querySelector<HTMLInputElement>('.ks-cvm-iso')?.focus();
-  });
+  const closeForm = newFormToggle(newBtn, formBox, signal, () => void reload());
 
   // ------------------------------------------------------------ rows
   const paintRow = (row: Row, vm: VM): void => {
+    const running = RUNNING.has(vm.state);
+    if (!running) {
+      row.upSince = 0;
+      row.upKey = undefined;
+    } else if (vm.uptime !== row.upKey || !row.upSince) {
+      row.upKey = vm.uptime;
+      row.upSince = Date.now() - (vm.uptime ?? 0) * 1000;
+    }
     paintRowState(row, vm);
-    void paintPreview(row, vm);
+    void paintPreview(row, vm, signal);
+    if (ACTIVE.has(vm.state)) {
+      void stats.fill(vm.name, signal);
+    } else {
+      stats.forget(vm.name);
+    }
+    paintStats(row.stats, ACTIVE.has(vm.state) ? stats.samples(vm.name) : []);
   };
-
-  /** The VM's thumbnail: live while it runs, its last screen once stopped. */
-  const paintPreview = async (row: Row, vm: VM): Promise<void> => {
-    const live = ACTIVE.has(vm.state);
-    const key = live || vm.preview || vm.thumbnail_version
-      ? `${vm.thumbnail_version ?? 0}:${live}:${vm.preview_path ?? ''}` : '';
-    if (key === row.previewKey) {
-      return;
+  const stats = new StatsFeed(name => {
+    const row = rows.get(name);
+    const vm = current.find(v => v.name === name);
+    if (row && vm && ACTIVE.has(vm.state)) {
+      paintStats(row.stats, stats.samples(name));
     }
-    row.previewKey = key;
-    if (!key) {
-      row.thumb.hidden = true;
-      row.noThumb.hidden = false;
-      return;
-    }
-    try {
-      const blob = await requestBlob(`vms/${encodeURIComponent(vm.name)}/thumbnail`, signal);
-      if (row.previewUrl) {
-        URL.revokeObjectURL(row.previewUrl);
-      }
-      row.previewUrl = URL.createObjectURL(blob);
-      row.thumb.src = row.previewUrl;
-      row.thumb.hidden = false;
-      row.noThumb.hidden = true;
-    } catch {
-      // none yet (404): the next thumbnail event brings one
-      row.thumb.hidden = true;
-      row.noThumb.hidden = false;
-    }
-  };
+  });
 
   const draw = (): void => {
     const vms = current;
@@ -168,6 +142,8 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     for (const [name, row] of rows) {
       if (!seen.has(name) && !row.busy) {
         row.closeConsole?.();
+        row.details?.close();
+        stats.forget(name);
         if (row.previewUrl) {
           URL.revokeObjectURL(row.previewUrl);
         }
@@ -179,7 +155,18 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   };
 
   const drawStorage = (): void => {
-    storage.textContent = storageText(model.get('storage') as unknown as Storage);
+    paintStorage(storage, model.get('storage') as unknown as StorageState, (what, work) => {
+      storage.dataset.busy = 'true';
+      void work().then(said => {
+        notice.textContent = said;
+      }, error => {
+        notice.textContent = errorLine(error);
+      }).finally(() => {
+        delete storage.dataset.busy;
+        void loadStorage();
+      });
+      notice.textContent = `${what}…`;
+    });
   };
 
   // ------------------------------------------------------------ the live list
@@ -227,7 +214,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   };
 
   // ------------------------------------------------------------ actions
-  const act = async (name: string, action: Action): Promise<void> => {
+  const act = async (name: string, action: RowAction, confirmed = false): Promise<void> => {
     const row = rows.get(name);
     const vm = current.find(v => v.name === name);
     if (!row || !vm || (row.busy && !(row.busy === 'shutting down' && action === 'destroy'))) {
@@ -240,6 +227,22 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     }
     if (action === 'delete') {
       askDelete(row, vm);
+      return;
+    }
+    if (action === 'details') {
+      toggleDetails(row, vm);
+      return;
+    }
+    if ((action === 'destroy' || action === 'reboot') && !confirmed) {
+      confirmIn(row.confirm, {
+        text: action === 'destroy'
+          ? `Force ${name} off? This pulls the plug: the guest gets no chance to save its work.`
+          : `Reboot ${name}? The guest is asked to restart (ACPI); unsaved work in it may be lost.`,
+        accept: action === 'destroy' ? 'Force off' : 'Reboot',
+        danger: action === 'destroy',
+        returnFocus: row.buttons.get(action),
+        onAccept: () => void act(name, action, true)
+      });
       return;
     }
     const verb = ACTIONS.find(a => a.action === action) as (typeof ACTIONS)[number];
@@ -308,6 +311,29 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     });
   };
 
+  const toggleDetails = (row: Row, vm: VM): void => {
+    if (row.details) {
+      row.details.close();
+      row.details = null;
+      row.detailsBox.replaceChildren();
+      row.detailsBox.hidden = true;
+    } else {
+      const now = (): VM => current.find(v => v.name === vm.name) ?? vm;
+      row.details = makeDetails({
+        vm: now,
+        signal,
+        run: async (doing, work, action) => {
+          if (!row.busy) {
+            await run(row, now(), doing, work, action);
+          }
+        }
+      });
+      row.detailsBox.replaceChildren(row.details.root);
+      row.detailsBox.hidden = false;
+    }
+    paintRow(row, vm);
+  };
+
   const closeConsole = (row: Row): void => {
     row.closeConsole?.();
     row.closeConsole = null;
@@ -337,22 +363,13 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   };
 
   // ------------------------------------------------------------ visibility
-  // thumbnails are taken by the server only while some list is on screen
-  let onScreen = true;
-  const visibility = (): void => {
-    const visible = alive && onScreen && !document.hidden && root.isConnected;
+  // thumbnails and stats are taken by the server only while some list is on screen
+  const stopWatching = whileOnScreen(root, visible => {
+    visible = visible && alive;
     root.dataset.visible = String(visible);
     setThumbnailsVisible(root, visible);
-  };
-  const observer =
-    typeof IntersectionObserver === 'undefined'
-      ? null
-      : new IntersectionObserver(entries => {
-          onScreen = entries.some(e => e.isIntersecting);
-          visibility();
-        });
-  observer?.observe(root);
-  document.addEventListener('visibilitychange', visibility);
+    stats.watch(visible);
+  });
   const onMessage = (msg: { type?: string }): void => {
     if (msg?.type === 'refresh') {
       void reload();
@@ -363,24 +380,36 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     void reload();
   });
   model.on('msg:custom', onMessage);
+  stats.start();
   draw();
   vms.start();
+  // the uptime in each running row's line moves on
+  const ticker = setInterval(() => {
+    for (const vm of current) {
+      const row = rows.get(vm.name);
+      if (row && RUNNING.has(vm.state)) {
+        paintRowState(row, vm);
+      }
+    }
+  }, 30_000);
   void loadStorage();
-  visibility();
 
   const stop = (): void => {
     alive = false;
     vms.stop();
-    observer?.disconnect();
-    document.removeEventListener('visibilitychange', visibility);
+    stats.stop();
+    clearInterval(ticker);
+    stopWatching();
     setThumbnailsVisible(root, false);
+    stats.watch(false);
     for (const row of rows.values()) {
       row.closeConsole?.();
+      row.details?.close();
       if (row.previewUrl) {
         URL.revokeObjectURL(row.previewUrl);
       }
     }
-    closeForm?.();
+    closeForm();
     model.off('msg:custom', onMessage);
   };
   signal?.addEventListener('abort', stop);

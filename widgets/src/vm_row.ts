@@ -5,8 +5,11 @@
  */
 
 import { button, el, humanSize } from './vm_common';
+import type { Details } from './vm_details';
+import { makeStatsView, StatsView } from './vm_stats';
 
 export interface Disk {
+  target?: string;
   path: string | null;
   capacity: number | null;
   allocation: number | null;
@@ -15,12 +18,19 @@ export interface VM {
   name: string;
   state: string;
   os_id: string | null;
+  /** libosinfo's name for os_id ("Debian 12") */
+  os_name?: string | null;
   memory: number | null;
   vcpus: number | null;
   disks: Disk[];
   preview?: boolean;
   preview_path?: string | null;
   uri?: string;
+  media?: { target: string; path: string | null; ejected?: boolean }[];
+  autostart?: boolean | null;
+  persistent?: boolean;
+  /** seconds since its QEMU started (running VMs) */
+  uptime?: number | null;
   /** the host's alias ("local", or user@host[:port] for a remote libvirt host) */
   host?: string;
   /** bumps with every new thumbnail (events websocket); 0: none yet */
@@ -52,16 +62,20 @@ export interface Deleted {
   kept_disks: { path: string; reason: string }[];
 }
 
+/** The VM verbs (the JupyterLab extension's commands share them). */
 export type Action = 'start' | 'shutdown' | 'destroy' | 'reboot' | 'suspend' | 'resume' | 'console' | 'delete';
+/** A manager row's buttons: the verbs, and Details (the row's own tabs). */
+export type RowAction = Action | 'details';
 
-export const ACTIONS: { action: Action; label: string; title: string; doing: string }[] = [
+export const ACTIONS: { action: RowAction; label: string; title: string; doing: string }[] = [
   { action: 'start', label: 'Start', title: 'Start the VM', doing: 'Starting' },
   { action: 'shutdown', label: 'Shut down', title: "Press the guest's ACPI power button", doing: 'Shutting down' },
-  { action: 'reboot', label: 'Reboot', title: 'Reboot the guest (ACPI)', doing: 'Rebooting' },
+  { action: 'reboot', label: 'Reboot…', title: 'Reboot the guest (asks first)', doing: 'Rebooting' },
   { action: 'suspend', label: 'Pause', title: "Pause the VM's CPUs", doing: 'Pausing' },
   { action: 'resume', label: 'Resume', title: 'Let a paused VM run again', doing: 'Resuming' },
-  { action: 'destroy', label: 'Force off', title: 'Pull the plug: stop the VM now', doing: 'Forcing off' },
+  { action: 'destroy', label: 'Force off…', title: 'Pull the plug: stop the VM now (asks first)', doing: 'Forcing off' },
   { action: 'console', label: 'Console', title: "Show the VM's screen below", doing: '' },
+  { action: 'details', label: 'Details', title: 'Snapshots, hardware (memory, vCPUs, disks, clone) and disc', doing: '' },
   { action: 'delete', label: 'Delete…', title: 'Delete the VM (asks first)', doing: 'Deleting' }
 ];
 
@@ -69,7 +83,7 @@ export const RUNNING = new Set(['running', 'blocked']);
 export const ACTIVE = new Set(['running', 'blocked', 'paused', 'shutting-down', 'pmsuspended', 'crashed']);
 
 /** Whether *action* fits a VM in *state*; otherwise why not (the greyed button's tooltip). */
-export function allowed(action: Action, state: string): string {
+export function allowed(action: RowAction, state: string): string {
   const off = !ACTIVE.has(state);
   switch (action) {
     case 'start':
@@ -86,6 +100,7 @@ export function allowed(action: Action, state: string): string {
     case 'console':
       return off ? 'it is not running: start it first' : '';
     case 'delete':
+    case 'details':
       return '';
   }
 }
@@ -110,6 +125,25 @@ export function osLabel(id: string | null): string {
   return parts.length > 3 ? parts.slice(-2).join('/') : id;
 }
 
+/** "3 min", "2 h 5 min", "4 days 1 h": how long a VM has run. */
+export function uptimeText(s: number | null | undefined): string {
+  if (s === null || s === undefined || !Number.isFinite(s)) {
+    return '';
+  }
+  if (s < 60) {
+    return `${Math.floor(s)} s`;
+  }
+  const m = Math.floor(s / 60);
+  if (m < 60) {
+    return `${m} min`;
+  }
+  const h = Math.floor(m / 60);
+  if (h < 24) {
+    return `${h} h ${m % 60} min`;
+  }
+  return `${Math.floor(h / 24)} days ${h % 24} h`;
+}
+
 export function diskUse(vm: VM): string {
   const disks = (vm.disks ?? []).filter(d => d.path);
   if (!disks.length) {
@@ -126,7 +160,7 @@ export interface Row {
   noThumb: HTMLElement;
   name: HTMLElement;
   meta: HTMLElement;
-  buttons: Map<Action, HTMLButtonElement>;
+  buttons: Map<RowAction, HTMLButtonElement>;
   progress: HTMLElement;
   error: HTMLElement;
   confirm: HTMLElement;
@@ -135,9 +169,16 @@ export interface Row {
   previewUrl: string;
   busy: string;
   closeConsole: (() => void) | null;
+  detailsBox: HTMLElement;
+  details: Details | null;
+  stats: StatsView;
+  /** Date.now() when the VM started (from its record's uptime), 0: not running */
+  upSince: number;
+  /** the record's uptime upSince was computed from */
+  upKey?: number | null;
 }
 
-export function makeRow(vm: VM, onAction: (action: Action) => void): Row {
+export function makeRow(vm: VM, onAction: (action: RowAction) => void): Row {
   const li = el('li', 'ks-vmm-vm');
   li.dataset.name = vm.name;
   li.setAttribute('aria-label', vm.name);
@@ -151,7 +192,7 @@ export function makeRow(vm: VM, onAction: (action: Action) => void): Row {
   const bar = el('div', 'ks-vmm-actions');
   bar.setAttribute('role', 'toolbar');
   bar.setAttribute('aria-label', `Actions for ${vm.name}`);
-  const buttons = new Map<Action, HTMLButtonElement>();
+  const buttons = new Map<RowAction, HTMLButtonElement>();
   for (const a of ACTIONS) {
     const b = button(a.label, `ks-vmw-btn ks-vmm-act ks-vmm-${a.action}`);
     b.dataset.action = a.action;
@@ -174,10 +215,15 @@ export function makeRow(vm: VM, onAction: (action: Action) => void): Row {
   info.append(name, meta, bar, progress, error, confirm);
   const consoleBox = el('div', 'ks-vmm-consoleBox');
   consoleBox.hidden = true;
-  li.append(thumb, noThumb, info, consoleBox);
+  const detailsBox = el('div', 'ks-vmm-detailsBox');
+  detailsBox.hidden = true;
+  const stats = makeStatsView();
+  meta.after(stats.box);
+  li.append(thumb, noThumb, info, detailsBox, consoleBox);
   const row: Row = {
     li, thumb, noThumb, name, meta, buttons, progress, error, confirm, consoleBox,
-    previewKey: '', previewUrl: '', busy: '', closeConsole: null
+    previewKey: '', previewUrl: '', busy: '', closeConsole: null,
+    detailsBox, details: null, stats, upSince: 0
   };
   return row;
 }
@@ -210,11 +256,12 @@ export function paintRowState(row: Row, vm: VM): void {
   row.meta.textContent = [
     label,
     ...(vm.host && vm.host !== 'local' ? [`on ${vm.host}`] : []),
-    osLabel(vm.os_id),
+    vm.os_name || osLabel(vm.os_id),
     vm.memory ? `${humanSize(vm.memory)} memory` : 'memory ?',
     `${vm.vcpus ?? '?'} vCPU${vm.vcpus === 1 ? '' : 's'}`,
     diskUse(vm),
-    reach(vm)
+    reach(vm),
+    ...(row.upSince && RUNNING.has(vm.state) ? [`up ${uptimeText((Date.now() - row.upSince) / 1000)}`] : [])
   ]
     .filter(Boolean)
     .join(' · ');
@@ -240,7 +287,13 @@ export function paintRowState(row: Row, vm: VM): void {
         b.disabled = false; // a console can always be hidden
       }
     }
+    if (a.action === 'details') {
+      b.textContent = row.details ? 'Hide details' : 'Details';
+      b.setAttribute('aria-expanded', String(Boolean(row.details)));
+      b.disabled = false;
+    }
   }
+  row.details?.paint(vm);
 }
 
 /**
@@ -262,7 +315,7 @@ export function deleteDialog(row: Row, vm: VM, onConfirm: (withDisks: boolean) =
       ? 'It has no disk images.'
       : withDisks.checked
         ? `Its disk images will be deleted too: ${disks.join(', ')}. This cannot be undone.`
-        : `Its disk images are kept: ${disks.join(', ')} (\`%vm disks\` then lists them as orphans).`;
+        : `Its disk images are kept: ${disks.join(', ')} (the Disks list at the foot then shows them as orphans).`;
     text.textContent = `Delete VM ${vm.name}?${stop} ${what}`;
   };
   withDisks.disabled = !disks.length;
