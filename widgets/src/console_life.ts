@@ -19,16 +19,30 @@ export interface VMLife {
 
 /** Follow VM *name* on the events websocket; returns the unsubscribe. */
 export function followVM(name: string, life: VMLife): () => void {
+  // a console may open before its VM is defined (the create form opens it at
+  // once): a snapshot without the VM means "gone" only once it was seen
+  let seen = false;
   const stops = [
     onEvent('snapshot', msg => {
       const vm = (msg.vms ?? []).find((v: { name: string }) => v.name === name);
       if (vm) {
+        seen = true;
         life.onState(vm.state);
-      } else if (msg.vms) {
+      } else if (msg.vms && seen) {
         life.onGone();
       }
     }),
-    onEvent('vm', msg => msg.name === name && life.onState(msg.state)),
+    onEvent('vm', msg => {
+      if (msg.name === name) {
+        seen = true;
+        life.onState(msg.state);
+      }
+    }),
+    onEvent('vm_defined', msg => {
+      if (msg.name === name) {
+        seen = true;
+      }
+    }),
     onEvent('vm_undefined', msg => msg.name === name && life.onGone())
   ];
   return () => stops.forEach(s => s());
