@@ -362,11 +362,27 @@ export class VMSidebar extends SidePanel {
       if (row.thumbKey !== key) {
         return; // a newer one is on its way
       }
-      if (row.thumbUrl) {
-        URL.revokeObjectURL(row.thumbUrl);
+      // decoded before it is shown: the old picture stays until the new one
+      // can be drawn (no blank flash, and the <img> always has its pixels)
+      const url = URL.createObjectURL(blob);
+      const next = new Image();
+      next.src = url;
+      try {
+        await next.decode();
+      } catch {
+        URL.revokeObjectURL(url);
+        return; // not a picture (the VM went away meanwhile): keep the old one
       }
-      row.thumbUrl = URL.createObjectURL(blob);
-      row.img.src = row.thumbUrl;
+      if (row.thumbKey !== key) {
+        URL.revokeObjectURL(url);
+        return;
+      }
+      const old = row.thumbUrl;
+      row.thumbUrl = url;
+      row.img.src = url;
+      if (old) {
+        URL.revokeObjectURL(old);
+      }
       row.img.hidden = false;
       row.placeholder.hidden = true;
       row.li.dataset.thumb = key;

@@ -322,7 +322,8 @@ def test_launcher_has_one_python_kernel_and_a_vm_tile(shell: Page) -> None:
     expect(page.locator(".ks-CreateVMTab .ks-cvm")).to_be_visible()
 
 
-_IMG_SUM = """(img) => {
+_IMG_SUM = """async (img) => {
+  if (!img.complete || !img.naturalWidth) await img.decode();  // a new src still loading
   const c = document.createElement('canvas');
   c.width = img.naturalWidth; c.height = img.naturalHeight;
   const ctx = c.getContext('2d');
