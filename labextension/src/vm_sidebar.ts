@@ -364,22 +364,22 @@ export class VMSidebar extends SidePanel {
       }
       // decoded before it is shown: the old picture stays until the new one
       // can be drawn (no blank flash, and the <img> always has its pixels)
-      const url = URL.createObjectURL(blob);
+      const blobUrl = URL.createObjectURL(blob);
       const next = new Image();
-      next.src = url;
+      next.src = blobUrl;
       try {
         await next.decode();
       } catch {
-        URL.revokeObjectURL(url);
+        URL.revokeObjectURL(blobUrl);
         return; // not a picture (the VM went away meanwhile): keep the old one
       }
       if (row.thumbKey !== key) {
-        URL.revokeObjectURL(url);
+        URL.revokeObjectURL(blobUrl);
         return;
       }
       const old = row.thumbUrl;
-      row.thumbUrl = url;
-      row.img.src = url;
+      row.thumbUrl = blobUrl;
+      row.img.src = blobUrl;
       if (old) {
         URL.revokeObjectURL(old);
       }
