@@ -44,8 +44,10 @@ class UploadJobs:
         self._lock = threading.Lock()
 
     def new(self, iso: str, uri: str, total: int) -> dict[str, Any]:
-        job: dict[str, Any] = {"id": secrets.token_hex(8), "iso": iso, "uri": uri, "state": "running",
-               "done": 0, "total": total, "path": None, "error": None, "ended": None}  # fmt: skip
+        job: dict[str, Any] = {
+            "id": secrets.token_hex(8), "iso": iso, "uri": uri, "state": "running",
+            "done": 0, "total": total, "path": None, "error": None, "ended": None,
+        }  # fmt: skip
         with self._lock:
             now = time.monotonic()
             old = [k for k, j in self._jobs.items()
