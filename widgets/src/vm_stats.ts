@@ -11,6 +11,7 @@ import { requestAPI } from './api';
 import { onEvent, setStatsWatched } from './events';
 import { drawSpark, makeSpark, Spark } from './sparkline';
 import { el, humanSize } from './vm_common';
+import { uriQuery, vmKey } from './vm_row';
 
 export interface Sample {
   t: number;
@@ -36,7 +37,7 @@ export class StatsFeed {
   start(): void {
     this.stopEvents = onEvent('stats', msg => {
       if (msg?.name && msg.sample) {
-        this.push(msg.name, [msg.sample as Sample]);
+        this.push(vmKey(msg), [msg.sample as Sample]);
       }
     });
   }
@@ -46,21 +47,26 @@ export class StatsFeed {
     setStatsWatched(this, on);
   }
 
-  /** A running VM's graphs are on screen: fill them from the server's history once. */
-  async fill(name: string, signal?: AbortSignal): Promise<void> {
-    if (this.asked.has(name)) {
+  /**
+   * A running VM's graphs are on screen: fill them from the server's history once.
+   * Graphs are kept by {@link vmKey} (host and name); the name alone when no uri.
+   */
+  async fill(name: string, signal?: AbortSignal, uri?: string): Promise<void> {
+    const vm = { name, uri };
+    const key = vmKey(vm);
+    if (this.asked.has(key)) {
       return;
     }
-    this.asked.add(name);
+    this.asked.add(key);
     try {
       const answer = await requestAPI<{ samples: Sample[] }>(
-        `vms/${encodeURIComponent(name)}/stats?seconds=${SLOTS}`, { signal });
-      const have = this.history.get(name) ?? [];
+        `vms/${encodeURIComponent(name)}/stats?seconds=${SLOTS}${uriQuery(vm, '&')}`, { signal });
+      const have = this.history.get(key) ?? [];
       const first = have.length ? have[0].t : Infinity;
-      this.history.set(name, [...answer.samples.filter(s => s.t < first), ...have].slice(-SLOTS));
-      this.changed(name);
+      this.history.set(key, [...answer.samples.filter(s => s.t < first), ...have].slice(-SLOTS));
+      this.changed(key);
     } catch {
-      this.asked.delete(name); // not running yet, or gone: the pushed samples still come
+      this.asked.delete(key); // not running yet, or gone: the pushed samples still come
     }
   }
 
