@@ -76,7 +76,8 @@ async def test_one_lock_per_vm_whether_named_bare_or_with_its_host(
     # held through the bare name: a start through ?uri= waits, then is refused
     async with fleet.operation(name, "a test's hold"):
         code, err = await _error(jp_fetch, "kernelswitch", "api", "vms", name, "start",
-                                 method="POST", body="{}", params={"uri": _alias(ssh_host)})  # fmt: skip
+                                 method="POST", body="{}",
+                                 params={"uri": _alias(ssh_host)})  # fmt: skip
     assert code == 409 and err["code"] == "vm_busy", err
     assert err["details"]["busy_with"] == "a test's hold"
     # and the other way round: held with its host named, the bare name is busy too
@@ -113,9 +114,10 @@ async def test_shares_and_forwards_say_they_do_not_apply_on_a_remote_host(
     assert code == 400 and err["code"] == "not_on_remote_host", err
     assert "Port forwards do not apply" in err["message"]
     # a create there with a share: refused before anything is made
+    create = {"name": f"{name}-x", "iso": f"{name}.iso", "uri": alias,
+              "shares": [str(tmp_path)], **GUEST}  # fmt: skip
     code, err = await _error(jp_fetch, "kernelswitch", "api", "vms", method="POST",
-                             body=json.dumps({"name": f"{name}-x", "iso": f"{name}.iso",
-                                              "uri": alias, "shares": [str(tmp_path)], **GUEST}))  # fmt: skip
+                             body=json.dumps(create))  # fmt: skip
     assert code == 400 and err["code"] == "not_on_remote_host", err
     listed = json.loads((await jp_fetch("kernelswitch", "api", "vms")).body)["vms"]
     assert f"{name}-x" not in {v["name"] for v in listed}
@@ -133,7 +135,8 @@ async def test_shares_and_forwards_say_they_do_not_apply_on_a_remote_host(
     # the host's own ISO: found in its pool; its OS must be said (not identifiable from here)
     pool = await spec({"uri": alias, "iso": f"{name}.iso", "name": f"{name}-y"})
     assert pool["in_pool"] and pool["remote"] is True and "choose its OS" in pool["errors"]["os"]
-    ok = await spec({"uri": alias, "iso": f"{name}.iso", "name": f"{name}-y", "os": "alpinelinux3.17"})
+    ok = await spec({"uri": alias, "iso": f"{name}.iso", "name": f"{name}-y",
+                     "os": "alpinelinux3.17"})  # fmt: skip
     assert ok["ok"] is True and ok["errors"] == {}, ok
 
 
