@@ -42,7 +42,7 @@ export function hostLabel(h: HostEntry): string {
 
 /** A `<select>` of *hosts* (value: the URI), the first selected. */
 export function hostSelect(id: string, hosts: HostEntry[]): HTMLSelectElement {
-  const select = el('select', 'ks-cvm-hostSelect jp-mod-styled');
+  const select = el('select', 'ks-cvm-hostSelect');
   select.id = id;
   for (const h of hosts) {
     const opt = el('option', '', hostLabel(h));

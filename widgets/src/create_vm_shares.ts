@@ -73,7 +73,7 @@ export class SharesEditor {
   /** A new entry holding *value* (the model's folders when the form opens). */
   addFolder(value: string): HTMLInputElement {
     const row = el('div', 'ks-cvm-share');
-    const input = el('input', 'ks-cvm-shareInput jp-mod-styled');
+    const input = el('input', 'ks-cvm-shareInput');
     input.placeholder = '/folder/on/server[:tag]';
     input.value = value;
     input.spellcheck = false;

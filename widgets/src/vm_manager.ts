@@ -149,6 +149,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
           row = makeRow(vm, action => void act(key, action));
           rows.set(key, row);
         }
+        row.grouped = Boolean(head);
         paintRow(row, vm);
         list.append(row.li); // keeps the server's order (by name); moves nothing that is in place
       }

@@ -189,6 +189,8 @@ export interface Row {
   upSince: number;
   /** the record's uptime upSince was computed from */
   upKey?: number | null;
+  /** listed under its host's heading (the line need not say "on HOST") */
+  grouped?: boolean;
 }
 
 export function makeRow(vm: VM, onAction: (action: RowAction) => void): Row {
@@ -269,7 +271,7 @@ export function paintRowState(row: Row, vm: VM): void {
   const label = STATE_LABEL[vm.state] ?? vm.state;
   row.meta.textContent = [
     label,
-    ...(vm.host && vm.host !== 'local' ? [`on ${vm.host}`] : []),
+    ...(vm.host && vm.host !== 'local' && !row.grouped ? [`on ${vm.host}`] : []),
     vm.os_name || osLabel(vm.os_id),
     vm.memory ? `${humanSize(vm.memory)} memory` : 'memory ?',
     `${vm.vcpus ?? '?'} vCPU${vm.vcpus === 1 ? '' : 's'}`,
