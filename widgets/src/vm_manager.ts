@@ -137,9 +137,18 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     // several hosts: grouped under a heading each, in the configured order
     const groups = heads.groups(vmList.hosts, vms);
     root.dataset.hosts = String(heads.count);
+    // each item moved only when it is out of place: a moved element loses the focus
+    let prev: Element | null = null;
+    const place = (item: Element): void => {
+      const want: ChildNode | null = prev ? prev.nextSibling : list.firstChild;
+      if (want !== item) {
+        list.insertBefore(item, want);
+      }
+      prev = item;
+    };
     for (const { head, vms: mine } of groups) {
       if (head) {
-        list.append(head);
+        place(head);
       }
       for (const vm of mine) {
         const key = vmKey(vm);
@@ -151,7 +160,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
         }
         row.grouped = Boolean(head);
         paintRow(row, vm);
-        list.append(row.li); // keeps the server's order (by name); moves nothing that is in place
+        place(row.li); // the server's order (by name)
       }
     }
     for (const [key, row] of rows) {
