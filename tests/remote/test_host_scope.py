@@ -207,3 +207,22 @@ async def test_remote_info_says_where_the_serial_log_is_without_reading_it_here(
             Path(log).unlink()
     text = format_human(Result("info", info), prog="%vm")
     assert f"{log} on host {alias} (not read from here)" in text
+
+
+def test_the_command_line_says_shares_and_forwards_do_not_apply_there(
+    remote_off: dict, ssh_host: SSHHost, share_dir: Path
+) -> None:
+    import subprocess
+    import sys
+
+    def vm(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "kernelswitch.cli", "vm", *args,
+                               "--host", ssh_host.uri()],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    shared = vm("share", remote_off["name"], str(share_dir))
+    assert shared.returncode != 0
+    assert "Shared folders do not apply on a remote host" in shared.stderr + shared.stdout
+    forwarded = vm("forward", remote_off["name"], "18124:80")
+    assert forwarded.returncode != 0
+    assert "Port forwards do not apply on a remote host" in forwarded.stderr + forwarded.stdout
