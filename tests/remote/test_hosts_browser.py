@@ -170,6 +170,15 @@ def test_manager_groups_by_host_and_each_row_acts_on_its_own_host(
             mine = [u for u in urls
                     if _about(twins, u) and not u.split("?")[0].endswith("/thumbnail")]
             assert len(mine) >= 3 and all(f"uri={_q(ssh_host.uri())}" in u for u in mine), mine
+            # its Disc tab offers the ISOs in its host's pools (what a remote QEMU can read)
+            there.locator(".ks-vmm-act.ks-vmm-details").click()
+            there.locator('.ks-vmm-dtab[data-tab="disc"]').click()
+            picks = there.locator(".ks-vmm-media datalist option")
+            expect(picks.filter(has_text="on the host")).not_to_have_count(0)
+            there.locator(".ks-vmm-iso").fill(f"{twins}.iso")
+            expect(there.locator(".ks-vmm-isoCheck")).to_have_text(
+                "The hypervisor can read this ISO.")
+            there.locator(".ks-vmm-act.ks-vmm-details").click()
             manager.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "hosts-manager.png"))
 
