@@ -9,6 +9,7 @@ DHCP lease on QEMU's user network and has busybox httpd.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import shutil
@@ -255,6 +256,61 @@ async def test_python_serial_expects_a_prompt(
     value, _rest, timeout_message = await asyncio.to_thread(script)
     assert value == "7"
     assert "never-printed" in timeout_message and "within 1 s" in timeout_message
+
+
+def _console_of_our_own(libvirt_conn: Any, name: str) -> Any:
+    """The VM's console opened by a client of our own, without forcing (as plain
+    `virsh console`); libvirt refuses while another client (our server) holds it."""
+    import libvirt
+
+    stream = libvirt_conn.newStream(0)
+    try:
+        libvirt_conn.lookupByName(name).openConsole(None, stream, 0)
+    except libvirt.libvirtError:
+        with contextlib.suppress(libvirt.libvirtError):
+            stream.abort()
+        raise
+    return stream
+
+
+async def test_idle_serial_session_closes_and_reopens(
+    jp_ws_fetch: Any, reach_vm: dict, libvirt_conn: Any
+) -> None:
+    import libvirt
+
+    from kernelswitch.vm.guest.serial import IDLE_CLOSE
+
+    name = reach_vm["name"]
+    ws = await _serial(jp_ws_fetch, name)
+    assert (await _run(ws, "echo before-$((1 + 1))")).strip() == "before-2"
+    ws.close()
+    left = asyncio.get_running_loop().time()
+    # the last viewer left: for the grace period the server still holds the console
+    with pytest.raises(libvirt.libvirtError, match=r"(?i)console"):
+        await asyncio.to_thread(_console_of_our_own, libvirt_conn, name)
+    # ... then it closes its libvirt stream: another client opens it without forcing
+    deadline = left + IDLE_CLOSE + 20
+    while True:
+        try:
+            ours = await asyncio.to_thread(_console_of_our_own, libvirt_conn, name)
+            break
+        except libvirt.libvirtError as e:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(
+                    f"the server still holds the console {IDLE_CLOSE + 20:g} s after its last "
+                    f"viewer left: {e}"
+                ) from e
+            await asyncio.sleep(1)
+    assert asyncio.get_running_loop().time() - left >= IDLE_CLOSE - 1  # not before the grace
+    # the guest prints while the server does not listen (only the log has it)
+    await asyncio.to_thread(ours.send, b"echo away-$((20 + 22))\n")
+    await asyncio.to_thread(wait_serial, reach_vm["serial_log"], "away-42", 1, 30)
+    await asyncio.to_thread(ours.abort)
+    # a new viewer reopens it: it gets what it missed (from the log), then live output
+    again = await _serial(jp_ws_fetch, name)
+    await _read_until(again, "away-42\r\n")
+    assert (await _run(again, "echo after-$((2 + 2))")).strip() == "after-4"
+    again.close()
 
 
 async def test_serial_and_forwards_survive_reboot_and_restart(
