@@ -54,9 +54,9 @@ def host_dir() -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def reach_vm(vm_manager: Any, testos: dict, test_limits: Any, host_dir: Path) -> Iterator[dict]:
     name = unique_name("reach")
-    info = vm_manager.create(
-        name, str(testos["fedora"]), limits=test_limits, shares=[f"{host_dir}:hostdata"]
-    )
+    # hostdata as `--share DIR:TAG` gives it; ro read-only (the REST API's form)
+    shares = [f"{host_dir}:hostdata", {"dir": str(host_dir), "tag": "ro", "readonly": True}]
+    info = vm_manager.create(name, str(testos["fedora"]), limits=test_limits, shares=shares)
     wait_serial(info["serial_log"])
     wait_serial(info["serial_log"], PROMPT)
     yield info
@@ -143,8 +143,8 @@ async def test_share_is_read_in_the_guest(
 ) -> None:
     name = reach_vm["name"]
     _, listing = await jp_call(jp_fetch, "GET", "vms", name, "shares")
-    [share] = listing["shares"]
-    assert share["tag"] == "hostdata" and share["dir"] == str(host_dir)
+    share = next(s for s in listing["shares"] if s["tag"] == "hostdata")
+    assert share["dir"] == str(host_dir) and share["readonly"] is False
     assert share["mount"] == "mkdir -p /mnt/hostdata && mount -t virtiofs hostdata /mnt/hostdata"
     _, info = await jp_call(jp_fetch, "GET", "vms", name)
     assert info["shares"] == listing["shares"]
@@ -170,19 +170,27 @@ async def test_bad_share_paths_are_refused(
     code, err = await jp_error(jp_fetch, "POST", "vms", name, "shares",
                                body={"dir": str(host_dir), "tag": "hostdata"})  # fmt: skip
     assert code == 400 and "already shares" in err["message"]
-    # read-only: a share the guest cannot change, or a refusal that says why (Debian
-    # 12's libvirt 9.0 refuses read-only virtiofs); never a writable share
-    try:
-        _, out = await jp_call(jp_fetch, "POST", "vms", name, "shares",
-                               body={"dir": str(host_dir), "tag": "ro", "readonly": True})
-    except HTTPClientError as e:
-        assert e.code == 400 and e.response is not None
-        assert "read-only" in json.loads(e.response.body)["error"]["message"]
-    else:
-        assert out["share"]["readonly"] is True
-        await jp_call(jp_fetch, "DELETE", "vms", name, "shares", "ro")
     _, listing = await jp_call(jp_fetch, "GET", "vms", name, "shares")
-    assert len(listing["shares"]) == 1  # nothing changed
+    assert len(listing["shares"]) == 2  # nothing changed
+
+
+async def test_readonly_share_refuses_writes_in_the_guest(
+    jp_fetch: Any, jp_ws_fetch: Any, reach_vm: dict, host_dir: Path
+) -> None:
+    name = reach_vm["name"]
+    _, listing = await jp_call(jp_fetch, "GET", "vms", name, "shares")
+    assert {s["tag"]: s["readonly"] for s in listing["shares"]} == {"hostdata": False, "ro": True}
+    ws = await _serial(jp_ws_fetch, name)
+    # mounted the ordinary way (no -o ro in the guest): the host side refuses writes
+    text = await _run(ws, "mkdir -p /mnt/ro && mount -t virtiofs ro /mnt/ro && "
+                          "cat /mnt/ro/hello.txt; echo new > /mnt/ro/new.txt; "
+                          "rm /mnt/ro/hello.txt; umount /mnt/ro")  # fmt: skip
+    ws.close()
+    assert (host_dir / "hello.txt").read_text().strip() in text  # reading works
+    assert text.count("Read-only file system") == 2, text  # both writes failed: EROFS
+    assert not (host_dir / "new.txt").exists() and (host_dir / "hello.txt").exists()
+    # the read-only view lives in the daemon's own mount namespace, not the host's
+    assert str(host_dir) not in Path("/proc/self/mountinfo").read_text()
 
 
 async def test_forward_reaches_a_guest_service(
