@@ -282,15 +282,20 @@ def _console_of_our_own(libvirt_conn: Any, name: str) -> Any:
 
 
 async def test_idle_serial_session_closes_and_reopens(
-    jp_ws_fetch: Any, reach_vm: dict, libvirt_conn: Any
-) -> None:
+    jp_ws_fetch: Any, jp_serverapp: Any, jp_http_port: int, jp_base_url: str, reach_vm: dict,
+    libvirt_conn: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     import libvirt
 
     from kernelswitch.vm.guest.serial import IDLE_CLOSE
+    from kernelswitch.widgets import Serial
 
+    monkeypatch.setenv("KERNELSWITCH_URL", f"http://127.0.0.1:{jp_http_port}{jp_base_url}")
+    monkeypatch.setenv("KERNELSWITCH_TOKEN", jp_serverapp.identity_provider.token)
     name = reach_vm["name"]
     ws = await _serial(jp_ws_fetch, name)
     assert (await _run(ws, "echo before-$((1 + 1))")).strip() == "before-2"
+    script = await asyncio.to_thread(Serial, name)  # reads from here on, then waits
     ws.close()
     left = asyncio.get_running_loop().time()
     # the last viewer left: for the grace period the server still holds the console
@@ -314,7 +319,10 @@ async def test_idle_serial_session_closes_and_reopens(
     await asyncio.to_thread(ours.send, b"echo away-$((20 + 22))\n")
     await asyncio.to_thread(wait_serial, reach_vm["serial_log"], "away-42", 1, 30)
     await asyncio.to_thread(ours.abort)
-    # a new viewer reopens it: it gets what it missed (from the log), then live output
+    # the script's next call reopens it and gets what it missed (from the log): its
+    # place in the output stayed valid while the stream was closed
+    await asyncio.to_thread(script.expect, "away-42\r\n", 30)
+    # a new viewer gets it too (from the backlog), then live output
     again = await _serial(jp_ws_fetch, name)
     await _read_until(again, "away-42\r\n")
     assert (await _run(again, "echo after-$((2 + 2))")).strip() == "after-4"
