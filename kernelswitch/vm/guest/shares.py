@@ -87,7 +87,7 @@ def shares(vms: Any, name: str) -> list[dict[str, Any]]:
 def check_share(
     vms: Any, host_dir: str, tag: str | None = None, readonly: bool = False
 ) -> tuple[str, str]:
-    """The resolved folder and the tag, if the folder may be shared (so)."""
+    """The resolved folder and the tag, if the folder may be shared (read-only too, if asked)."""
     from ..host import hypervisor_user, may_access, unsearchable_dirs
 
     if not isinstance(host_dir, str) or not host_dir.strip():
