@@ -347,7 +347,11 @@ async def test_serial_and_forwards_survive_reboot_and_restart(
     _, before = await jp_call(jp_fetch, "GET", "vms", name, "forwards")
     seen: list[dict] = []
     await jp_call(jp_fetch, "POST", "vms", name, "destroy")
+    from kernelswitch.vm.guest.readonly import WRAPPER
+
+    Path(WRAPPER).unlink()  # the read-only share's helper: a start puts it back
     await jp_call(jp_fetch, "POST", "vms", name, "start")
+    assert Path(WRAPPER).is_file()
     await _read_until(ws, "KERNELSWITCH-TESTOS-READY", timeout=120, seen=seen)
     states = [m["state"] for m in seen if m["type"] == "status"]
     assert "stopped" in states and states[-1] == "connected", states
