@@ -177,17 +177,18 @@ export class EnvPanel extends Widget {
   /** Show the kernel's env: its row in view with the keyboard on it. */
   revealCurrent(): void {
     const prefix = this._kernel.current?.prefix;
-    if (!prefix) {
-      return;
-    }
-    let row = this._rows().find(r => r.dataset.prefix === prefix);
-    if (!row) { // filtered away: the filter gives way
+    const find = (): HTMLElement | undefined =>
+      [...this._dom.body.querySelectorAll<HTMLElement>(`.${P}-env`)].find(
+        r => r.dataset.prefix === prefix && !r.hidden);
+    if (prefix && !find()) { // filtered away: the filter gives way
       this._dom.filter.value = '';
       this.renderList();
-      row = this._rows().find(r => r.dataset.prefix === prefix);
     }
-    row?.scrollIntoView({ block: 'nearest' });
-    row?.focus();
+    requestAnimationFrame(() => { // after the palette hands focus back
+      const row = find();
+      row?.scrollIntoView({ block: 'nearest' });
+      row?.focus();
+    });
   }
 
   /** The keyboard in the filter, to type a name or arrow down into the list. */

@@ -4,7 +4,7 @@
  * of an env row, key bindings and the sidebar's own buttons all run the same
  * code. A command acting on one env takes `{prefix}`; without it, it acts on
  * the row under the context menu, else the row with the keyboard, else
- * (Align, Apply) the comparison on show.
+ * (Align, Apply) the comparison on show. Shift+F10 on a row opens its menu.
  */
 import type { JupyterFrontEnd } from '@jupyterlab/application';
 import type { ICommandPalette } from '@jupyterlab/apputils';
@@ -38,11 +38,22 @@ export function registerEnvCommands(
 ): void {
   const { commands } = app;
   const show = (): void => app.shell.activateById(panel.id);
+  // The row a context menu opened on, while that menu is up and while its
+  // item runs (app.contextMenuHitTest would keep answering with the last
+  // right-click long after, e.g. for the palette). Window capture: before
+  // JupyterLab's own listener builds the menu and asks isVisible.
+  let menuRow: string | null = null;
+  window.addEventListener('contextmenu', event => {
+    menuRow = (event.target as Element | null)?.closest<HTMLElement>(`.${ROW}`)
+      ?.dataset.prefix ?? null;
+  }, true);
+  app.contextMenu.menu.aboutToClose.connect(() => {
+    setTimeout(() => (menuRow = null)); // the chosen item runs right after the close
+  });
   /** The env a command acts on: argument, right-clicked row, focused row. */
   const rowEnv = (args: Args): IEnvRecord | null => {
     const prefix = typeof args.prefix === 'string' ? args.prefix
-      : app.contextMenuHitTest(n => n.classList.contains(ROW))?.dataset.prefix ??
-        panel.focusedPrefix();
+      : menuRow ?? panel.focusedPrefix();
     return prefix ? panel.envFor(prefix) : null;
   };
   const applyTarget = (args: Args): IEnvRecord | null =>
