@@ -148,9 +148,9 @@ export function registerEnvCommands(
     }
   });
 
-  // Keys where a JupyterLab list has them: Enter opens, Accel+Enter runs, Escape closes.
+  // Keys where a JupyterLab list has them: Accel+Enter runs, Escape closes. Enter
+  // and Space on a row (compare) are the list's own (envlist.ts), as in the picker.
   const keys: [string, string, string][] = [
-    [CommandIDs.compare, 'Enter', `.${ROW}`],
     [CommandIDs.apply, 'Accel Enter', `.${ROW}`],
     [CommandIDs.apply, 'Accel Enter', '.ks-EnvPanel-details'],
     [CommandIDs.closeComparison, 'Escape', '.ks-EnvPanel']

@@ -95,7 +95,7 @@ def test_commands_in_palette_and_row_menu(
                   "Refresh Environments", "Reveal the Kernel's Environment",
                   "Switch Kernel to the Compared Environment"):  # fmt: skip
         expect(_palette_item(palette, label)).to_have_count(1)
-    # nothing compared yet: Apply is there but disabled, Align is not offered
+    # nothing compared yet: Apply is disabled (JupyterLab's palette hides it), no Align
     expect(_palette_item(palette, "Switch Kernel to the Compared Environment")).to_have_class(
         re.compile("lm-mod-disabled")
     )
@@ -211,6 +211,7 @@ def test_apply_in_reach_with_align_open_at_250px(
     )  # fmt: skip
     assert pip.returncode == 0, pip.stderr
     write_notebook(lab_root / "reach.ipynb", f"import {', '.join(IMPORTS)}")
+    page.set_viewport_size({"width": 1280, "height": 720})  # a laptop's screen
     _, panel = open_with_sidebar(page, lab, "ks-reach", "reach.ipynb")
     width = box(panel)["width"]
     assert 240 <= width <= 260, f"the sidebar is {width} px wide, not JupyterLab's default"
@@ -225,6 +226,7 @@ def test_apply_in_reach_with_align_open_at_250px(
     _menu_item(page, "Align: Install What the Notebook Imports…").click()
     command = details.locator(".ks-EnvPanel-alignCommand")
     expect(command).to_contain_text("defusedxml", timeout=T)
+    expect(details.locator(".ks-EnvPanel-align")).to_be_hidden()  # the plan replaces it
     run = details.locator(".ks-EnvPanel-alignRun")
     apply = details.locator(".ks-EnvPanel-apply")
     carry = details.locator(".ks-EnvPanel-carryBox")
