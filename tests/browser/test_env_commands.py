@@ -176,6 +176,12 @@ def test_keyboard_flow(page: Page, lab: RunningServer, lab_root: Path, shots_dir
     page.keyboard.press("Escape")
     expect(details.locator(".ks-EnvPanel-comparison")).to_have_count(0)
     assert _focused_prefix(page) == target
+    # Shift+F10 opens the focused row's menu, for that row
+    page.keyboard.press("Shift+F10")
+    expect(_menu_item(page, f"Switch Kernel to {DEMO_ENV}")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator(".lm-Menu")).to_have_count(0)
+    row(panel, target).focus()
     page.keyboard.press("Enter")
     expect(details.locator(".ks-EnvPanel-apply")).to_be_visible(timeout=T)
     # Tab reaches the box's controls: the carry box toggles with Space
