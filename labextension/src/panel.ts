@@ -1,4 +1,5 @@
 import { CommandRegistry } from '@lumino/commands';
+import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { Widget } from '@lumino/widgets';
 
 import { APIError, IEnvList, IEnvRecord, requestAPI } from './api';
@@ -100,8 +101,8 @@ export class EnvPanel extends Widget {
   }
 
   /** Run one of the panel's commands (buttons and rows act through them). */
-  execute(id: string, args: Record<string, unknown> = {}): void {
-    void this._commands.execute(id, args as any);
+  execute(id: string, args: ReadonlyPartialJSONObject = {}): void {
+    void this._commands.execute(id, args);
   }
 
   /** The env listed (or the kernel's) with this prefix. */

@@ -6,6 +6,7 @@
  * palette, the row's context menu, the keyboard and a click do one thing.
  */
 import { Notification } from '@jupyterlab/apputils';
+import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { startAlign } from './align';
 import { IEnvRecord, postRaw, requestAPI } from './api';
@@ -27,7 +28,7 @@ export interface ICompareHost {
   renderList(): void;
   refreshList(): Promise<void>;
   /** Run one of the panel's commands (the box's buttons go through them). */
-  execute(id: string, args?: Record<string, unknown>): void;
+  execute(id: string, args?: ReadonlyPartialJSONObject): void;
 }
 
 /** The comparison on show. */
