@@ -62,7 +62,7 @@ export const envPlugin: JupyterFrontEndPlugin<void> = {
     const panel = new EnvPanel(app.commands, labShell ? notebookSource(labShell) : null);
     panel.id = SIDEBAR_ID;
     panel.title.icon = switchIcon;
-    panel.title.caption = 'Python environments';
+    panel.title.caption = 'kernelswitch';
     panel.title.label = '';
     app.shell.add(panel, 'left', { rank: 900 });
     restorer?.add(panel, SIDEBAR_ID);

@@ -145,6 +145,19 @@ def test_commands_in_palette_and_row_menu(
     panel.locator(".ks-EnvPanel-newEnv").click()  # the button runs the same command: toggles
     expect(form).to_have_count(0)
 
+    # an env that cannot run a kernel: its menu offers ipykernel, Switch is disabled
+    panel.locator(".ks-EnvPanel-incompatibleToggle").click()
+    lacking = panel.locator(
+        '.ks-EnvList-group[data-group="incompatible"] .ks-EnvPanel-env:has(.ks-EnvPanel-install)'
+    ).first
+    expect(lacking).to_be_visible()
+    lacking.click(button="right")
+    expect(_menu_item(page, "Install ipykernel…")).to_be_visible()
+    switch = page.locator(".lm-Menu").last.locator(".lm-Menu-item", has_text="Switch Kernel to")
+    expect(switch).to_have_class(re.compile("lm-mod-disabled"))
+    page.keyboard.press("Escape")
+    panel.locator(".ks-EnvPanel-incompatibleToggle").click()
+
     # Switch from the row's menu: the result shows under that row, the kernel moved
     demo.click(button="right")
     _menu_item(page, f"Switch Kernel to {DEMO_ENV}").click()
