@@ -1,14 +1,13 @@
 import type { RenderProps } from '@anywidget/types';
 
 import { APIError, requestAPI } from './api';
-import { hostISOOptions, HostPicker, uploadISO, uploadText } from './create_vm_hosts';
+import { HostPicker, uploadWithBar } from './create_vm_hosts';
 import {
   Checked, CreateOptions, CreateVMModel, Field, FIELDS, LABELS, NAME_RE, newCreateModel, OS,
   SIZE_FIELDS, VMInfo
 } from './create_vm_model';
 import { fillFromAnswer } from './create_vm_fill';
 import { SharesEditor } from './create_vm_shares';
-import { isoOptions, loadISOChoices } from './iso_choice';
 import { button, el, elapsed, errorField, errorLine, LocalModel } from './vm_common';
 import css from './vm_widgets.css';
 
@@ -305,14 +304,7 @@ export function renderCreateVM(
       if (there && !checked.in_pool && body.iso) {
         // a server file: into the host's pool first, with a bar; then created from there
         clearInterval(ticker);
-        bar.hidden = false;
-        const iso = String(body.iso);
-        body.iso = await uploadISO(iso, String(body.uri), (done, total) => {
-          bar.max = Math.max(total, 1);
-          bar.value = done;
-          progress.textContent = `Uploading ${iso.split('/').pop()} to ${there}: ${uploadText(done, total)}`;
-        }, () => alive);
-        bar.hidden = true;
+        body.iso = await uploadWithBar(String(body.iso), String(body.uri), there, progress, bar, () => alive);
         body.os = body.os ?? checked.os?.short_id;
         ticker = setInterval(tick, 500);
         tick();
@@ -331,7 +323,6 @@ export function renderCreateVM(
       options.onCreated?.(vm);
     } catch (error) {
       progress.textContent = '';
-      bar.hidden = true;
       const field = errorField(error, FIELDS) || 'form';
       const why = errorLine(error);
       const busy = error instanceof APIError && error.code === 'vm_busy';
@@ -363,20 +354,12 @@ export function renderCreateVM(
 
   // the choices: ISOs already downloaded or used by a VM, and the OSes osinfo knows
   const loadISOs = async (): Promise<void> => {
-    const there = remoteAlias();
-    const uri = hostPick.uri();
-    root.dataset.host = uri;
-    let options: HTMLOptionElement[];
-    try {
-      options = there ? await hostISOOptions(uri) : isoOptions(await loadISOChoices());
-    } catch {
-      options = []; // the host is down: typing a path still works
+    root.dataset.host = hostPick.uri();
+    const options = await hostPick.isoOptions();
+    if (options) {
+      isoList.replaceChildren(...options);
+      root.dataset.isos = String(options.length);
     }
-    if (hostPick.uri() !== uri) {
-      return; // another host was chosen meanwhile
-    }
-    isoList.replaceChildren(...options);
-    root.dataset.isos = String(options.length);
   };
   const pickHost = (): void => {
     const there = remoteAlias();

@@ -7,6 +7,7 @@
  */
 
 import { requestAPI } from './api';
+import { isoOptions, loadISOChoices } from './iso_choice';
 import { el, humanSize } from './vm_common';
 
 export interface HostEntry {
@@ -149,5 +150,38 @@ export class HostPicker {
     if (this.select) {
       this.select.disabled = off;
     }
+  }
+
+  /**
+   * The ISOs to suggest for the chosen host: a remote one's pools (then the
+   * server's, uploaded first), else the server's own choices; null when
+   * another host was chosen while they were fetched.
+   */
+  async isoOptions(): Promise<HTMLOptionElement[] | null> {
+    const uri = this.uri();
+    let options: HTMLOptionElement[];
+    try {
+      options = this.remoteAlias() ? await hostISOOptions(uri) : isoOptions(await loadISOChoices());
+    } catch {
+      options = []; // the host is down: typing a path still works
+    }
+    return this.uri() === uri ? options : null;
+  }
+}
+
+/** {@link uploadISO} showing its progress in *line* and *bar*; the ISO's path on the host. */
+export async function uploadWithBar(
+  iso: string, uri: string, alias: string, line: HTMLElement, bar: HTMLProgressElement,
+  alive: () => boolean
+): Promise<string> {
+  bar.hidden = false;
+  try {
+    return await uploadISO(iso, uri, (done, total) => {
+      bar.max = Math.max(total, 1);
+      bar.value = done;
+      line.textContent = `Uploading ${iso.split('/').pop()} to ${alias}: ${uploadText(done, total)}`;
+    }, alive);
+  } finally {
+    bar.hidden = true;
   }
 }
