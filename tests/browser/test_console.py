@@ -255,7 +255,8 @@ def test_stopping_the_vm_says_stopped_and_keeps_a_preview(
     consoles = page.locator(".ks-console")
     for i in range(2):
         expect(consoles.nth(i)).to_have_attribute("data-state", "stopped", timeout=30_000)
-    expect(consoles.first.locator(".ks-console-overlay")).to_contain_text("stopped")
+    expect(consoles.first.locator(".ks-console-overlay")).to_contain_text("Stopped: ")
+    expect(consoles.first.locator(".ks-console-overlay")).to_contain_text("is shut off")
     png, headers = api(lab, f"vms/{name}/preview")
     assert headers["Content-Type"] == "image/png" and png[:4] == b"\x89PNG"
     vms = json.loads(api(lab, "vms")[0])["vms"]
