@@ -7,20 +7,27 @@
  *
  * Live from the VM store (events websocket): no polling. Thumbnails are
  * fetched when a `thumbnail` event says a new one exists; shut-off VMs show
- * their last screen dimmed.
+ * their last screen dimmed. A running VM's row has live graphs (CPU, memory,
+ * disk, network) from the events' `stats` messages (vm_sidebar_stats.ts).
+ * With several hosts (libvirt URIs), VMs are grouped under their host's name
+ * and a host that is down says why; every call about a VM names its host
+ * (`?uri=`, and `{name, uri}` to the commands).
  */
 
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
-import { CommandToolbarButton, LabIcon, SidePanel, ellipsesIcon, pauseIcon, runIcon } from '@jupyterlab/ui-components';
+import {
+  CommandToolbarButton, LabIcon, SidePanel, ellipsesIcon, pauseIcon, runIcon, terminalIcon
+} from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
 import { Message } from '@lumino/messaging';
 import { Panel, Widget } from '@lumino/widgets';
 
 import { ACTIVE, STATE_LABEL, humanSize } from '../../widgets/lib/shell';
-import { busyWith, onBusyChange } from './vm_actions';
-import { CommandIDs } from './vm_commands';
+import { busyWith, onBusyChange, where } from './vm_actions';
+import { CommandIDs, vmArgs } from './vm_commands';
 import { powerIcon, vmIcon } from './vm_icons';
+import { SidebarStats } from './vm_sidebar_stats';
 import { hostLabel } from './vm_store';
 import type { IThumbnail, IVMRecord, VMStore } from './vm_store';
 
@@ -32,12 +39,14 @@ import type { IThumbnail, IVMRecord, VMStore } from './vm_store';
 const BUTTONS: Record<string, [string, string, LabIcon, boolean][]> = {
   running: [
     [CommandIDs.console, 'Console', vmIcon, true],
+    [CommandIDs.serial, 'Serial terminal', terminalIcon, false],
     [CommandIDs.suspend, 'Pause', pauseIcon, false],
     [CommandIDs.shutdown, 'Shut down', powerIcon, false]
   ],
   paused: [
     [CommandIDs.console, 'Console', vmIcon, true],
-    [CommandIDs.resume, 'Resume', runIcon, true]
+    [CommandIDs.resume, 'Resume', runIcon, true],
+    [CommandIDs.serial, 'Serial terminal', terminalIcon, false]
   ],
   shutoff: [[CommandIDs.start, 'Start', runIcon, true]]
 };
@@ -69,6 +78,7 @@ export class VMSidebar extends SidePanel {
   private _note = document.createElement('div');
   private _hosts = document.createElement('div');
   private _rows = new Map<string, IRow>();
+  private _stats = new SidebarStats();
   private _stopBusy: () => void;
 
   constructor(
@@ -108,6 +118,7 @@ export class VMSidebar extends SidePanel {
       return;
     }
     this._stopBusy();
+    this._stats.dispose();
     this._store.changed.disconnect(this._render, this);
     this._store.thumbnail.disconnect(this._onThumbnail, this);
     for (const row of this._rows.values()) {
@@ -122,22 +133,28 @@ export class VMSidebar extends SidePanel {
   // layout attaches it already visible: no show message then)
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
-    this._onVisible(this.isVisible);
+    this._setVisible(this.isVisible);
   }
 
   protected onBeforeDetach(msg: Message): void {
-    this._onVisible(false);
+    this._setVisible(false);
     super.onBeforeDetach(msg);
   }
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    this._onVisible(true);
+    this._setVisible(true);
   }
 
   protected onAfterHide(msg: Message): void {
     super.onAfterHide(msg);
-    this._onVisible(false);
+    this._setVisible(false);
+  }
+
+  // thumbnails and stats are taken by the server only while some list shows them
+  private _setVisible(visible: boolean): void {
+    this._onVisible(visible);
+    this._stats.setVisible(visible);
   }
 
   private _render(): void {
@@ -189,6 +206,7 @@ export class VMSidebar extends SidePanel {
         if (row.thumbUrl) {
           URL.revokeObjectURL(row.thumbUrl);
         }
+        this._stats.drop({ name: row.li.dataset.ksVm ?? '', uri: row.li.dataset.uri ?? '' });
         this._rows.delete(key);
       }
     }
@@ -231,8 +249,8 @@ export class VMSidebar extends SidePanel {
     const busy = document.createElement('div');
     busy.className = 'ks-VMSidebar-busy';
     busy.setAttribute('aria-live', 'polite');
-    li.append(thumb, info, actions, busy);
-    const open = (): void => void this._commands.execute(CommandIDs.console, { name: vm.name });
+    li.append(thumb, info, this._stats.make(vm), actions, busy);
+    const open = (): void => void this._commands.execute(CommandIDs.console, vmArgs(vm));
     thumb.title = `Open the console of ${vm.name}`;
     thumb.addEventListener('click', open); // as in GNOME Boxes: the screen opens it
     li.addEventListener('dblclick', e => {
@@ -249,7 +267,7 @@ export class VMSidebar extends SidePanel {
   }
 
   private _paint(row: IRow, vm: IVMRecord): void {
-    const busy = busyWith(vm.name);
+    const busy = busyWith(vm);
     const sig = JSON.stringify([vm.state, vm.os_name, vm.os_id, vm.memory, vm.vcpus, busy]);
     if (sig !== row.sig) {
       row.sig = sig;
@@ -270,6 +288,7 @@ export class VMSidebar extends SidePanel {
       row.li.setAttribute('aria-busy', String(Boolean(busy)));
       this._paintActions(row, vm, Boolean(busy));
     }
+    this._stats.update(vm);
     void this._paintThumb(row, vm);
   }
 
@@ -307,11 +326,12 @@ export class VMSidebar extends SidePanel {
       b.append(t);
     }
     if (id) {
+      const args = vmArgs(vm);
       b.dataset.command = id;
-      b.title = `${this._commands.caption(id, { name: vm.name }) || text}`;
+      b.title = `${this._commands.caption(id, args) || text}`;
       b.setAttribute('aria-label', `${text} ${vm.name}`);
-      b.disabled = busy || !this._commands.isEnabled(id, { name: vm.name });
-      b.addEventListener('click', () => void this._commands.execute(id, { name: vm.name }));
+      b.disabled = busy || !this._commands.isEnabled(id, args);
+      b.addEventListener('click', () => void this._commands.execute(id, args));
     }
     return b;
   }
@@ -319,7 +339,7 @@ export class VMSidebar extends SidePanel {
   // ------------------------------------------------------------ thumbnails
   private _onThumbnail(_: VMStore, t: IThumbnail): void {
     const row = this._rows.get(`${t.uri}\u0000${t.name}`);
-    const vm = this._store.get(t.name);
+    const vm = this._store.get(t.name, t.uri);
     if (row && vm) {
       void this._paintThumb(row, vm);
     }
@@ -332,12 +352,12 @@ export class VMSidebar extends SidePanel {
   private async _paintThumb(row: IRow, vm: IVMRecord): Promise<void> {
     const version = vm.thumbnail_version ?? 0;
     if (ACTIVE.has(vm.state) && version > 0) {
-      await this._fetchThumb(row, vm.name, 'thumbnail', `thumb:${version}`);
+      await this._fetchThumb(row, vm, 'thumbnail', `thumb:${version}`);
     } else if (!ACTIVE.has(vm.state) && version > 0) {
       // the newer of its last console frame and its last screenshot
-      await this._fetchThumb(row, vm.name, 'thumbnail', `off:${version}:${vm.preview_path ?? ''}`);
+      await this._fetchThumb(row, vm, 'thumbnail', `off:${version}:${vm.preview_path ?? ''}`);
     } else if (!ACTIVE.has(vm.state) && vm.preview) {
-      await this._fetchThumb(row, vm.name, 'preview', `preview:${vm.preview_path ?? ''}`);
+      await this._fetchThumb(row, vm, 'preview', `preview:${vm.preview_path ?? ''}`);
     } else if (row.thumbKey && !(ACTIVE.has(vm.state) && row.thumbKey.startsWith('thumb:'))) {
       row.thumbKey = '';
       row.img.hidden = true;
@@ -346,13 +366,14 @@ export class VMSidebar extends SidePanel {
     }
   }
 
-  private async _fetchThumb(row: IRow, name: string, what: string, key: string): Promise<void> {
+  private async _fetchThumb(row: IRow, vm: IVMRecord, what: string, key: string): Promise<void> {
     if (row.thumbKey === key) {
       return;
     }
     row.thumbKey = key;
     const settings = ServerConnection.makeSettings();
-    const url = URLExt.join(settings.baseUrl, 'kernelswitch', 'api', 'vms', encodeURIComponent(name), what);
+    const path = URLExt.join(settings.baseUrl, 'kernelswitch', 'api', 'vms', encodeURIComponent(vm.name), what);
+    const url = `${path}?${where(vm)}`;
     try {
       const response = await ServerConnection.makeRequest(url, { cache: 'no-cache' }, settings);
       if (!response.ok) {

@@ -15,6 +15,8 @@ import css from './serial.css';
  */
 export interface SerialModel {
   vm: string;
+  /** The VM's host (libvirt URI); '' or absent: the host that has that name. */
+  uri?: string;
   status: string;
 }
 
@@ -81,7 +83,14 @@ export function renderSerial({ model, el }: RenderProps<SerialModel>): () => voi
   const { baseUrl, token } = pageConfig();
   const vm = encodeURIComponent(model.get('vm'));
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const query = token ? `?token=${encodeURIComponent(token)}` : '';
+  const params = new URLSearchParams();
+  if (token) {
+    params.set('token', token);
+  }
+  if (model.get('uri')) {
+    params.set('uri', String(model.get('uri')));
+  }
+  const query = params.toString() ? `?${params}` : '';
   const url = `${proto}//${location.host}${baseUrl}kernelswitch/api/vms/${vm}/serial${query}`;
   let ws: WebSocket | null = null;
   let closed = false;

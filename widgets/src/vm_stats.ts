@@ -26,17 +26,27 @@ export interface Sample {
 /** Samples kept and drawn per VM: one minute. */
 export const SLOTS = 60;
 
+/**
+ * A VM's place in the history: its host's URI and its name (two hosts may
+ * each have a VM of that name). A caller without the URI (an older row) finds
+ * the first VM of that name.
+ */
+function vmKey(name: string, uri?: string): string {
+  return `${uri ?? ''}\u0000${name}`;
+}
+
 export class StatsFeed {
   private history = new Map<string, Sample[]>();
   private stopEvents: (() => void) | null = null;
   private asked = new Set<string>();
 
-  constructor(private readonly changed: (name: string) => void) {}
+  /** *changed* is told which VM has new samples. */
+  constructor(private readonly changed: (name: string, uri?: string) => void) {}
 
   start(): void {
     this.stopEvents = onEvent('stats', msg => {
       if (msg?.name && msg.sample) {
-        this.push(msg.name, [msg.sample as Sample]);
+        this.push(msg.name, msg.uri, [msg.sample as Sample]);
       }
     });
   }
@@ -47,31 +57,41 @@ export class StatsFeed {
   }
 
   /** A running VM's graphs are on screen: fill them from the server's history once. */
-  async fill(name: string, signal?: AbortSignal): Promise<void> {
-    if (this.asked.has(name)) {
+  async fill(name: string, signal?: AbortSignal, uri?: string): Promise<void> {
+    const key = this.keyOf(name, uri);
+    if (this.asked.has(key)) {
       return;
     }
-    this.asked.add(name);
+    this.asked.add(key);
+    const where = uri ? `&uri=${encodeURIComponent(uri)}` : '';
     try {
-      const answer = await requestAPI<{ samples: Sample[] }>(
-        `vms/${encodeURIComponent(name)}/stats?seconds=${SLOTS}`, { signal });
-      const have = this.history.get(name) ?? [];
+      const answer = await requestAPI<{ samples: Sample[]; uri?: string }>(
+        `vms/${encodeURIComponent(name)}/stats?seconds=${SLOTS}${where}`, { signal });
+      const full = vmKey(name, uri ?? answer.uri);
+      const have = this.history.get(full) ?? [];
       const first = have.length ? have[0].t : Infinity;
-      this.history.set(name, [...answer.samples.filter(s => s.t < first), ...have].slice(-SLOTS));
-      this.changed(name);
+      this.history.set(full, [...answer.samples.filter(s => s.t < first), ...have].slice(-SLOTS));
+      this.changed(name, uri ?? answer.uri);
     } catch {
-      this.asked.delete(name); // not running yet, or gone: the pushed samples still come
+      this.asked.delete(key); // not running yet, or gone: the pushed samples still come
     }
   }
 
   /** A VM stopped or went away: its graphs start empty next time. */
-  forget(name: string): void {
-    this.history.delete(name);
-    this.asked.delete(name);
+  forget(name: string, uri?: string): void {
+    const gone = (key: string): boolean =>
+      uri !== undefined ? key === vmKey(name, uri) : key.endsWith(`\u0000${name}`);
+    for (const set of [this.history, this.asked]) {
+      for (const key of [...set.keys()]) {
+        if (gone(key)) {
+          set.delete(key);
+        }
+      }
+    }
   }
 
-  samples(name: string): Sample[] {
-    return this.history.get(name) ?? [];
+  samples(name: string, uri?: string): Sample[] {
+    return this.history.get(this.keyOf(name, uri)) ?? [];
   }
 
   stop(): void {
@@ -80,11 +100,25 @@ export class StatsFeed {
     this.stopEvents = null;
   }
 
-  private push(name: string, samples: Sample[]): void {
-    const have = this.history.get(name) ?? [];
+  /** The key of VM *name* on *uri*, or, without a URI, of the first VM so named. */
+  private keyOf(name: string, uri?: string): string {
+    if (uri !== undefined) {
+      return vmKey(name, uri);
+    }
+    for (const key of this.history.keys()) {
+      if (key.endsWith(`\u0000${name}`)) {
+        return key;
+      }
+    }
+    return vmKey(name);
+  }
+
+  private push(name: string, uri: string | undefined, samples: Sample[]): void {
+    const key = vmKey(name, uri);
+    const have = this.history.get(key) ?? [];
     have.push(...samples);
-    this.history.set(name, have.slice(-SLOTS));
-    this.changed(name);
+    this.history.set(key, have.slice(-SLOTS));
+    this.changed(name, uri);
   }
 }
 
