@@ -38,6 +38,7 @@ from tornado import web
 from tornado.websocket import WebSocketClosedError
 
 from ..console.errors import BadInput
+from ..vm.hosts.refs import split_ref
 from . import schemas as S
 from ._base import KSHandler
 from .console_handlers import SameOriginSocket, _binary, _finish_binary, _vm_info
@@ -154,15 +155,18 @@ class ThumbnailHandler(KSHandler):
     @authorized
     async def get(self, name: str) -> None:
         service = events(self.settings)
+        plain, host = split_ref(name)  # ?uri= made *name* a ref to one host's VM
         # a running VM the hub knows (one URI has it): the last thumbnail, no libvirt call
-        live = [key for key in service.hub.running() if key[1] == name]
+        live = [
+            key for key in service.hub.running() if key[1] == plain and host in (None, key[0])
+        ]
         png = service.thumbnails.cached(*live[0]) if len(live) == 1 else None
         if png is not None:
             _finish_binary(self, png, "image/png")
             return
         info = await _vm_info(self, name)
         png = await service.thumbnails.png(
-            info["uri"], name, info["state"], info.get("preview_path")
+            info["uri"], plain, info["state"], info.get("preview_path")
         )
         if png is None:
             raise web.HTTPError(
@@ -196,8 +200,9 @@ class StatsHandler(KSHandler):
         service = events(self.settings)
         await service.start()
         info = await _vm_info(self, name)
-        samples = await service.stats.history(info["uri"], name, seconds)
-        self.finish({"name": name, "uri": info["uri"], "state": info["state"],
+        plain = split_ref(name)[0]  # ?uri= made *name* a ref to one host's VM
+        samples = await service.stats.history(info["uri"], plain, seconds)
+        self.finish({"name": plain, "uri": info["uri"], "state": info["state"],
                      "interval": service.stats.interval, "samples": samples})  # fmt: skip
 
 

@@ -7,7 +7,9 @@
  * read as "drawn, and low" rather than "empty": the lines keep a margin above
  * the bottom edge (never half-clipped, never lost in the box's border), have a
  * stroke that does not thin out when the box is stretched, and a single sample
- * is drawn as a short level line, not an invisible point.
+ * is drawn as a short level line, not an invisible point. Time before the
+ * first sample is a dotted level line: a graph opened a second ago is young,
+ * not empty.
  */
 
 const NS = 'http://www.w3.org/2000/svg';
@@ -73,6 +75,17 @@ export function drawSpark(s: Spark, text: string, series: Series[], max: number,
     const xs = v.length === 1 ? [W - Math.max(step, 4), W] : v.map((_, i) => W - (v.length - 1 - i) * step);
     const ys = v.length === 1 ? [v[0], v[0]] : v;
     const pts = xs.map((px, i) => `${px.toFixed(1)},${yOf(ys[i], top).toFixed(1)}`);
+    if (xs[0] > 0) {
+      // before the first sample (the page has not watched that long): a dotted
+      // level line, so a young graph does not look empty
+      const pad = document.createElementNS(NS, 'line');
+      pad.setAttribute('x1', '0');
+      pad.setAttribute('x2', xs[0].toFixed(1));
+      pad.setAttribute('y1', yOf(ys[0], top).toFixed(1));
+      pad.setAttribute('y2', yOf(ys[0], top).toFixed(1));
+      pad.setAttribute('class', `ks-spark-pad ${x.cls}`);
+      parts.push(pad);
+    }
     const area = document.createElementNS(NS, 'polygon');
     area.setAttribute('points', `${xs[0].toFixed(1)},${H} ${pts.join(' ')} ${W},${H}`);
     area.setAttribute('class', `ks-spark-area ${x.cls}`);
