@@ -104,7 +104,7 @@ export class SerialTab extends VMTab {
     super(vmName, uri, 'serial');
     this.addClass('ks-SerialTab');
     this.title.icon = terminalIcon;
-    this.title.className = 'ks-ConsoleTab-title';
+    this.title.className = 'ks-SerialTab-title';
   }
 
   protected onAfterAttach(msg: Message): void {

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 from ..connection import Connection, libvirt_module
 from ..errors import VMStateError
 from ..events import EVENTS, VMEvent
+from ..hosts.refs import split_ref
 
 __all__ = ["BACKLOG", "SerialRegistry", "SerialSession", "SerialViewer"]
 
@@ -373,7 +374,9 @@ class SerialRegistry:
         s = self._sessions.get(name)
         if s is None or s._closed:
             loop = asyncio.get_running_loop()
-            s = self._sessions[name] = SerialSession(self._connection_for(name), name, loop)
+            # *name* may be a ref (``?uri=``): libvirt is asked for the plain name
+            plain = split_ref(name)[0]
+            s = self._sessions[name] = SerialSession(self._connection_for(name), plain, loop)
         return s
 
     async def close(self) -> None:
