@@ -5,9 +5,14 @@
   [--cpus N] [--disk SIZE] [--no-start]``, ``vm ACTION NAME [options]``,
   ``--json``).
 - :func:`run` ``(args, backend) -> Result`` — do it through a :class:`VMBackend`:
-  :class:`RESTBackend` here (the server's REST API, the magics) or the CLI's
-  ``LocalBackend`` (libvirt directly, in :mod:`kernelswitch.cli.vm`).
-- :func:`format_human` ``(result) -> str``; ``result.to_json()`` for ``--json``.
+  :class:`RESTBackend` (:mod:`.vm_backend`, the server's REST API, the magics)
+  or the CLI's ``LocalBackend`` (libvirt directly, in :mod:`kernelswitch.cli.vm`).
+- :func:`format_human` ``(result) -> str`` (:mod:`.vm_output`);
+  ``result.to_json()`` for ``--json``.
+
+The parser's flavour (one-line errors) is in :mod:`.vm_parser`; the verbs of
+managing and reaching a VM and the widget verbs in their own modules. This
+module names them all, so callers import one place.
 
 Kernel side: nothing here imports ``vm/``, ``server/`` or libvirt.
 """
@@ -15,28 +20,20 @@ Kernel side: nothing here imports ``vm/``, ``server/`` or libvirt.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import difflib
-import re
-from typing import Any, NoReturn, Protocol
-from urllib.parse import quote
+from typing import Any
 
-from .._common import RUN_ACTIONS, human_size
+from .._common import RUN_ACTIONS
 from ..errors import KernelSwitchError
-from .format import table
-from .vm_manage_grammar import RESTManage, add_manage_verbs, format_manage, run_manage
-from .vm_reach_grammar import (
-    RESTReach,
-    add_reach_verbs,
-    format_reach,
-    forward_lines,
-    run_reach,
-    share_lines,
-)
-from .vm_widget_verbs import WIDGET_VERBS, add_widget_verbs, format_widget_verb, run_widget_verb
+from .vm_backend import OSList, RESTBackend, VMBackend
+from .vm_manage_grammar import add_manage_verbs, run_manage
+from .vm_output import Result, format_human
+from .vm_parser import GrammarError, for_prog, parser_class
+from .vm_reach_grammar import add_reach_verbs, run_reach
+from .vm_widget_verbs import WIDGET_VERBS, add_widget_verbs, run_widget_verb
 
 __all__ = [
     "GrammarError",
+    "OSList",
     "RESTBackend",
     "Result",
     "VMBackend",
@@ -44,157 +41,9 @@ __all__ = [
     "build_parser",
     "for_prog",
     "format_human",
+    "parser_class",
     "run",
 ]
-
-#: OS summaries (``short_id``, ``name``, ...); a name, since the backends' ``list``
-#: method shadows the builtin inside their class bodies.
-OSList = list[dict[str, Any]]
-
-
-class GrammarError(KernelSwitchError):
-    """The words typed do not fit the ``vm`` grammar (one line, with the fix)."""
-
-    code = "usage"
-
-
-def for_prog(message: str, prog: str) -> str:
-    """*message* with its command hints spelled as the user types them.
-
-    The engine and the server write hints as ```kernelswitch vm start NAME``` or
-    ```vm oses QUERY```; in a notebook the user typed ``%vm``, so the hint must
-    say ``%vm start NAME``.
-    """
-    return re.sub(r"`(?:kernelswitch vm|vm|%vm) ", f"`{prog} ", message)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-class _RaisingParser(argparse.ArgumentParser):
-    """argparse whose usage errors are one clear line with a fix, raised as GrammarError.
-
-    argparse alone says "invalid choice: 'strat' (choose from ...)" or
-    "unrecognized arguments: d" and prints the whole usage; a user wants the
-    closest verb and the usage of the verb they typed.
-    """
-
-    def error(self, message: str) -> NoReturn:
-        raise GrammarError(self._explain(message))
-
-    def _explain(self, message: str) -> str:
-        bad = re.search(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)", message)
-        if bad:
-            what, word = bad.group(1), bad.group(2)
-            choices = re.findall(r"'([^']*)'", bad.group(3))
-            close = difflib.get_close_matches(word, choices, n=3, cutoff=0.5)
-            if what == "ACTION":  # the verb itself
-                hint = f" Did you mean `{self.prog} {close[0]}`?" if close else ""
-                return (
-                    f"{self.prog}: unknown action {word!r}.{hint} "
-                    f"Actions: {', '.join(choices)}; `{self.prog} ACTION --help` explains one."
-                )
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            return f"{self.prog}: {word!r} is not one of {', '.join(choices)}.{hint}"
-        usage = _one_line(self.format_usage()).removeprefix("usage: ")
-        return f"{self.prog}: {message}. Usage: {usage}"
-
-    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
-        # Each verb's parser checks its own leftovers, so the message names the
-        # verb and shows its usage (argparse would report them at the top).
-        ns, extra = super().parse_known_args(args, namespace)
-        if extra:
-            usage = _one_line(self.format_usage()).removeprefix("usage: ")
-            what = "argument" if len(extra) == 1 else "arguments"
-            words = " ".join(repr(w) for w in extra)
-            dashless = not any(w.startswith("-") for w in extra)
-            hint = f" Options start with --; `{self.prog} --help` lists them." if dashless else ""
-            self.error_line(f"{self.prog}: unexpected {what} {words}.{hint} Usage: {usage}")
-        return ns, extra
-
-    def error_line(self, line: str) -> NoReturn:
-        raise GrammarError(line)
-
-
-class _ExitingParser(_RaisingParser):
-    """The CLI's flavour: the same one line on stderr, exit status 2 (argparse's)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.error_line(self._explain(message))
-
-    def error_line(self, line: str) -> NoReturn:
-        self.exit(2, f"{line}\n")
-
-
-def parser_class(raise_errors: bool) -> type[argparse.ArgumentParser]:
-    """The parser class of the ``vm`` grammar: raising (magics) or exiting (CLI)."""
-    return _RaisingParser if raise_errors else _ExitingParser
-
-
-
-class VMBackend(Protocol):
-    """Where ``vm`` commands go. Answers are the REST API's JSON bodies."""
-
-    def list(self) -> list[dict[str, Any]]: ...
-
-    def info(self, name: str) -> dict[str, Any]: ...
-
-    def create(self, request: dict[str, Any]) -> dict[str, Any]: ...
-
-    def action(self, name: str, action: str, options: dict[str, Any]) -> dict[str, Any]: ...
-
-    def delete(self, name: str, disks: bool, force: bool) -> dict[str, Any]: ...
-
-    def oses(self, query: str | None) -> OSList: ...
-
-
-class RESTBackend(RESTManage, RESTReach):
-    """Talks to the Jupyter server's REST API (the magics, or a remote CLI)."""
-
-    def __init__(self, server: Any = None, host: str | None = None) -> None:
-        self.server = server
-        self.host = host
-
-    def on_host(self, host: str) -> RESTBackend:
-        """The same server, naming VMs on *host* (a libvirt URI or its alias: ``?uri=``)."""
-        return RESTBackend(self.server, host)
-
-    def _req(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        from .client import request
-
-        if self.host and path.startswith("vms/"):
-            path += ("&" if "?" in path else "?") + f"uri={quote(self.host, safe='')}"
-        return request(method, path, body, server=self.server)
-
-    def list(self) -> list[dict[str, Any]]:
-        return self._req("GET", "vms")["vms"]
-
-    def info(self, name: str) -> dict[str, Any]:
-        return self._req("GET", f"vms/{quote(name, safe='')}")
-
-    def create(self, request: dict[str, Any]) -> dict[str, Any]:
-        return self._req("POST", "vms", request)
-
-    def action(self, name: str, action: str, options: dict[str, Any]) -> dict[str, Any]:
-        return self._req("POST", f"vms/{quote(name, safe='')}/{action}", options)
-
-    def delete(self, name: str, disks: bool, force: bool) -> dict[str, Any]:
-        q = f"?disks={int(disks)}&force={int(force)}"
-        return self._req("DELETE", f"vms/{quote(name, safe='')}{q}")
-
-    def oses(self, query: str | None) -> OSList:
-        q = f"?q={quote(query)}" if query else ""
-        return self._req("GET", f"osinfo/oses{q}")["oses"]
-
-
-@dataclasses.dataclass
-class Result:
-    verb: str
-    data: Any
-
-    def to_json(self) -> Any:
-        return self.data
 
 
 # ------------------------------------------------------------------ grammar
@@ -279,9 +128,7 @@ def build_parser(prog: str = "vm", *, raise_errors: bool = True) -> argparse.Arg
     With *raise_errors* a usage error raises :class:`GrammarError` (one line);
     otherwise it prints that line and exits with status 2, as argparse does.
     """
-    parser = parser_class(raise_errors)(
-        prog=prog, description="Create and run virtual machines."
-    )
+    parser = parser_class(raise_errors)(prog=prog, description="Create and run virtual machines.")
     sub = parser.add_subparsers(dest="vm_command", metavar="ACTION")
     sub.required = True
     add_verbs(sub)
@@ -337,105 +184,3 @@ def run(args: argparse.Namespace, backend: VMBackend) -> Result:
             options = {"timeout": args.timeout, "wait": args.wait}
         return Result(verb, backend.action(args.name, verb, options))
     raise ValueError(f"unknown vm command {verb!r}")
-
-
-def _size(n: int | None) -> str:
-    return human_size(n) if n else "-"
-
-
-def _os_label(os_id: str | None) -> str:
-    """``http://fedoraproject.org/fedora/37`` -> ``fedora/37``."""
-    if not os_id:
-        return "-"
-    parts = os_id.rstrip("/").split("/")
-    return "/".join(parts[-2:]) if len(parts) > 3 else os_id
-
-
-def format_human(result: Result, prog: str = "kernelswitch vm") -> str:
-    """What a person reads after a ``vm`` command (*prog* as the user typed it)."""
-    data = result.data
-    managed = format_manage(result.verb, data, prog, lambda d: _info_text(d))
-    if managed is not None:
-        return managed
-    reached = format_reach(result.verb, data, prog)
-    if reached is not None:
-        return reached
-    if result.verb in WIDGET_VERBS:
-        listing = lambda d: format_human(Result("list", d), prog)  # noqa: E731
-        return format_widget_verb(result.verb, data, prog, listing)
-    if result.verb == "oses":
-        if not data:
-            return f"No OS matches. Try fewer words, or: {prog} oses"
-        width = max(len(o["short_id"]) for o in data)
-        return "\n".join(f"{o['short_id']:<{width}}  {o['name']}" for o in data)
-    if result.verb == "list":
-        if not data:
-            return f"No VMs. Create one with: {prog} create NAME --iso PATH"
-        rows = [
-            (vm["name"], vm["state"], _os_label(vm.get("os_id")), _size(vm.get("memory")),
-             str(vm.get("vcpus") or "-"))
-            for vm in data
-        ]  # fmt: skip
-        if len({vm.get("host", "local") for vm in data}) > 1:  # several hosts: say whose
-            hosted = [(*r, vm.get("host", "local")) for r, vm in zip(rows, data, strict=True)]
-            return table(hosted, ("NAME", "STATE", "OS", "MEMORY", "CPUS", "HOST"))
-        return table(rows, ("NAME", "STATE", "OS", "MEMORY", "CPUS"))
-    if result.verb == "console":
-        return (
-            f"VM {data['name']} is {data['state']}. Its live console is a notebook widget: "
-            f"run `%vm console {data['name']}` in a notebook; its screen as PNG is "
-            f"GET kernelswitch/api/vms/{data['name']}/screenshot."
-        )
-    if result.verb == "delete":
-        lines = [f"Deleted VM {data['name']}."]
-        for path in data.get("removed_disks", []):
-            lines.append(f"  removed disk {path}")
-        for kept in data.get("kept_disks", []):
-            lines.append(f"  kept disk {kept['path']} ({kept['reason']})")
-        return "\n".join(lines)
-    text = _info_text(data)
-    if result.verb == "create":
-        text = f"Created VM {data['name']}.\n{text}"
-    return text
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    d, h, m = s // 86400, s // 3600 % 24, s // 60 % 60
-    return f"{d}d {h}h {m}m" if d else (f"{h}h {m}m" if h else f"{m}m {s % 60}s")
-
-
-def _info_text(data: dict[str, Any]) -> str:
-    """A VM's info (info, create and the run verbs answer with it)."""
-    lines = [
-        f"{data['name']}: {data['state']}",
-        f"  uuid     {data.get('uuid')}",
-        f"  os       {data.get('os_id') or 'unknown'}",
-        f"  memory   {_size(data.get('memory'))}, {data.get('vcpus')} vCPU(s)",
-    ]
-    for d in data.get("disks", []):
-        lines.append(
-            f"  disk     {d.get('target')} {d.get('path')} "
-            f"({_size(d.get('capacity'))}, {_size(d.get('allocation'))} used)"
-        )
-    for m in data.get("media", []):
-        tray = f" (tray {m['tray']})" if m.get("tray") else ""
-        lines.append(f"  media    {m.get('target')} {m.get('path') or '(empty)'}{tray}")
-    if data.get("cpu_time") is not None:
-        used = _size(data.get("memory_used"))
-        guest = data.get("memory_guest_used")
-        mem = f"{used} on the host" + (f", {_size(guest)} in the guest" if guest else "")
-        lines.append(f"  uptime   {_duration(data.get('uptime'))}, CPU time {data['cpu_time']:g} s")
-        lines.append(f"  in use   {mem}")
-    if data.get("autostart") is not None:
-        lines.append(f"  autostart {'on' if data['autostart'] else 'off'}")
-    lines += share_lines(data.get("shares") or [])
-    lines += forward_lines(data.get("forwards") or [])
-    if data.get("guest_address"):
-        lines.append(f"  address  {data['guest_address']}")
-    if data.get("serial_log"):
-        lines.append(f"  serial   {data['serial_log']}")
-        lines += [f"    | {line}" for line in data.get("serial_tail") or []]
-    return "\n".join(lines)

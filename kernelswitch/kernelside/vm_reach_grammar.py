@@ -55,7 +55,7 @@ def add_reach_verbs(verb: Callable[[str, str], argparse.ArgumentParser]) -> None
     p.add_argument("dir", nargs="?", metavar="DIR", help="the host folder (on the server)")
     p.add_argument("--tag", help="the name the guest mounts it by (default: the folder's name)")
     p.add_argument("--readonly", action="store_true",
-                   help="the guest cannot change it (where libvirt supports it)")
+                   help="the guest cannot change it (writes fail; a local host and a root server)")
 
     p = verb("unshare", "Stop sharing a folder with a VM.")
     p.add_argument("name")

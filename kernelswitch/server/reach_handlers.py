@@ -186,8 +186,9 @@ class SerialHandler(VMBaseHandler):
         session = serials(self).session(name)
         since = int(self.query["since"]) if "since" in self.query else None
         wait = min(float(self.query.get("wait", "0")), MAX_WAIT)
-        if session.state == "connecting" and wait:
-            await asyncio.sleep(0.2)  # the first open is on its way
+        # an open on its way (a new or idle-closed session) first reads what the
+        # log has that the stream will not: wait for it, so it is in this answer
+        await session.ready(min(wait, 5.0) if wait else 1.0)
         if session.state not in ("connecting", "connected"):
             wait = 0.0  # a stopped port prints nothing: answer now
         data, start, _end = await session.output(since, wait)
@@ -200,10 +201,7 @@ class SerialHandler(VMBaseHandler):
     async def post(self, name: str) -> None:
         await _vm_info(self, name)
         session = serials(self).session(name)
-        for _ in range(50):  # a session made just now connects within a moment
-            if session.state != "connecting":
-                break
-            await asyncio.sleep(0.1)
+        await session.ready(5.0)  # a new or idle-closed session connects within a moment
         session.send(self.body["text"].encode("utf-8", "replace"))
         self.send_json({"name": name, "sent": len(self.body["text"])})
 

@@ -9,6 +9,7 @@ DHCP lease on QEMU's user network and has busybox httpd.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import shutil
@@ -53,9 +54,9 @@ def host_dir() -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def reach_vm(vm_manager: Any, testos: dict, test_limits: Any, host_dir: Path) -> Iterator[dict]:
     name = unique_name("reach")
-    info = vm_manager.create(
-        name, str(testos["fedora"]), limits=test_limits, shares=[f"{host_dir}:hostdata"]
-    )
+    # hostdata as `--share DIR:TAG` gives it; ro read-only (the REST API's form)
+    shares = [f"{host_dir}:hostdata", {"dir": str(host_dir), "tag": "ro", "readonly": True}]
+    info = vm_manager.create(name, str(testos["fedora"]), limits=test_limits, shares=shares)
     wait_serial(info["serial_log"])
     wait_serial(info["serial_log"], PROMPT)
     yield info
@@ -142,8 +143,8 @@ async def test_share_is_read_in_the_guest(
 ) -> None:
     name = reach_vm["name"]
     _, listing = await jp_call(jp_fetch, "GET", "vms", name, "shares")
-    [share] = listing["shares"]
-    assert share["tag"] == "hostdata" and share["dir"] == str(host_dir)
+    share = next(s for s in listing["shares"] if s["tag"] == "hostdata")
+    assert share["dir"] == str(host_dir) and share["readonly"] is False
     assert share["mount"] == "mkdir -p /mnt/hostdata && mount -t virtiofs hostdata /mnt/hostdata"
     _, info = await jp_call(jp_fetch, "GET", "vms", name)
     assert info["shares"] == listing["shares"]
@@ -169,19 +170,27 @@ async def test_bad_share_paths_are_refused(
     code, err = await jp_error(jp_fetch, "POST", "vms", name, "shares",
                                body={"dir": str(host_dir), "tag": "hostdata"})  # fmt: skip
     assert code == 400 and "already shares" in err["message"]
-    # read-only: a share the guest cannot change, or a refusal that says why (Debian
-    # 12's libvirt 9.0 refuses read-only virtiofs); never a writable share
-    try:
-        _, out = await jp_call(jp_fetch, "POST", "vms", name, "shares",
-                               body={"dir": str(host_dir), "tag": "ro", "readonly": True})
-    except HTTPClientError as e:
-        assert e.code == 400 and e.response is not None
-        assert "read-only" in json.loads(e.response.body)["error"]["message"]
-    else:
-        assert out["share"]["readonly"] is True
-        await jp_call(jp_fetch, "DELETE", "vms", name, "shares", "ro")
     _, listing = await jp_call(jp_fetch, "GET", "vms", name, "shares")
-    assert len(listing["shares"]) == 1  # nothing changed
+    assert len(listing["shares"]) == 2  # nothing changed
+
+
+async def test_readonly_share_refuses_writes_in_the_guest(
+    jp_fetch: Any, jp_ws_fetch: Any, reach_vm: dict, host_dir: Path
+) -> None:
+    name = reach_vm["name"]
+    _, listing = await jp_call(jp_fetch, "GET", "vms", name, "shares")
+    assert {s["tag"]: s["readonly"] for s in listing["shares"]} == {"hostdata": False, "ro": True}
+    ws = await _serial(jp_ws_fetch, name)
+    # mounted the ordinary way (no -o ro in the guest): the host side refuses writes
+    text = await _run(ws, "mkdir -p /mnt/ro && mount -t virtiofs ro /mnt/ro && "
+                          "cat /mnt/ro/hello.txt; echo new > /mnt/ro/new.txt; "
+                          "rm /mnt/ro/hello.txt; umount /mnt/ro")  # fmt: skip
+    ws.close()
+    assert (host_dir / "hello.txt").read_text().strip() in text  # reading works
+    assert text.count("Read-only file system") == 2, text  # both writes failed: EROFS
+    assert not (host_dir / "new.txt").exists() and (host_dir / "hello.txt").exists()
+    # the read-only view lives in the daemon's own mount namespace, not the host's
+    assert str(host_dir) not in Path("/proc/self/mountinfo").read_text()
 
 
 async def test_forward_reaches_a_guest_service(
@@ -257,6 +266,69 @@ async def test_python_serial_expects_a_prompt(
     assert "never-printed" in timeout_message and "within 1 s" in timeout_message
 
 
+def _console_of_our_own(libvirt_conn: Any, name: str) -> Any:
+    """The VM's console opened by a client of our own, without forcing (as plain
+    `virsh console`); libvirt refuses while another client (our server) holds it."""
+    import libvirt
+
+    stream = libvirt_conn.newStream(0)
+    try:
+        libvirt_conn.lookupByName(name).openConsole(None, stream, 0)
+    except libvirt.libvirtError:
+        with contextlib.suppress(libvirt.libvirtError):
+            stream.abort()
+        raise
+    return stream
+
+
+async def test_idle_serial_session_closes_and_reopens(
+    jp_ws_fetch: Any, jp_serverapp: Any, jp_http_port: int, jp_base_url: str, reach_vm: dict,
+    libvirt_conn: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    import libvirt
+
+    from kernelswitch.vm.guest.serial import IDLE_CLOSE
+    from kernelswitch.widgets import Serial
+
+    monkeypatch.setenv("KERNELSWITCH_URL", f"http://127.0.0.1:{jp_http_port}{jp_base_url}")
+    monkeypatch.setenv("KERNELSWITCH_TOKEN", jp_serverapp.identity_provider.token)
+    name = reach_vm["name"]
+    ws = await _serial(jp_ws_fetch, name)
+    assert (await _run(ws, "echo before-$((1 + 1))")).strip() == "before-2"
+    script = await asyncio.to_thread(Serial, name)  # reads from here on, then waits
+    ws.close()
+    left = asyncio.get_running_loop().time()
+    # the last viewer left: for the grace period the server still holds the console
+    with pytest.raises(libvirt.libvirtError, match=r"(?i)console"):
+        await asyncio.to_thread(_console_of_our_own, libvirt_conn, name)
+    # ... then it closes its libvirt stream: another client opens it without forcing
+    deadline = left + IDLE_CLOSE + 20
+    while True:
+        try:
+            ours = await asyncio.to_thread(_console_of_our_own, libvirt_conn, name)
+            break
+        except libvirt.libvirtError as e:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(
+                    f"the server still holds the console {IDLE_CLOSE + 20:g} s after its last "
+                    f"viewer left: {e}"
+                ) from e
+            await asyncio.sleep(1)
+    assert asyncio.get_running_loop().time() - left >= IDLE_CLOSE - 1  # not before the grace
+    # the guest prints while the server does not listen (only the log has it)
+    await asyncio.to_thread(ours.send, b"echo away-$((20 + 22))\n")
+    await asyncio.to_thread(wait_serial, reach_vm["serial_log"], "away-42", 1, 30)
+    await asyncio.to_thread(ours.abort)
+    # the script's next call reopens it and gets what it missed (from the log): its
+    # place in the output stayed valid while the stream was closed
+    await asyncio.to_thread(script.expect, "away-42\r\n", 30)
+    # a new viewer gets it too (from the backlog), then live output
+    again = await _serial(jp_ws_fetch, name)
+    await _read_until(again, "away-42\r\n")
+    assert (await _run(again, "echo after-$((2 + 2))")).strip() == "after-4"
+    again.close()
+
+
 async def test_serial_and_forwards_survive_reboot_and_restart(
     jp_fetch: Any, jp_ws_fetch: Any, reach_vm: dict
 ) -> None:
@@ -275,7 +347,11 @@ async def test_serial_and_forwards_survive_reboot_and_restart(
     _, before = await jp_call(jp_fetch, "GET", "vms", name, "forwards")
     seen: list[dict] = []
     await jp_call(jp_fetch, "POST", "vms", name, "destroy")
+    from kernelswitch.vm.guest.readonly import WRAPPER
+
+    Path(WRAPPER).unlink()  # the read-only share's helper: a start puts it back
     await jp_call(jp_fetch, "POST", "vms", name, "start")
+    assert Path(WRAPPER).is_file()
     await _read_until(ws, "KERNELSWITCH-TESTOS-READY", timeout=120, seen=seen)
     states = [m["state"] for m in seen if m["type"] == "status"]
     assert "stopped" in states and states[-1] == "connected", states

@@ -10,18 +10,25 @@ Public API (stable):
   session's loop; a new viewer first gets the recent output, which starts
   with the tail of the serial log: what the guest printed before anyone watched), ``send(bytes)``,
   ``await output(since, wait) -> (bytes, start, end)`` for clients that poll
-  (the kernel's ``Serial``), ``state`` (``connecting``, ``connected``,
-  ``stopped``, ``error``), ``offset`` (bytes received so far).
+  (the kernel's ``Serial``), ``await ready(timeout)`` (wake the session and wait
+  for its console to open), ``state`` (``connecting``, ``connected``,
+  ``stopped``, ``error``, ``idle``), ``offset`` (bytes received so far).
 
-How: ``virDomainOpenConsole`` on a non-blocking libvirt stream; the stream's
-readiness callbacks run on kernelswitch's libvirt event thread (libvirtaio,
-:mod:`..events`) and hand the bytes to the session's loop, so nothing polls and
-no thread waits. The domain's first console is the pty serial port 0 that
-:mod:`..domain` gives every new VM. When the guest stops the stream ends; the
-session reopens it on the next ``started`` event (and when libvirt's connection
-comes back), so a viewer keeps its place across reboots and restarts. The
-log file libvirt keeps beside the pty (``<log file=...>``) is independent of
-this stream: it has everything, whether or not anyone watched.
+The domain's first console is the pty serial port 0 that :mod:`..domain`
+gives every new VM; :mod:`.serial_stream` opens it as a libvirt stream. When
+the guest stops the stream ends; the session reopens it on the next
+``started`` event (and when libvirt's connection comes back), so a viewer
+keeps its place across reboots and restarts. The log file libvirt keeps beside
+the pty (``<log file=...>``) is independent of this stream: it has everything,
+whether or not anyone watched.
+
+Idle sessions close their stream: :data:`IDLE_CLOSE` s after the last viewer
+left and the last script call (``output``/``send``) ended, the console stream
+is closed (state ``idle``), so an unwatched VM holds no console session in
+libvirtd and another client (``virsh console``) may open it without forcing.
+The next viewer or call opens it again, and the session first reads from the
+log what the guest printed meanwhile (:mod:`.serial_log`): offsets go on, so a
+``Serial`` script that read up to byte N gets what came after N.
 """
 
 from __future__ import annotations
@@ -29,24 +36,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..connection import Connection, libvirt_module
+from ..connection import Connection
 from ..errors import VMStateError
 from ..events import EVENTS, VMEvent
 from ..hosts.refs import split_ref
+from .serial_stream import BACKLOG, ConsoleStream
 
-__all__ = ["BACKLOG", "SerialRegistry", "SerialSession", "SerialViewer"]
+__all__ = ["BACKLOG", "IDLE_CLOSE", "SerialRegistry", "SerialSession", "SerialViewer"]
 
 log = logging.getLogger(__name__)
 
-#: Bytes of recent output a session keeps for new viewers and pollers.
-BACKLOG = 256 * 1024
-#: Seconds between attempts to open the console of a running VM that refused.
-RETRY_DELAY = 2.0
-_READ = 64 * 1024
+#: Seconds with no viewer and no script call before the console stream closes
+#: (a page reload or the next ``expect`` comes back well within it).
+IDLE_CLOSE = 10.0
 
 
 class SerialViewer(Protocol):
@@ -55,13 +60,17 @@ class SerialViewer(Protocol):
     def on_status(self, status: dict[str, Any]) -> None: ...
 
 
-class SerialSession:
+class SerialSession(ConsoleStream):
     """The serial port of one VM, opened once, fanned out to every viewer."""
 
-    def __init__(self, connection: Connection, name: str, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, connection: Connection, name: str, loop: asyncio.AbstractEventLoop,
+        idle_close: float = IDLE_CLOSE,
+    ) -> None:  # fmt: skip
         self.connection = connection
         self.name = name
         self.loop = loop
+        self.idle_close = idle_close
         self.state = "connecting"
         self.message = ""
         self.offset = 0  # bytes received since the session began
@@ -73,6 +82,14 @@ class SerialSession:
         self._opening = False
         self._again = False  # a start arrived while opening: try once more
         self._seeded = False  # the backlog starts with the log file's tail
+        # (domain id, log position, offset) when the stream opened, and (domain id,
+        # log position) where the last one ended: what to read back from the log
+        self._base: tuple[int, int, int] | None = None
+        self._mark: tuple[int, int] | None = None
+        self._asleep = False  # closed for idleness: the next use opens it again
+        self._polls = 0  # script calls waiting for output
+        self._used_at = loop.time()
+        self._idle: asyncio.TimerHandle | None = None
         self._early = bytearray()  # input sent while the port was being opened
         self._ended_at = -1e9  # loop time our last stream ended
         self._taken = False  # another client took the console over: wait for a viewer
@@ -80,10 +97,12 @@ class SerialSession:
         self._retry: asyncio.TimerHandle | None = None
         self._unlisten = connection.add_listener(self._on_event, loop)
         self._open_soon()
+        self._arm_idle()
 
     # ------------------------------------------------------------ viewers
 
     def attach(self, viewer: SerialViewer) -> None:
+        self._touch()
         self._viewers.append(viewer)
         viewer.on_status(self.status())
         if self._backlog:
@@ -95,6 +114,8 @@ class SerialSession:
     def detach(self, viewer: SerialViewer) -> None:
         with contextlib.suppress(ValueError):
             self._viewers.remove(viewer)
+        if not self._viewers:
+            self._touch()  # the grace period starts now
 
     def status(self) -> dict[str, Any]:
         return {"type": "status", "state": self.state, "message": self.message}
@@ -134,26 +155,84 @@ class SerialSession:
         Waits up to *wait* s for some when there is none yet. Bytes older than
         the backlog are gone: *start* then says where the answer begins.
         """
+        self._touch()
         if since is None or since > self.offset:
             since = self.offset
         if since == self.offset and wait > 0:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), wait)
+            self._polls += 1
+            try:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), wait)
+            finally:
+                self._polls -= 1
+                self._touch()
         first = self.offset - len(self._backlog)
         start = max(since, first)
         data = bytes(self._backlog[start - first :])
         return data, start, self.offset
 
-    def _seed(self, tail: bytes) -> None:
-        """Start the backlog with the log's tail: a new viewer sees what came before us."""
-        if not self._seeded and tail:
-            self._deliver(tail)
-        self._seeded = True
+    async def ready(self, timeout: float = 5.0) -> None:
+        """Wake the session (someone uses it) and wait up to *timeout* s for an open
+        on its way, so what the log caught up is in :meth:`output` already."""
+        self._touch()
+        end = self.loop.time() + timeout
+        while (self._opening or self.state == "connecting") and self.loop.time() < end:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), end - self.loop.time())
+
+    # ------------------------------------------------------------ idleness
+
+    def _touch(self) -> None:
+        """Someone uses the port: open it if it slept; the idle clock starts again."""
+        self._used_at = self.loop.time()
+        if self._asleep:
+            self._asleep = False
+            log.debug("serial vm=%s wakes", self.name)
+            self._set_state("connecting")
+            self._open_soon()
+        self._arm_idle()
+
+    def _arm_idle(self, delay: float | None = None) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if not (self._closed or self._asleep or self._viewers):
+            self._idle = self.loop.call_later(
+                self.idle_close if delay is None else delay, self._idle_check)  # fmt: skip
+
+    def _idle_check(self) -> None:
+        self._idle = None
+        if self._closed or self._asleep or self._viewers:
+            return
+        left = self._used_at + self.idle_close - self.loop.time()
+        if self._polls or self._opening or self._early:
+            left = max(left, self.idle_close)  # in use now: look again later
+        if left > 0:
+            self._arm_idle(left)
+            return
+        self._asleep = True
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        stream, self._stream = self._stream, None
+        self._set_mark()
+        self._set_state("idle", f"closed after {self.idle_close:g} s with no viewer; "
+                                "the next viewer opens it again")  # fmt: skip
+        if stream is not None:
+            EVENTS.ensure().call_soon_threadsafe(self._drop_stream, stream)
+
+    def _set_mark(self) -> None:
+        """Remember where in the log the stream stopped (the next open reads on from there)."""
+        if self._base is not None:
+            dom_id, pos, offset = self._base
+            self._mark = (dom_id, pos + self.offset - offset)
+            self._base = None
 
     # ------------------------------------------------------------ input
 
     def send(self, data: bytes) -> None:
         """Queue *data* for the guest's serial port (held while the port is being opened)."""
+        self._touch()
         if self.state in ("connecting", "error") or self._opening:
             if len(self._early) + len(data) > BACKLOG:
                 raise VMStateError(f"The serial port of VM {self.name!r} is not connected yet "
@@ -168,167 +247,10 @@ class SerialSession:
             )
         EVENTS.ensure().call_soon_threadsafe(self._write, bytes(data))
 
-    # ------------------------------------------------------------ the stream
-    # (_open runs in a worker thread; _on_stream and _write on the libvirt event thread)
-
-    def _open_soon(self, delay: float = 0.0) -> None:
-        if self._opening:
-            self._again = True
-            return
-        if self._closed or self._stream is not None:
-            return
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
-        if delay:
-            self._retry = self.loop.call_later(delay, self._open_soon)
-            return
-        self._opening = True
-        # Someone else holds the console (virsh console, or our own stream of a
-        # server that just stopped, still being torn down): take it over when
-        # a viewer waits for it, as `virsh console --force` does.
-        force = self.state == "error" and "console" in self.message and bool(
-            self._viewers or self._early)
-        self.loop.run_in_executor(None, self._open, force)
-
-    def _open(self, force: bool = False) -> None:
-        libvirt = libvirt_module()
-        EVENTS.ensure()
-        stream = None
-        try:
-
-            def open_console(conn: Any) -> Any:
-                dom = conn.lookupByName(self.name)
-                if not self._seeded:
-                    self._from_thread(self._seed, _log_tail(dom.XMLDesc(0)))
-                if not dom.isActive():
-                    return None
-                st = conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
-                dom.openConsole(None, st, libvirt.VIR_DOMAIN_CONSOLE_FORCE if force else 0)
-                return st
-
-            stream = self.connection.call(open_console)
-        except libvirt.libvirtError as e:
-            msg = e.get_error_message() or str(e)
-            if e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-                msg = f"there is no VM named {self.name!r}"
-            self._from_thread(self._opened, None, "error", msg)
-            return
-        except Exception as e:  # libvirtd down: the connection's 'restored' event retries
-            self._from_thread(self._opened, None, "error", str(e))
-            return
-        if stream is None:
-            self._from_thread(self._opened, None, "stopped", "the VM is not running")
-            return
-        events = libvirt.VIR_STREAM_EVENT_READABLE | libvirt.VIR_STREAM_EVENT_ERROR
-        events |= libvirt.VIR_STREAM_EVENT_HANGUP
-        EVENTS.ensure().call_soon_threadsafe(self._watch, stream, events)
-
-    def _watch(self, stream: Any, events: int) -> None:
-        try:
-            stream.eventAddCallback(events, self._on_stream, None)
-        except Exception as e:
-            with contextlib.suppress(Exception):
-                stream.abort()
-            self._from_thread(self._opened, None, "error", str(e))
-            return
-        self._from_thread(self._opened, stream, "connected", "")
-
-    def _from_thread(self, fn: Callable[..., None], *args: Any) -> None:
-        if not self.loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                self.loop.call_soon_threadsafe(fn, *args)
-
-    def _opened(self, stream: Any, state: str, message: str) -> None:
-        self._opening = False
-        again, self._again = self._again, False
-        if self._closed and stream is not None:
-            EVENTS.ensure().call_soon_threadsafe(self._drop_stream, stream)
-            return
-        self._stream = stream
-        self._set_state(state, message)
-        early, self._early = bytes(self._early), bytearray()
-        if early and state == "connected":
-            EVENTS.ensure().call_soon_threadsafe(self._write, early)
-        if state == "error" and "console session" in message and (
-            self.loop.time() - self._ended_at < 10 * RETRY_DELAY
-        ):
-            # our stream was just closed by someone who forced the console open
-            # (`virsh console --force`, another server): do not fight over it
-            self._taken = True
-            self._set_state("error", "another client took the serial console over; "
-                                     "open the terminal again to take it back")  # fmt: skip
-        elif state == "error":
-            self._open_soon(RETRY_DELAY)
-        elif state == "stopped" and again:
-            self._open_soon()
-
-    def _on_stream(self, stream: Any, events: int, _opaque: Any) -> None:
-        libvirt = libvirt_module()
-        if events & libvirt.VIR_STREAM_EVENT_READABLE:
-            while True:
-                try:
-                    data = stream.recv(_READ)
-                except libvirt.libvirtError:
-                    data = b""
-                if data == -2:  # nothing more for now
-                    break
-                if not data:  # end of stream: the guest stopped
-                    self._ended(stream)
-                    return
-                self._from_thread(self._deliver, bytes(data))
-        if events & libvirt.VIR_STREAM_EVENT_WRITABLE:
-            self._write(b"")
-        if events & (libvirt.VIR_STREAM_EVENT_ERROR | libvirt.VIR_STREAM_EVENT_HANGUP):
-            self._ended(stream)
-
-    def _write(self, data: bytes) -> None:
-        libvirt = libvirt_module()
-        stream = self._stream
-        self._pending += data
-        if stream is None:
-            self._pending.clear()
-            return
-        while self._pending:
-            try:
-                n = stream.send(bytes(self._pending[:_READ]))
-            except libvirt.libvirtError:
-                self._ended(stream)
-                return
-            if n == -2:
-                break
-            del self._pending[:n]
-        events = libvirt.VIR_STREAM_EVENT_READABLE | libvirt.VIR_STREAM_EVENT_ERROR
-        events |= libvirt.VIR_STREAM_EVENT_HANGUP
-        if self._pending:
-            events |= libvirt.VIR_STREAM_EVENT_WRITABLE
-        with contextlib.suppress(Exception):
-            stream.eventUpdateCallback(events)
-
-    def _ended(self, stream: Any) -> None:
-        self._drop_stream(stream)
-        self._from_thread(self._stream_ended, stream)
-
-    @staticmethod
-    def _drop_stream(stream: Any) -> None:
-        with contextlib.suppress(Exception):
-            stream.eventRemoveCallback()
-        with contextlib.suppress(Exception):
-            stream.abort()
-
-    def _stream_ended(self, stream: Any) -> None:
-        if self._stream is stream:
-            self._ended_at = self.loop.time()
-            self._stream = None
-            self._pending.clear()
-            self._set_state("stopped", "the VM stopped")
-            # a reboot that restarts QEMU brings a 'started' event; a missed one is
-            # caught by trying again while the VM runs
-            self._open_soon(RETRY_DELAY)
-
     def _on_event(self, event: VMEvent) -> None:
         if event.kind == "connection" and event.event == "restored":
             self._stream = None
+            self._set_mark()
             self._open_soon()
         elif event.vm == self.name and event.kind == "lifecycle":
             if event.event in ("started", "resumed"):
@@ -339,35 +261,23 @@ class SerialSession:
     async def close(self) -> None:
         self._closed = True
         self._unlisten()
-        if self._retry is not None:
-            self._retry.cancel()
+        for timer in (self._retry, self._idle):
+            if timer is not None:
+                timer.cancel()
         stream, self._stream = self._stream, None
         if stream is not None:
             # before returning, so a server started next can open the console at once
             await self.loop.run_in_executor(None, self._drop_stream, stream)
 
 
-def _log_tail(xml: str) -> bytes:
-    """The last :data:`BACKLOG` bytes of the domain's serial log (empty if none/unreadable)."""
-    from ..domain import parse_domain
-
-    path = parse_domain(xml).get("serial_log")
-    if not path:
-        return b""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - BACKLOG))
-            return f.read()
-    except OSError:
-        return b""
-
-
 class SerialRegistry:
     """One :class:`SerialSession` per VM name, on the server's loop."""
 
-    def __init__(self, connection_for: Callable[[str], Connection]) -> None:
+    def __init__(
+        self, connection_for: Callable[[str], Connection], idle_close: float = IDLE_CLOSE
+    ) -> None:
         self._connection_for = connection_for
+        self.idle_close = idle_close
         self._sessions: dict[str, SerialSession] = {}
 
     def session(self, name: str) -> SerialSession:
@@ -375,8 +285,8 @@ class SerialRegistry:
         if s is None or s._closed:
             loop = asyncio.get_running_loop()
             # *name* may be a ref (``?uri=``): libvirt is asked for the plain name
-            plain = split_ref(name)[0]
-            s = self._sessions[name] = SerialSession(self._connection_for(name), plain, loop)
+            s = self._sessions[name] = SerialSession(
+                self._connection_for(name), split_ref(name)[0], loop, self.idle_close)
         return s
 
     async def close(self) -> None:

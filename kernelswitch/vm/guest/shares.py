@@ -20,9 +20,11 @@ the first share, so on a running VM made without it the share applies at the
 next boot; the answer says which. A share is hot-plugged when the running VM
 already has it. The folder is resolved and checked first: it must exist, be
 a folder the hypervisor's user can reach, and be neither the disk pool nor
-inside or above it (a guest must not see other VMs' disks). Read-only shares
-need a libvirt that supports them: Debian 12's 9.0 refuses ``<readonly/>`` on
-virtiofs, and the answer is then a 400 that says so (nothing is changed).
+inside or above it (a guest must not see other VMs' disks). A read-only share
+is read-only in the guest (writes fail with EROFS): libvirt 9.0 refuses
+``<readonly/>`` on virtiofs, so its virtiofsd runs over a read-only bind mount
+in a mount namespace of its own (:mod:`.readonly`; root and a local host only,
+else a 400 that says why, with nothing changed).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any
 
 from ..connection import libvirt_module
 from ..errors import InvalidVMSpec, VMError
+from .readonly import check_readonly, install_wrapper, is_readonly
 
 __all__ = ["add_share", "check_share", "parse_share_arg", "remove_share", "shares"]
 
@@ -67,7 +70,7 @@ def _fs_list(root: ET.Element) -> list[dict[str, Any]]:
         out.append({
             "tag": tag,
             "dir": src.get("dir") if src is not None else None,
-            "readonly": fs.find("readonly") is not None,
+            "readonly": is_readonly(fs),
             "mount": mount_command(tag),
         })  # fmt: skip
     return out
@@ -81,8 +84,10 @@ def shares(vms: Any, name: str) -> list[dict[str, Any]]:
     return vms._on_domain(name, lambda dom: shares_of(dom.XMLDesc(0)))
 
 
-def check_share(vms: Any, host_dir: str, tag: str | None = None) -> tuple[str, str]:
-    """The resolved folder and the tag, if the folder may be shared."""
+def check_share(
+    vms: Any, host_dir: str, tag: str | None = None, readonly: bool = False
+) -> tuple[str, str]:
+    """The resolved folder and the tag, if the folder may be shared (read-only too, if asked)."""
     from ..host import hypervisor_user, may_access, unsearchable_dirs
 
     if not isinstance(host_dir, str) or not host_dir.strip():
@@ -128,6 +133,8 @@ def check_share(vms: Any, host_dir: str, tag: str | None = None) -> tuple[str, s
             "starting with a letter or digit (the guest mounts it by this name).",
             details={"field": "tag", "tag": tag},
         )
+    if readonly:
+        check_readonly(vms.uri, str(path))
     return str(path), tag
 
 
@@ -143,17 +150,17 @@ def _has_shared_memory(root: ET.Element) -> bool:
 def _fs_element(path: str, tag: str, readonly: bool) -> ET.Element:
     fs = ET.Element("filesystem", {"type": "mount", "accessmode": "passthrough"})
     ET.SubElement(fs, "driver", {"type": "virtiofs"})
+    if readonly:  # libvirt 9.0 refuses <readonly/> on virtiofs: our daemon enforces it
+        ET.SubElement(fs, "binary", {"path": install_wrapper()})
     ET.SubElement(fs, "source", {"dir": path})
     ET.SubElement(fs, "target", {"dir": tag})
-    if readonly:
-        ET.SubElement(fs, "readonly")
     return fs
 
 
 def add_share(
     vms: Any, name: str, host_dir: str, tag: str | None = None, readonly: bool = False
 ) -> dict[str, Any]:
-    path, tag = check_share(vms, host_dir, tag)
+    path, tag = check_share(vms, host_dir, tag, readonly)
     libvirt = libvirt_module()
 
     def add(conn: Any) -> dict[str, Any]:
@@ -181,19 +188,7 @@ def add_share(
         assert devices is not None
         fs = _fs_element(path, tag, readonly)
         devices.append(fs)
-        try:
-            conn.defineXML(ET.tostring(config, encoding="unicode"))
-        except libvirt.libvirtError as e:
-            if readonly and "read-only" in (e.get_error_message() or ""):
-                # libvirt 9.0 (Debian 12): "virtiofs does not yet support read-only mode"
-                raise InvalidVMSpec(
-                    f"This host cannot share a folder read-only over virtiofs (libvirt says: "
-                    f"{e.get_error_message()}). Share it without --readonly, and mount it with "
-                    f"`mount -t virtiofs -o ro {tag} /mnt/{tag}` in the guest (the guest could "
-                    "remount it writable), or share a copy.",
-                    details={"field": "readonly", "tag": tag},
-                ) from e
-            raise
+        conn.defineXML(ET.tostring(config, encoding="unicode"))
         applies = "next boot"
         if dom.isActive() and _has_shared_memory(ET.fromstring(dom.XMLDesc(0))):
             with contextlib.suppress(libvirt.libvirtError):

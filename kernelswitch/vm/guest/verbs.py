@@ -95,7 +95,8 @@ class GuestMixin:
 
         seen: set[str] = set()
         for item in items:
-            item["dir"], item["tag"] = check_share(self, item["dir"], item["tag"])
+            item["dir"], item["tag"] = check_share(self, item["dir"], item["tag"],
+                                                   item["readonly"])  # fmt: skip
             if item["tag"] in seen:
                 from ..errors import InvalidVMSpec
 
@@ -121,6 +122,16 @@ class GuestMixin:
         return self.info(name)  # type: ignore[attr-defined]
 
     def start(self, name: str) -> dict[str, Any]:
+        import os
+
+        from .readonly import install_wrapper, needs_wrapper
+
+        # a read-only share's daemon (deleted since, or a new install): only root
+        # installs it; without root libvirt's start says what is missing
+        if os.geteuid() == 0 and needs_wrapper(
+            self._on_domain(name, lambda dom: dom.XMLDesc(0))  # type: ignore[attr-defined]
+        ):
+            install_wrapper()
         info = super().start(name)  # type: ignore[misc]
         try:
             failed = self.apply_forwards(name)
