@@ -12,12 +12,14 @@ import { ACTIVE, makeStatsView, paintStats, StatsFeed } from '../../widgets/lib/
 import type { StatsView } from '../../widgets/lib/shell';
 import type { IVMRecord } from './vm_store';
 
+/** A VM's key in the stats feed: `URI\u001fNAME` (widgets' vmKey). */
 function key(uri: string | undefined, name: string): string {
-  return `${uri ?? ''}\u0000${name}`;
+  return uri ? `${uri}\u001f${name}` : name;
 }
 
 export class SidebarStats {
-  private _feed = new StatsFeed((name, uri) => this._repaint(name, uri));
+  // told (name, uri), or one key (URI\u001fNAME): either reaches the row
+  private _feed = new StatsFeed((name: string, uri?: string) => this._repaint(key(uri, name)));
   private _rows = new Map<string, { view: StatsView; vm: IVMRecord }>();
   private _visible = false;
 
@@ -44,9 +46,9 @@ export class SidebarStats {
       if (this._visible) {
         void this._feed.fill(vm.name, undefined, vm.uri);
       }
-      paintStats(row.view, this._feed.samples(vm.name, vm.uri));
+      paintStats(row.view, this._feed.samples(key(vm.uri, vm.name)));
     } else {
-      this._feed.forget(vm.name, vm.uri);
+      this._feed.forget(key(vm.uri, vm.name));
       paintStats(row.view, []);
     }
   }
@@ -54,7 +56,7 @@ export class SidebarStats {
   /** A row went away (its VM was deleted). */
   drop(vm: { name: string; uri: string }): void {
     this._rows.delete(key(vm.uri, vm.name));
-    this._feed.forget(vm.name, vm.uri);
+    this._feed.forget(key(vm.uri, vm.name));
   }
 
   /** The sidebar is on screen (or not): the server samples only while someone watches. */
@@ -76,10 +78,10 @@ export class SidebarStats {
     this._rows.clear();
   }
 
-  private _repaint(name: string, uri?: string): void {
-    const row = this._rows.get(key(uri, name));
+  private _repaint(k: string): void {
+    const row = this._rows.get(k);
     if (row && ACTIVE.has(row.vm.state)) {
-      paintStats(row.view, this._feed.samples(name, uri));
+      paintStats(row.view, this._feed.samples(k));
     }
   }
 }

@@ -32,7 +32,7 @@ export const SLOTS = 60;
  * the first VM of that name.
  */
 function vmKey(name: string, uri?: string): string {
-  return `${uri ?? ''}\u0000${name}`;
+  return uri ? `${uri}\u001f${name}` : name;
 }
 
 export class StatsFeed {
@@ -80,7 +80,9 @@ export class StatsFeed {
   /** A VM stopped or went away: its graphs start empty next time. */
   forget(name: string, uri?: string): void {
     const gone = (key: string): boolean =>
-      uri !== undefined ? key === vmKey(name, uri) : key.endsWith(`\u0000${name}`);
+      uri || name.includes('\u001f')
+        ? key === vmKey(name, uri)
+        : key === name || key.endsWith(`\u001f${name}`);
     for (const set of [this.history, this.asked]) {
       for (const key of [...set.keys()]) {
         if (gone(key)) {
@@ -100,17 +102,20 @@ export class StatsFeed {
     this.stopEvents = null;
   }
 
-  /** The key of VM *name* on *uri*, or, without a URI, of the first VM so named. */
+  /**
+   * The key of VM *name* on *uri*; without a URI, *name* may be a key itself
+   * (`URI\u001fNAME`), else the first VM so named.
+   */
   private keyOf(name: string, uri?: string): string {
-    if (uri !== undefined) {
+    if (uri || this.history.has(name) || name.includes('\u001f')) {
       return vmKey(name, uri);
     }
     for (const key of this.history.keys()) {
-      if (key.endsWith(`\u0000${name}`)) {
+      if (key.endsWith(`\u001f${name}`)) {
         return key;
       }
     }
-    return vmKey(name);
+    return name;
   }
 
   private push(name: string, uri: string | undefined, samples: Sample[]): void {
