@@ -9,6 +9,7 @@ columns where a pixel stands out strongly from the box's background.
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 #: Sum of |R|+|G|+|B| differences from the background that a person sees as
@@ -33,16 +34,22 @@ def drawn_columns(png: bytes, span: float | None = None) -> tuple[int, int]:
     return int((contrast[:, first:] >= LINE_CONTRAST).any(axis=0).sum()), width
 
 
-def assert_line_visible(spark: Any, slots: int = 60) -> None:
+def assert_line_visible(spark: Any, slots: int = 60, samples: int = 10) -> None:
     """The graph *spark* (a ``.ks-spark`` locator) shows its first line across the
-    span its samples cover (newest on the right, *slots* samples wide)."""
-    points = (spark.locator("polyline.ks-spark-line").first.get_attribute("points") or "").split()
-    assert points, "the graph has no line at all"
+    span its samples cover (newest on the right, *slots* samples wide), once it
+    has *samples* of them (about one a second)."""
+    line = spark.locator("polyline.ks-spark-line").first
+    deadline = time.monotonic() + samples * 3 + 10
+    points = (line.get_attribute("points") or "").split()
+    while len(points) < samples and time.monotonic() < deadline:
+        spark.page.wait_for_timeout(500)
+        points = (line.get_attribute("points") or "").split()
+    assert len(points) >= samples, f"the graph got {len(points)} samples, not {samples}"
     png = spark.locator("svg").screenshot()
     width = spark.locator("svg").bounding_box()["width"]
     span = width * max(len(points) - 1, 1) / (slots - 1)
     drawn, _ = drawn_columns(png, span)
-    assert drawn >= max(0.8 * span, 6), (
+    assert drawn >= 0.8 * span, (
         f"the line is not visible: {drawn} of {width} px columns drawn, "
         f"{len(points)} samples should cover ~{span:.0f} px"
     )
