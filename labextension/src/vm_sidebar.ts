@@ -6,7 +6,7 @@
  * Double-click or Enter opens the console in a tab.
  *
  * Live from the VM store (events websocket): no polling. Thumbnails are
- * fetched when a `thumbnail` event says a new one exists; shut-off VMs show
+ * fetched when a `thumbnail` event says a new one exists (vm_sidebar_thumbs.ts); shut-off VMs show
  * their last screen dimmed. A running VM's row has live graphs (CPU, memory,
  * disk, network) from the events' `stats` messages (vm_sidebar_stats.ts).
  * With several hosts (libvirt URIs), VMs are grouped under their host's name
@@ -14,8 +14,6 @@
  * (`?uri=`, and `{name, uri}` to the commands).
  */
 
-import { URLExt } from '@jupyterlab/coreutils';
-import { ServerConnection } from '@jupyterlab/services';
 import {
   CommandToolbarButton, LabIcon, SidePanel, ellipsesIcon, pauseIcon, runIcon, terminalIcon
 } from '@jupyterlab/ui-components';
@@ -23,11 +21,12 @@ import { CommandRegistry } from '@lumino/commands';
 import { Message } from '@lumino/messaging';
 import { Panel, Widget } from '@lumino/widgets';
 
-import { ACTIVE, STATE_LABEL, humanSize } from '../../widgets/lib/shell';
-import { busyWith, onBusyChange, where } from './vm_actions';
+import { STATE_LABEL, humanSize } from '../../widgets/lib/shell';
+import { busyWith, onBusyChange } from './vm_actions';
 import { CommandIDs, vmArgs } from './vm_commands';
 import { powerIcon, vmIcon } from './vm_icons';
 import { SidebarStats } from './vm_sidebar_stats';
+import { paintThumb, ThumbRow } from './vm_sidebar_thumbs';
 import { hostLabel } from './vm_store';
 import type { IThumbnail, IVMRecord, VMStore } from './vm_store';
 
@@ -58,10 +57,7 @@ function memory(bytes: number | null): string {
   return bytes ? humanSize(bytes).replace(/([KMGT])$/, ' $1iB') : 'memory ?';
 }
 
-interface IRow {
-  li: HTMLLIElement;
-  img: HTMLImageElement;
-  placeholder: HTMLElement;
+interface IRow extends ThumbRow {
   name: HTMLElement;
   os: HTMLElement;
   meta: HTMLElement;
@@ -69,8 +65,6 @@ interface IRow {
   actions: HTMLElement;
   busy: HTMLElement;
   sig: string;
-  thumbKey: string;
-  thumbUrl: string;
 }
 
 export class VMSidebar extends SidePanel {
@@ -289,7 +283,7 @@ export class VMSidebar extends SidePanel {
       this._paintActions(row, vm, Boolean(busy));
     }
     this._stats.update(vm);
-    void this._paintThumb(row, vm);
+    void paintThumb(row, vm);
   }
 
   private _paintActions(row: IRow, vm: IVMRecord, busy: boolean): void {
@@ -341,74 +335,7 @@ export class VMSidebar extends SidePanel {
     const row = this._rows.get(`${t.uri}\u0000${t.name}`);
     const vm = this._store.get(t.name, t.uri);
     if (row && vm) {
-      void this._paintThumb(row, vm);
-    }
-  }
-
-  /**
-   * A VM that runs shows its newest thumbnail (the server takes them while a
-   * VM sidebar is visible); one that does not, the last screen it showed.
-   */
-  private async _paintThumb(row: IRow, vm: IVMRecord): Promise<void> {
-    const version = vm.thumbnail_version ?? 0;
-    if (ACTIVE.has(vm.state) && version > 0) {
-      await this._fetchThumb(row, vm, 'thumbnail', `thumb:${version}`);
-    } else if (!ACTIVE.has(vm.state) && version > 0) {
-      // the newer of its last console frame and its last screenshot
-      await this._fetchThumb(row, vm, 'thumbnail', `off:${version}:${vm.preview_path ?? ''}`);
-    } else if (!ACTIVE.has(vm.state) && vm.preview) {
-      await this._fetchThumb(row, vm, 'preview', `preview:${vm.preview_path ?? ''}`);
-    } else if (row.thumbKey && !(ACTIVE.has(vm.state) && row.thumbKey.startsWith('thumb:'))) {
-      row.thumbKey = '';
-      row.img.hidden = true;
-      row.placeholder.hidden = false;
-      delete row.li.dataset.thumb;
-    }
-  }
-
-  private async _fetchThumb(row: IRow, vm: IVMRecord, what: string, key: string): Promise<void> {
-    if (row.thumbKey === key) {
-      return;
-    }
-    row.thumbKey = key;
-    const settings = ServerConnection.makeSettings();
-    const path = URLExt.join(settings.baseUrl, 'kernelswitch', 'api', 'vms', encodeURIComponent(vm.name), what);
-    const url = `${path}?${where(vm)}`;
-    try {
-      const response = await ServerConnection.makeRequest(url, { cache: 'no-cache' }, settings);
-      if (!response.ok) {
-        return; // none yet: the placeholder stays
-      }
-      const blob = await response.blob();
-      if (row.thumbKey !== key) {
-        return; // a newer one is on its way
-      }
-      // decoded before it is shown: the old picture stays until the new one
-      // can be drawn (no blank flash, and the <img> always has its pixels)
-      const blobUrl = URL.createObjectURL(blob);
-      const next = new Image();
-      next.src = blobUrl;
-      try {
-        await next.decode();
-      } catch {
-        URL.revokeObjectURL(blobUrl);
-        return; // not a picture (the VM went away meanwhile): keep the old one
-      }
-      if (row.thumbKey !== key) {
-        URL.revokeObjectURL(blobUrl);
-        return;
-      }
-      const old = row.thumbUrl;
-      row.thumbUrl = blobUrl;
-      row.img.src = blobUrl;
-      if (old) {
-        URL.revokeObjectURL(old);
-      }
-      row.img.hidden = false;
-      row.placeholder.hidden = true;
-      row.li.dataset.thumb = key;
-    } catch {
-      // the server went away: the events reconnect and bring a snapshot
+      void paintThumb(row, vm);
     }
   }
 }

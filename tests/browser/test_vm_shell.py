@@ -384,6 +384,9 @@ def test_sidebar_graphs_an_idle_vm_live(
     # all of it in sight at 250 px: nothing past the sidebar's edge, labels whole
     sidebar = page.locator(".ks-VMSidebar").bounding_box()
     assert sidebar and sidebar["width"] <= 300
+    row.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots_dir / "vm-sidebar-stats.png"), clip={
+        "x": 0, "y": 0, "width": sidebar["x"] + sidebar["width"] + 4, "height": 560})  # fmt: skip
     for spark in stats.locator(".ks-spark").all():
         box = spark.bounding_box()
         right = sidebar["x"] + sidebar["width"]
@@ -396,9 +399,6 @@ def test_sidebar_graphs_an_idle_vm_live(
     # an idle guest: flat, low lines that are still clearly drawn
     for kind in ("cpu", "disk", "net"):
         assert_line_visible(stats.locator(f'.ks-spark[data-kind="{kind}"]'))
-    row.scroll_into_view_if_needed()
-    page.screenshot(path=str(shots_dir / "vm-sidebar-stats.png"), clip={
-        "x": 0, "y": 0, "width": sidebar["x"] + sidebar["width"] + 4, "height": 560})
 
 
 def test_manager_widget_opens_a_console_tab(

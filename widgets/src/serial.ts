@@ -4,6 +4,7 @@ import xtermCss from '@xterm/xterm/css/xterm.css';
 
 import { pageConfig } from './api';
 import css from './serial.css';
+import { fitRows } from './serial_fit';
 
 /**
  * The VM serial terminal: xterm.js (the terminal JupyterLab itself uses) on the
@@ -68,6 +69,7 @@ export function renderSerial({ model, el }: RenderProps<SerialModel>): () => voi
     theme: { background: '#000000', foreground: '#e0e0e0' }
   });
   term.open(box);
+  const unfit = fitRows(term, box);
   clear.addEventListener('click', () => term.clear());
 
   const setState = (state: string, message = ''): void => {
@@ -138,6 +140,7 @@ export function renderSerial({ model, el }: RenderProps<SerialModel>): () => voi
 
   return () => {
     closed = true;
+    unfit();
     input.dispose();
     ws?.close();
     term.dispose();
