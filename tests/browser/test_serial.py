@@ -79,6 +79,8 @@ def test_serial_tab_from_the_vm_sidebar(
         # the terminal has the tab's room and is in sight
         box, screen = tab.bounding_box(), term.locator(".xterm-screen").bounding_box()
         assert box and screen and screen["width"] > 400 and screen["y"] < box["y"] + box["height"]
+        assert rows.locator(":scope > div").count() > 24, "the terminal does not fill the tab"
+        assert screen["y"] + screen["height"] <= box["y"] + box["height"] + 1, "rows out of sight"
         page.screenshot(path=str(shots_dir / "serial-tab.png"))
 
         # the right-click menu offers it too (and it brings the open tab forward)
