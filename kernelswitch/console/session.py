@@ -104,7 +104,10 @@ class ConsoleSession:
         self.viewers.add(viewer)
         viewer.start()
         viewer.offer_text(self.status_message())
-        if self.client is not None and self._has_frame:
+        # the screen it has: live, or the last one of a stopped VM (kept with
+        # its framebuffer), so a console opened on it shows that at once
+        live_or_kept = self.client is not None or self.status == "stopped"
+        if live_or_kept and self._has_frame and self.fb.width:
             viewer.offer([(0, 0, self.fb.width, self.fb.height)], None)
         self._in_use()
 
@@ -246,7 +249,10 @@ class ConsoleSession:
         if self.status != "stopped" and state != "unknown":
             # preview first: whoever sees "stopped" finds the VM's last frame kept
             await self._save_preview()
-            self._set_status("stopped", f"VM {self.label} is {state}")
+            said = {"shutoff": "shut off", "crashed": "crashed"}.get(state, state)
+            self._set_status(
+                "stopped", f"{self.label} is {said}; its last screen is shown. Start it to use it."
+            )
 
     async def _connected_to(self, client: RFBClient) -> None:
         # the client painted into its own framebuffer: share it (same object)

@@ -143,6 +143,9 @@ export function renderEnvList(o: IEnvListOptions): HTMLElement {
 }
 
 function onKey(event: KeyboardEvent, box: HTMLElement, o: IEnvListOptions): void {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.shiftKey) {
+    return; // Accel+Enter and the like are the app's key bindings (switch, in the sidebar)
+  }
   const rows = [...box.querySelectorAll<HTMLElement>('[role="option"]')].filter(
     r => r.offsetParent !== null
   );

@@ -1,21 +1,19 @@
-import { Notification } from '@jupyterlab/apputils';
+import { CommandRegistry } from '@lumino/commands';
+import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { Widget } from '@lumino/widgets';
 
-import { startAlign } from './align';
-import { APIError, IEnvList, IEnvRecord, postRaw, requestAPI } from './api';
+import { APIError, IEnvList, IEnvRecord, requestAPI } from './api';
 import { renderEnvList } from './envlist';
-import { announceEnv } from './indicator';
-import { installIpykernel } from './install';
-import { compareWith, IKernelEnv, kernelEnv, settledEnv, switchKernel } from './kernelenv';
+import { IKernelEnv } from './kernelenv';
 import { LiveList } from './live';
-import {
-  beforeSave, INotebookLike, INotebookSource, missingSavedEnv, rememberEnv, savedEnv
-} from './notebook';
-import { envLabel } from './protocol';
-import { buildPanel, IPanelDom, P } from './panel_dom';
-import { prestart } from './candidate';
+import { INotebookLike, INotebookSource } from './notebook';
 import { openNewEnv } from './newenv';
-import { el, renderFailed, renderSteps, renderSwitched } from './steps';
+import { CommandIDs } from './panel_commands';
+import { CompareBox } from './panel_compare';
+import { buildPanel, IPanelDom, P } from './panel_dom';
+import { KernelFollower } from './panel_kernel';
+import { envLabel } from './protocol';
+import { el } from './steps';
 
 export type { INotebookLike, INotebookSource };
 
@@ -24,26 +22,35 @@ type State =
   | { kind: 'error'; message: string }
   | { kind: 'ready'; list: IEnvList };
 
-
 /**
  * Sidebar: discover – compare – align – apply. Lists the environments the
  * server found (the kernel's first, then those recommended for the notebook,
  * then by kind), opens a comparison under the env the user picks, installs
  * what the notebook lacks there on request, and switches on an explicit Apply.
+ * Every action is a command (panel_commands.ts): the buttons, rows and keys
+ * here execute them.
  */
 export class EnvPanel extends Widget {
-  constructor(source: INotebookSource | null = null) {
+  constructor(commands: CommandRegistry, source: INotebookSource | null = null) {
     super();
-    this._source = source;
+    this._commands = commands;
     this.addClass(P);
     const dom = buildPanel(this.node);
     this._dom = dom;
-    dom.refresh.addEventListener('click', () => void this.refresh(true));
-    dom.filter.addEventListener('input', () => this._renderList());
+    const run = (id: string) => () => this.execute(id);
+    dom.refresh.addEventListener('click', run(CommandIDs.refresh));
+    dom.newEnv.addEventListener('click', run(CommandIDs.newEnv));
+    dom.filter.addEventListener('input', () => this.renderList());
+    dom.filter.addEventListener('keydown', e => {
+      if (e.key === 'ArrowDown') { // from the filter into the list, as in a picker
+        e.preventDefault();
+        this._rows()[0]?.focus();
+      }
+    });
     const pick = (): void => {
       const path = dom.path.value.trim();
       if (path) {
-        void this._select(path, 'path');
+        this.execute(CommandIDs.compare, { path });
       }
     };
     dom.usePath.addEventListener('click', pick);
@@ -56,26 +63,60 @@ export class EnvPanel extends Widget {
       void this.refresh(false);
     };
     dom.addRoot.addEventListener('click', scan);
-    // "New environment…": first in the lower grid, its form right under it
-    const newEnv = el('button', `jp-Button jp-mod-styled ${P}-newEnv`, 'New environment…');
-    const newEnvBox = el('div', `${P}-newEnvBox`);
-    dom.path.before(newEnv, newEnvBox);
-    newEnv.addEventListener('click', () => void this._newEnv(newEnvBox));
     dom.root.addEventListener('keydown', e => e.key === 'Enter' && scan());
+    this._kernel = new KernelFollower(source, {
+      notebookChanged: () => {
+        dom.notice.replaceChildren();
+        void this.refresh(false); // "Recommended" depends on the notebook
+      },
+      kernelRead: (env, keep, why) => this._kernelRead(env, keep, why),
+      notice: text => dom.notice.replaceChildren(el('p', `${P}-note ks-mod-warn ${P}-missing`, text)),
+      switching: () => this.compare.switching
+    });
+    this.compare = new CompareBox({
+      dom, node: this.node, kernel: this._kernel,
+      renderList: () => this.renderList(),
+      refreshList: () => this.refresh(false),
+      execute: (id, args) => this.execute(id, args)
+    });
     this._live = new LiveList(() => {
       if (this._state.kind === 'ready') {
         void this.refresh(false);
       }
     });
-    source?.changed.connect(() => this._watchNotebook(), this);
-    // a switch made by the EnvPicker widget on this page
-    window.addEventListener('kernelswitch:switched', this._onPageSwitch);
+  }
+
+  /** The compare / align / apply box. */
+  readonly compare: CompareBox;
+
+  /** Where the active notebook's kernel runs, and that notebook. */
+  get kernel(): KernelFollower {
+    return this._kernel;
   }
 
   dispose(): void {
     this._live.dispose();
-    window.removeEventListener('kernelswitch:switched', this._onPageSwitch);
+    this._kernel.dispose();
     super.dispose();
+  }
+
+  /** Run one of the panel's commands (buttons and rows act through them). */
+  execute(id: string, args: ReadonlyPartialJSONObject = {}): void {
+    void this._commands.execute(id, args);
+  }
+
+  /** The env listed (or the kernel's) with this prefix. */
+  envFor(prefix: string): IEnvRecord | null {
+    const listed = this._state.kind === 'ready'
+      ? this._state.list.envs.find(e => e.prefix === prefix) : undefined;
+    const current = this._kernel.current;
+    return listed ?? (current?.prefix === prefix ? current : null);
+  }
+
+  /** The prefix of the row with the keyboard, if any. */
+  focusedPrefix(): string | null {
+    const active = document.activeElement as HTMLElement | null;
+    return active && this._dom.body.contains(active) ? active.dataset.prefix ?? null : null;
   }
 
   /** Load the list; `rescan` asks the server to scan again instead of using its cache. */
@@ -92,7 +133,7 @@ export class EnvPanel extends Widget {
         q.set('refresh', '1');
       }
       this._roots.forEach(r => q.append('root', r));
-      const path = this._notebook?.context.path;
+      const path = this._kernel.notebook?.context.path;
       if (path) {
         q.set('notebook', path);
       }
@@ -111,314 +152,134 @@ export class EnvPanel extends Widget {
     }
   }
 
-  /** The env the active notebook's kernel runs in, asked again (the comparison closes). */
-  async refreshKernel(keepDetails = false): Promise<void> {
-    const nb = this._notebook;
-    const kernel = nb?.sessionContext.session?.kernel ?? null;
-    if (!nb || !kernel) {
-      this._current = null;
-      this._renderKernel(nb ? 'The notebook has no kernel.' : 'No notebook is active.');
-      return;
-    }
-    const env = await kernelEnv(kernel);
-    if (nb !== this._notebook) {
-      return;
-    }
-    this._current = env;
-    this._selected = env?.prefix ?? null;
-    if (!keepDetails) {
-      this._dom.details.replaceChildren();
-    }
-    this._renderKernel();
-    this._renderList();
-    await announceEnv(nb.sessionContext, nb.context.model, env);
-    if (env && env.kind !== '?' && !this._checked.has(nb)) {
-      this._checked.add(nb);
-      const text = missingSavedEnv(nb, env);
-      if (text) {
-        this._dom.notice.replaceChildren(el('p', `${P}-note ks-mod-warn ${P}-missing`, text));
-      }
-    }
-  }
-
   /** Load the list and follow the active notebook's kernel, shown or not. */
   start(): void {
     if (!this._loaded) {
       this._loaded = true;
       void this.refresh();
-      this._watchNotebook();
+      this._kernel.watch();
       this._live.start();
     }
+  }
+
+  /** The "New environment…" form (toggled); once made, the env is listed and compared. */
+  async newEnv(): Promise<void> {
+    const path = this._kernel.notebook?.context.path ?? '';
+    await openNewEnv({
+      into: this._dom.newEnvBox,
+      kernel: this._kernel.kernelId,
+      folder: path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '',
+      made: env => void this.refresh(false).then(
+        () => this.compare.select(env.executable || env.prefix, 'row', env.prefix))
+    });
+    this._dom.newEnvBox.scrollIntoView({ block: 'nearest' });
+  }
+
+  /** Show the kernel's env: its row in view with the keyboard on it. */
+  revealCurrent(): void {
+    const prefix = this._kernel.current?.prefix;
+    const find = (): HTMLElement | undefined =>
+      [...this._dom.body.querySelectorAll<HTMLElement>(`.${P}-env`)].find(
+        r => r.dataset.prefix === prefix && !r.hidden);
+    if (prefix && !find()) { // filtered away: the filter gives way
+      this._dom.filter.value = '';
+      this.renderList();
+    }
+    requestAnimationFrame(() => { // after the palette hands focus back
+      const row = find();
+      row?.scrollIntoView({ block: 'nearest' });
+      row?.focus();
+    });
+  }
+
+  /** The keyboard in the filter, to type a name or arrow down into the list. */
+  focusFilter(): void {
+    requestAnimationFrame(() => this._dom.filter.focus()); // after the palette hands focus back
+  }
+
+  /** A comparison, a switch's result or an install is on show. */
+  hasDetails(): boolean {
+    return this._dom.details.childElementCount > 0;
   }
 
   protected onAfterAttach(): void {
     this.start();
   }
 
-  private _watchNotebook(): void {
-    const nb = this._source?.current() ?? null;
-    if (nb === this._notebook) {
-      return;
-    }
-    this._notebook?.sessionContext.kernelChanged.disconnect(this._onKernel, this);
-    this._notebook?.sessionContext.statusChanged.disconnect(this._onStatus, this);
-    this._notebook = nb;
-    this._dom.notice.replaceChildren();
-    nb?.sessionContext.kernelChanged.connect(this._onKernel, this);
-    nb?.sessionContext.statusChanged.connect(this._onStatus, this);
-    if (nb) { // a save of this notebook first catches up with a switch made elsewhere
-      beforeSave(nb, () => (nb === this._notebook ? this._followKernel() : Promise.resolve()));
-    }
-    if (nb && !nb.sessionContext.isReady) {
-      void nb.sessionContext.ready.then(() => this.refreshKernel());
-    }
-    void this.refreshKernel();
-    void this.refresh(false); // "Recommended" depends on the notebook
+  /** The env rows on show, in order. */
+  private _rows(): HTMLElement[] {
+    return [...this._dom.body.querySelectorAll<HTMLElement>(`.${P}-env`)].filter(
+      r => r.offsetParent !== null);
   }
 
-  private _onKernel(_: unknown, change: { oldValue: unknown; newValue: unknown }): void {
-    if (change.oldValue !== change.newValue) { // not our own indicator refresh
-      void this.refreshKernel();
-    }
-  }
-
-  /** A cell ended: `%pyenv switch` may have moved the kernel (asked, not polled). */
-  private _onStatus(_: unknown, status: string): void {
-    if (status === 'idle' && !this.node.dataset.switching) {
-      clearTimeout(this._idleTimer);
-      this._idleTimer = window.setTimeout(() => void this._followKernel(), 200);
-    }
-  }
-
-  private _onPageSwitch = (event: Event): void => {
-    const id = (event as CustomEvent<{ kernel_id: string }>).detail?.kernel_id;
-    if (id && id === this._notebook?.sessionContext.session?.kernel?.id) {
-      void this._followKernel();
-    }
-  };
-
-  /** Open (or close, picked again) the comparison with `target`, under `anchor`. */
-  private async _select(
-    target: string, anchor: 'row' | 'path' = 'row', key = target
-  ): Promise<void> {
-    if (anchor === 'row' && this._anchor === 'row' && this._selected === key &&
-        this._dom.details.querySelector(`.${P}-comparison`)) {
-      this._dom.details.replaceChildren(); // picked again: fold it
-      this._renderList();
-      return;
-    }
-    this._selected = key;
-    this._anchor = anchor;
-    this._renderList();
-    this._dom.details.replaceChildren(el('p', `${P}-note ${P}-comparing`, 'Comparing…'));
-    this._place();
-    await this._compare(target, key);
-  }
-
-  private async _compare(target: string, key: string, log?: HTMLElement): Promise<void> {
-    const nb = this._notebook;
-    const kernel = nb?.sessionContext.session?.kernel;
-    if (!nb || !kernel) {
-      this._dom.details.replaceChildren(el('p', `${P}-note ${P}-error`,
-        'Open a notebook to switch its kernel.'));
-      return;
-    }
-    prestart(requestAPI, kernel.id, target); // Apply then only swaps its kernel in
-    try {
-      const comp = await compareWith(kernel.id, target, nb.context.path);
-      if (this._selected !== key) {
-        return;
-      }
-      const exe = comp.target.executable || target;
-      const alignBox = el('div', `${P}-alignBox`);
-      const box = renderSteps({
-        prefix: P,
-        comparison: comp,
-        isCurrent: comp.target.prefix === this._current?.prefix,
-        carry: this._carry,
-        onCarry: carry => (this._carry = carry),
-        onAlign: () => void startAlign({
-          prefix: P, post: postRaw, target: exe, imports: comp.unsatisfied_imports, kernel: kernel.id,
-          into: alignBox, done: log => void this._compare(target, key, log)
-        }),
-        onApply: carry => void this._apply(comp.target, carry)
-      });
-      box.querySelector('[data-step="align"]')?.append(alignBox);
-      if (log) {
-        alignBox.append(log);
-      }
-      this._dom.details.replaceChildren(box);
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      this._dom.details.replaceChildren(el('p', `${P}-note ${P}-error`, message));
-    }
-    this._place();
-  }
-
-  private async _apply(target: IEnvRecord, carry: boolean): Promise<void> {
-    const nb = this._notebook;
-    const kernel = nb?.sessionContext.session?.kernel;
-    if (!nb || !kernel) {
-      return;
-    }
-    const before = savedEnv(nb);
-    rememberEnv(nb, target); // in the model before the answer: Ctrl+S keeps the choice
-    this.node.dataset.switching = 'true';
-    this._dom.details.replaceChildren(el('p', `${P}-note ${P}-switching`,
-      `Switching to ${envLabel(target)}…`));
-    const answer = await switchKernel(kernel.id, target.executable || target.prefix, carry);
-    delete this.node.dataset.switching;
-    if (answer.ok) {
-      rememberEnv(nb, answer.env);
-      this._dom.notice.replaceChildren();
-      this._dom.details.replaceChildren(renderSwitched(P, answer, carry));
-    } else {
-      rememberEnv(nb, before);
-      const message = answer.error?.message ?? 'the switch failed';
-      Notification.warning(`Switch failed; the kernel keeps running. ${message}`, {
-        autoClose: 8000
-      });
-      this._dom.details.replaceChildren(renderFailed(P, message));
-    }
-    this._anchor = 'row';
-    await this.refreshKernel(true);
-    this._place();
-  }
-
-  /** The new-env form; once made, the env is listed and selected (its kernel pre-starts). */
-  private async _newEnv(box: HTMLElement): Promise<void> {
-    const nb = this._notebook;
-    const path = nb?.context.path ?? '';
-    await openNewEnv({
-      into: box,
-      kernel: nb?.sessionContext.session?.kernel?.id ?? null,
-      folder: path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '',
-      made: env => void this.refresh(false).then(
-        () => this._select(env.executable || env.prefix, 'row', env.prefix))
-    });
-  }
-
-  /** Install ipykernel into an env after the user confirmed the exact command. */
-  private async _install(env: IEnvRecord): Promise<void> {
-    this._selected = env.prefix;
-    this._anchor = 'row';
-    this._renderList();
-    if (await installIpykernel(env.executable, this._dom.details)) {
-      await this.refresh(false);
-    }
-    this._place();
-  }
-
-  /**
-   * A switch made elsewhere (`%pyenv switch`, the picker): show it, remember
-   * it in the notebook, refresh the kernel info the front end shows.
-   */
-  private async _followKernel(): Promise<void> {
-    const nb = this._notebook;
-    const kernel = nb?.sessionContext.session?.kernel;
-    const known = this._current;
-    if (!nb || !kernel || !known || known.kind === '?' || this.node.dataset.switching) {
-      return;
-    }
-    const env = await settledEnv(kernel.id);
-    if (!env || nb !== this._notebook || env.prefix === this._current?.prefix) {
-      return;
-    }
-    rememberEnv(nb, env);
-    await this.refreshKernel();
-  }
-
-  /** Put the comparison under what the user clicked, and bring it into view. */
-  private _place(scroll = true): void {
-    const row = this._anchor === 'row' && this._selected
-      ? [...this._dom.body.querySelectorAll<HTMLElement>(`.${P}-env`)].find(
-        r => r.dataset.prefix === this._selected && !r.hidden)
-      : null;
-    if (row) {
-      row.after(this._dom.details);
-    } else if (this._anchor === 'path') {
-      this._dom.pathAnchor.append(this._dom.details);
-    } else {
-      this._dom.details.remove();
-      return;
-    }
-    if (scroll && this._dom.details.childElementCount) {
-      this._dom.details.scrollIntoView({ block: 'nearest' });
-      (row ?? this._dom.path).scrollIntoView({ block: 'nearest' });
-    }
-  }
-
-  private _renderKernel(text?: string): void {
-    const env = this._current;
+  private _kernelRead(env: IKernelEnv | null, keepDetails: boolean, why?: string): void {
+    this.compare.kernelRead(env?.prefix ?? null, keepDetails);
+    const path = this._kernel.notebook?.context.path ?? 'kernel';
     this._dom.kernelLine.textContent =
-      text ??
+      why ??
       (env
-        ? `${this._notebook?.context.path ?? 'kernel'} runs in ${envLabel(env)}` +
+        ? `${path} runs in ${envLabel(env)}` +
           (env.kind === '?'
             ? " (the kernel's own sys.prefix: the server did not answer in time)"
             : env.mode ? ` (${env.mode})` : '')
         : 'Where the kernel runs is unknown.');
     this.node.dataset.current = env?.prefix ?? '';
     this.node.dataset.currentSource = env ? (env.kind === '?' ? 'kernel' : 'server') : '';
+    this.renderList();
   }
 
   private _render(state: State): void {
     this._state = state;
     this._dom.refresh.disabled = state.kind === 'loading';
     this.node.dataset.state = state.kind;
-    this._renderList();
+    this.renderList();
   }
 
-  private _renderList(): void {
+  /** Draw the list again; the open box keeps its place, the keyboard its row. */
+  renderList(): void {
     const state = this._state;
+    const body = this._dom.body;
     this._dom.details.remove();
     if (state.kind === 'loading') {
-      this._dom.body.replaceChildren(el('p', `${P}-note ${P}-loading`, 'Looking for environments…'));
+      body.replaceChildren(el('p', `${P}-note ${P}-loading`, 'Looking for environments…'));
     } else if (state.kind === 'error') {
-      this._dom.body.replaceChildren(el('p', `${P}-note ${P}-error`, state.message));
-    } else if (state.list.envs.length === 0 && !this._current) {
-      this._dom.body.replaceChildren(el('p', `${P}-note ${P}-empty`, 'No Python environments found.'));
+      body.replaceChildren(el('p', `${P}-note ${P}-error`, state.message));
+    } else if (state.list.envs.length === 0 && !this._kernel.current) {
+      body.replaceChildren(el('p', `${P}-note ${P}-empty`, 'No Python environments found.'));
     } else {
-      const focused = this._dom.body.contains(document.activeElement)
-        ? (document.activeElement as HTMLElement).dataset.prefix : undefined;
-      this._dom.body.replaceChildren(renderEnvList({
+      const focused = this.focusedPrefix();
+      body.replaceChildren(renderEnvList({
         prefix: P,
         envs: state.list.envs,
-        current: this._current,
-        selected: this._selected,
+        current: this._kernel.current,
+        selected: this.compare.selected,
         filter: this._dom.filter.value,
         showIncompatible: this._showIncompatible,
         onToggleIncompatible: () => {
           this._showIncompatible = !this._showIncompatible;
-          this._renderList();
+          this.renderList();
         },
-        onPick: env => void this._select(env.executable || env.prefix, 'row', env.prefix),
-        onInstall: env => void this._install(env)
+        onPick: env => this.execute(CommandIDs.compare, { prefix: env.prefix }),
+        onInstall: env => this.execute(CommandIDs.installIpykernel, { prefix: env.prefix })
       }));
       if (focused) { // keep the keyboard where it was across a redraw
-        this._dom.body.querySelector<HTMLElement>(`[data-prefix="${CSS.escape(focused)}"]`)?.focus();
+        body.querySelector<HTMLElement>(`[data-prefix="${CSS.escape(focused)}"]`)?.focus();
       }
       if (state.list.partial) {
-        this._dom.body.append(el('p', `${P}-note ${P}-partial`,
+        body.append(el('p', `${P}-note ${P}-partial`,
           'The scan stopped early: the list may be incomplete.'));
       }
     }
-    this._place(false); // a live refresh must not move what the user looks at
+    this.compare.place(false); // a live refresh must not move what the user looks at
   }
 
-  private _source: INotebookSource | null;
+  private _commands: CommandRegistry;
   private _dom: IPanelDom;
-  private _notebook: INotebookLike | null = null;
-  private _current: IKernelEnv | null = null;
-  private _selected: string | null = null;
-  private _anchor: 'row' | 'path' = 'row';
-  private _carry = true;
+  private _kernel: KernelFollower;
   private _showIncompatible = false;
-  private _checked = new WeakSet<INotebookLike>();
   private _state: State = { kind: 'loading' };
   private _roots: string[] = [];
   private _live: LiveList;
-  private _idleTimer = 0;
   private _loaded = false;
   private _seq = 0;
 }

@@ -1,8 +1,8 @@
 /**
  * The env sidebar's fixed parts, built once: header with refresh, the four
- * steps, the kernel line, notices, the filter, the list's place, and the
- * "compare a path / scan a folder" fields in one grid (inputs and buttons
- * line up). JupyterLab's own input and button classes throughout.
+ * steps, the kernel line, notices, the filter, the list's place, and
+ * "New environment…" with the "compare a path / scan a folder" fields in one
+ * grid (inputs and buttons line up). JupyterLab's own input and button classes throughout.
  */
 import { refreshIcon } from '@jupyterlab/ui-components';
 
@@ -12,6 +12,9 @@ export const P = 'ks-EnvPanel';
 
 export interface IPanelDom {
   refresh: HTMLButtonElement;
+  newEnv: HTMLButtonElement;
+  /** Where the "New environment…" form opens, right under its button. */
+  newEnvBox: HTMLDivElement;
   kernelLine: HTMLDivElement;
   notice: HTMLDivElement;
   filter: HTMLInputElement;
@@ -56,6 +59,8 @@ export function buildPanel(node: HTMLElement): IPanelDom {
   details.addEventListener('keydown', e => e.stopPropagation());
   const dom: IPanelDom = {
     refresh,
+    newEnv: el('button', `jp-Button jp-mod-styled ${P}-newEnv`, 'New environment…'),
+    newEnvBox: el('div', `${P}-newEnvBox`),
     kernelLine: el('div', `${P}-kernel`),
     notice: el('div', `${P}-notices`),
     filter: input(`${P}-filter`, 'Filter environments'),
@@ -69,7 +74,8 @@ export function buildPanel(node: HTMLElement): IPanelDom {
     scanned: el('p', `${P}-note ${P}-scanned`)
   };
   const more = el('div', `${P}-more`);
-  more.append(dom.path, dom.usePath, dom.root, dom.addRoot);
+  // "New environment…" first in the lower grid, its form right under it
+  more.append(dom.newEnv, dom.newEnvBox, dom.path, dom.usePath, dom.root, dom.addRoot);
   node.append(header, steps, dom.kernelLine, dom.notice, dom.filter, dom.body, more,
               dom.pathAnchor, dom.scanned);
   return dom;

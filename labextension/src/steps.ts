@@ -102,7 +102,9 @@ export function renderSteps(o: IStepsOptions): HTMLElement {
   }
 
   const apply = step(p, 4, 'apply', 'Apply');
-  const row = el('div', 'ks-Steps-applyRow');
+  const row = el('div', `ks-Steps-applyRow ${p}-actions`);
+  row.setAttribute('role', 'group');
+  row.setAttribute('aria-label', 'Apply');
   const label = el('label', `ks-Steps-carry ${p}-carry`);
   const box2 = document.createElement('input');
   box2.type = 'checkbox';
@@ -120,8 +122,10 @@ export function renderSteps(o: IStepsOptions): HTMLElement {
   apply.append(el('p', 'ks-Steps-line', o.isCurrent
     ? 'The kernel already runs here.'
     : c.mode === 'incompatible' ? 'Install ipykernel in it first (its row offers it).'
-      : `Switch the kernel to ${envLabel(c.target)}; the next cell runs there.`), row);
-  box.append(compare, align, apply);
+      : `Switch the kernel to ${envLabel(c.target)}; the next cell runs there.`));
+  // the box's last child, sticky: Apply and its checkbox stay in sight however
+  // long the box above grows (an Align plan and its output at 250 px)
+  box.append(compare, align, apply, row);
   return box;
 }
 

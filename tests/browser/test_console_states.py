@@ -143,7 +143,9 @@ def test_stopped_then_deleted(
     # stopped: the last frame stays, full size, under a banner saying so
     _api(lab, "POST", f"vms/{name}/destroy")
     expect(first).to_have_attribute("data-state", "stopped", timeout=60_000)
-    expect(first.locator(".ks-console-overlay")).to_contain_text("The VM is stopped")
+    banner = first.locator(".ks-console-overlay")
+    expect(banner).to_contain_text("Stopped: ")
+    expect(banner).to_contain_text("is shut off; its last screen is shown. Start it to use it.")
     # a console opened on the stopped VM shows its last frame at full size
     cells = page.locator(".jp-NotebookPanel .jp-CodeCell")
     cells.nth(1).locator(".jp-InputArea-editor").click()

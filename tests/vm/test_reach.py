@@ -174,6 +174,24 @@ async def test_bad_share_paths_are_refused(
     assert len(listing["shares"]) == 2  # nothing changed
 
 
+async def test_share_added_to_the_running_guest_is_there_now(
+    jp_fetch: Any, jp_ws_fetch: Any, reach_vm: dict, host_dir: Path
+) -> None:
+    """A spare PCIe root port (q35, as virt-install leaves) takes the hot-plugged
+    share: the answer says "now" and the running guest mounts it at once."""
+    name = reach_vm["name"]
+    _, out = await jp_call(jp_fetch, "POST", "vms", name, "shares",
+                           body={"dir": str(host_dir), "tag": "live"})  # fmt: skip
+    assert out["applies"] == "now", out
+    ws = await _serial(jp_ws_fetch, name)
+    assert out["mount"] == "mkdir -p /mnt/live && mount -t virtiofs live /mnt/live"
+    text = await _run(ws, f"{out['mount']} && cat /mnt/live/hello.txt; umount /mnt/live")
+    ws.close()
+    assert (host_dir / "hello.txt").read_text().strip() in text
+    _, gone = await jp_call(jp_fetch, "DELETE", "vms", name, "shares", "live")
+    assert "live" not in {s["tag"] for s in gone["shares"]}, gone
+
+
 async def test_readonly_share_refuses_writes_in_the_guest(
     jp_fetch: Any, jp_ws_fetch: Any, reach_vm: dict, host_dir: Path
 ) -> None:

@@ -43,7 +43,7 @@ const OVERLAY: Record<string, string> = {
   idle: 'Connecting…',
   connecting: 'Connecting…',
   reconnecting: 'Reconnecting…',
-  stopped: 'The VM is stopped',
+  stopped: 'Stopped',
   paused: 'The VM is paused',
   deleted: 'The VM was deleted',
   error: 'Console error',
@@ -199,6 +199,7 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   let paintChain: Promise<void> = Promise.resolve();
   let serverState = '';
   let vmPaused = false;
+  let previewing = false; // one preview loop at a time
 
   const send = (msg: Record<string, unknown>): void => {
     if (ws && ws.readyState === WebSocket.OPEN) {
@@ -227,16 +228,18 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
     for (const c of [...keys.querySelectorAll('button'), typeBox, typeBtn]) {
       (c as HTMLButtonElement | HTMLInputElement).disabled = !live;
     }
-    if (state === 'stopped' && !painted) {
-      void showPreview();
+    if (state === 'stopped' && !painted && !previewing) {
+      previewing = true;
+      void showPreview().finally(() => (previewing = false));
     }
   };
 
   /** A stopped VM: its last frame, full size, under the banner. */
   const showPreview = async (): Promise<void> => {
     // the server keeps the last frame as the VM stops: it may land a moment
-    // after the "stopped" status, so ask again a few times
-    for (let i = 0; i < 10 && !painted && !closed && root.dataset.state === 'stopped'; i++) {
+    // after the "stopped" status, so ask again (less and less often) while
+    // the VM stays stopped and nothing was painted
+    for (let i = 0; !painted && !closed && root.dataset.state === 'stopped'; i++) {
       const bitmap = await loadPreview(model.get('vm'));
       if (bitmap && !painted && !closed) {
         resize(bitmap.width, bitmap.height);
@@ -244,7 +247,7 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
         root.dataset.preview = 'true';
         return;
       }
-      await new Promise(r => setTimeout(r, 1000));
+      await new Promise(r => setTimeout(r, Math.min(1000 * (i + 1), 10000)));
     }
   };
 

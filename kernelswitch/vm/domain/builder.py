@@ -31,6 +31,9 @@ from .devices import (
 LIBOSINFO_NS = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
 DOMAIN_TYPES = ("qemu", "kvm")
 MACHINES = ("q35", "pc")
+#: PCIe root ports of a q35 domain, as virt-install makes: the devices take
+#: what they need at definition, the rest stay free for hot-plugged disks and shares.
+PCIE_ROOT_PORTS = 14
 FIRMWARES = ("bios", "efi")
 #: OSes released before this date and not known to run on q35 get i440fx.
 Q35_CUTOFF = "2012-01-01"
@@ -210,6 +213,16 @@ class Domain:
         self.devices.append(MemBalloon(model="virtio" if virtio_misc else "none"))
         if not generic and (os_info.supports("virtio-rng") or os_info.supports("virtio1.0-rng")):
             self.devices.append(RNG())
+        # q35 plugs PCIe devices into root ports and libvirt makes only as many
+        # as the devices at definition need, so a disk or shared folder added
+        # to a running VM has nowhere to go ("No more available PCI slots").
+        # As virt-install does: root ports to PCIE_ROOT_PORTS in all, the ones
+        # the devices do not take left free for hot-plug.
+        if use_q35:
+            self.devices.extend(
+                Controller(type="pci", model="pcie-root-port", index=i)
+                for i in range(1, PCIE_ROOT_PORTS + 1)  # 0 is the pcie-root libvirt adds
+            )
 
     # ------------------------------------------------------------ rendering
 

@@ -224,9 +224,9 @@ class Input(Device):
 @dataclasses.dataclass
 class Controller(Device):
     KIND: ClassVar[str] = "controller"
-    TYPES: ClassVar[tuple[str, ...]] = ("usb", "sata", "scsi", "virtio-serial")
+    TYPES: ClassVar[tuple[str, ...]] = ("usb", "sata", "scsi", "virtio-serial", "pci")
     MODELS: ClassVar[tuple[str, ...]] = (
-        "qemu-xhci", "nec-xhci", "ich9-ehci1", "piix3-uhci", "virtio-scsi", "",
+        "qemu-xhci", "nec-xhci", "ich9-ehci1", "piix3-uhci", "virtio-scsi", "pcie-root-port", "",
     )  # fmt: skip
 
     type: str = "usb"
