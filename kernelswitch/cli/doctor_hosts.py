@@ -93,7 +93,8 @@ def check_remote(uri: str, required: bool) -> Any:
         conn = manager.connection.conn()
         lib, hv = conn.getLibVersion(), conn.getVersion()
         pool = manager.storage.pool_path()
-        return {"libvirt": lib, "qemu": hv, "pool": str(pool)}
+        accel = manager.accel()
+        return {"libvirt": lib, "qemu": hv, "pool": str(pool), "accel": accel.to_json()}
 
     pool = cf.ThreadPoolExecutor(1)
     try:
@@ -117,8 +118,9 @@ def check_remote(uri: str, required: bool) -> Any:
     return Check(
         name, True,
         f"{uri}: libvirt {ver(found['libvirt'])}, QEMU {ver(found['qemu'])}, "
-        f"disks and ISOs in {found['pool']}, consoles through SSH",
+        f"disks and ISOs in {found['pool']}, consoles through SSH; new VMs there run "
+        f"under {found['accel']['accel'].upper()}: {found['accel']['reason']}",
         required=required,
         data={"uri": uri, "libvirt": ver(found["libvirt"]), "qemu": ver(found["qemu"]),
-              "pool": found["pool"]},
+              "pool": found["pool"], "accel": found["accel"]},
     )  # fmt: skip

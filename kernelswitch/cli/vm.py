@@ -52,6 +52,8 @@ class LocalBackend:
 
     def create(self, request: dict[str, Any]) -> dict[str, Any]:
         request = {k: v for k, v in request.items() if k != "uri"}  # on_host chose it
+        if request.get("shares"):
+            self._local_only("shared folders", "shares")
         return self.manager.create(**request, progress=self.progress)
 
     def action(self, name: str, action: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -69,24 +71,34 @@ class LocalBackend:
 
     # -- reach verbs (same answers as the REST API's)
 
+    def _local_only(self, what: str, field: str | None = None) -> None:
+        """Shares and forwards are the server's host's: refused on a remote one, as REST does."""
+        from ..vm.hosts.local_only import refuse_remote
+
+        refuse_remote(self.manager, what, field)
+
     def shares(self, name: str) -> MediaList:
         return self.manager.shares(name)
 
     def share(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
+        self._local_only("shared folders")
         return self.manager.share(name, request["dir"], request.get("tag"),
                                   bool(request.get("readonly")))  # fmt: skip
 
     def unshare(self, name: str, tag: str) -> dict[str, Any]:
+        self._local_only("shared folders")
         return self.manager.unshare(name, tag)
 
     def forwards(self, name: str) -> dict[str, Any]:
         return self.manager.forwards(name)
 
     def forward(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
+        self._local_only("port forwards")
         return self.manager.forward(name, request["host_port"], request["guest_port"],
                                     request["proto"], request["host_addr"])  # fmt: skip
 
     def unforward(self, name: str, port: int, proto: str) -> dict[str, Any]:
+        self._local_only("port forwards")
         return self.manager.unforward(name, port, proto)
 
     # -- manage verbs (same answers as the REST API's)

@@ -189,7 +189,8 @@ class Thumbnails:
         """A new thumbnail of *key* if one is due; True when taken."""
         t = self._items.setdefault(key, _Thumb())
         now = time.monotonic()
-        session = self._sessions().get(key[1])
+        sessions = self._sessions()  # keyed by (uri, name) refs (server.console_handlers)
+        session = sessions.get(f"{key[1]}\x1f{key[0]}") or sessions.get(key[1])
         if session is not None and session.ready and session.fb.width:
             fb = session.fb
             if fb.version == t.fb_version or (now - t.fb_at < FB_EVERY and not force):

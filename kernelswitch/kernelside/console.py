@@ -76,6 +76,9 @@ class Console(_KSWidget):
     _view = Unicode("console").tag(sync=True)
 
     vm = Unicode(help="Name of the VM.").tag(sync=True)
+    uri = Unicode(
+        "", help="The VM's host (a configured libvirt URI or alias); '' when its name says."
+    ).tag(sync=True)
     scale = Unicode("fit", help="fit (the cell's width), 1:1 or integer (crisp zoom).").tag(
         sync=True
     )
@@ -86,10 +89,10 @@ class Console(_KSWidget):
     volume = Float(1.0, min=0.0, max=1.0).tag(sync=True)
     muted = Bool(False).tag(sync=True)
 
-    def __init__(self, vm: str, scale: str = "fit", **kwargs: Any) -> None:
+    def __init__(self, vm: str, scale: str = "fit", uri: str = "", **kwargs: Any) -> None:
         if not isinstance(vm, str) or not vm:
             raise KernelSwitchError("Console needs a VM name, e.g. Console('my-vm').")
-        super().__init__(vm=vm, scale=scale, **kwargs)
+        super().__init__(vm=vm, scale=scale, uri=uri or "", **kwargs)
 
     @validate("scale")
     def _check_scale(self, proposal: Any) -> str:

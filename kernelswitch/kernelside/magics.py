@@ -164,7 +164,8 @@ class KernelSwitchMagics(Magics):
         if args.vm_command == "console":
             from .console import Console
 
-            return Console(result.data["name"], scale=args.scale)
+            return Console(result.data["name"], scale=args.scale,
+                           uri=result.data.get("uri") or "")  # fmt: skip
         if args.vm_command == "serial":
             from .serial import Serial
 

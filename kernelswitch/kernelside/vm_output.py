@@ -124,6 +124,8 @@ def _info_text(data: dict[str, Any]) -> str:
     if data.get("guest_address"):
         lines.append(f"  address  {data['guest_address']}")
     if data.get("serial_log"):
-        lines.append(f"  serial   {data['serial_log']}")
+        host = data.get("serial_host")  # a remote VM's log is on its host: not read here
+        where = f" on host {host} (not read from here)" if host else ""
+        lines.append(f"  serial   {data['serial_log']}{where}")
         lines += [f"    | {line}" for line in data.get("serial_tail") or []]
     return "\n".join(lines)

@@ -77,6 +77,12 @@ class CreateVM(_KSWidget):
     cpus = Unicode("", help="Virtual CPUs ('' for the OS's recommendation).").tag(sync=True)
     disk = Unicode("", help="Disk size like 20G ('' for the OS's recommendation).").tag(sync=True)
     start = Bool(True, help="Start the VM once it is made.").tag(sync=True)
+    uri = Unicode("", help="The host it goes to (a configured URI); '' for the first.").tag(
+        sync=True
+    )
+    shares = List(Unicode(), help="Shared folders, each DIR[:TAG] (local host only).").tag(
+        sync=True
+    )
     status = Unicode(
         "editing", help="editing, creating, created or error (the create failed)."
     ).tag(sync=True)

@@ -61,6 +61,15 @@ def consoles(handler: Any) -> Any:
     return registry
 
 
+async def console_key(handler: Any, name: str) -> str:
+    """The VM's console session key: (uri, name) as a ref, however it was named.
+
+    Why: a viewer that named the VM bare and one that sent ``?uri=`` must share
+    one session (one VNC connection, DESIGN decision 1), not open two.
+    """
+    return str(await handler.settings["kernelswitch_app"].vm_manager.lock_key(name))
+
+
 async def _vm_info(handler: Any, name: str) -> dict[str, Any]:
     vms = handler.settings["kernelswitch_app"].vm_manager
     return dict(await vms.aio(vms.info, name))
@@ -228,7 +237,7 @@ class ConsoleSocket(SameOriginSocket):
     async def get(self, name: str) -> None:
         await self.authorize("execute", "not allowed to use VM consoles")
         try:
-            name = vm_ref(self, name)  # ?uri= names the host
+            name = await console_key(self, vm_ref(self, name))  # ?uri= names the host
             await _vm_info(self, name)
         except Exception as e:  # unknown VM or libvirt down: refuse before upgrading
             status = getattr(e, "http_status", 500)
@@ -362,7 +371,7 @@ class _ConsoleREST(KSHandler):
         """The VM's console session; 404 for no such VM, 504 at once when its QEMU
         does not respond (the console would only wait out its timeout)."""
         self._check_responsive(await _vm_info(self, name))
-        return consoles(self).session(name)
+        return consoles(self).session(await console_key(self, name))
 
     async def _frame(self, session: Any, name: str) -> Any:
         try:

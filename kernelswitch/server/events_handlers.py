@@ -155,18 +155,16 @@ class ThumbnailHandler(KSHandler):
     @authorized
     async def get(self, name: str) -> None:
         service = events(self.settings)
-        plain, host = split_ref(name)  # ?uri= made *name* a ref to one host's VM
+        plain, uri = split_ref(name)  # ?uri= made *name* a ref: the hub keys (uri, plain name)
         # a running VM the hub knows (one URI has it): the last thumbnail, no libvirt call
-        live = [
-            key for key in service.hub.running() if key[1] == plain and host in (None, key[0])
-        ]
+        live = [k for k in service.hub.running() if k[1] == plain and uri in (None, k[0])]
         png = service.thumbnails.cached(*live[0]) if len(live) == 1 else None
         if png is not None:
             _finish_binary(self, png, "image/png")
             return
         info = await _vm_info(self, name)
         png = await service.thumbnails.png(
-            info["uri"], plain, info["state"], info.get("preview_path")
+            info["uri"], info["name"], info["state"], info.get("preview_path")
         )
         if png is None:
             raise web.HTTPError(
@@ -200,9 +198,8 @@ class StatsHandler(KSHandler):
         service = events(self.settings)
         await service.start()
         info = await _vm_info(self, name)
-        plain = split_ref(name)[0]  # ?uri= made *name* a ref to one host's VM
-        samples = await service.stats.history(info["uri"], plain, seconds)
-        self.finish({"name": plain, "uri": info["uri"], "state": info["state"],
+        samples = await service.stats.history(info["uri"], info["name"], seconds)
+        self.finish({"name": info["name"], "uri": info["uri"], "state": info["state"],
                      "interval": service.stats.interval, "samples": samples})  # fmt: skip
 
 

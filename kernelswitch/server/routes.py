@@ -32,6 +32,7 @@ def handlers() -> list[tuple[str, Any]]:
     from .envs_handlers import routes as env_routes
     from .events_handlers import routes as events_routes
     from .iso_handlers import routes as iso_routes
+    from .iso_upload_handlers import routes as iso_upload_routes
     from .kernels_handlers import routes as kernel_routes
     from .openapi import routes as openapi_routes
     from .osinfo_handlers import routes as osinfo_routes
@@ -48,6 +49,7 @@ def handlers() -> list[tuple[str, Any]]:
     out += events_routes(API)  # events, vms/{name}/thumbnail
     out += vm_manage_routes(API)  # before vm_routes: more specific paths
     out += iso_routes(API)
+    out += iso_upload_routes(API)  # isos/upload before vm_form's isos
     out += vm_form_routes(API)  # vmspec, isos
     out += console_routes(API)
     out += reach_routes(API)  # serial, shares, forwards

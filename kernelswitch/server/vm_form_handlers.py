@@ -29,7 +29,7 @@ from . import schemas as S
 from .vm_handlers import CREATE_SCHEMA, VMBaseHandler
 from .vm_manage_handlers import listing_schema
 
-FIELDS = ("name", "iso", "os", "memory", "cpus", "disk")
+FIELDS = ("name", "iso", "os", "memory", "cpus", "disk", "shares", "uri")
 #: At most this many ISOs are listed (a download folder is small; a huge one is not ours).
 MAX_ISOS = 200
 
@@ -104,9 +104,10 @@ def check_request(fleet: Any, body: dict[str, Any]) -> dict[str, Any]:
     """What ``POST vms`` would make of *body* (blocking: osinfo and libvirt reads)."""
     from ..vm import osinfo
     from ..vm.host import host_limits
+    from ..vm.hosts.create import _local_user
     from ..vm.spec import check_iso, check_name, parse_size, resolve_spec
 
-    manager = fleet.primary
+    manager = fleet.manager_for(body["uri"]) if body.get("uri") else fleet.primary
     errors: dict[str, str] = {}
     existing: list[str] = []
     for m in fleet.managers:
@@ -127,9 +128,19 @@ def check_request(fleet: Any, body: dict[str, Any]) -> dict[str, Any]:
             errors["name"] = e.message
     iso_path = None
     iso = body.get("iso")
-    if iso is not None:
+    in_pool = None  # an ISO already in the remote host's pools (checked there)
+    if iso is not None and manager.remote and not Path(str(iso)).expanduser().is_file():
+        from ..vm.hosts.media import find_pool_iso
+
+        in_pool = manager.connection.call(lambda conn: find_pool_iso(conn, str(iso)))
+    if in_pool is not None:
+        if not body.get("os"):
+            errors["os"] = (f"{iso} is on {manager.alias}, where its OS cannot be identified "
+                            "from here: choose its OS from the list (or 'generic').")  # fmt: skip
+    elif iso is not None:
         try:
-            iso_path = check_iso(iso, uri=manager.uri)
+            user = _local_user() if manager.remote else None  # uploaded: read by us
+            iso_path = check_iso(iso, user, uri=manager.uri)
         except InvalidVMSpec as e:
             errors["iso"] = e.message
         except OSError as e:  # a path component longer than the file system allows
@@ -154,20 +165,28 @@ def check_request(fleet: Any, body: dict[str, Any]) -> dict[str, Any]:
                 "libosinfo does not recognise this ISO: choose its OS from the list (or 'generic')."
             )
     sizes = _sizes(body, errors, parse_size)
-    limits = host_limits(pool=manager.storage.free())
+    if manager.remote:
+        from ..vm.hosts.create import remote_limits
+
+        limits = manager.connection.call(remote_limits)
+    else:
+        limits = host_limits(pool=manager.storage.free())
+    shares = check_shares(manager, body.get("shares"), errors)
     spec = None
-    if os_info is not None and iso_path is not None:
+    if os_info is not None and (iso_path is not None or in_pool is not None):
         # the name was checked above; a placeholder lets the sizes be checked anyway
         probe = name if "name" not in errors and name else f"vmspec-{uuid.uuid4().hex[:8]}"
         try:
             resolved, _ = resolve_spec(
                 probe,
-                str(iso_path),
+                str(in_pool or iso_path),
                 os_info,
                 **sizes,
                 existing_names=existing,
                 limits=limits,
                 uri=manager.uri,
+                remote_iso=in_pool is not None,
+                **({"user": _local_user()} if manager.remote and in_pool is None else {}),
             )
         except InvalidVMSpec as e:
             errors.setdefault(_field(e, "form"), e.message)
@@ -191,7 +210,42 @@ def check_request(fleet: Any, body: dict[str, Any]) -> dict[str, Any]:
         "identified": identified,
         "spec": spec,
         "host": limits.to_json(),
+        "uri": manager.uri,
+        "remote": manager.remote,
+        "in_pool": in_pool,
+        "shares": shares,
     }
+
+
+def check_shares(manager: Any, items: Any, errors: dict[str, str]) -> list[dict[str, Any]]:
+    """Each ``DIR[:TAG]`` of *items* as a create would check it: ``dir``, ``tag``,
+    ``error`` (None when fine); the first problem also goes to ``errors['shares']``."""
+    from ..vm.guest.shares import check_share, parse_share_arg
+    from ..vm.hosts.local_only import NotOnRemoteHost, refuse_remote
+
+    out: list[dict[str, Any]] = []
+    if not items:
+        return out
+    try:
+        refuse_remote(manager, "shared folders", "shares")
+    except NotOnRemoteHost as e:
+        errors["shares"] = e.message
+        return [{"dir": i, "tag": None, "error": e.message} for i in items]
+    tags: set[str] = set()
+    for n, item in enumerate(items, 1):
+        entry: dict[str, Any] = {"given": item, "dir": None, "tag": None, "error": None}
+        try:
+            d, tag = parse_share_arg(item)
+            entry["dir"], entry["tag"] = check_share(manager, d, tag)
+            if entry["tag"] in tags:
+                raise InvalidVMSpec(f"Two shares have the tag {entry['tag']!r}; give each its "
+                                    "own (DIR:TAG).")  # fmt: skip
+            tags.add(entry["tag"])
+        except KernelSwitchError as e:
+            entry["error"] = e.message
+            errors.setdefault("shares", f"Share {n} ({item}): {e.message}")
+        out.append(entry)
+    return out
 
 
 def list_isos(folder: Path | None = None) -> list[dict[str, Any]]:

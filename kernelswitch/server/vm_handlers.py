@@ -21,6 +21,7 @@ from tornado import web
 
 from .._common import RUN_ACTIONS
 from ..vm.errors import InvalidVMSpec
+from ..vm.hosts.refs import split_ref
 from ..vm.spec import MAX_NAME_LENGTH
 from ..vm.waits import MAX_WAIT
 from . import schemas as S
@@ -150,13 +151,15 @@ class VMBaseHandler(KSHandler):
             return
         if not await self._may_act():
             return  # the verb's decorators refuse it; nothing to hold
-        await self.vms.locks.acquire(name, self._operation(verb, name))
-        self._locked = name
+        key = await self.vms.lock_key(name)  # (uri, name), however the VM was named
+        await self.vms.locks.acquire(key, self._operation(verb, name))
+        self._locked = key
 
     def _operation(self, verb: str, name: str) -> str:
         """What the request does, for the busy message: ``snapshots``, ``clone``, ``edit``."""
         tail = self.request.path.rstrip("/").rsplit("/", 1)[-1]
-        return {"patch": "edit", "delete": "delete"}.get(verb, tail if tail != name else verb)
+        plain = split_ref(name)[0]
+        return {"patch": "edit", "delete": "delete"}.get(verb, tail if tail != plain else verb)
 
     def on_finish(self) -> None:
         name, self._locked = self._locked, None

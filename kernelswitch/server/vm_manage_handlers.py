@@ -24,6 +24,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from .._executors import run_in
+from ..vm.hosts.refs import ref, split_ref
 from ..vm.snapshots import SNAPSHOT_NAME_RE
 from ..vm.spec import MAX_NAME_LENGTH
 from . import schemas as S
@@ -224,8 +225,9 @@ class CloneHandler(VMBaseHandler):
         # The base handler holds the source's lock; the new name's too, so two
         # clones (or a create) cannot race for it. Onto itself: VMExists.
         async with contextlib.AsyncExitStack() as stack:
-            if new != name:
-                await stack.enter_async_context(self.vms.operation(new, "clone"))
+            if new != name:  # the clone goes on the source's host: lock it there
+                _, uri = split_ref(await self.vms.lock_key(name))
+                await stack.enter_async_context(self.vms.operation(ref(new, uri), "clone"))
             await self.vms.aio(_name_free_everywhere, self.vms, new)
             info = await run_in(LONG_POOL, self.vms.clone, name, new)
         base = self.request.path.rsplit("/", 2)[0]

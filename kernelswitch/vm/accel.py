@@ -2,7 +2,16 @@
 
 Public API (stable, re-exported by :mod:`.host`): :func:`detect_accel`
 ``(refresh=False) -> AccelReport`` (``accel``, ``reason``, ``domain_type`` for
-``<domain type=...>``), :func:`probe_kvm`, :func:`run_probe`.
+``<domain type=...>``), :func:`probe_kvm`, :func:`run_probe`;
+:func:`host_accel` ``(conn, alias) -> AccelReport`` for a remote host.
+
+A remote host cannot be probed from here (the probe runs QEMU on this
+machine), so there rule 4 becomes what that host's libvirt says it can do:
+its domain capabilities for ``kvm`` (``getDomainCapabilities``; libvirt
+refuses them when its QEMU cannot open ``/dev/kvm``) and vmx/svm among its
+host CPU's features (:func:`host_accel`). ``KERNELSWITCH_ACCEL`` still
+overrides. A remote host whose KVM exists but cannot boot (broken nesting) is
+not seen this way: set ``KERNELSWITCH_ACCEL=tcg`` for it.
 
 How the accelerator is chosen (first rule that decides wins):
 
@@ -219,3 +228,32 @@ def _probed_verdict(refresh: bool) -> AccelReport:
     except OSError:
         pass  # the cache is an optimisation only
     return report
+
+
+def host_accel(conn: Any, alias: str) -> AccelReport:
+    """The accelerator for new domains on the (remote) host behind *conn*.
+
+    Rule 1 (the override) as for this host; then KVM only when the host's
+    libvirt offers ``kvm`` domain capabilities and its CPU shows vmx or svm.
+    """
+    override = os.environ.get(ACCEL_ENV)
+    if override and normalize_accel(override):
+        return AccelReport(normalize_accel(override) or "tcg", f"set by {ACCEL_ENV}", "override")
+    try:
+        conn.getDomainCapabilities(None, "x86_64", None, "kvm", 0)
+    except Exception as e:  # libvirt.libvirtError: that host's QEMU has no usable KVM
+        why = str(e).split("\n")[0].rstrip(".")
+        return AccelReport("tcg", f"{alias} offers no KVM ({why})", "host-caps")
+    import xml.etree.ElementTree as ET
+
+    try:
+        caps = ET.fromstring(conn.getCapabilities())
+        flags = {f.get("name") for f in caps.findall("./host/cpu/feature")}
+    except Exception:  # no CPU model there: libvirt's word on kvm stands
+        flags = {"vmx"}
+    if not flags & {"vmx", "svm"}:
+        return AccelReport(
+            "tcg", f"{alias}'s libvirt offers KVM but its CPU shows neither vmx nor svm",
+            "host-caps",
+        )
+    return AccelReport("kvm", f"{alias}'s libvirt offers KVM (domain capabilities)", "host-caps")

@@ -118,7 +118,6 @@ class CreateMixin:
         import uuid as _uuid
 
         from .domain import build_domain_xml
-        from .host import detect_accel
 
         say = progress or (lambda _msg: None)
         op = journal_for(self.connection).begin("create", spec.name)
@@ -135,7 +134,7 @@ class CreateMixin:
             op.made(vol.path)
             if not self.remote:
                 serial_log.parent.mkdir(parents=True, exist_ok=True)
-            accel = detect_accel()
+            accel = self.accel()
             uuid = str(_uuid.uuid4())
             xml = build_domain_xml(
                 spec,
@@ -159,7 +158,7 @@ class CreateMixin:
                 say("starting the VM")
                 self._call(lambda conn: _start(conn.lookupByUUIDString(uuid)), spec.name)
             say("done")
-            info = self.info(spec.name)
+            info = {**self.info(spec.name), "accel": accel.to_json()}
         except BaseException as e:
             err = translate(e, spec.name, self.storage) if isinstance(e, Exception) else e
             outcome = op.undo()
@@ -171,6 +170,17 @@ class CreateMixin:
             raise err from e
         op.commit()
         return info
+
+    def accel(self) -> Any:
+        """The accelerator new domains get here: this machine's probe, or for a
+        remote host what that host's libvirt offers (:func:`.accel.host_accel`)."""
+        from .accel import host_accel
+        from .host import detect_accel
+
+        if not self.remote:
+            return detect_accel()
+        alias = getattr(self, "alias", self.uri)
+        return self.connection.call(lambda conn: host_accel(conn, alias))
 
     def _caps(self, accel: Any) -> Any:
         from .host import domain_caps

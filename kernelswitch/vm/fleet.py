@@ -14,7 +14,9 @@ time per VM (:mod:`._oplock`) and never hold a thread while waiting:
 - ``async with fleet.operation(name, "snapshot"):`` — for new verbs: inside,
   run blocking manager calls with ``await fleet.aio(fn, ...)``. A second
   operation on the same VM waits :data:`~._oplock.OP_WAIT` s, then gets 409
-  ``vm_busy``. Reads (``info``, ``list``) take no lock. REST handlers derived
+  ``vm_busy``. The lock is keyed by (uri, name) (:meth:`VMFleet.lock_key`),
+  whether the VM was named bare or with ``?uri=``, so the two cannot race.
+  Reads (``info``, ``list``) take no lock. REST handlers derived
   from ``VMBaseHandler`` already hold it for the whole request (any verb but
   GET on a ``{name}`` route); the lock is re-entrant per task, so taking it
   again inside such a request is harmless.
@@ -25,8 +27,9 @@ time per VM (:mod:`._oplock`) and never hold a thread while waiting:
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
 from .._common import RUN_ACTIONS
@@ -34,6 +37,7 @@ from ._oplock import OP_WAIT, OperationLocks
 from .errors import HostError, VMNotFound
 from .guard import PoolAdmission
 from .guest.verbs import GUEST_BY_NAME
+from .hosts.local_only import LOCAL_ONLY, refuse_remote
 from .hosts.refs import VMAmbiguous, find_host, ref, split_ref
 from .hosts.status import HostBoard
 from .manage import MANAGE_BY_NAME, MANAGE_POOL
@@ -141,6 +145,9 @@ class VMFleet:
 
     def create(self, **kwargs: Any) -> dict[str, Any]:
         target = self.manager_for(kwargs.pop("uri")) if kwargs.get("uri") else self.primary
+        kwargs.pop("uri", None)
+        if kwargs.get("shares"):
+            refuse_remote(target, "shared folders", "shares")
         for manager in self.managers:
             if manager is target or (manager.remote and not manager.connection.is_open):
                 continue
@@ -163,9 +170,26 @@ class VMFleet:
 
     # ------------------------------------------------------------ async (server)
 
-    def operation(self, name: str, what: str, wait: float = OP_WAIT) -> Any:
+    async def lock_key(self, name: str) -> str:
+        """The operation-lock key of VM *name* (bare or a ref): always ``ref(name, uri)``.
+
+        Why: a bare name and the same name with ``?uri=`` are one VM; keyed
+        apart, a start through one and a delete through the other would run
+        at once. A bare name is resolved as the verb will resolve it (the one
+        host that has it; the first host when none does, where a create goes).
+        """
+        plain, uri = split_ref(name)
+        if uri is not None:
+            return ref(plain, self.manager_for(uri).uri)
+        if len(self.managers) == 1:
+            return ref(plain, self.primary.uri)
+        return ref(plain, (await run_blocking(self._find, plain)).uri)
+
+    @contextlib.asynccontextmanager
+    async def operation(self, name: str, what: str, wait: float = OP_WAIT) -> AsyncIterator[None]:
         """``async with``: run *what* on VM *name* alone (409 ``vm_busy`` otherwise)."""
-        return self.locks.hold(name, what, wait)
+        async with self.locks.hold(await self.lock_key(name), what, wait):
+            yield
 
     async def act(self, action: str, name: str, **options: Any) -> dict[str, Any]:
         """A run verb on VM *name*, one operation at a time per VM."""
@@ -193,12 +217,12 @@ class VMFleet:
     async def acreate(self, **request: Any) -> dict[str, Any]:
         """:meth:`create` holding the new name's lock; creates run one at a time."""
         name = request.get("name")
-        if isinstance(name, str) and request.get("uri"):
-            name = ref(name, self.manager_for(request["uri"]).uri)  # lock per host
-        key = name if isinstance(name, str) and name else _CREATE_GATE + "unnamed"
+        target = self.manager_for(request["uri"]) if request.get("uri") else self.primary
+        # lock per host, the key a later verb on the new VM takes (lock_key)
+        key = ref(name, target.uri) if isinstance(name, str) and name else _CREATE_GATE + "unnamed"
         # creates queue here, on the loop, not in worker threads on the manager's lock
         async with (
-            self.operation(key, "create"),
+            self.locks.hold(key, "create"),
             self.locks.hold(_CREATE_GATE, "create", CREATE_QUEUE_WAIT),
         ):
             return await self.aio(self.create, **request)
@@ -215,6 +239,8 @@ class VMFleet:
 
         def by_name(name: str, *args: Any, **kwargs: Any) -> Any:
             manager, plain = self.resolve(name)
+            if attr in LOCAL_ONLY:
+                refuse_remote(manager, LOCAL_ONLY[attr])
             return getattr(manager, attr)(plain, *args, **kwargs)
 
         by_name.__name__ = attr

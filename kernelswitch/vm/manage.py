@@ -135,8 +135,11 @@ class ManageMixin:
         from urllib.parse import urlsplit
 
         local = not urlsplit(self.uri).hostname  # qemu:///session, not qemu+ssh://host/...
+        log = parsed.get("serial_log")
         return {
             **runtime_stats(dom, state, local, guest_stats),
-            "serial_tail": serial_tail(parsed.get("serial_log")),
+            # a remote VM's log path is on its host: a local file of that name is another one
+            "serial_tail": serial_tail(log) if local else [],
+            "serial_host": None if local or not log else self.alias,  # type: ignore[attr-defined]
             "autostart": autostart,
         }

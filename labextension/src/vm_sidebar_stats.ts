@@ -18,8 +18,8 @@ function key(uri: string | undefined, name: string): string {
 }
 
 export class SidebarStats {
-  // told (name, uri), or one key (URI\u001fNAME): either reaches the row
-  private _feed = new StatsFeed((name: string, uri?: string) => this._repaint(key(uri, name)));
+  // the feed names a VM by its key (URI\u001fNAME)
+  private _feed = new StatsFeed(k => this._repaint(k));
   private _rows = new Map<string, { view: StatsView; vm: IVMRecord }>();
   private _visible = false;
 

@@ -9,7 +9,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { mountConsole, mountCreateVM, mountSerial, STATE_LABEL } from '../../widgets/lib/shell';
-import type { ConsoleOptions, MountedConsole, MountedSerial, VMInfo } from '../../widgets/lib/shell';
+import type { MountedConsole, MountedSerial, VMInfo } from '../../widgets/lib/shell';
 import { vmIcon } from './vm_icons';
 
 /**
@@ -76,8 +76,7 @@ export class ConsoleTab extends VMTab {
     super.onAfterAttach(msg);
     if (!this._console) {
       // `uri` names the host of the console's websocket and preview calls
-      const options = { name: this.vmName, uri: this.uri || undefined, fill: true };
-      this._console = mountConsole(this.node, options as ConsoleOptions);
+      this._console = mountConsole(this.node, { name: this.vmName, uri: this.uri || undefined, fill: true });
     }
   }
 

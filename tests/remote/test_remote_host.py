@@ -209,6 +209,9 @@ def test_doctor_checks_each_host_and_says_what_is_wrong(ssh_host: SSHHost,
     assert checks["libvirt"]["ok"]
     assert checks[f"host {alias}"]["ok"], checks[f"host {alias}"]
     assert "consoles through SSH" in checks[f"host {alias}"]["detail"]
+    # that host is asked what it can run (its user may not use /dev/kvm): TCG, and why
+    assert "new VMs there run under TCG: " in checks[f"host {alias}"]["detail"]
+    assert checks[f"host {alias}"]["data"]["accel"]["method"] == "host-caps"
     bad = _doctor(LOCAL, unpinned)[f"host {alias}"]
     assert not bad["ok"] and "not in" in bad["detail"] and "ssh-keyscan" in bad["fix"]
     accept_any = _doctor(LOCAL, ssh_host.uri() + "&no_verify=1")[f"host {alias}"]

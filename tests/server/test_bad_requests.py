@@ -152,7 +152,8 @@ async def test_changes_to_a_busy_vm_answer_409_reads_do_not_wait(
     from kernelswitch.vm._oplock import OP_WAIT
 
     fleet = jp_serverapp.web_app.settings["kernelswitch_app"].vm_manager
-    await fleet.locks.acquire("test", "start")  # as a start in progress holds it
+    key = await fleet.lock_key("test")  # (uri, name): the key every request on it takes
+    await fleet.locks.acquire(key, "start")  # as a start in progress holds it
     try:
         t0 = time.monotonic()
         info = json.loads((await jp_fetch("kernelswitch", "api", "vms", "test")).body)
@@ -169,7 +170,7 @@ async def test_changes_to_a_busy_vm_answer_409_reads_do_not_wait(
             assert (code, err["code"]) == (409, "vm_busy"), (method, path, err)
             assert "start has been running" in err["message"]
     finally:
-        fleet.locks.release("test")
+        fleet.locks.release(key)
     paused = json.loads(
         (
             await jp_fetch(

@@ -19,6 +19,8 @@ import { decodeUpdate } from './console_decode';
  */
 export interface ConsoleModel {
   vm: string;
+  /** the VM's host (its record's `uri`); '' or absent: the name alone says which */
+  uri?: string;
   scale: 'fit' | '1:1' | 'integer';
   status: string;
   width: number;
@@ -190,8 +192,16 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   // ------------------------------------------------------------ socket
   const { baseUrl, token } = pageConfig();
   const name = encodeURIComponent(model.get('vm'));
+  const uri = model.get('uri') || '';
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const query = token ? `?token=${encodeURIComponent(token)}` : '';
+  const params = new URLSearchParams();
+  if (token) {
+    params.set('token', token);
+  }
+  if (uri) {
+    params.set('uri', uri); // the VM on its own host, never a namesake elsewhere
+  }
+  const query = params.toString() ? `?${params.toString()}` : '';
   const url = `${proto}//${location.host}${baseUrl}kernelswitch/api/vms/${name}/console${query}`;
   let ws: WebSocket | null = null;
   let closed = false;
@@ -240,7 +250,7 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
     // after the "stopped" status, so ask again (less and less often) while
     // the VM stays stopped and nothing was painted
     for (let i = 0; !painted && !closed && root.dataset.state === 'stopped'; i++) {
-      const bitmap = await loadPreview(model.get('vm'));
+      const bitmap = await loadPreview(model.get('vm'), uri);
       if (bitmap && !painted && !closed) {
         resize(bitmap.width, bitmap.height);
         ctx.drawImage(bitmap, 0, 0);
@@ -259,7 +269,7 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
     ws?.close();
     setState('deleted', `VM ${model.get('vm')} no longer exists`);
   };
-  const unfollow = followVM(model.get('vm'), {
+  const unfollow = followVM(model.get('vm'), uri, {
     onState: state => {
       vmPaused = state === 'paused';
       if (serverState) {
@@ -338,7 +348,7 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
       setState('reconnecting', 'lost the server');
       // a VM deleted meanwhile answers 404 to the upgrade, which a browser
       // does not show: ask once per drop, and stop for good when it is gone
-      void vmIsGone(model.get('vm')).then(isGone => {
+      void vmIsGone(model.get('vm'), uri).then(isGone => {
         if (isGone) {
           gone();
         } else if (!closed) {

@@ -17,14 +17,22 @@ export interface VMLife {
   onGone(): void;
 }
 
-/** Follow VM *name* on the events websocket; returns the unsubscribe. */
-export function followVM(name: string, life: VMLife): () => void {
+/** `?uri=URI` for a VM record's host ('' when none is known). */
+export function uriQuery(uri: string | undefined, sep = '?'): string {
+  return uri ? `${sep}uri=${encodeURIComponent(uri)}` : '';
+}
+
+/** Follow VM *name* (on host *uri*, when given) on the events websocket; returns the unsubscribe. */
+export function followVM(name: string, uri: string, life: VMLife): () => void {
+  // events carry the VM's uri: a namesake on another host is not this VM
+  const mine = (m: { name?: string; uri?: string }): boolean =>
+    m.name === name && (!uri || !m.uri || m.uri === uri);
   // a console may open before its VM is defined (the create form opens it at
   // once): a snapshot without the VM means "gone" only once it was seen
   let seen = false;
   const stops = [
     onEvent('snapshot', msg => {
-      const vm = (msg.vms ?? []).find((v: { name: string }) => v.name === name);
+      const vm = (msg.vms ?? []).find(mine);
       if (vm) {
         seen = true;
         life.onState(vm.state);
@@ -33,25 +41,25 @@ export function followVM(name: string, life: VMLife): () => void {
       }
     }),
     onEvent('vm', msg => {
-      if (msg.name === name) {
+      if (mine(msg)) {
         seen = true;
         life.onState(msg.state);
       }
     }),
     onEvent('vm_defined', msg => {
-      if (msg.name === name) {
+      if (mine(msg)) {
         seen = true;
       }
     }),
-    onEvent('vm_undefined', msg => msg.name === name && life.onGone())
+    onEvent('vm_undefined', msg => mine(msg) && life.onGone())
   ];
   return () => stops.forEach(s => s());
 }
 
 /** true when the server says there is no VM *name* (404), false otherwise (even offline). */
-export async function vmIsGone(name: string): Promise<boolean> {
+export async function vmIsGone(name: string, uri = ''): Promise<boolean> {
   try {
-    await requestAPI(`vms/${encodeURIComponent(name)}`);
+    await requestAPI(`vms/${encodeURIComponent(name)}${uriQuery(uri)}`);
     return false;
   } catch (error) {
     return error instanceof APIError && error.status === 404;
@@ -59,9 +67,9 @@ export async function vmIsGone(name: string): Promise<boolean> {
 }
 
 /** The VM's last frame, full size (kept when its console closed), or null. */
-export async function loadPreview(name: string): Promise<ImageBitmap | null> {
+export async function loadPreview(name: string, uri = ''): Promise<ImageBitmap | null> {
   try {
-    const blob = await requestBlob(`vms/${encodeURIComponent(name)}/preview`);
+    const blob = await requestBlob(`vms/${encodeURIComponent(name)}/preview${uriQuery(uri)}`);
     return await createImageBitmap(blob);
   } catch {
     return null;

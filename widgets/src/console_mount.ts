@@ -6,6 +6,8 @@ import { LocalModel } from './vm_common';
 export interface ConsoleOptions {
   /** The VM's name. */
   name: string;
+  /** The VM's host (its record's `uri`), sent as `?uri=` on the websocket and every call. */
+  uri?: string;
   scale?: ConsoleModel['scale'];
   /** Fill the host element (a JupyterLab tab) instead of flowing like a cell's output. */
   fill?: boolean;
@@ -26,7 +28,7 @@ export interface MountedConsole {
  */
 export function mountConsole(host: HTMLElement, options: ConsoleOptions): MountedConsole {
   const model = new LocalModel<ConsoleModel>({
-    vm: options.name, scale: options.scale ?? 'fit', status: '', width: 0, height: 0,
+    vm: options.name, uri: options.uri ?? '', scale: options.scale ?? 'fit', status: '', width: 0, height: 0,
     audio: false, volume: 1, muted: false
   });
   if (options.onStatus) {

@@ -1,9 +1,17 @@
 import type { RenderProps } from '@anywidget/types';
 
 import { APIError, requestAPI } from './api';
-import { isoOptions, loadISOChoices } from './iso_choice';
-import { button, el, elapsed, errorField, errorLine, humanSize, LocalModel } from './vm_common';
+import { HostPicker, uploadWithBar } from './create_vm_hosts';
+import {
+  Checked, CreateOptions, CreateVMModel, Field, FIELDS, LABELS, NAME_RE, newCreateModel, OS,
+  SIZE_FIELDS, VMInfo
+} from './create_vm_model';
+import { fillFromAnswer } from './create_vm_fill';
+import { SharesEditor } from './create_vm_shares';
+import { button, el, elapsed, errorField, errorLine, LocalModel } from './vm_common';
 import css from './vm_widgets.css';
+
+export type { CreateOptions, CreateVMModel, VMInfo } from './create_vm_model';
 
 /**
  * The create-VM form (`kernelswitch.widgets.CreateVM`): every change is checked
@@ -12,56 +20,6 @@ import css from './vm_widgets.css';
  * identifies fills the OS line and the sizes its recommendations (capped by
  * the host), until the user types a size of their own.
  */
-export interface CreateVMModel {
-  iso: string;
-  name: string;
-  os: string;
-  memory: string;
-  cpus: string;
-  disk: string;
-  start: boolean;
-  status: 'editing' | 'checking' | 'creating' | 'created' | 'error';
-  errors: Record<string, string>;
-  created: Record<string, unknown>;
-}
-
-type Field = 'iso' | 'name' | 'os' | 'memory' | 'cpus' | 'disk';
-const FIELDS: readonly Field[] = ['iso', 'os', 'name', 'memory', 'cpus', 'disk'];
-const SIZE_FIELDS: readonly Field[] = ['memory', 'cpus', 'disk'];
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
-interface OS {
-  short_id: string;
-  name: string;
-}
-interface Checked {
-  ok: boolean;
-  errors: Record<string, string>;
-  os: OS | null;
-  identified: boolean;
-  spec: { os: string; memory: number; cpus: number; disk: number } | null;
-  host: { memory: number; cpus: number; disk: number | null; disk_where?: string | null } | null;
-}
-export interface VMInfo {
-  name: string;
-  state: string;
-  media?: { path: string | null }[];
-}
-
-const LABELS: Record<Field, [string, string]> = {
-  iso: ['Installer ISO', '/path/to/installer.iso on the server host'],
-  os: ['Operating system', 'detected from the ISO; type to choose another'],
-  name: ['Name', 'letters, digits, . _ - (e.g. fedora-37)'],
-  memory: ['Memory', 'e.g. 2G'],
-  cpus: ['vCPUs', 'e.g. 2'],
-  disk: ['Disk', 'e.g. 20G']
-};
-
-export interface CreateOptions {
-  /** Called with the new VM's record (the manager refreshes its list). */
-  onCreated?: (vm: VMInfo) => void;
-}
-
 export function renderCreateVM(
   { model, el: host }: RenderProps<CreateVMModel>,
   options: CreateOptions = {}
@@ -76,6 +34,17 @@ export function renderCreateVM(
   const hints = {} as Record<Field, HTMLElement>;
   const isoList = el('datalist');
   isoList.id = `ks-cvm-isos-${Math.random().toString(36).slice(2)}`;
+  // the host row (shown once several hosts are configured) comes first
+  const hostPick = new HostPicker(isoList.id, () => {
+    if (!dirty.has('os')) {
+      inputs.os.value = '';
+    }
+    result.textContent = '';
+    pickHost();
+    schedule(0);
+  });
+  form.append(hostPick.row);
+  const remoteAlias = (): string => hostPick.remoteAlias();
   const osList = el('datalist');
   osList.id = `ks-cvm-oses-${Math.random().toString(36).slice(2)}`;
   for (const f of FIELDS) {
@@ -100,6 +69,17 @@ export function renderCreateVM(
     errs[f] = err;
     hints[f] = hint;
   }
+  const sharesLabel = el('span', 'ks-cvm-label', 'Shared folders');
+  sharesLabel.id = `${isoList.id}-shares-label`;
+  const shares = new SharesEditor(() => {
+    model.set('shares', shares.values());
+    save();
+    result.textContent = '';
+    schedule();
+  }, sharesLabel.id);
+  const sharesRow = el('div', 'ks-cvm-row ks-cvm-row-shares');
+  sharesRow.append(sharesLabel, shares.root);
+  form.append(sharesRow);
   inputs.iso.setAttribute('list', isoList.id);
   inputs.os.setAttribute('list', osList.id);
   inputs.cpus.inputMode = 'numeric';
@@ -110,11 +90,13 @@ export function renderCreateVM(
   const createBtn = button('Create', 'ks-vmw-btn ks-cvm-create', 'Make the VM (Enter)');
   const progress = el('div', 'ks-cvm-progress');
   progress.setAttribute('aria-live', 'polite');
+  const bar = el('progress', 'ks-cvm-upload');
+  bar.hidden = true;
   const formErr = el('div', 'ks-cvm-error ks-cvm-error-form');
   formErr.setAttribute('role', 'alert');
   const result = el('div', 'ks-cvm-result');
   result.setAttribute('aria-live', 'polite');
-  root.append(style, title, form, isoList, osList, startRow, createBtn, progress, formErr, result);
+  root.append(style, title, form, isoList, osList, startRow, createBtn, progress, bar, formErr, result);
   host.append(root);
 
   // What the user typed themselves; sizes they did not type follow the OS.
@@ -174,6 +156,13 @@ export function renderCreateVM(
         body[f] = v;
       }
     }
+    if (hostPick.uri()) {
+      body.uri = hostPick.uri();
+    }
+    const folders = shares.values();
+    if (folders.length) {
+      body.shares = folders;
+    }
     return body;
   };
 
@@ -192,8 +181,9 @@ export function renderCreateVM(
   const check = async (): Promise<Checked | null> => {
     const mine = ++seq;
     const body = request();
-    if (!body.iso && !body.name && !body.os) {
+    if (!body.iso && !body.name && !body.os && !body.shares) {
       showErrors(localErrors());
+      shares.show([]);
       hints.os.textContent = '';
       return null;
     }
@@ -208,6 +198,7 @@ export function renderCreateVM(
       }
       last = answer;
       showErrors({ ...answer.errors, ...localErrors() });
+      shares.show(answer.shares ?? []);
       fill(answer);
       return answer;
     } catch (error) {
@@ -225,40 +216,8 @@ export function renderCreateVM(
 
   /** The identified OS and the prefilled sizes (fields the user did not type). */
   const fill = (answer: Checked): void => {
-    if (answer.os) {
-      const how = answer.identified ? 'identified from the ISO by libosinfo' : 'chosen';
-      hints.os.textContent = `${answer.os.name} (${answer.os.short_id}), ${how}`;
-      if (!dirty.has('os')) {
-        inputs.os.value = answer.os.short_id;
-        model.set('os', '');
-      }
-    } else {
-      hints.os.textContent = '';
-    }
+    fillFromAnswer(answer, { inputs, hints, dirty, forgetOS: () => model.set('os', '') });
     root.dataset.os = answer.os?.short_id ?? '';
-    if (answer.spec) {
-      const values: Record<string, string> = {
-        memory: humanSize(answer.spec.memory),
-        cpus: String(answer.spec.cpus),
-        disk: humanSize(answer.spec.disk)
-      };
-      for (const f of SIZE_FIELDS) {
-        if (!dirty.has(f)) {
-          inputs[f].value = values[f];
-        }
-      }
-      if (answer.host) {
-        const h = answer.host;
-        hints.memory.textContent = `recommended for the OS, at most half of the ${humanSize(
-          h.memory
-        )} available`;
-        hints.cpus.textContent = `the host has ${h.cpus}`;
-        hints.disk.textContent =
-          h.disk === null
-            ? 'grows as the guest writes'
-            : `${humanSize(h.disk)} free in ${h.disk_where ?? 'the pool'}`;
-      }
-    }
   };
 
   const schedule = (delay = 300): void => {
@@ -311,13 +270,18 @@ export function renderCreateVM(
     const body = request();
     const missing: Record<string, string> = {};
     if (!body.iso) {
-      missing.iso = 'Give the installer ISO: its absolute path on the server host.';
+      missing.iso = remoteAlias()
+        ? `Give the installer ISO: one in ${remoteAlias()}'s pools, or a file on the server to upload there.`
+        : 'Give the installer ISO: its absolute path on the server host.';
     }
     if (!body.name) {
       missing.name = 'Give the VM a name, e.g. fedora-37.';
     }
     const errors = { ...(checked?.errors ?? last?.errors ?? {}), ...localErrors(), ...missing };
     if (Object.keys(errors).length || !checked) {
+      if (errors.shares && !errors.form && !FIELDS.some(f => errors[f])) {
+        formErr.textContent = errors.shares; // beside each folder too
+      }
       showErrors(errors);
       setState('editing');
       const first = FIELDS.find(f => errors[f]);
@@ -334,8 +298,17 @@ export function renderCreateVM(
       progress.textContent = `${verb} ${String(body.name)}… ${elapsed(since)}`;
     };
     tick();
-    const ticker = setInterval(tick, 500);
+    let ticker = setInterval(tick, 500);
     try {
+      const there = remoteAlias();
+      if (there && !checked.in_pool && body.iso) {
+        // a server file: into the host's pool first, with a bar; then created from there
+        clearInterval(ticker);
+        body.iso = await uploadWithBar(String(body.iso), String(body.uri), there, progress, bar, () => alive);
+        body.os = body.os ?? checked.os?.short_id;
+        ticker = setInterval(tick, 500);
+        tick();
+      }
       const vm = await requestAPI<VMInfo>('vms', { method: 'POST', body: JSON.stringify(body) });
       progress.textContent = '';
       result.textContent = `Created VM ${vm.name} (${vm.state}) in ${elapsed(since)}.`;
@@ -371,6 +344,8 @@ export function renderCreateVM(
     for (const f of FIELDS) {
       inputs[f].disabled = state === 'creating';
     }
+    shares.disable(state === 'creating');
+    hostPick.disable(state === 'creating');
     model.set('status', state);
     save();
   };
@@ -378,11 +353,35 @@ export function renderCreateVM(
   setState('editing');
 
   // the choices: ISOs already downloaded or used by a VM, and the OSes osinfo knows
+  const loadISOs = async (): Promise<void> => {
+    root.dataset.host = hostPick.uri();
+    const options = await hostPick.isoOptions();
+    if (options) {
+      isoList.replaceChildren(...options);
+      root.dataset.isos = String(options.length);
+    }
+  };
+  const pickHost = (): void => {
+    const there = remoteAlias();
+    model.set('uri', hostPick.uri());
+    save();
+    shares.setRemote(there);
+    inputs.iso.placeholder = there
+      ? `an ISO in ${there}'s pools, or a server file (uploaded)`
+      : LABELS.iso[1];
+    hints.iso.textContent = there ? `The VM is made on ${there}; its disk goes in that host's pool.` : '';
+    void loadISOs();
+  };
   const loadChoices = async (): Promise<void> => {
-    const isos = await loadISOChoices();
-    const options = isoOptions(isos);
-    isoList.replaceChildren(...options);
-    root.dataset.isos = String(options.length);
+    await hostPick.load(String(model.get('uri') ?? ''));
+    if (!alive) {
+      return;
+    }
+    if (hostPick.uri()) {
+      pickHost();
+    } else {
+      await loadISOs();
+    }
     try {
       const oses = await requestAPI<{ oses: OS[] }>('osinfo/oses');
       osList.replaceChildren(
@@ -392,10 +391,12 @@ export function renderCreateVM(
       // the server names a wrong id, with suggestions
     }
   };
-  void loadChoices();
-  if (request().iso || request().name) {
-    schedule(0);
-  }
+  (model.get('shares') ?? []).forEach(folder => shares.addFolder(folder));
+  void loadChoices().then(() => {
+    if (request().iso || request().name) {
+      schedule(0);
+    }
+  });
 
   return () => {
     alive = false;
@@ -408,10 +409,7 @@ export function renderCreateVM(
  * the same view a notebook cell shows, on a model kept in the page.
  */
 export function mountCreateVM(host: HTMLElement, options: CreateOptions = {}): () => void {
-  const model = new LocalModel<CreateVMModel>({
-    iso: '', name: '', os: '', memory: '', cpus: '', disk: '', start: true,
-    status: 'editing', errors: {}, created: {}
-  });
+  const model = new LocalModel<CreateVMModel>(newCreateModel());
   const cleanup = renderCreateVM({ model, el: host } as unknown as RenderProps<CreateVMModel>, options);
   return () => {
     cleanup();

@@ -49,10 +49,10 @@ export function isoOptions(c: ISOChoices): HTMLOptionElement[] {
 }
 
 /** The server's word on *path* as an ISO: '' when it is fine, else what is wrong. */
-export async function checkISO(path: string, signal?: AbortSignal): Promise<string> {
+export async function checkISO(path: string, signal?: AbortSignal, uri = ''): Promise<string> {
   const answer = await requestAPI<{ errors: Record<string, string> }>('vmspec', {
     method: 'POST',
-    body: JSON.stringify({ iso: path }),
+    body: JSON.stringify(uri ? { iso: path, uri } : { iso: path }),
     signal
   });
   return answer.errors?.iso ?? '';

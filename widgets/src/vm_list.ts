@@ -9,11 +9,22 @@
 
 import { requestAPI } from './api';
 import { onEvent } from './events';
-import { VM } from './vm_row';
+import { VM, vmKey } from './vm_row';
+
+/** A configured libvirt host as the server lists it (`GET vms`'s hosts, the events). */
+export interface Host {
+  uri: string;
+  alias?: string;
+  remote?: boolean;
+  state: 'up' | 'down' | string;
+  reason?: string;
+}
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export class LiveVMList {
   vms: VM[] = [];
+  /** every configured host, in the server's order (the first is where new VMs go) */
+  hosts: Host[] = [];
   /** false until the first snapshot or list arrived */
   ready = false;
   private stops: (() => void)[] = [];
@@ -38,7 +49,16 @@ export class LiveVMList {
     on('snapshot', msg => {
       this.seq++; // a list fetched before the snapshot is older than it
       this.vms = sorted(msg.vms ?? []);
+      if (Array.isArray(msg.hosts)) {
+        this.hosts = msg.hosts;
+      }
       this.ready = true;
+    });
+    on('host', msg => {
+      const known = this.hosts.some(h => h.uri === msg.uri);
+      this.hosts = known
+        ? this.hosts.map(h => (h.uri === msg.uri ? { ...h, ...msg } : h))
+        : [...this.hosts, msg];
     });
     on('vm', msg => this.patch(msg, { state: msg.state }));
     on('thumbnail', msg => this.patch(msg, { thumbnail_version: msg.version }));
@@ -58,9 +78,12 @@ export class LiveVMList {
     const mine = ++this.seq;
     const since = this.events;
     try {
-      const list = await requestAPI<{ vms: VM[] }>('vms', { signal });
+      const list = await requestAPI<{ vms: VM[]; hosts?: Host[] }>('vms', { signal });
       if (mine !== this.seq) {
         return;
+      }
+      if (list.hosts) {
+        this.hosts = list.hosts;
       }
       const now = new Map(this.vms.map(v => [key(v), v]));
       const newer = (k: string): boolean => (this.touched.get(k) ?? 0) > since;
@@ -97,7 +120,7 @@ export class LiveVMList {
 }
 
 function key(v: { name?: string; uri?: string }): string {
-  return v.name ?? '';
+  return vmKey({ name: v.name ?? '', uri: v.uri });
 }
 
 function same(v: VM, msg: any): boolean {
@@ -105,5 +128,5 @@ function same(v: VM, msg: any): boolean {
 }
 
 function sorted(vms: VM[]): VM[] {
-  return [...vms].sort((a, b) => a.name.localeCompare(b.name));
+  return [...vms].sort((a, b) => a.name.localeCompare(b.name) || (a.uri ?? '').localeCompare(b.uri ?? ''));
 }

@@ -14,8 +14,11 @@ import {
   paintRowState,
   Row,
   RUNNING,
-  VM
+  uriQuery,
+  VM,
+  vmKey
 } from './vm_row';
+import { HostHeads } from './vm_host_heads';
 import { LiveVMList } from './vm_list';
 import { newFormToggle } from './vm_new_form';
 import { paintPreview, whileOnScreen } from './vm_preview';
@@ -44,7 +47,7 @@ export interface VMManagerModel {
 /** What the list shows of each VM (a change of these is worth telling the kernel). */
 function signature(vms: VM[]): string {
   return JSON.stringify(
-    vms.map(v => [v.name, v.state, v.os_id, v.memory, v.vcpus, v.preview, v.disks?.map(d => d.path)])
+    vms.map(v => [v.name, v.uri, v.state, v.os_id, v.memory, v.vcpus, v.preview, v.disks?.map(d => d.path)])
   );
 }
 
@@ -99,20 +102,22 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     }
     paintRowState(row, vm);
     void paintPreview(row, vm, signal);
+    const key = vmKey(vm);
     if (ACTIVE.has(vm.state)) {
-      void stats.fill(vm.name, signal);
+      void stats.fill(vm.name, signal, vm.uri);
     } else {
-      stats.forget(vm.name);
+      stats.forget(key);
     }
-    paintStats(row.stats, ACTIVE.has(vm.state) ? stats.samples(vm.name) : []);
+    paintStats(row.stats, ACTIVE.has(vm.state) ? stats.samples(key) : []);
   };
-  const stats = new StatsFeed(name => {
-    const row = rows.get(name);
-    const vm = current.find(v => v.name === name);
+  const stats = new StatsFeed(key => {
+    const row = rows.get(key);
+    const vm = current.find(v => vmKey(v) === key);
     if (row && vm && ACTIVE.has(vm.state)) {
-      paintStats(row.stats, stats.samples(name));
+      paintStats(row.stats, stats.samples(key));
     }
   });
+  const heads = new HostHeads();
 
   const draw = (): void => {
     const vms = current;
@@ -129,26 +134,45 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     }
     count.textContent = vms.length ? `${vms.length}` : '';
     const seen = new Set<string>();
-    for (const vm of vms) {
-      seen.add(vm.name);
-      let row = rows.get(vm.name);
-      if (!row) {
-        row = makeRow(vm, action => void act(vm.name, action));
-        rows.set(vm.name, row);
+    // several hosts: grouped under a heading each, in the configured order
+    const groups = heads.groups(vmList.hosts, vms);
+    root.dataset.hosts = String(heads.count);
+    // each item moved only when it is out of place: a moved element loses the focus
+    let prev: Element | null = null;
+    const place = (item: Element): void => {
+      const want: ChildNode | null = prev ? prev.nextSibling : list.firstChild;
+      if (want !== item) {
+        list.insertBefore(item, want);
       }
-      paintRow(row, vm);
-      list.append(row.li); // keeps the server's order (by name); moves nothing that is in place
+      prev = item;
+    };
+    for (const { head, vms: mine } of groups) {
+      if (head) {
+        place(head);
+      }
+      for (const vm of mine) {
+        const key = vmKey(vm);
+        seen.add(key);
+        let row = rows.get(key);
+        if (!row) {
+          row = makeRow(vm, action => void act(key, action));
+          rows.set(key, row);
+        }
+        row.grouped = Boolean(head);
+        paintRow(row, vm);
+        place(row.li); // the server's order (by name)
+      }
     }
-    for (const [name, row] of rows) {
-      if (!seen.has(name) && !row.busy) {
+    for (const [key, row] of rows) {
+      if (!seen.has(key) && !row.busy) {
         row.closeConsole?.();
         row.details?.close();
-        stats.forget(name);
+        stats.forget(key);
         if (row.previewUrl) {
           URL.revokeObjectURL(row.previewUrl);
         }
         row.li.remove();
-        rows.delete(name);
+        rows.delete(key);
       }
     }
     drawStorage();
@@ -174,10 +198,10 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     if (!alive) {
       return;
     }
-    if (vms.vms.length !== current.length) {
+    if (vmList.vms.length !== current.length) {
       void loadStorage(); // a VM came or went: its disks did too
     }
-    current = vms.vms;
+    current = vmList.vms;
     // the kernel gets the list when what it shows changes
     const sig = signature(current);
     if (sig !== synced) {
@@ -189,14 +213,14 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     save();
     draw();
   };
-  const vms = new LiveVMList(show, error => {
+  const vmList = new LiveVMList(show, error => {
     model.set('status', 'error');
     model.set('error', `Cannot list the VMs: ${errorLine(error)}`);
     save();
     draw();
   });
   const reload = async (): Promise<void> => {
-    await vms.reload(signal);
+    await vmList.reload(signal);
     void loadStorage();
   };
 
@@ -214,9 +238,9 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   };
 
   // ------------------------------------------------------------ actions
-  const act = async (name: string, action: RowAction, confirmed = false): Promise<void> => {
-    const row = rows.get(name);
-    const vm = current.find(v => v.name === name);
+  const act = async (key: string, action: RowAction, confirmed = false): Promise<void> => {
+    const row = rows.get(key);
+    const vm = current.find(v => vmKey(v) === key);
     if (!row || !vm || (row.busy && !(row.busy === 'shutting down' && action === 'destroy'))) {
       return;
     }
@@ -233,6 +257,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
       toggleDetails(row, vm);
       return;
     }
+    const name = vm.name;
     if ((action === 'destroy' || action === 'reboot') && !confirmed) {
       confirmIn(row.confirm, {
         text: action === 'destroy'
@@ -241,14 +266,14 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
         accept: action === 'destroy' ? 'Force off' : 'Reboot',
         danger: action === 'destroy',
         returnFocus: row.buttons.get(action),
-        onAccept: () => void act(name, action, true)
+        onAccept: () => void act(key, action, true)
       });
       return;
     }
     const verb = ACTIONS.find(a => a.action === action) as (typeof ACTIONS)[number];
     const body = action === 'shutdown' ? { wait: true, timeout: 60 } : {};
     await run(row, vm, verb.doing, async () => {
-      await requestAPI(`vms/${encodeURIComponent(name)}/${action}`, {
+      await requestAPI(`vms/${encodeURIComponent(name)}/${action}${uriQuery(vm)}`, {
         method: 'POST',
         body: JSON.stringify(body)
       });
@@ -286,10 +311,10 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     delete row.li.dataset.busy;
     row.progress.textContent = ok ? message : '';
     row.error.textContent = ok ? '' : message;
-    model.set('last_action', { vm: vm.name, action, ok, message });
+    model.set('last_action', { vm: vm.name, uri: vm.uri ?? '', action, ok, message });
     save();
     await reload();
-    notice.textContent = rows.has(vm.name) ? '' : message;
+    notice.textContent = rows.has(vmKey(vm)) ? '' : message;
   };
 
   const askDelete = (row: Row, vm: VM): void => {
@@ -298,7 +323,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
       closeConsole(row);
       void run(row, vm, 'Deleting', async () => {
         const q = `disks=${disksToo ? 1 : 0}&force=${running ? 1 : 0}`;
-        const answer = await requestAPI<Deleted>(`vms/${encodeURIComponent(vm.name)}?${q}`, {
+        const answer = await requestAPI<Deleted>(`vms/${encodeURIComponent(vm.name)}?${q}${uriQuery(vm, '&')}`, {
           method: 'DELETE'
         });
         const kept = answer.kept_disks.map(k => `${k.path} (${k.reason})`);
@@ -318,7 +343,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
       row.detailsBox.replaceChildren();
       row.detailsBox.hidden = true;
     } else {
-      const now = (): VM => current.find(v => v.name === vm.name) ?? vm;
+      const now = (): VM => current.find(v => vmKey(v) === vmKey(vm)) ?? vm;
       row.details = makeDetails({
         vm: now,
         signal,
@@ -346,7 +371,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
       closeConsole(row);
     } else {
       const local = new LocalModel<ConsoleModel>({
-        vm: vm.name, scale: 'fit', status: '', width: 0, height: 0,
+        vm: vm.name, uri: vm.uri ?? '', scale: 'fit', status: '', width: 0, height: 0,
         audio: false, volume: 1, muted: false
       });
       row.consoleBox.hidden = false;
@@ -382,11 +407,11 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   model.on('msg:custom', onMessage);
   stats.start();
   draw();
-  vms.start();
+  vmList.start();
   // the uptime in each running row's line moves on
   const ticker = setInterval(() => {
     for (const vm of current) {
-      const row = rows.get(vm.name);
+      const row = rows.get(vmKey(vm));
       if (row && RUNNING.has(vm.state)) {
         paintRowState(row, vm);
       }
@@ -396,7 +421,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
 
   const stop = (): void => {
     alive = false;
-    vms.stop();
+    vmList.stop();
     stats.stop();
     clearInterval(ticker);
     stopWatching();

@@ -6,6 +6,7 @@
 
 import { requestAPI } from './api';
 import { onEvent } from './events';
+import { hostISOOptions } from './create_vm_hosts';
 import { checkISO, isoOptions, loadISOChoices } from './iso_choice';
 import { button, el, errorLine } from './vm_common';
 import { Panel, PanelCtx, vmPath } from './vm_panel';
@@ -72,7 +73,7 @@ export function mediaPanel(ctx: PanelCtx): Panel {
     }
     check.textContent = 'Checking…';
     try {
-      const problem = await checkISO(path, ctx.signal);
+      const problem = await checkISO(path, ctx.signal, remoteUri());
       if (mine !== seq) {
         return;
       }
@@ -110,8 +111,14 @@ export function mediaPanel(ctx: PanelCtx): Panel {
     }, 'insert');
   });
 
+  function remoteUri(): string {
+    const vm = ctx.vm();
+    return vm.host && vm.host !== 'local' && vm.uri ? vm.uri : '';
+  }
+
   const stopEvents = onEvent('media', msg => {
-    if (msg?.name === ctx.vm().name && msg.device) {
+    const vm = ctx.vm();
+    if (msg?.name === vm.name && (!vm.uri || !msg.uri || msg.uri === vm.uri) && msg.device) {
       // the event names the drive's alias (ua-/ide-...) or its target: keep both ways
       const t = (ctx.vm().media ?? []).find(m => msg.device === m.target || String(msg.device).endsWith(m.target));
       trays.set(t?.target ?? msg.device, msg.tray);
@@ -123,7 +130,10 @@ export function mediaPanel(ctx: PanelCtx): Panel {
     root,
     paint,
     open: () => {
-      void loadISOChoices(ctx.signal).then(c => list.replaceChildren(...isoOptions(c)));
+      // a remote VM boots what is in its host's pools: those are offered there
+      const uri = remoteUri();
+      void (uri ? hostISOOptions(uri, ctx.signal) : loadISOChoices(ctx.signal).then(isoOptions))
+        .then(options => list.replaceChildren(...options), () => list.replaceChildren());
     },
     close: () => {
       clearTimeout(timer);

@@ -2,7 +2,8 @@
 
 import type { RenderProps } from '@anywidget/types';
 
-import { CreateVMModel, renderCreateVM } from './create_vm';
+import { renderCreateVM } from './create_vm';
+import { CreateVMModel, newCreateModel } from './create_vm_model';
 import { LocalModel } from './vm_common';
 
 /** Wire *btn* to open and close the form in *box*; returns the cleanup. */
@@ -22,10 +23,7 @@ export function newFormToggle(
       close();
       return;
     }
-    const local = new LocalModel<CreateVMModel>({
-      iso: '', name: '', os: '', memory: '', cpus: '', disk: '', start: true,
-      status: 'editing', errors: {}, created: {}
-    });
+    const local = new LocalModel<CreateVMModel>(newCreateModel());
     box.hidden = false;
     btn.setAttribute('aria-expanded', 'true');
     closeForm = renderCreateVM(

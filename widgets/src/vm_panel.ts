@@ -4,7 +4,7 @@
  * (buttons greyed, elapsed time, one-line error, list refreshed after).
  */
 
-import { VM } from './vm_row';
+import { uriQuery, VM } from './vm_row';
 
 export interface PanelCtx {
   vm(): VM;
@@ -22,6 +22,7 @@ export interface Panel {
   close(): void;
 }
 
+/** `vms/NAME{rest}?uri=URI`: the VM on its own host (*rest* may carry a query). */
 export function vmPath(vm: VM, rest = ''): string {
-  return `vms/${encodeURIComponent(vm.name)}${rest}`;
+  return `vms/${encodeURIComponent(vm.name)}${rest}${uriQuery(vm, rest.includes('?') ? '&' : '?')}`;
 }

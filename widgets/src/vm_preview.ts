@@ -1,7 +1,7 @@
 /** A manager row's thumbnail of the VM's screen (`GET vms/NAME/thumbnail`). */
 
 import { requestBlob } from './vm_common';
-import { ACTIVE, Row, VM } from './vm_row';
+import { ACTIVE, Row, uriQuery, VM } from './vm_row';
 
 /** The VM's thumbnail: live while it runs, its last screen once stopped. */
 export async function paintPreview(row: Row, vm: VM, signal?: AbortSignal): Promise<void> {
@@ -18,7 +18,7 @@ export async function paintPreview(row: Row, vm: VM, signal?: AbortSignal): Prom
     return;
   }
   try {
-    const blob = await requestBlob(`vms/${encodeURIComponent(vm.name)}/thumbnail`, signal);
+    const blob = await requestBlob(`vms/${encodeURIComponent(vm.name)}/thumbnail${uriQuery(vm)}`, signal);
     if (row.previewUrl) {
       URL.revokeObjectURL(row.previewUrl);
     }

@@ -39,6 +39,19 @@ export interface VM {
   forwards?: { proto: string; host_addr: string; host_port: number; guest_port: number }[];
 }
 
+/**
+ * One VM among every host's: its host's URI and its name. Two hosts may each
+ * have a VM called "web"; rows, stats and requests keep them apart by this.
+ */
+export function vmKey(vm: { name: string; uri?: string }): string {
+  return vm.uri ? `${vm.uri}\u001f${vm.name}` : vm.name;
+}
+
+/** `?uri=URI` (or `&uri=` after *sep*) naming the VM record's host; '' when unknown. */
+export function uriQuery(vm: { uri?: string }, sep = '?'): string {
+  return vm.uri ? `${sep}uri=${encodeURIComponent(vm.uri)}` : '';
+}
+
 /** Shared folders and port forwards, short ("share data · 8080→80"); '' when none. */
 function reach(vm: VM): string {
   const parts = (vm.shares ?? []).map((s) => `share ${s.tag}${s.readonly ? ' (ro)' : ''}`);
@@ -176,11 +189,14 @@ export interface Row {
   upSince: number;
   /** the record's uptime upSince was computed from */
   upKey?: number | null;
+  /** listed under its host's heading (the line need not say "on HOST") */
+  grouped?: boolean;
 }
 
 export function makeRow(vm: VM, onAction: (action: RowAction) => void): Row {
   const li = el('li', 'ks-vmm-vm');
   li.dataset.name = vm.name;
+  li.dataset.uri = vm.uri ?? '';
   li.setAttribute('aria-label', vm.name);
   const thumb = el('img', 'ks-vmm-thumb');
   thumb.alt = `Screen of ${vm.name}`;
@@ -200,7 +216,7 @@ export function makeRow(vm: VM, onAction: (action: RowAction) => void): Row {
     buttons.set(a.action, b);
     bar.append(b);
   }
-  const tab = openInTabButton(vm.name);
+  const tab = openInTabButton(vm.name, vm.uri);
   if (tab) {
     buttons.get('console')?.after(tab);
   }
@@ -236,7 +252,7 @@ export const OPEN_CONSOLE_EVENT = 'kernelswitch:open-console';
  * kernelswitch extension runs (it marks the page): a widget has no handle on
  * the app, so it asks with a DOM event.
  */
-function openInTabButton(name: string): HTMLButtonElement | null {
+function openInTabButton(name: string, uri?: string): HTMLButtonElement | null {
   if (document.body.dataset.ksShell !== 'true') {
     return null;
   }
@@ -244,7 +260,7 @@ function openInTabButton(name: string): HTMLButtonElement | null {
   b.dataset.action = 'tab';
   b.setAttribute('aria-label', `Open the console of ${name} in a tab`);
   b.addEventListener('click', () => {
-    document.dispatchEvent(new CustomEvent(OPEN_CONSOLE_EVENT, { detail: { name } }));
+    document.dispatchEvent(new CustomEvent(OPEN_CONSOLE_EVENT, { detail: { name, uri } }));
   });
   return b;
 }
@@ -255,7 +271,7 @@ export function paintRowState(row: Row, vm: VM): void {
   const label = STATE_LABEL[vm.state] ?? vm.state;
   row.meta.textContent = [
     label,
-    ...(vm.host && vm.host !== 'local' ? [`on ${vm.host}`] : []),
+    ...(vm.host && vm.host !== 'local' && !row.grouped ? [`on ${vm.host}`] : []),
     vm.os_name || osLabel(vm.os_id),
     vm.memory ? `${humanSize(vm.memory)} memory` : 'memory ?',
     `${vm.vcpus ?? '?'} vCPU${vm.vcpus === 1 ? '' : 's'}`,

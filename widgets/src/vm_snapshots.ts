@@ -87,13 +87,14 @@ export function snapshotsPanel(ctx: PanelCtx): Panel {
       const cell = el('td', 'ks-vmm-rowButtons');
       const revert = button('Revert…', 'ks-vmw-btn ks-vmm-snapRevert', `Bring ${ctx.vm().name} back to ${s.name}`);
       const del = button('Delete…', 'ks-vmw-btn ks-vmm-snapDelete', `Delete snapshot ${s.name}`);
-      const path = vmPath(ctx.vm(), `/snapshots/${encodeURIComponent(s.name)}`);
+      const snap = `/snapshots/${encodeURIComponent(s.name)}`;
+      const path = vmPath(ctx.vm(), snap);
       revert.addEventListener('click', () => confirmIn(confirm, {
         text: `Revert ${ctx.vm().name} to snapshot “${s.name}” (${when(s.created)})? ` +
           `Its disks${s.state === 'running' ? ', memory and running state' : ' and power state'} ` +
           'go back to that moment; changes since are lost unless you take a snapshot first.',
         accept: 'Revert', danger: true, returnFocus: revert,
-        onAccept: () => act('Reverting', 'revert', () => requestAPI(`${path}/revert`, { method: 'POST', body: '{}' }),
+        onAccept: () => act('Reverting', 'revert', () => requestAPI(vmPath(ctx.vm(), `${snap}/revert`), { method: 'POST', body: '{}' }),
           `Reverted to ${s.name}.`)
       }));
       del.addEventListener('click', () => confirmIn(confirm, {

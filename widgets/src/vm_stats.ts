@@ -11,6 +11,7 @@ import { requestAPI } from './api';
 import { onEvent, setStatsWatched } from './events';
 import { drawSpark, makeSpark, Spark } from './sparkline';
 import { el, humanSize } from './vm_common';
+import { uriQuery, vmKey } from './vm_row';
 
 export interface Sample {
   t: number;
@@ -26,27 +27,17 @@ export interface Sample {
 /** Samples kept and drawn per VM: one minute. */
 export const SLOTS = 60;
 
-/**
- * A VM's place in the history: its host's URI and its name (two hosts may
- * each have a VM of that name). A caller without the URI (an older row) finds
- * the first VM of that name.
- */
-function vmKey(name: string, uri?: string): string {
-  return uri ? `${uri}\u001f${name}` : name;
-}
-
 export class StatsFeed {
   private history = new Map<string, Sample[]>();
   private stopEvents: (() => void) | null = null;
   private asked = new Set<string>();
 
-  /** *changed* is told which VM has new samples. */
-  constructor(private readonly changed: (name: string, uri?: string) => void) {}
+  constructor(private readonly changed: (name: string) => void) {}
 
   start(): void {
     this.stopEvents = onEvent('stats', msg => {
       if (msg?.name && msg.sample) {
-        this.push(msg.name, msg.uri, [msg.sample as Sample]);
+        this.push(vmKey(msg), [msg.sample as Sample]);
       }
     });
   }
@@ -56,44 +47,37 @@ export class StatsFeed {
     setStatsWatched(this, on);
   }
 
-  /** A running VM's graphs are on screen: fill them from the server's history once. */
+  /**
+   * A running VM's graphs are on screen: fill them from the server's history once.
+   * Graphs are kept by {@link vmKey} (host and name); the name alone when no uri.
+   */
   async fill(name: string, signal?: AbortSignal, uri?: string): Promise<void> {
-    const key = this.keyOf(name, uri);
+    const vm = { name, uri };
+    const key = vmKey(vm);
     if (this.asked.has(key)) {
       return;
     }
     this.asked.add(key);
-    const where = uri ? `&uri=${encodeURIComponent(uri)}` : '';
     try {
-      const answer = await requestAPI<{ samples: Sample[]; uri?: string }>(
-        `vms/${encodeURIComponent(name)}/stats?seconds=${SLOTS}${where}`, { signal });
-      const full = vmKey(name, uri ?? answer.uri);
-      const have = this.history.get(full) ?? [];
+      const answer = await requestAPI<{ samples: Sample[] }>(
+        `vms/${encodeURIComponent(name)}/stats?seconds=${SLOTS}${uriQuery(vm, '&')}`, { signal });
+      const have = this.history.get(key) ?? [];
       const first = have.length ? have[0].t : Infinity;
-      this.history.set(full, [...answer.samples.filter(s => s.t < first), ...have].slice(-SLOTS));
-      this.changed(name, uri ?? answer.uri);
+      this.history.set(key, [...answer.samples.filter(s => s.t < first), ...have].slice(-SLOTS));
+      this.changed(key);
     } catch {
       this.asked.delete(key); // not running yet, or gone: the pushed samples still come
     }
   }
 
   /** A VM stopped or went away: its graphs start empty next time. */
-  forget(name: string, uri?: string): void {
-    const gone = (key: string): boolean =>
-      uri || name.includes('\u001f')
-        ? key === vmKey(name, uri)
-        : key === name || key.endsWith(`\u001f${name}`);
-    for (const set of [this.history, this.asked]) {
-      for (const key of [...set.keys()]) {
-        if (gone(key)) {
-          set.delete(key);
-        }
-      }
-    }
+  forget(name: string): void {
+    this.history.delete(name);
+    this.asked.delete(name);
   }
 
-  samples(name: string, uri?: string): Sample[] {
-    return this.history.get(this.keyOf(name, uri)) ?? [];
+  samples(name: string): Sample[] {
+    return this.history.get(name) ?? [];
   }
 
   stop(): void {
@@ -102,28 +86,11 @@ export class StatsFeed {
     this.stopEvents = null;
   }
 
-  /**
-   * The key of VM *name* on *uri*; without a URI, *name* may be a key itself
-   * (`URI\u001fNAME`), else the first VM so named.
-   */
-  private keyOf(name: string, uri?: string): string {
-    if (uri || this.history.has(name) || name.includes('\u001f')) {
-      return vmKey(name, uri);
-    }
-    for (const key of this.history.keys()) {
-      if (key.endsWith(`\u001f${name}`)) {
-        return key;
-      }
-    }
-    return name;
-  }
-
-  private push(name: string, uri: string | undefined, samples: Sample[]): void {
-    const key = vmKey(name, uri);
-    const have = this.history.get(key) ?? [];
+  private push(name: string, samples: Sample[]): void {
+    const have = this.history.get(name) ?? [];
     have.push(...samples);
-    this.history.set(key, have.slice(-SLOTS));
-    this.changed(name, uri);
+    this.history.set(name, have.slice(-SLOTS));
+    this.changed(name);
   }
 }
 

@@ -130,9 +130,14 @@ def find_pool_iso(conn: Any, wanted: str) -> str | None:
 
 
 def upload_iso(
-    storage: Storage, local: str | os.PathLike[str], progress: Callable[[str], None] | None = None
+    storage: Storage,
+    local: str | os.PathLike[str],
+    progress: Callable[[str], None] | None = None,
+    sent_bytes: Callable[[int, int], None] | None = None,
 ) -> str:
-    """Copy local ISO *local* into *storage*'s pool; returns its path on the host."""
+    """Copy local ISO *local* into *storage*'s pool; returns its path on the host.
+
+    *sent_bytes* ``(sent, total)`` is told after every chunk (an upload job's bar)."""
     libvirt = libvirt_module()
     say = progress or (lambda _m: None)
     src = Path(local)
@@ -168,6 +173,8 @@ def upload_iso(
                         n_sent = stream.send(bytes(view))
                         view = view[n_sent:]
                     sent += len(chunk)
+                    if sent_bytes is not None:
+                        sent_bytes(sent, size)
                     if sent >= next_say:
                         say(f"uploading {src.name}: {sent * 100 // max(size, 1)}%")
                         next_say += step

@@ -1,0 +1,266 @@
+"""The VM manager and the create form with a remote host beside the local one, in
+real Chromium against a real JupyterLab (and a real sshd + the remote user's daemon).
+
+Two VMs share one name, one per host: the manager groups them under their
+host's heading and every action, thumbnail and console goes to the VM of its
+row (``?uri=`` on each request and on the console websocket). The create form
+offers a host picker: the remote host's pool ISOs, shares refused there with
+the reason and checked as typed here, and a server ISO uploaded with a
+progress line before the VM is made on that host.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser.conftest import CHROMIUM_ARGS, LABEXTENSION
+from support.jupyter import RunningServer, jupyter_server
+from support.notebooks import open_notebook, write_notebook
+
+from .sshhost import SSHHost
+
+LOCAL = "qemu:///session"
+GUEST = {"os": "alpinelinux3.17", "memory": "256M", "disk": "1G", "cpus": 1}
+#: ``page.evaluate`` it: every text the form's progress line shows, in window.__ksProgress
+WATCH_PROGRESS = """
+window.__ksProgress = [];
+const line = document.querySelector('.ks-vmm-form .ks-cvm-progress');
+new MutationObserver(() => window.__ksProgress.push(line.textContent))
+  .observe(line, {subtree: true, childList: true, characterData: true});
+"""
+
+
+@pytest.fixture(scope="module")
+def twins(ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One name, two shut-off VMs: one on each host (the local one removed after)."""
+    from vm.conftest import unique_name
+
+    from kernelswitch._paths import testos_dir
+    from kernelswitch.vm.manager import VMManager
+
+    name = unique_name("twin")
+    iso = tmp_path_factory.mktemp("iso") / f"{name}.iso"
+    shutil.copy(testos_dir() / "testos-plain.iso", iso)
+    VMManager(ssh_host.uri()).create(name, str(iso), start=False, **GUEST)
+    local = VMManager(LOCAL)
+    local.create(name, str(testos_dir() / "testos-plain.iso"), start=False, **GUEST)
+    try:
+        yield name
+    finally:
+        local.delete(name, disks=True, force=True)
+
+
+@pytest.fixture(scope="module")
+def lab3(ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[tuple[RunningServer, Path]]:  # fmt: skip
+    base = tmp_path_factory.mktemp("lab-hosts")
+    root = base / "root"
+    root.mkdir()
+    labext = base / "labextensions"
+    labext.mkdir()
+    (labext / "kernelswitch").symlink_to(LABEXTENSION, target_is_directory=True)
+    config = base / "config"
+    config.mkdir()
+    (config / "jupyter_server_config.json").write_text(json.dumps({
+        "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
+        "LabApp": {"extra_labextensions_path": [str(labext)], "news_url": None},
+        "KernelSwitchApp": {"libvirt_uris": [LOCAL, ssh_host.uri()],
+                            "ssh_known_hosts": str(ssh_host.known_hosts),
+                            "env_roots": [str(root)], "env_depth": 1},
+    }))  # fmt: skip
+    notification = (base / "settings" / "@jupyterlab" / "apputils-extension"
+                    / "notification.jupyterlab-settings")  # fmt: skip
+    notification.parent.mkdir(parents=True)
+    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    env = {
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),
+    }
+    with jupyter_server(root, app="lab", env=env, timeout=120) as server:
+        yield server, root
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    import os
+
+    from kernelswitch._paths import cache_dir
+
+    folder = Path(os.environ.get("KERNELSWITCH_SCREENSHOTS_DIR") or cache_dir() / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def share_dir() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="ks-share-"))
+    folder.chmod(0o755)  # the hypervisor's user may read it
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _about(name: str, url: str) -> bool:
+    return bool(re.search(rf"/kernelswitch/api/vms/{re.escape(name)}(/|\?|$)", url))
+
+
+def test_manager_groups_by_host_and_each_row_acts_on_its_own_host(
+    lab3: tuple[RunningServer, Path], ssh_host: SSHHost, twins: str, shots: Path,
+    share_dir: Path, tmp_path: Path,
+) -> None:  # fmt: skip
+    from playwright.sync_api import expect, sync_playwright
+
+    lab, root = lab3
+    alias = f"ksremote@127.0.0.1:{ssh_host.port}"
+    write_notebook(root / "hosts.ipynb", "%load_ext kernelswitch\nm = %vm manager\nm")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page: Any = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            page.set_default_timeout(60_000)
+            urls: list[str] = []
+            page.on("request", lambda r: urls.append(r.url))
+            sockets: list[str] = []
+            page.on("websocket", lambda ws: sockets.append(ws.url))
+            notebook = open_notebook(page, lab, f"ks-hosts-{secrets.token_hex(4)}", "hosts.ipynb")
+            cell = notebook.locator(".jp-CodeCell").first
+            cell.locator(".jp-InputArea-editor").click()
+            page.keyboard.press("Shift+Enter")
+            manager = cell.locator(".ks-vmm")
+            expect(manager).to_have_attribute("data-state", "ready", timeout=60_000)
+
+            # one heading per host, in the configured order; the twins under each
+            heads = manager.locator(".ks-vmm-host")
+            expect(heads).to_have_count(2)
+            expect(heads.nth(0)).to_have_text("local (this machine)")
+            expect(heads.nth(1)).to_have_text(alias)
+            expect(heads.nth(1)).to_have_attribute("title", ssh_host.uri())
+            there = manager.locator(f'.ks-vmm-vm[data-name="{twins}"][data-uri="{ssh_host.uri()}"]')
+            here = manager.locator(f'.ks-vmm-vm[data-name="{twins}"][data-uri="{LOCAL}"]')
+            expect(there.locator(".ks-vmm-meta")).not_to_contain_text(alias)  # its heading says
+            expect(here).to_have_attribute("data-state", "shutoff")
+
+            # Start on the remote row starts the remote twin only
+            there.locator(".ks-vmm-start").click()
+            expect(there).to_have_attribute("data-state", "running", timeout=90_000)
+            expect(here).to_have_attribute("data-state", "shutoff")
+            there.locator(".ks-vmm-console").click()
+            screen = there.locator(".ks-console")
+            expect(screen).to_have_attribute("data-state", "connected", timeout=60_000)
+            there.scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "hosts-manager-remote-console.png"))
+            there.locator(".ks-vmm-console").click()  # hide it
+            there.locator(".ks-vmm-destroy").click()
+            there.locator(".ks-vmm-confirm button", has_text="Force off").click()
+            expect(there).to_have_attribute("data-state", "shutoff", timeout=60_000)
+            expect(here).to_have_attribute("data-state", "shutoff")
+
+            consoles = [u for u in sockets if _about(twins, u)]
+            assert consoles and all(f"uri={_q(ssh_host.uri())}" in u for u in consoles), sockets
+            # (the VM sidebar's own thumbnail fetches are the sidebar's business, not this page's)
+            mine = [u for u in urls
+                    if _about(twins, u) and not u.split("?")[0].endswith("/thumbnail")]
+            assert len(mine) >= 3 and all(f"uri={_q(ssh_host.uri())}" in u for u in mine), mine
+            # its Disc tab offers the ISOs in its host's pools (what a remote QEMU can read)
+            there.locator(".ks-vmm-act.ks-vmm-details").click()
+            there.locator('.ks-vmm-dtab[data-tab="disc"]').click()
+            picks = there.locator(".ks-vmm-media datalist option")
+            expect(picks.filter(has_text="on the host")).not_to_have_count(0)
+            there.locator(".ks-vmm-iso").fill(f"{twins}.iso")
+            expect(there.locator(".ks-vmm-isoCheck")).to_have_text(
+                "The hypervisor can read this ISO.")
+            there.locator(".ks-vmm-act.ks-vmm-details").click()
+            manager.scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "hosts-manager.png"))
+
+            _create_on_the_remote_host(page, manager, ssh_host, alias, twins, shots,
+                                       share_dir, tmp_path)  # fmt: skip
+        finally:
+            browser.close()
+
+
+def _q(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")
+
+
+def _create_on_the_remote_host(
+    page: Any, manager: Any, ssh_host: SSHHost, alias: str, twins: str, shots: Path,
+    share_dir: Path, tmp_path: Path,
+) -> None:  # fmt: skip
+    from playwright.sync_api import expect
+    from vm.conftest import unique_name
+
+    from kernelswitch._paths import testos_dir
+    from kernelswitch.vm.manager import VMManager
+
+    manager.locator(".ks-vmm-new").click()
+    form = manager.locator(".ks-vmm-form .ks-cvm")
+    host = form.locator(".ks-cvm-row-host select")
+    expect(host).to_be_visible()
+    expect(host.locator("option")).to_have_count(2)
+    expect(host).to_have_value(LOCAL)
+
+    # here: shares are checked as typed, by the server's own check
+    form.locator(".ks-cvm-sharesAdd").click()
+    share = form.locator(".ks-cvm-shareInput").first
+    expect(share).to_be_focused()
+    share.fill("/no/such/folder")
+    expect(form.locator(".ks-cvm-shareError").first).to_contain_text("does not exist")
+    expect(share).to_have_attribute("aria-invalid", "true")
+    share.fill(f"{share_dir}:data")
+    expect(share).to_have_attribute("aria-invalid", "false")
+    expect(form.locator(".ks-cvm-sharesNote")).to_contain_text("mount -t virtiofs")
+    form.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "hosts-form-shares.png"))
+
+    # there: its ISOs, and shares refused with the reason
+    host.select_option(ssh_host.uri())
+    expect(form).to_have_attribute("data-host", ssh_host.uri())
+    expect(form.locator(".ks-cvm-sharesNote")).to_contain_text("do not apply on a remote host")
+    expect(form.locator(".ks-cvm-shareError").first).to_contain_text(
+        "do not apply on a remote host")
+    expect(form.locator(".ks-cvm-sharesAdd")).to_be_disabled()
+    options = form.locator("datalist option")
+    expect(options.filter(has_text="on the host")).not_to_have_count(0)
+    assert form.locator(f'datalist option[value$="/{twins}.iso"]').count() == 1
+    form.locator(".ks-cvm-shareRemove").first.click()
+    expect(form.locator(".ks-cvm-shareInput")).to_have_count(0)
+
+    # a server ISO: uploaded into the host's pool with progress, then the VM made there
+    name = unique_name("upform")
+    iso = Path(tempfile.mkdtemp(prefix="ks-upform-")) / f"{name}.iso"
+    try:
+        shutil.copy(testos_dir() / "testos-plain.iso", iso)
+        form.locator(".ks-cvm-iso").fill(str(iso))
+        form.locator(".ks-cvm-os").fill("alpinelinux3.17")
+        form.locator(".ks-cvm-name").fill(name)
+        form.locator(".ks-cvm-memory").fill("256M")
+        form.locator(".ks-cvm-cpus").fill("1")
+        form.locator(".ks-cvm-disk").fill("1G")
+        form.locator(".ks-cvm-start").uncheck()
+        expect(form.locator(".ks-cvm-hint-iso")).to_contain_text(f"made on {alias}")
+        expect(form.locator(".ks-cvm-error-os")).to_have_text("")
+        page.screenshot(path=str(shots / "hosts-form-remote.png"))
+        page.evaluate(WATCH_PROGRESS)
+        form.locator(".ks-cvm-create").click()
+        expect(form.locator(".ks-cvm-result")).to_contain_text(f"Created VM {name} (shutoff)",
+                                                              timeout=120_000)  # fmt: skip
+        said = page.evaluate("window.__ksProgress")
+        assert any(s.startswith(f"Uploading {iso.name} to {alias}: ") for s in said), said
+        made = VMManager(ssh_host.uri()).info(name)
+        assert made["media"][0]["path"].endswith(f"/{iso.name}")  # the host's copy
+        row = manager.locator(f'.ks-vmm-vm[data-name="{name}"]')
+        expect(row).to_have_attribute("data-uri", ssh_host.uri())
+    finally:
+        shutil.rmtree(iso.parent, ignore_errors=True)
