@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -225,6 +226,9 @@ def test_console_tab_from_the_palette(
     # closing the tab closes its websocket
     live = [ws for ws in sockets[before:] if not ws.is_closed()]
     assert live, "the restored tab has no console websocket"
+    uri = _row(page, name).get_attribute("data-uri") or ""
+    where = f"uri={quote(uri, safe='')}"
+    assert all(where in ws.url for ws in sockets), "a console websocket without its host"
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=name).locator(
         ".lm-TabBar-tabCloseIcon"
     ).click()
