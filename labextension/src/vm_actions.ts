@@ -16,8 +16,14 @@ import type { IVMRecord } from './vm_store';
 export type Verb = 'start' | 'shutdown' | 'destroy' | 'reboot' | 'suspend' | 'resume';
 export const VERBS: readonly Verb[] = ['start', 'shutdown', 'reboot', 'suspend', 'resume', 'destroy'];
 
+/** What the shell offers: the widgets' actions, and the serial terminal tab. */
+export type ShellAction = Action | 'serial';
+
 /** Labels as virt-manager words them (the widgets' own list, so cell and shell agree). */
-export function label(action: Action): string {
+export function label(action: ShellAction): string {
+  if (action === 'serial') {
+    return 'Serial terminal';
+  }
   return ACTIONS.find(a => a.action === action)?.label.replace('…', '') ?? action;
 }
 
@@ -26,16 +32,30 @@ export function doing(action: Action): string {
 }
 
 /** '' when *action* fits *vm*'s state now, else why not. */
-export function whyNot(action: Action, vm: IVMRecord | undefined): string {
-  return vm ? allowed(action, vm.state) : 'no such VM';
+export function whyNot(action: ShellAction, vm: IVMRecord | undefined): string {
+  if (!vm) {
+    return 'no such VM';
+  }
+  // the serial port is there while the VM runs, as its screen is
+  return allowed(action === 'serial' ? 'console' : action, vm.state);
 }
 
-/** VMs a person may be running an action on right now (per VM; the sidebar shows it). */
+/** VMs a person may be running an action on right now (per host and name; the sidebar shows it). */
 const busy = new Map<string, string>();
 const listeners = new Set<() => void>();
 
-export function busyWith(name: string): string {
-  return busy.get(name) ?? '';
+/** Who a VM is: its host's URI and its name (two hosts may have a VM so named). */
+export interface IVMRef {
+  name: string;
+  uri: string;
+}
+
+function refKey(vm: IVMRef): string {
+  return `${vm.uri}\u0000${vm.name}`;
+}
+
+export function busyWith(vm: IVMRef): string {
+  return busy.get(refKey(vm)) ?? '';
 }
 
 export function onBusyChange(cb: () => void): () => void {
@@ -43,26 +63,31 @@ export function onBusyChange(cb: () => void): () => void {
   return () => listeners.delete(cb);
 }
 
-function setBusy(name: string, what: string): void {
+function setBusy(vm: IVMRef, what: string): void {
   if (what) {
-    busy.set(name, what);
+    busy.set(refKey(vm), what);
   } else {
-    busy.delete(name);
+    busy.delete(refKey(vm));
   }
   listeners.forEach(cb => cb());
 }
 
-async function withBusy(name: string, what: string, work: () => Promise<void>): Promise<boolean> {
-  setBusy(name, what);
+async function withBusy(vm: IVMRef, what: string, work: () => Promise<void>): Promise<boolean> {
+  setBusy(vm, what);
   try {
     await work();
     return true;
   } catch (error) {
-    Notification.error(`${what} ${name} failed: ${(error as Error).message}`, { autoClose: 8000 });
+    Notification.error(`${what} ${vm.name} failed: ${(error as Error).message}`, { autoClose: 8000 });
     return false;
   } finally {
-    setBusy(name, '');
+    setBusy(vm, '');
   }
+}
+
+/** `?uri=` of a VM's host, for every call about it. */
+export function where(vm: IVMRef): string {
+  return `uri=${encodeURIComponent(vm.uri)}`;
 }
 
 /** Run *verb* on the VM; force off asks first. Resolves false when refused or cancelled. */
@@ -82,10 +107,9 @@ export async function runVerb(verb: Verb, vm: IVMRecord): Promise<boolean> {
   // a shutdown answers once the guest was asked (its end arrives as an event),
   // so the sidebar never waits on a guest that ignores the power button
   const body = verb === 'shutdown' ? { wait: false } : {};
-  return withBusy(vm.name, doing(verb), async () => {
+  return withBusy(vm, doing(verb), async () => {
     // ?uri=: the same name may be on several hosts
-    const where = `uri=${encodeURIComponent(vm.uri)}`;
-    await requestAPI(`vms/${encodeURIComponent(vm.name)}/${verb}?${where}`, {
+    await requestAPI(`vms/${encodeURIComponent(vm.name)}/${verb}?${where(vm)}`, {
       method: 'POST',
       body: JSON.stringify(body)
     });
@@ -136,10 +160,8 @@ export async function deleteVM(vm: IVMRecord): Promise<boolean> {
   if (!answer.button.accept) {
     return false;
   }
-  const q =
-    `disks=${check.checked ? 1 : 0}&force=${running ? 1 : 0}` +
-    `&uri=${encodeURIComponent(vm.uri)}`;
-  return withBusy(vm.name, 'Deleting', async () => {
+  const q = `disks=${check.checked ? 1 : 0}&force=${running ? 1 : 0}&${where(vm)}`;
+  return withBusy(vm, 'Deleting', async () => {
     await requestAPI(`vms/${encodeURIComponent(vm.name)}?${q}`, { method: 'DELETE' });
   });
 }

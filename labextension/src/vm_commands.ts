@@ -1,7 +1,8 @@
 /**
  * Every VM action is a JupyterLab command, so the palette, the sidebar's
  * buttons, its right-click menu and the launcher share one definition
- * (JupyterLab's own extensions work this way). A command takes `{name}`; from
+ * (JupyterLab's own extensions work this way). A command takes `{name, uri?}`
+ * (the URI names the VM's host: two hosts may each have a VM so named); from
  * a right-click it finds the VM under the pointer; from the palette, without
  * a name, it asks which VM (only those whose state allows the action).
  * No default keyboard shortcuts: a console owns the keys.
@@ -11,14 +12,14 @@ import { JupyterFrontEnd } from '@jupyterlab/application';
 import { InputDialog } from '@jupyterlab/apputils';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import {
-  deleteIcon, LabIcon, pauseIcon, refreshIcon, runIcon, stopIcon
+  deleteIcon, LabIcon, pauseIcon, refreshIcon, runIcon, stopIcon, terminalIcon
 } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { STATE_LABEL } from '../../widgets/lib/shell';
-import type { Action } from '../../widgets/lib/shell';
-import { busyWith, deleteVM, label, runVerb, Verb, VERBS, whyNot } from './vm_actions';
+import { busyWith, deleteVM, label, runVerb, ShellAction, Verb, VERBS, whyNot } from './vm_actions';
 import { powerIcon, vmIcon } from './vm_icons';
+import { hostLabel } from './vm_store';
 import type { IVMRecord, VMStore } from './vm_store';
 
 export namespace CommandIDs {
@@ -29,7 +30,8 @@ export namespace CommandIDs {
   export const resume = 'kernelswitch:vm-resume';
   export const destroy = 'kernelswitch:vm-destroy';
   export const remove = 'kernelswitch:vm-delete';
-  export const console = 'kernelswitch:vm-open-console';
+  export const console = 'kernelswitch:open-console';
+  export const serial = 'kernelswitch:open-serial';
   export const create = 'kernelswitch:vm-new';
 }
 
@@ -45,6 +47,7 @@ export const VERB_COMMANDS: Record<Verb, string> = {
 /** Right-click menu of a sidebar row, top to bottom. */
 export const MENU: string[] = [
   CommandIDs.console,
+  CommandIDs.serial,
   CommandIDs.start,
   CommandIDs.resume,
   CommandIDs.suspend,
@@ -57,7 +60,7 @@ export const MENU: string[] = [
 /** The selector of the rows the menu belongs to (vm_sidebar.ts sets `data-ks-vm`). */
 export const ROW_SELECTOR = '.ks-VMSidebar-vm';
 
-const CAPTIONS: Record<Action, string> = {
+const CAPTIONS: Record<ShellAction, string> = {
   start: 'Start the VM',
   shutdown: "Ask the guest to shut down (the ACPI power button)",
   reboot: 'Reboot the guest (ACPI)',
@@ -65,13 +68,20 @@ const CAPTIONS: Record<Action, string> = {
   resume: 'Let a paused VM run again',
   destroy: 'Stop the VM at once, like pulling the plug (asks first)',
   console: "Show the VM's screen in a tab",
+  serial: "Open the VM's serial port in a terminal tab",
   delete: 'Delete the VM (asks first, and whether to keep its disks)'
 };
 
 /** Opens the main-area tabs (vm_plugin.ts); a command returns the tab (launcher, restorer). */
 export interface IConsoleOpener {
-  open(name: string): Widget;
+  open(name: string, uri?: string): Widget;
+  openSerial(name: string, uri?: string): Widget;
   create(): Widget;
+}
+
+/** `{name, uri}` of a VM record: what every command about it is given. */
+export function vmArgs(vm: { name: string; uri: string }): { name: string; uri: string } {
+  return { name: vm.name, uri: vm.uri };
 }
 
 export function addCommands(app: JupyterFrontEnd, store: VMStore, tabs: IConsoleOpener): void {
@@ -80,19 +90,19 @@ export function addCommands(app: JupyterFrontEnd, store: VMStore, tabs: IConsole
   /** The VM a command is about: its argument, else the row under the right-click. */
   const target = (args: ReadonlyPartialJSONObject): IVMRecord | undefined => {
     // the palette names no VM: it asks (an old right-click must not decide)
-    const name =
-      typeof args.name === 'string'
-        ? args.name
-        : args.isPalette
-          ? undefined
-          : app.contextMenuHitTest(node => node.matches?.(ROW_SELECTOR))?.dataset.ksVm;
-    return name ? store.get(name) : undefined;
+    if (typeof args.name === 'string') {
+      return store.get(args.name, typeof args.uri === 'string' ? args.uri : undefined);
+    }
+    const row = args.isPalette ? undefined : app.contextMenuHitTest(node => node.matches?.(ROW_SELECTOR));
+    const name = row?.dataset.ksVm;
+    return name ? store.get(name, row?.dataset.uri) : undefined;
   };
 
   /** Which VM, asked in a dialog (the palette): only those the action fits. */
-  const choose = async (action: Action): Promise<IVMRecord | undefined> => {
+  const choose = async (action: ShellAction): Promise<IVMRecord | undefined> => {
     const fits = store.list().filter(vm => !whyNot(action, vm));
-    const verb = action === 'console' ? 'Open the console of' : label(action);
+    const verb =
+      action === 'console' ? 'Open the console of' : action === 'serial' ? 'Open the serial terminal of' : label(action);
     if (!fits.length) {
       await InputDialog.getItem({
         title: `${verb}: no VM fits`,
@@ -101,11 +111,15 @@ export function addCommands(app: JupyterFrontEnd, store: VMStore, tabs: IConsole
       });
       return undefined;
     }
-    const names = fits.map(vm => `${vm.name} (${STATE_LABEL[vm.state] ?? vm.state})`);
+    // with several hosts, each VM says where it is
+    const several = new Set(store.list().map(vm => vm.uri)).size > 1;
+    const names = fits.map(
+      vm => `${vm.name} (${STATE_LABEL[vm.state] ?? vm.state}${several ? `, ${hostLabel(vm.uri)}` : ''})`
+    );
     const answer = await InputDialog.getItem({
       title: `${verb} which VM?`,
       items: names,
-      okLabel: action === 'console' ? 'Open' : label(action)
+      okLabel: action === 'console' || action === 'serial' ? 'Open' : label(action)
     });
     if (!answer.button.accept || answer.value === null) {
       return undefined;
@@ -115,7 +129,7 @@ export function addCommands(app: JupyterFrontEnd, store: VMStore, tabs: IConsole
 
   const vmCommand = (
     id: string,
-    action: Action,
+    action: ShellAction,
     run: (vm: IVMRecord) => Promise<unknown> | Widget | void,
     extra: { icon?: LabIcon; paletteLabel: string }
   ): void => {
@@ -133,7 +147,8 @@ export function addCommands(app: JupyterFrontEnd, store: VMStore, tabs: IConsole
           // the palette asks which VM: enabled if any fits
           return store.list().some(v => !whyNot(action, v));
         }
-        return !whyNot(action, vm) && (!busyWith(vm.name) || action === 'destroy' || action === 'console');
+        const opens = action === 'console' || action === 'serial';
+        return !whyNot(action, vm) && (!busyWith(vm) || action === 'destroy' || opens);
       },
       isVisible: args => {
         // the right-click menu lists what fits the VM's state, as the buttons do
@@ -141,10 +156,11 @@ export function addCommands(app: JupyterFrontEnd, store: VMStore, tabs: IConsole
         return !vm || typeof args.name === 'string' || !whyNot(action, vm);
       },
       execute: async args => {
-        if (action === 'console' && typeof args.name === 'string') {
+        if ((action === 'console' || action === 'serial') && typeof args.name === 'string') {
           // by name, even before the VM list arrived (the layout restorer runs
           // this at page load): the tab learns the state when it comes
-          return tabs.open(args.name);
+          const uri = typeof args.uri === 'string' ? args.uri : target(args)?.uri;
+          return action === 'console' ? tabs.open(args.name, uri) : tabs.openSerial(args.name, uri);
         }
         const vm = target(args) ?? (typeof args.name === 'string' ? undefined : await choose(action));
         if (vm) {
@@ -180,9 +196,13 @@ export function addCommands(app: JupyterFrontEnd, store: VMStore, tabs: IConsole
     icon: deleteIcon,
     paletteLabel: 'Delete VM…'
   });
-  vmCommand(CommandIDs.console, 'console', vm => tabs.open(vm.name), {
+  vmCommand(CommandIDs.console, 'console', vm => tabs.open(vm.name, vm.uri), {
     icon: vmIcon,
     paletteLabel: 'Open VM console…'
+  });
+  vmCommand(CommandIDs.serial, 'serial', vm => tabs.openSerial(vm.name, vm.uri), {
+    icon: terminalIcon,
+    paletteLabel: 'Open VM serial terminal…'
   });
 
   commands.addCommand(CommandIDs.create, {

@@ -14,7 +14,7 @@ import { addCommands, CommandIDs, MENU, ROW_SELECTOR, VERB_COMMANDS } from './vm
 import { vmIcon } from './vm_icons';
 import { VMSidebar } from './vm_sidebar';
 import { VMStore } from './vm_store';
-import { ConsoleTab, CreateVMTab } from './vm_tabs';
+import { ConsoleTab, CreateVMTab, SerialTab } from './vm_tabs';
 
 const SIDEBAR_ID = 'kernelswitch-vms';
 const PALETTE_CATEGORY = 'Virtual machines';
@@ -32,22 +32,31 @@ export const vmPlugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const store = new VMStore();
     const consoles = new WidgetTracker<ConsoleTab>({ namespace: 'kernelswitch-console' });
+    const serials = new WidgetTracker<SerialTab>({ namespace: 'kernelswitch-serial' });
     const forms = new WidgetTracker<CreateVMTab>({ namespace: 'kernelswitch-new-vm' });
 
+    /** The tab of VM *name* on *uri* in *tracker*, brought forward, or a new one. */
+    const openTab = <T extends ConsoleTab | SerialTab>(
+      tracker: WidgetTracker<T>, make: (name: string, uri: string) => T, name: string, uri?: string
+    ): T => {
+      const host = uri || store.get(name)?.uri || '';
+      const open = tracker.find(w => w.vmName === name && (!w.uri || !host || w.uri === host));
+      if (open) {
+        app.shell.activateById(open.id);
+        return open;
+      }
+      const tab = make(name, host);
+      tab.setState(store.get(name, host || undefined)?.state ?? '');
+      void tracker.add(tab);
+      app.shell.add(tab, 'main');
+      app.shell.activateById(tab.id);
+      return tab;
+    };
     const tabs = {
-      open: (name: string): ConsoleTab => {
-        const open = consoles.find(w => w.vmName === name);
-        if (open) {
-          app.shell.activateById(open.id);
-          return open;
-        }
-        const tab = new ConsoleTab(name);
-        tab.setState(store.get(name)?.state ?? '');
-        void consoles.add(tab);
-        app.shell.add(tab, 'main');
-        app.shell.activateById(tab.id);
-        return tab;
-      },
+      open: (name: string, uri?: string): ConsoleTab =>
+        openTab(consoles, (n, u) => new ConsoleTab(n, u), name, uri),
+      openSerial: (name: string, uri?: string): SerialTab =>
+        openTab(serials, (n, u) => new SerialTab(n, u), name, uri),
       create: (): CreateVMTab => {
         const open = forms.currentWidget;
         if (open && !open.isDisposed) {
@@ -57,7 +66,7 @@ export const vmPlugin: JupyterFrontEndPlugin<void> = {
         // once made and started, its console is where a person goes next
         const form = new CreateVMTab(vm => {
           if (vm.state === 'running') {
-            tabs.open(vm.name);
+            tabs.open(vm.name, (vm as { uri?: string }).uri);
           }
         });
         void forms.add(form);
@@ -68,10 +77,12 @@ export const vmPlugin: JupyterFrontEndPlugin<void> = {
     };
     // titles follow the VM's state; a VM deleted elsewhere leaves its tab saying so
     store.changed.connect(() => {
-      consoles.forEach(tab => {
-        const vm = store.get(tab.vmName);
-        tab.setState(vm ? vm.state : store.status === 'live' && tab.state ? 'deleted' : tab.state);
-      });
+      for (const tracker of [consoles, serials] as WidgetTracker<ConsoleTab | SerialTab>[]) {
+        tracker.forEach(tab => {
+          const vm = store.get(tab.vmName, tab.uri || undefined);
+          tab.setState(vm ? vm.state : store.status === 'live' && tab.state ? 'deleted' : tab.state);
+        });
+      }
     });
 
     addCommands(app, store, tabs);
@@ -79,7 +90,8 @@ export const vmPlugin: JupyterFrontEndPlugin<void> = {
       app.contextMenu.addItem({ command: id, selector: ROW_SELECTOR, rank: 10 + rank });
     }
     if (palette) {
-      for (const id of [CommandIDs.console, CommandIDs.create, ...Object.values(VERB_COMMANDS), CommandIDs.remove]) {
+      const ids = [CommandIDs.console, CommandIDs.serial, CommandIDs.create, ...Object.values(VERB_COMMANDS), CommandIDs.remove];
+      for (const id of ids) {
         palette.addItem({ command: id, args: { isPalette: true }, category: PALETTE_CATEGORY });
       }
     }
@@ -95,19 +107,26 @@ export const vmPlugin: JupyterFrontEndPlugin<void> = {
 
     if (restorer) {
       restorer.add(sidebar, SIDEBAR_ID);
+      // both tabs come back on the same host (the URI is in their args)
       void restorer.restore(consoles, {
         command: CommandIDs.console,
-        args: tab => ({ name: tab.vmName }),
-        name: tab => tab.vmName
+        args: tab => ({ name: tab.vmName, uri: tab.uri }),
+        name: tab => tab.restoreName
+      });
+      void restorer.restore(serials, {
+        command: CommandIDs.serial,
+        args: tab => ({ name: tab.vmName, uri: tab.uri }),
+        name: tab => tab.restoreName
       });
       void restorer.restore(forms, { command: CommandIDs.create, name: () => 'new-vm' });
     }
 
     // "Open in tab" in the notebook's VM manager (it has no handle on the app)
     document.addEventListener(OPEN_CONSOLE_EVENT, event => {
-      const name = (event as CustomEvent<{ name?: string }>).detail?.name;
-      if (typeof name === 'string' && name) {
-        void app.commands.execute(CommandIDs.console, { name });
+      const detail = (event as CustomEvent<{ name?: string; uri?: string }>).detail;
+      if (typeof detail?.name === 'string' && detail.name) {
+        const uri = typeof detail.uri === 'string' && detail.uri ? { uri: detail.uri } : {};
+        void app.commands.execute(CommandIDs.console, { name: detail.name, ...uri });
       }
     });
     document.body.dataset.ksShell = 'true';

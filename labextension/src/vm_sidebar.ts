@@ -6,21 +6,27 @@
  * Double-click or Enter opens the console in a tab.
  *
  * Live from the VM store (events websocket): no polling. Thumbnails are
- * fetched when a `thumbnail` event says a new one exists; shut-off VMs show
- * their last screen dimmed.
+ * fetched when a `thumbnail` event says a new one exists (vm_sidebar_thumbs.ts); shut-off VMs show
+ * their last screen dimmed. A running VM's row has live graphs (CPU, memory,
+ * disk, network) from the events' `stats` messages (vm_sidebar_stats.ts).
+ * With several hosts (libvirt URIs), VMs are grouped under their host's name
+ * and a host that is down says why; every call about a VM names its host
+ * (`?uri=`, and `{name, uri}` to the commands).
  */
 
-import { URLExt } from '@jupyterlab/coreutils';
-import { ServerConnection } from '@jupyterlab/services';
-import { CommandToolbarButton, LabIcon, SidePanel, ellipsesIcon, pauseIcon, runIcon } from '@jupyterlab/ui-components';
+import {
+  CommandToolbarButton, LabIcon, SidePanel, ellipsesIcon, pauseIcon, runIcon, terminalIcon
+} from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
 import { Message } from '@lumino/messaging';
 import { Panel, Widget } from '@lumino/widgets';
 
-import { ACTIVE, STATE_LABEL, humanSize } from '../../widgets/lib/shell';
+import { STATE_LABEL, humanSize } from '../../widgets/lib/shell';
 import { busyWith, onBusyChange } from './vm_actions';
-import { CommandIDs } from './vm_commands';
+import { CommandIDs, vmArgs } from './vm_commands';
 import { powerIcon, vmIcon } from './vm_icons';
+import { SidebarStats } from './vm_sidebar_stats';
+import { paintThumb, ThumbRow } from './vm_sidebar_thumbs';
 import { hostLabel } from './vm_store';
 import type { IThumbnail, IVMRecord, VMStore } from './vm_store';
 
@@ -32,12 +38,14 @@ import type { IThumbnail, IVMRecord, VMStore } from './vm_store';
 const BUTTONS: Record<string, [string, string, LabIcon, boolean][]> = {
   running: [
     [CommandIDs.console, 'Console', vmIcon, true],
+    [CommandIDs.serial, 'Serial terminal', terminalIcon, false],
     [CommandIDs.suspend, 'Pause', pauseIcon, false],
     [CommandIDs.shutdown, 'Shut down', powerIcon, false]
   ],
   paused: [
     [CommandIDs.console, 'Console', vmIcon, true],
-    [CommandIDs.resume, 'Resume', runIcon, true]
+    [CommandIDs.resume, 'Resume', runIcon, true],
+    [CommandIDs.serial, 'Serial terminal', terminalIcon, false]
   ],
   shutoff: [[CommandIDs.start, 'Start', runIcon, true]]
 };
@@ -49,10 +57,7 @@ function memory(bytes: number | null): string {
   return bytes ? humanSize(bytes).replace(/([KMGT])$/, ' $1iB') : 'memory ?';
 }
 
-interface IRow {
-  li: HTMLLIElement;
-  img: HTMLImageElement;
-  placeholder: HTMLElement;
+interface IRow extends ThumbRow {
   name: HTMLElement;
   os: HTMLElement;
   meta: HTMLElement;
@@ -60,8 +65,6 @@ interface IRow {
   actions: HTMLElement;
   busy: HTMLElement;
   sig: string;
-  thumbKey: string;
-  thumbUrl: string;
 }
 
 export class VMSidebar extends SidePanel {
@@ -69,6 +72,7 @@ export class VMSidebar extends SidePanel {
   private _note = document.createElement('div');
   private _hosts = document.createElement('div');
   private _rows = new Map<string, IRow>();
+  private _stats = new SidebarStats();
   private _stopBusy: () => void;
 
   constructor(
@@ -108,6 +112,7 @@ export class VMSidebar extends SidePanel {
       return;
     }
     this._stopBusy();
+    this._stats.dispose();
     this._store.changed.disconnect(this._render, this);
     this._store.thumbnail.disconnect(this._onThumbnail, this);
     for (const row of this._rows.values()) {
@@ -122,22 +127,28 @@ export class VMSidebar extends SidePanel {
   // layout attaches it already visible: no show message then)
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
-    this._onVisible(this.isVisible);
+    this._setVisible(this.isVisible);
   }
 
   protected onBeforeDetach(msg: Message): void {
-    this._onVisible(false);
+    this._setVisible(false);
     super.onBeforeDetach(msg);
   }
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    this._onVisible(true);
+    this._setVisible(true);
   }
 
   protected onAfterHide(msg: Message): void {
     super.onAfterHide(msg);
-    this._onVisible(false);
+    this._setVisible(false);
+  }
+
+  // thumbnails and stats are taken by the server only while some list shows them
+  private _setVisible(visible: boolean): void {
+    this._onVisible(visible);
+    this._stats.setVisible(visible);
   }
 
   private _render(): void {
@@ -189,6 +200,7 @@ export class VMSidebar extends SidePanel {
         if (row.thumbUrl) {
           URL.revokeObjectURL(row.thumbUrl);
         }
+        this._stats.drop({ name: row.li.dataset.ksVm ?? '', uri: row.li.dataset.uri ?? '' });
         this._rows.delete(key);
       }
     }
@@ -231,8 +243,8 @@ export class VMSidebar extends SidePanel {
     const busy = document.createElement('div');
     busy.className = 'ks-VMSidebar-busy';
     busy.setAttribute('aria-live', 'polite');
-    li.append(thumb, info, actions, busy);
-    const open = (): void => void this._commands.execute(CommandIDs.console, { name: vm.name });
+    li.append(thumb, info, this._stats.make(vm), actions, busy);
+    const open = (): void => void this._commands.execute(CommandIDs.console, vmArgs(vm));
     thumb.title = `Open the console of ${vm.name}`;
     thumb.addEventListener('click', open); // as in GNOME Boxes: the screen opens it
     li.addEventListener('dblclick', e => {
@@ -249,7 +261,7 @@ export class VMSidebar extends SidePanel {
   }
 
   private _paint(row: IRow, vm: IVMRecord): void {
-    const busy = busyWith(vm.name);
+    const busy = busyWith(vm);
     const sig = JSON.stringify([vm.state, vm.os_name, vm.os_id, vm.memory, vm.vcpus, busy]);
     if (sig !== row.sig) {
       row.sig = sig;
@@ -270,7 +282,8 @@ export class VMSidebar extends SidePanel {
       row.li.setAttribute('aria-busy', String(Boolean(busy)));
       this._paintActions(row, vm, Boolean(busy));
     }
-    void this._paintThumb(row, vm);
+    this._stats.update(vm);
+    void paintThumb(row, vm);
   }
 
   private _paintActions(row: IRow, vm: IVMRecord, busy: boolean): void {
@@ -307,11 +320,12 @@ export class VMSidebar extends SidePanel {
       b.append(t);
     }
     if (id) {
+      const args = vmArgs(vm);
       b.dataset.command = id;
-      b.title = `${this._commands.caption(id, { name: vm.name }) || text}`;
+      b.title = `${this._commands.caption(id, args) || text}`;
       b.setAttribute('aria-label', `${text} ${vm.name}`);
-      b.disabled = busy || !this._commands.isEnabled(id, { name: vm.name });
-      b.addEventListener('click', () => void this._commands.execute(id, { name: vm.name }));
+      b.disabled = busy || !this._commands.isEnabled(id, args);
+      b.addEventListener('click', () => void this._commands.execute(id, args));
     }
     return b;
   }
@@ -319,75 +333,9 @@ export class VMSidebar extends SidePanel {
   // ------------------------------------------------------------ thumbnails
   private _onThumbnail(_: VMStore, t: IThumbnail): void {
     const row = this._rows.get(`${t.uri}\u0000${t.name}`);
-    const vm = this._store.get(t.name);
+    const vm = this._store.get(t.name, t.uri);
     if (row && vm) {
-      void this._paintThumb(row, vm);
-    }
-  }
-
-  /**
-   * A VM that runs shows its newest thumbnail (the server takes them while a
-   * VM sidebar is visible); one that does not, the last screen it showed.
-   */
-  private async _paintThumb(row: IRow, vm: IVMRecord): Promise<void> {
-    const version = vm.thumbnail_version ?? 0;
-    if (ACTIVE.has(vm.state) && version > 0) {
-      await this._fetchThumb(row, vm.name, 'thumbnail', `thumb:${version}`);
-    } else if (!ACTIVE.has(vm.state) && version > 0) {
-      // the newer of its last console frame and its last screenshot
-      await this._fetchThumb(row, vm.name, 'thumbnail', `off:${version}:${vm.preview_path ?? ''}`);
-    } else if (!ACTIVE.has(vm.state) && vm.preview) {
-      await this._fetchThumb(row, vm.name, 'preview', `preview:${vm.preview_path ?? ''}`);
-    } else if (row.thumbKey && !(ACTIVE.has(vm.state) && row.thumbKey.startsWith('thumb:'))) {
-      row.thumbKey = '';
-      row.img.hidden = true;
-      row.placeholder.hidden = false;
-      delete row.li.dataset.thumb;
-    }
-  }
-
-  private async _fetchThumb(row: IRow, name: string, what: string, key: string): Promise<void> {
-    if (row.thumbKey === key) {
-      return;
-    }
-    row.thumbKey = key;
-    const settings = ServerConnection.makeSettings();
-    const url = URLExt.join(settings.baseUrl, 'kernelswitch', 'api', 'vms', encodeURIComponent(name), what);
-    try {
-      const response = await ServerConnection.makeRequest(url, { cache: 'no-cache' }, settings);
-      if (!response.ok) {
-        return; // none yet: the placeholder stays
-      }
-      const blob = await response.blob();
-      if (row.thumbKey !== key) {
-        return; // a newer one is on its way
-      }
-      // decoded before it is shown: the old picture stays until the new one
-      // can be drawn (no blank flash, and the <img> always has its pixels)
-      const blobUrl = URL.createObjectURL(blob);
-      const next = new Image();
-      next.src = blobUrl;
-      try {
-        await next.decode();
-      } catch {
-        URL.revokeObjectURL(blobUrl);
-        return; // not a picture (the VM went away meanwhile): keep the old one
-      }
-      if (row.thumbKey !== key) {
-        URL.revokeObjectURL(blobUrl);
-        return;
-      }
-      const old = row.thumbUrl;
-      row.thumbUrl = blobUrl;
-      row.img.src = blobUrl;
-      if (old) {
-        URL.revokeObjectURL(old);
-      }
-      row.img.hidden = false;
-      row.placeholder.hidden = true;
-      row.li.dataset.thumb = key;
-    } catch {
-      // the server went away: the events reconnect and bring a snapshot
+      void paintThumb(row, vm);
     }
   }
 }

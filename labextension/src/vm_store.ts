@@ -127,8 +127,14 @@ export class VMStore {
     return [...this._hosts.values()];
   }
 
-  /** The VM called *name* (the REST API finds a VM by name on the first URI that has it). */
-  get(name: string): IVMRecord | undefined {
+  /**
+   * The VM called *name* on *uri*; without a URI (an older restored tab, a
+   * palette argument), the first VM so named, as the REST API finds it.
+   */
+  get(name: string, uri?: string): IVMRecord | undefined {
+    if (uri) {
+      return this._vms.get(key(uri, name));
+    }
     return this.list().find(vm => vm.name === name);
   }
 }

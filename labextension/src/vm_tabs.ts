@@ -1,29 +1,36 @@
 /**
- * VM views in JupyterLab's main area: a console tab per VM and the create-VM
- * form. Both mount the notebook widgets' own views (widgets/src, built into
+ * VM views in JupyterLab's main area: a console tab and a serial terminal tab
+ * per VM, and the create-VM form. All mount the notebook widgets' own views (widgets/src, built into
  * widgets/lib/shell.js) on a model kept in the page: no kernel, one code path.
  */
 
+import { terminalIcon } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { mountConsole, mountCreateVM, STATE_LABEL } from '../../widgets/lib/shell';
-import type { MountedConsole, VMInfo } from '../../widgets/lib/shell';
+import { mountConsole, mountCreateVM, mountSerial, STATE_LABEL } from '../../widgets/lib/shell';
+import type { MountedConsole, MountedSerial, VMInfo } from '../../widgets/lib/shell';
 import { vmIcon } from './vm_icons';
 
-/** The live console of one VM; closing the tab closes its websocket. */
-export class ConsoleTab extends Widget {
-  private _console: MountedConsole | null = null;
+/**
+ * A tab about one VM (its console, its serial terminal): named by host and
+ * name, titled with the VM's state (from the events), gone for good when
+ * closed (a plain Widget would only be detached).
+ */
+abstract class VMTab extends Widget {
   private _state = '';
 
-  constructor(readonly vmName: string) {
+  constructor(
+    readonly vmName: string,
+    readonly uri: string,
+    private _what: string
+  ) {
     super();
-    this.id = `kernelswitch-console-${encodeURIComponent(vmName)}`;
-    this.addClass('ks-ConsoleTab');
-    this.title.icon = vmIcon;
+    // the host is part of the id: two hosts may each have a VM so named
+    this.id = `kernelswitch-${_what}-${encodeURIComponent(vmName)}${uri ? `-${encodeURIComponent(uri)}` : ''}`;
     this.title.closable = true;
-    this.title.className = 'ks-ConsoleTab-title';
     this.node.dataset.vm = vmName;
+    this.node.dataset.uri = uri;
     this.setState('');
   }
 
@@ -31,8 +38,11 @@ export class ConsoleTab extends Widget {
   setState(state: string): void {
     this._state = state;
     const label = state === 'deleted' ? 'Deleted' : (STATE_LABEL[state] ?? state);
-    this.title.label = label ? `${this.vmName} — ${label}` : this.vmName;
-    this.title.caption = `Console of VM ${this.vmName}${label ? ` (${label.toLowerCase()})` : ''}`;
+    const what = this._what === 'serial' ? ' serial' : '';
+    this.title.label = label ? `${this.vmName}${what} — ${label}` : `${this.vmName}${what}`;
+    this.title.caption =
+      `${this._what === 'serial' ? 'Serial terminal' : 'Console'} of VM ${this.vmName}` +
+      `${label ? ` (${label.toLowerCase()})` : ''}${this.uri ? ` on ${this.uri}` : ''}`;
     this.node.dataset.state = state;
   }
 
@@ -40,10 +50,33 @@ export class ConsoleTab extends Widget {
     return this._state;
   }
 
+  /** The key the layout restorer keeps it under. */
+  get restoreName(): string {
+    return this.uri ? `${this.vmName}@${this.uri}` : this.vmName;
+  }
+
+  protected onCloseRequest(msg: Message): void {
+    super.onCloseRequest(msg);
+    this.dispose();
+  }
+}
+
+/** The live console of one VM; closing the tab closes its websocket. */
+export class ConsoleTab extends VMTab {
+  private _console: MountedConsole | null = null;
+
+  constructor(vmName: string, uri = '') {
+    super(vmName, uri, 'console');
+    this.addClass('ks-ConsoleTab');
+    this.title.icon = vmIcon;
+    this.title.className = 'ks-ConsoleTab-title';
+  }
+
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
     if (!this._console) {
-      this._console = mountConsole(this.node, { name: this.vmName, fill: true });
+      // `uri` names the host of the console's websocket and preview calls
+      this._console = mountConsole(this.node, { name: this.vmName, uri: this.uri || undefined, fill: true });
     }
   }
 
@@ -52,18 +85,45 @@ export class ConsoleTab extends Widget {
     this._console?.focus();
   }
 
-  // a closed tab is gone for good (a plain Widget would only be detached)
-  protected onCloseRequest(msg: Message): void {
-    super.onCloseRequest(msg);
-    this.dispose();
-  }
-
   dispose(): void {
     if (this.isDisposed) {
       return;
     }
     this._console?.dispose();
     this._console = null;
+    super.dispose();
+  }
+}
+
+/** The serial terminal of one VM (xterm.js); closing the tab closes its websocket. */
+export class SerialTab extends VMTab {
+  private _serial: MountedSerial | null = null;
+
+  constructor(vmName: string, uri = '') {
+    super(vmName, uri, 'serial');
+    this.addClass('ks-SerialTab');
+    this.title.icon = terminalIcon;
+    this.title.className = 'ks-SerialTab-title';
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    if (!this._serial) {
+      this._serial = mountSerial(this.node, { name: this.vmName, uri: this.uri || undefined, fill: true });
+    }
+  }
+
+  protected onActivateRequest(msg: Message): void {
+    super.onActivateRequest(msg);
+    this._serial?.focus();
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._serial?.dispose();
+    this._serial = null;
     super.dispose();
   }
 }

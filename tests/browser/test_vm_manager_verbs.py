@@ -24,6 +24,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from support.jupyter import RunningServer
 from support.notebooks import open_notebook, write_notebook
+from support.sparkline import assert_line_visible
 
 pytestmark = pytest.mark.vm
 
@@ -211,6 +212,9 @@ def test_manager_does_every_verb(
     page.wait_for_timeout(3000)
     later = stats.locator('.ks-spark[data-kind="cpu"] polyline').get_attribute("points") or ""
     assert later != points and len(later.split()) >= 2
+    # and drawn where a person sees them, flat low lines included
+    for kind in ("cpu", "disk", "net"):
+        assert_line_visible(stats.locator(f'.ks-spark[data-kind="{kind}"]'))
 
     # ---------------------------------------------------------------- force off, reboot ask first
     row.locator(".ks-vmm-reboot").click()

@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -24,7 +25,9 @@ from support.console_vm import serial_text
 from support.docs_images import shoot
 from support.jupyter import RunningServer
 from support.keys import type_like_a_person
+from support.lab_shell import open_vm_sidebar, wait_saved
 from support.notebooks import open_notebook, write_notebook
+from support.sparkline import assert_line_visible
 
 pytestmark = pytest.mark.vm
 
@@ -56,31 +59,9 @@ def shell(browser: Any, lab: RunningServer) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    # a workspace of its own, new each run (a "reset" in the URL would also undo the reload)
-    page.goto(f"{lab.url}lab/workspaces/ks-vmshell-{secrets.token_hex(4)}?token={lab.token}")
-    tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="kernelswitch-vms"]')
-    expect(tab).to_be_visible(timeout=90_000)
-    tab.click()
-    expect(page.locator(".ks-VMSidebar")).to_be_visible()
-    expect(page.locator(".ks-VMSidebar")).to_have_attribute("data-status", "live", timeout=30_000)
+    open_vm_sidebar(page, lab, "ks-vmshell")
     yield page
     context.close()
-
-
-def _wait_saved(lab: RunningServer, page: Page, key: str) -> None:
-    """Until the page's workspace, as the server keeps it, holds *key* (the
-    layout restorer saves a moment after a change; a reload before that would
-    restore the older layout)."""
-    workspace = page.url.split("/lab/workspaces/")[1].split("?")[0].split("/")[0]
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        req = urllib.request.Request(f"{lab.url}lab/api/workspaces/{workspace}")
-        req.add_header("Authorization", f"token {lab.token}")
-        with urllib.request.urlopen(req, timeout=30) as r:
-            if key in json.loads(r.read()).get("data", {}):
-                return
-        time.sleep(0.2)
-    pytest.fail(f"the workspace {workspace} never saved {key}")
 
 
 def _row(page: Page, name: str) -> Any:
@@ -237,7 +218,7 @@ def test_console_tab_from_the_palette(
 
     # a reload restores the tab, connected again
     before = len(sockets)
-    _wait_saved(lab, page, f"kernelswitch-console:{name}")
+    wait_saved(lab, page, f"kernelswitch-console:{name}@")  # restored with its host
     page.reload()
     tab = page.locator(f'.ks-ConsoleTab[data-vm="{name}"]')
     expect(tab.locator(".ks-console")).to_have_attribute("data-state", "connected", timeout=90_000)
@@ -245,6 +226,9 @@ def test_console_tab_from_the_palette(
     # closing the tab closes its websocket
     live = [ws for ws in sockets[before:] if not ws.is_closed()]
     assert live, "the restored tab has no console websocket"
+    uri = _row(page, name).get_attribute("data-uri") or ""
+    where = f"uri={quote(uri, safe='')}"
+    assert all(where in ws.url for ws in sockets), "a console websocket without its host"
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=name).locator(
         ".lm-TabBar-tabCloseIcon"
     ).click()
@@ -363,6 +347,62 @@ def test_thumbnail_follows_the_screen(
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text=name).locator(
         ".lm-TabBar-tabCloseIcon"
     ).click()
+
+
+_POINTS = """spark => (spark.querySelector('polyline')?.getAttribute('points') || '')
+    .split(' ').filter(Boolean).length"""
+
+
+def test_sidebar_graphs_an_idle_vm_live(
+    shell: Page, lab: RunningServer, console_vm: dict[str, Any], shots_dir: Path
+) -> None:
+    """A running VM's row has CPU, memory, disk and network graphs at the
+    sidebar's default width, fed by the events websocket (no polling), and an
+    idle guest's flat lines are drawn where a person can see them."""
+    page, name = shell, console_vm["name"]
+    stats_calls: list[str] = []
+    page.on("request", lambda r: stats_calls.append(r.url) if "/stats" in r.url else None)
+    row = _row(page, name)
+    expect(row).to_have_attribute("data-state", "running", timeout=LIVE_MS)
+    stats = row.locator(".ks-VMSidebar-stats")
+    expect(stats).to_be_visible(timeout=30_000)
+    for kind, word in (("cpu", "CPU "), ("memory", "Memory"), ("disk", "Disk "), ("net", "Net ")):
+        label = stats.locator(f'.ks-spark[data-kind="{kind}"] .ks-spark-label')
+        expect(label).to_contain_text(word)
+    expect(stats.locator('.ks-spark[data-kind="disk"] polyline')).to_have_count(2)
+    expect(stats.locator('.ks-spark[data-kind="net"] polyline')).to_have_count(2)
+
+    # the graphs grow from pushed samples: at most the one history fill is asked for
+    cpu = stats.locator('.ks-spark[data-kind="cpu"]')
+    before = cpu.evaluate(_POINTS)
+    page.wait_for_function(
+        f"""() => {{ const s = document.querySelector(
+              '.ks-VMSidebar-vm[data-ks-vm="{name}"] .ks-spark[data-kind="cpu"]');
+              return s && ({_POINTS})(s) >= Math.min({before} + 3, 60); }}""",
+        timeout=30_000,
+    )
+    own = [u for u in stats_calls if f"/vms/{name}/stats" in u]
+    assert len(own) <= 1, f"the sidebar polls the stats: {own}"
+    assert all("uri=" in u for u in own), f"a stats call without its host: {own}"
+
+    # all of it in sight at 250 px: nothing past the sidebar's edge, labels whole
+    sidebar = page.locator(".ks-VMSidebar").bounding_box()
+    assert sidebar and sidebar["width"] <= 300
+    row.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots_dir / "vm-sidebar-stats.png"), clip={
+        "x": 0, "y": 0, "width": sidebar["x"] + sidebar["width"] + 4, "height": 560})  # fmt: skip
+    for spark in stats.locator(".ks-spark").all():
+        box = spark.bounding_box()
+        right = sidebar["x"] + sidebar["width"]
+        assert box and box["x"] >= sidebar["x"] and box["x"] + box["width"] <= right
+        assert box["width"] >= 80, f"a graph squeezed to {box['width']} px"
+    for kind in ("cpu", "memory"):
+        label = stats.locator(f'.ks-spark[data-kind="{kind}"] .ks-spark-label')
+        assert label.evaluate("e => e.scrollWidth <= e.clientWidth"), f"the {kind} label is cut"
+
+    # an idle guest: flat, low lines that are still clearly drawn
+    for kind in ("cpu", "disk", "net"):
+        assert_line_visible(stats.locator(f'.ks-spark[data-kind="{kind}"]'))
 
 
 def test_manager_widget_opens_a_console_tab(

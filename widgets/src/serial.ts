@@ -4,6 +4,7 @@ import xtermCss from '@xterm/xterm/css/xterm.css';
 
 import { pageConfig } from './api';
 import css from './serial.css';
+import { fitRows } from './serial_fit';
 
 /**
  * The VM serial terminal: xterm.js (the terminal JupyterLab itself uses) on the
@@ -15,6 +16,8 @@ import css from './serial.css';
  */
 export interface SerialModel {
   vm: string;
+  /** The VM's host (libvirt URI); '' or absent: the host that has that name. */
+  uri?: string;
   status: string;
 }
 
@@ -66,6 +69,7 @@ export function renderSerial({ model, el }: RenderProps<SerialModel>): () => voi
     theme: { background: '#000000', foreground: '#e0e0e0' }
   });
   term.open(box);
+  const unfit = fitRows(term, box);
   clear.addEventListener('click', () => term.clear());
 
   const setState = (state: string, message = ''): void => {
@@ -81,7 +85,14 @@ export function renderSerial({ model, el }: RenderProps<SerialModel>): () => voi
   const { baseUrl, token } = pageConfig();
   const vm = encodeURIComponent(model.get('vm'));
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const query = token ? `?token=${encodeURIComponent(token)}` : '';
+  const params = new URLSearchParams();
+  if (token) {
+    params.set('token', token);
+  }
+  if (model.get('uri')) {
+    params.set('uri', String(model.get('uri')));
+  }
+  const query = params.toString() ? `?${params}` : '';
   const url = `${proto}//${location.host}${baseUrl}kernelswitch/api/vms/${vm}/serial${query}`;
   let ws: WebSocket | null = null;
   let closed = false;
@@ -129,6 +140,7 @@ export function renderSerial({ model, el }: RenderProps<SerialModel>): () => voi
 
   return () => {
     closed = true;
+    unfit();
     input.dispose();
     ws?.close();
     term.dispose();

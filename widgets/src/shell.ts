@@ -1,6 +1,6 @@
 /**
  * What the JupyterLab extension (labextension/) takes from the widgets: the
- * console and create-VM views mounted without a kernel, and the VM vocabulary
+ * console, serial terminal and create-VM views mounted without a kernel, and the VM vocabulary
  * (which action fits which state, state labels, sizes), so a tab, the VM
  * sidebar and a notebook cell run one code path.
  *
@@ -11,6 +11,8 @@
 export { mountConsole } from './console_mount';
 export type { ConsoleOptions, MountedConsole } from './console_mount';
 export { mountCreateVM } from './create_vm';
+export { mountSerial } from './serial_mount';
+export type { MountedSerial, SerialOptions } from './serial_mount';
 export type { CreateOptions, VMInfo } from './create_vm';
 export { humanSize } from './vm_common';
 export { ACTIONS, ACTIVE, OPEN_CONSOLE_EVENT, RUNNING, STATE_LABEL, allowed } from './vm_row';

@@ -1,12 +1,23 @@
 /**
- * Small live graphs for the manager's rows, after virt-manager's list: an
- * inline SVG per quantity (one or two lines), JupyterLab's colours, the
- * latest value beside its label.
+ * Small live graphs for the manager's rows and the VM sidebar, after
+ * virt-manager's list: an inline SVG per quantity (one or two lines),
+ * JupyterLab's colours, the latest value beside its label.
+ *
+ * An idle VM's graphs are flat lines at or near zero, and they must still
+ * read as "drawn, and low" rather than "empty": the lines keep a margin above
+ * the bottom edge (never half-clipped, never lost in the box's border), have a
+ * stroke that does not thin out when the box is stretched, and a single sample
+ * is drawn as a short level line, not an invisible point. Time before the
+ * first sample is a dotted level line: a graph opened a second ago is young,
+ * not empty.
  */
 
 const NS = 'http://www.w3.org/2000/svg';
+/** viewBox units; the box is stretched to its CSS size (`preserveAspectRatio="none"`). */
 const W = 80;
 const H = 22;
+/** Room kept above and below the lines, in viewBox units (at least a stroke's width). */
+const PAD = 2.5;
 
 export interface Series {
   values: number[];
@@ -38,10 +49,16 @@ export function makeSpark(name: string, title: string): Spark {
   return { box, label, svg };
 }
 
+/** The y of *value* on a scale whose top is *top*: zero sits PAD above the bottom. */
+function yOf(value: number, top: number): number {
+  const v = Math.min(Math.max(value, 0), top);
+  return H - PAD - (v / top) * (H - 2 * PAD);
+}
+
 /**
  * Draw *series* scaled to *max* (at least the largest value, so a quiet line
- * stays at the bottom rather than filling the box), newest on the right, with
- * room for *slots* samples.
+ * stays low rather than filling the box), newest on the right, with room for
+ * *slots* samples.
  */
 export function drawSpark(s: Spark, text: string, series: Series[], max: number, slots: number): void {
   s.label.textContent = text;
@@ -54,10 +71,23 @@ export function drawSpark(s: Spark, text: string, series: Series[], max: number,
     if (!v.length) {
       continue;
     }
-    const start = W - (v.length - 1) * step;
-    const pts = v.map((y, i) => `${(start + i * step).toFixed(1)},${(H - 1 - (y / top) * (H - 2)).toFixed(1)}`);
+    // one sample is a short level line (a polyline of one point draws nothing)
+    const xs = v.length === 1 ? [W - Math.max(step, 4), W] : v.map((_, i) => W - (v.length - 1 - i) * step);
+    const ys = v.length === 1 ? [v[0], v[0]] : v;
+    const pts = xs.map((px, i) => `${px.toFixed(1)},${yOf(ys[i], top).toFixed(1)}`);
+    if (xs[0] > 0) {
+      // before the first sample (the page has not watched that long): a dotted
+      // level line, so a young graph does not look empty
+      const pad = document.createElementNS(NS, 'line');
+      pad.setAttribute('x1', '0');
+      pad.setAttribute('x2', xs[0].toFixed(1));
+      pad.setAttribute('y1', yOf(ys[0], top).toFixed(1));
+      pad.setAttribute('y2', yOf(ys[0], top).toFixed(1));
+      pad.setAttribute('class', `ks-spark-pad ${x.cls}`);
+      parts.push(pad);
+    }
     const area = document.createElementNS(NS, 'polygon');
-    area.setAttribute('points', `${start.toFixed(1)},${H} ${pts.join(' ')} ${W},${H}`);
+    area.setAttribute('points', `${xs[0].toFixed(1)},${H} ${pts.join(' ')} ${W},${H}`);
     area.setAttribute('class', `ks-spark-area ${x.cls}`);
     const line = document.createElementNS(NS, 'polyline');
     line.setAttribute('points', pts.join(' '));

@@ -42,6 +42,7 @@ from typing import Any, Protocol
 from ..connection import Connection
 from ..errors import VMStateError
 from ..events import EVENTS, VMEvent
+from ..hosts.refs import split_ref
 from .serial_stream import BACKLOG, ConsoleStream
 
 __all__ = ["BACKLOG", "IDLE_CLOSE", "SerialRegistry", "SerialSession", "SerialViewer"]
@@ -283,8 +284,9 @@ class SerialRegistry:
         s = self._sessions.get(name)
         if s is None or s._closed:
             loop = asyncio.get_running_loop()
+            # *name* may be a ref (``?uri=``): libvirt is asked for the plain name
             s = self._sessions[name] = SerialSession(
-                self._connection_for(name), name, loop, self.idle_close)
+                self._connection_for(name), split_ref(name)[0], loop, self.idle_close)
         return s
 
     async def close(self) -> None:
