@@ -14,7 +14,8 @@ Update message (little-endian)::
     encoding 2: per-tile palettes zlib'd as one stream (:mod:`.palette`), the default
     encoding 3: as 2, with copies between the rects and the data (:mod:`.shadow`):
       u16 ncopies, ncopies x (u16 x, u16 y, u16 w, u16 h, u16 src_y): before painting
-      the rects, copy rows src_y.. of columns x..x+w of the canvas to y.., in order
+      the rects, copy rows src_y.. of columns x..x+w of the canvas to y..; every copy
+      reads the canvas as it was before this message
 
 Audio message: ``u8 kind=2, u8 channels, u16 0, u32 rate`` then S16LE PCM.
 
@@ -156,13 +157,16 @@ def decode_copies(msg: bytes) -> list[Copy]:
 
 def apply_update(canvas: np.ndarray | None, msg: bytes) -> np.ndarray:
     """*canvas* (HxWx4) after the browser painted *msg* (a new black one when
-    the size changed), as console_decode.ts does it: copies in order, then rects."""
+    the size changed), as console_decode.ts does it: copies (from the canvas
+    before the message), then rects."""
     width, height, rects = decode_update(msg)
     if canvas is None or canvas.shape[:2] != (height, width):
         canvas = np.zeros((height, width, 4), np.uint8)
         canvas[..., 3] = 255
-    for x, y, w, h, sy in decode_copies(msg):
-        canvas[y : y + h, x : x + w] = canvas[sy : sy + h, x : x + w].copy()
+    copies = decode_copies(msg)
+    before = canvas.copy() if copies else canvas
+    for x, y, w, h, sy in copies:
+        canvas[y : y + h, x : x + w] = before[sy : sy + h, x : x + w]
     for (x, y, w, h), px in rects:
         canvas[y : y + h, x : x + w] = px
     return canvas

@@ -8,7 +8,7 @@ import numpy as np
 
 from kernelswitch.console import encoders
 from kernelswitch.console.framebuffer import Framebuffer
-from kernelswitch.console.shadow import Shadow, find_scroll, row_hashes
+from kernelswitch.console.shadow import Shadow
 
 W, H, CW, CH = 720, 400, 9, 16
 rng = np.random.default_rng(7)
@@ -50,7 +50,8 @@ def test_scrolling_text_costs_a_line_and_paints_the_same_pixels() -> None:
         msg = shadow.update(fb, [(0, 0, W, H)])
         assert msg and msg[1] == encoders.DATA_COPY
         copies = encoders.decode_copies(msg)
-        assert copies and all(sy - y == lines * CH for _x, y, _w, _h, sy in copies)
+        moved = sum(w * h for _x, y, w, h, sy in copies if sy - y == lines * CH)
+        assert moved >= 0.7 * sum(w * h for _x, _y, w, h, _sy in copies)  # mostly the scroll
         browser = encoders.apply_update(browser, msg)
         assert np.array_equal(browser, fb.pixels), f"update {n}"
         assert np.array_equal(shadow.fb.pixels, fb.pixels)
@@ -68,7 +69,7 @@ def test_scrolling_down_and_partial_regions() -> None:
         fb.pixels[row * CH : (row + 1) * CH] = text_line(70)
     shadow = Shadow()
     browser = encoders.apply_update(None, shadow.update(fb, [(0, 0, W, H)]) or b"")
-    for dy in (32, -48, 16, -16, 5, -7):
+    for dy in (32, -48, 16, -16, 5, -7):  # text moves by whole lines; 5, -7: sent as tiles
         px = fb.pixels
         lo, hi = 64, 336  # only this band scrolls; the status line stays
         band = px[lo:hi].copy()
@@ -79,7 +80,7 @@ def test_scrolling_down_and_partial_regions() -> None:
             px[lo - dy : hi] = band[: hi - lo + dy]
             px[lo : lo - dy] = np.concatenate([text_line(40)] * 3)[:-dy]
         msg = shadow.update(fb, [(0, lo, W, hi - lo)])
-        assert msg and encoders.decode_copies(msg), dy
+        assert msg and (encoders.decode_copies(msg) or dy % 16), dy
         browser = encoders.apply_update(browser, msg)
         assert np.array_equal(browser, fb.pixels), dy
 
@@ -113,14 +114,26 @@ def test_catch_up_sends_the_shadow_and_sizes_follow_the_screen() -> None:
     assert np.array_equal(late, fb.pixels)
 
 
-def test_find_scroll_ignores_blank_rows_and_noise() -> None:
-    blank = row_hashes(Framebuffer(W, H).pixels)
-    assert find_scroll(blank, blank.copy(), 0, H) == 0
+def test_text_faster_than_the_updates_reuses_its_repeated_columns() -> None:
+    """More than a screen scrolled by between two updates (no row survives),
+    but every line starts alike (``ls -l``): those tiles come from the old
+    screen's same columns."""
+    prefix = text_line(30)[:, : 30 * CW]
     fb = Framebuffer(W, H)
-    for row in range(H // CH):
-        fb.pixels[row * CH : (row + 1) * CH] = text_line(60)
-    text = row_hashes(fb.pixels)
-    assert find_scroll(text, row_hashes(np.roll(fb.pixels, -48, axis=0)), 0, H) == 48
-    assert find_scroll(text, row_hashes(np.roll(fb.pixels, 32, axis=0)), 0, H) == -32
-    noise = rng.integers(0, 256, (H, W, 4)).astype(np.uint8)
-    assert find_scroll(text, row_hashes(noise), 0, H) == 0
+    shadow = Shadow()
+    canvas_ = None
+    sent = plain = 0
+    for n in range(10):
+        for row in range(H // CH):
+            line = text_line(int(rng.integers(35, 79)))
+            line[:, : 30 * CW] = prefix
+            fb.pixels[row * CH : (row + 1) * CH] = line
+        msg = shadow.update(fb, [(0, 0, W, H)])
+        assert msg
+        canvas_ = encoders.apply_update(canvas_, msg)
+        assert np.array_equal(canvas_, fb.pixels), n
+        if n:
+            assert encoders.decode_copies(msg)
+            sent += len(msg)
+            plain += len(encoders.encode_update(fb, [(0, 0, W, H)]))
+    assert sent < plain * 0.8

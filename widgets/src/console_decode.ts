@@ -7,8 +7,9 @@
  *   0 = every rect's RGBA rows; 1 = the same, zlib'd; 2 = per-tile palette, zlib'd:
  *   u32 n_tiles, len(ncol), len(palette), len(bits), len(raw), then those sections;
  *   3 = as 2, with copies between the rects and the data (shadow.py): u16 ncopies,
- *   ncopies x (u16 x, y, w, h, src_y): rows src_y.. of the canvas go to y.., in order,
- *   before the rects are painted (the rows the browser already has, scrolled).
+ *   ncopies x (u16 x, y, w, h, src_y): rows src_y.. of the canvas as it was before
+ *   this message go to y.., before the rects are painted (tiles the browser already
+ *   has elsewhere in the same columns: scrolled rows, repeated text).
  *
  * Why its own module: console.ts (the view) only paints what this returns, so
  * the encodings can change without touching the view.
@@ -155,14 +156,27 @@ export async function decodeUpdate(
   return { width, height, rects, copies };
 }
 
+let before: HTMLCanvasElement | null = null;
+
 /**
  * Paint *update* on *ctx* (whose canvas already has the update's size): the
- * copies first, each a drawImage of the canvas onto itself (which reads its
- * source before writing), in the server's order, then the rects.
+ * copies first, all from a picture of the canvas taken before the first one
+ * (a copy may read what another writes), then the rects.
  */
 export function drawUpdate(ctx: CanvasRenderingContext2D, update: DecodedUpdate): void {
-  for (const [x, y, w, h, sy] of update.copies) {
-    ctx.drawImage(ctx.canvas, x, sy, w, h, x, y, w, h);
+  if (update.copies.length) {
+    const { width, height } = ctx.canvas;
+    before ??= document.createElement('canvas');
+    if (before.width !== width || before.height !== height) {
+      before.width = width;
+      before.height = height;
+    }
+    const bctx = before.getContext('2d') as CanvasRenderingContext2D;
+    bctx.globalCompositeOperation = 'copy';
+    bctx.drawImage(ctx.canvas, 0, 0);
+    for (const [x, y, w, h, sy] of update.copies) {
+      ctx.drawImage(before, x, sy, w, h, x, y, w, h);
+    }
   }
   for (const r of update.rects) {
     ctx.putImageData(new ImageData(r.pixels, r.w, r.h), r.x, r.y);
