@@ -57,7 +57,7 @@ def _update(dom: Any, name: str, target: str | None, iso: str | None, force: boo
             details={"name": name, "target": dev},
         )
     for drive, flag in drives:
-        new = copy.deepcopy(drive)
+        new = _without_tray(drive)
         src = new.find("source")
         if src is not None:
             new.remove(src)
@@ -101,13 +101,13 @@ def _close_tray(dom: Any, name: str, target: str | None, new: ET.Element, old: E
     if not _tray_open(dom, name, target):
         return
     libvirt = libvirt_module()
-    empty = copy.deepcopy(old)
+    empty = _without_tray(old)
     src = empty.find("source")
     if src is not None:
         empty.remove(src)
     live = libvirt.VIR_DOMAIN_AFFECT_LIVE
     _apply(dom, name, to_string(empty), live, True)  # forced: the tray is open anyway
-    _apply(dom, name, to_string(new), live, True)  # an empty drive: nothing the guest uses
+    _apply(dom, name, to_string(_without_tray(new)), live, True)  # empty: nothing in use
     if _tray_open(dom, name, target):
         raise VMStateError(
             f"The disc is in VM {name!r}'s CD/DVD drive, but its tray stayed open (the "
@@ -115,6 +115,17 @@ def _close_tray(dom: Any, name: str, target: str | None, new: ET.Element, old: E
             f"drive; or run `vm insert {name} PATH.iso` again.",
             details={"name": name},
         )
+
+
+def _without_tray(drive: ET.Element) -> ET.Element:
+    """A copy of *drive* without the live XML's ``tray`` state: libvirt refuses a
+    change whose tray differs from the drive's ("cannot modify field 'tray'"),
+    and the guest can move the tray between our read and the change."""
+    new = copy.deepcopy(drive)
+    target = new.find("target")
+    if target is not None:
+        target.attrib.pop("tray", None)
+    return new
 
 
 #: libvirt/QEMU errors that mean the tray moved under us (the guest closed it).
