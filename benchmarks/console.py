@@ -432,10 +432,14 @@ def main() -> int:
     args = ap.parse_args()
     raw = run(args.seconds, args.rounds)
     s = summarize(raw)
+    # KERNELSWITCH_CONSOLE_COPY=0 (the server inherits it) measures ours without
+    # reuse of what the browser holds (shadow.py): the "before" of issue 18's copies
+    s["copies"] = os.environ.get("KERNELSWITCH_CONSOLE_COPY") != "0"
     if args.json:
         print(json.dumps({"summary": s, "raw": raw}, indent=2))
     else:
-        print(f"medians of {args.rounds} rounds (min-max)")
+        print(f"medians of {args.rounds} rounds (min-max); ours with copies: "
+              f"{'on' if s['copies'] else 'off (KERNELSWITCH_CONSOLE_COPY=0)'}")
         print(
             f"{'':8} {'updates/s':>10} {'(min-max)':>13} {'KB/s':>9} {'p50 ms':>8} {'p95 ms':>8}"
             f" {'server CPU':>11}"

@@ -2,7 +2,9 @@
 
 Public API (stable): :func:`encode_update`, :func:`decode_update`,
 :func:`dirty_tiles`, :func:`encode_audio`, constants ``MSG_UPDATE``/``MSG_AUDIO``,
-``DATA_RAW``/``DATA_ZLIB``/``DATA_PALETTE``, ``TILE``.
+``DATA_RAW``/``DATA_ZLIB``/``DATA_PALETTE``/``DATA_COPY``, ``TILE``;
+:func:`encode_copy_update`, :func:`decode_copies` and :func:`apply_update`
+(what a browser does with a message, for tests and the benchmark).
 
 Update message (little-endian)::
 
@@ -10,6 +12,10 @@ Update message (little-endian)::
     nrects x (u16 x, u16 y, u16 w, u16 h)
     data: every rect's RGBA rows, rect after rect; encoding 0: as is, 1: zlib'd as one stream;
     encoding 2: per-tile palettes zlib'd as one stream (:mod:`.palette`), the default
+    encoding 3: as 2, with copies between the rects and the data (:mod:`.shadow`):
+      u16 ncopies, ncopies x (u16 x, u16 y, u16 w, u16 h, u16 src_y): before painting
+      the rects, copy rows src_y.. of columns x..x+w of the canvas to y..; every copy
+      reads the canvas as it was before this message
 
 Audio message: ``u8 kind=2, u8 channels, u16 0, u32 rate`` then S16LE PCM.
 
@@ -47,12 +53,16 @@ MSG_AUDIO = 2
 DATA_RAW = 0
 DATA_ZLIB = 1
 DATA_PALETTE = 2
+DATA_COPY = 3
 #: Dirty rects are rounded up to TILE x TILE tiles (QEMU tracks 16-pixel columns).
 TILE = 16
 
 Rect = tuple[int, int, int, int]
 _HEAD = struct.Struct("<BBHHHI")
 _RECT = struct.Struct("<HHHH")
+_COPY = struct.Struct("<HHHHH")
+_U16 = struct.Struct("<H")
+Copy = tuple[int, int, int, int, int]
 
 
 def dirty_tiles(rects: list[Rect], width: int, height: int, tile: int = TILE) -> list[Rect]:
@@ -62,12 +72,20 @@ def dirty_tiles(rects: list[Rect], width: int, height: int, tile: int = TILE) ->
     if width <= 0 or height <= 0:
         return []
     rows, cols = -(-height // tile), -(-width // tile)
-    mask = np.zeros((rows, cols + 2), np.int8)  # a clean column on each side
+    mask = np.zeros((rows, cols), bool)
     for x, y, w, h in rects:
         if w > 0 and h > 0:
-            mask[y // tile : -(-(y + h) // tile), 1 + x // tile : 1 - (-(x + w) // tile)] = 1
-    mask[:, -1] = 0  # a rect past the right edge spilled into the guard column
-    edges = np.diff(mask, axis=1)
+            mask[y // tile : -(-(y + h) // tile), x // tile : -(-(x + w) // tile)] = True
+    return mask_rects(mask, width, height, tile)
+
+
+def mask_rects(mask: np.ndarray, width: int, height: int, tile: int = TILE) -> list[Rect]:
+    """The tiles set in *mask* (tile rows x tile columns) as merged rects (see
+    :func:`dirty_tiles`), clipped to the screen."""
+    rows, cols = mask.shape
+    padded = np.zeros((rows, cols + 2), np.int8)  # a clean column on each side
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded, axis=1)
     starts, ends = np.argwhere(edges == 1), np.argwhere(edges == -1)  # row-major, paired
     out: list[list[int]] = []
     open_runs: dict[tuple[int, int], int] = {}  # (col0, col1) -> index in out
@@ -112,6 +130,48 @@ def encode_update(
     return b"".join([head, *(_RECT.pack(*r) for r in tiles), body])
 
 
+def encode_copy_update(fb: Framebuffer, rects: list[Rect], copies: list[Copy]) -> bytes:
+    """Copies, then *rects* (whole tiles) as palette tiles: ``DATA_COPY``, or
+    ``DATA_PALETTE`` when there is nothing to copy; ``b""`` when there is
+    nothing at all (no message to send)."""
+    if not copies:
+        return encode_update(fb, rects) if rects else b""
+    tiles = split_aligned(rects)
+    z = zlib.compress(encode_tiles(fb.pixels, tiles), 1)
+    head = _HEAD.pack(MSG_UPDATE, DATA_COPY, len(tiles), fb.width, fb.height, len(z))
+    return b"".join([
+        head, *(_RECT.pack(*r) for r in tiles), _U16.pack(len(copies)),
+        *(_COPY.pack(*c) for c in copies), z,
+    ])  # fmt: skip
+
+
+def decode_copies(msg: bytes) -> list[Copy]:
+    """The copies of an update message (none but in ``DATA_COPY``)."""
+    _kind, enc, n, _w, _h, _len = _HEAD.unpack_from(msg)
+    if enc != DATA_COPY:
+        return []
+    off = _HEAD.size + n * _RECT.size
+    (count,) = _U16.unpack_from(msg, off)
+    return [_COPY.unpack_from(msg, off + 2 + i * _COPY.size) for i in range(count)]
+
+
+def apply_update(canvas: np.ndarray | None, msg: bytes) -> np.ndarray:
+    """*canvas* (HxWx4) after the browser painted *msg* (a new black one when
+    the size changed), as console_decode.ts does it: copies (from the canvas
+    before the message), then rects."""
+    width, height, rects = decode_update(msg)
+    if canvas is None or canvas.shape[:2] != (height, width):
+        canvas = np.zeros((height, width, 4), np.uint8)
+        canvas[..., 3] = 255
+    copies = decode_copies(msg)
+    before = canvas.copy() if copies else canvas
+    for x, y, w, h, sy in copies:
+        canvas[y : y + h, x : x + w] = before[sy : sy + h, x : x + w]
+    for (x, y, w, h), px in rects:
+        canvas[y : y + h, x : x + w] = px
+    return canvas
+
+
 def encode_audio(pcm: bytes, channels: int = 2, rate: int = 44100) -> bytes:
     return struct.pack("<BBxxI", MSG_AUDIO, channels, rate) + pcm
 
@@ -122,11 +182,13 @@ def decode_update(msg: bytes) -> tuple[int, int, list[tuple[Rect, np.ndarray]]]:
     if kind != MSG_UPDATE:
         raise ValueError(f"not an update message (kind {kind})")
     off = _HEAD.size + n * _RECT.size
+    if enc == DATA_COPY:
+        off += _U16.size + _U16.unpack_from(msg, off)[0] * _COPY.size
     data = bytes(msg[off : off + length])
-    if enc in (DATA_ZLIB, DATA_PALETTE):
+    if enc in (DATA_ZLIB, DATA_PALETTE, DATA_COPY):
         data = zlib.decompress(data)
     geometry = [_RECT.unpack_from(msg, _HEAD.size + i * _RECT.size) for i in range(n)]
-    if enc == DATA_PALETTE:
+    if enc in (DATA_PALETTE, DATA_COPY):
         return width, height, list(zip(geometry, decode_tiles(data, geometry), strict=True))
     out = []
     pos = 0

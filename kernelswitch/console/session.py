@@ -42,6 +42,7 @@ from .errors import ConsoleUnavailable
 from .framebuffer import Framebuffer, write_png_atomic
 from .keys import KeyEvent
 from .rfb import Handlers, Rect, RFBClient
+from .shadow import Shadow
 from .viewer import Viewer
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,10 @@ class ConsoleSession:
     #: Per-tile palettes (encoders.DATA_PALETTE); KERNELSWITCH_CONSOLE_RGBA=1 sends
     #: zlib'd RGBA as before (benchmarks/console.py's baseline, same browser code).
     palette = os.environ.get("KERNELSWITCH_CONSOLE_RGBA") != "1"
+    #: Reuse what the browsers hold (copies for scrolled rows, nothing for tiles
+    #: that did not change: :mod:`.shadow`); KERNELSWITCH_CONSOLE_COPY=0 turns it
+    #: off (benchmarks/console.py's "before", same browser code).
+    copy = palette and os.environ.get("KERNELSWITCH_CONSOLE_COPY") != "0"
 
     def __init__(self, name: str, backend: Backend, *, linger: float = LINGER) -> None:
         self.name = name
@@ -92,6 +97,12 @@ class ConsoleSession:
         self._to_encode: list[Rect] = []
         self._encoder: asyncio.Task[None] | None = None
         self._grace: asyncio.TimerHandle | None = None
+        #: what every viewer in step shows; stale once updates came with no viewer
+        self.shadow = Shadow()
+        self._shadow_stale = True
+        #: clear while a thread changes the shadow (viewers catching up wait)
+        self.shadow_free = asyncio.Event()
+        self.shadow_free.set()
 
     # ------------------------------------------------------------ users
 
@@ -100,14 +111,19 @@ class ConsoleSession:
         return len(self.viewers) + self._holds
 
     def attach(self, viewer: Viewer) -> None:
+        if not self.viewers and self._shadow_stale and self.shadow_free.is_set():
+            self.shadow.reset(self.fb)  # no one holds older pixels: start from now
+            self._shadow_stale = False
         viewer.session = self
         self.viewers.add(viewer)
         viewer.start()
         viewer.offer_text(self.status_message())
         # the screen it has: live, or the last one of a stopped VM (kept with
         # its framebuffer), so a console opened on it shows that at once
-        live_or_kept = self.client is not None or self.status == "stopped"
-        if live_or_kept and self._has_frame and self.fb.width:
+        kept = self.client is not None or self.status == "stopped"
+        if self.copy and self.shadow.fb.width:  # updates assume the shadow's pixels
+            viewer.offer([(0, 0, self.shadow.fb.width, self.shadow.fb.height)], None)
+        elif kept and self._has_frame and self.fb.width:
             viewer.offer([(0, 0, self.fb.width, self.fb.height)], None)
         self._in_use()
 
@@ -276,7 +292,9 @@ class ConsoleSession:
     def _on_update(self, rects: list[Rect]) -> None:
         if not self._has_frame:
             self._first_update(rects)
-        if self.viewers:
+        if not self.viewers:
+            self._shadow_stale = True
+        else:
             self._to_encode.extend(rects)
             if self._encoder is None or self._encoder.done():
                 self._encoder = asyncio.get_running_loop().create_task(self._encode())
@@ -323,12 +341,23 @@ class ConsoleSession:
             rects, self._to_encode = self._to_encode, []
             idle = [v for v in self.viewers if not v._busy and not v._rects]
             payload = None
-            if idle and sum(w * h for _x, _y, w, h in rects) <= INLINE_PIXELS:
-                payload = encoders.encode_update(self.fb, rects, palette=self.palette)
-            elif idle:
-                payload = await asyncio.to_thread(
-                    encoders.encode_update, self.fb, rects, palette=self.palette
-                )
+            if not self.copy:  # pixels of every dirty tile, from the framebuffer
+                if idle and sum(w * h for _x, _y, w, h in rects) <= INLINE_PIXELS:
+                    payload = encoders.encode_update(self.fb, rects, palette=self.palette)
+                elif idle:
+                    payload = await asyncio.to_thread(
+                        encoders.encode_update, self.fb, rects, palette=self.palette
+                    )
+            elif not idle or sum(w * h for _x, _y, w, h in rects) <= INLINE_PIXELS:
+                payload = self.shadow.update(self.fb, rects, encode=bool(idle))
+            else:
+                self.shadow_free.clear()
+                try:
+                    payload = await asyncio.to_thread(
+                        self.shadow.update, self.fb, rects, snapshot=True
+                    )
+                finally:
+                    self.shadow_free.set()
             for v in self.viewers:
                 v.offer(rects, payload)
 

@@ -89,13 +89,19 @@ class Viewer:
                 await self.send_text(self._texts.popleft())
             while self._audio:
                 await self.send_bytes(self._audio.popleft())
-            if self._rects and self.session is not None:
+            session = self.session
+            if self._rects and session is not None:
+                if self._payload is None and session.copy:
+                    await session.shadow_free.wait()  # a thread is changing the shadow
                 rects, payload = self._rects, self._payload
                 self._rects, self._payload = [], None
-                if payload is None:
-                    payload = encoders.encode_update(
-                        self.session.fb, rects, palette=self.session.palette
-                    )
+                if payload is None and session.copy:
+                    # the shadow's pixels: this browser is in step with it again
+                    payload = session.shadow.catch_up(rects)
+                elif payload is None:
+                    payload = encoders.encode_update(session.fb, rects, palette=session.palette)
+                if not payload:  # nothing changed that the browser does not have
+                    continue
                 self._busy = True
                 try:
                     await self.send_bytes(payload)

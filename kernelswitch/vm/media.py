@@ -57,7 +57,7 @@ def _update(dom: Any, name: str, target: str | None, iso: str | None, force: boo
             details={"name": name, "target": dev},
         )
     for drive, flag in drives:
-        new = copy.deepcopy(drive)
+        new = _without_tray(drive)
         src = new.find("source")
         if src is not None:
             new.remove(src)
@@ -67,7 +67,65 @@ def _update(dom: Any, name: str, target: str | None, iso: str | None, force: boo
         # An empty drive has nothing the guest could be using: its tray is forced
         # open at once (no waiting for a guest that holds the drive open).
         _apply(dom, name, to_string(new), flag, force or (iso is not None and before is None))
+        if iso is not None and flag == libvirt_module().VIR_DOMAIN_AFFECT_LIVE:
+            _close_tray(dom, name, target, new, drive)
     return {"target": dev, "before": before, "after": iso, "live": live}
+
+
+#: Seconds libvirt gets to record QEMU's "tray closed" event after a change.
+TRAY_SETTLE = 1.5
+
+
+def _tray_open(dom: Any, name: str, target: str | None, settle: float = TRAY_SETTLE) -> bool:
+    """True when the live drive's tray is still open after *settle* seconds
+    (QEMU's tray event reaches libvirt's record just after the change returns)."""
+    deadline = time.monotonic() + settle
+    while True:
+        drive = find_disk(live_xml(dom), target, device="cdrom", vm=name)
+        tgt = drive.find("target")
+        if tgt is None or tgt.get("tray") != "open":
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.1)
+
+
+def _close_tray(dom: Any, name: str, target: str | None, new: ET.Element, old: ET.Element) -> None:
+    """An insert ends with the disc in and the tray closed. libvirt skips a
+    change to the disc that is already there, so a disc the guest ejected
+    (its OS opened the tray: ``eject``, a desktop's eject button) and that is
+    inserted again stayed in an open tray, which the guest sees as no disc
+    (seen here on QEMU 7.2 / libvirt 9.0, also after a pause/resume and after
+    reverting to a snapshot taken with the tray open). Then the drive is
+    emptied and the disc put back: libvirt closes the tray after inserting."""
+    if not _tray_open(dom, name, target):
+        return
+    libvirt = libvirt_module()
+    empty = _without_tray(old)
+    src = empty.find("source")
+    if src is not None:
+        empty.remove(src)
+    live = libvirt.VIR_DOMAIN_AFFECT_LIVE
+    _apply(dom, name, to_string(empty), live, True)  # forced: the tray is open anyway
+    _apply(dom, name, to_string(_without_tray(new)), live, True)  # empty: nothing in use
+    if _tray_open(dom, name, target):
+        raise VMStateError(
+            f"The disc is in VM {name!r}'s CD/DVD drive, but its tray stayed open (the "
+            "guest opened it again). The guest's OS closes it when it next reads the "
+            f"drive; or run `vm insert {name} PATH.iso` again.",
+            details={"name": name},
+        )
+
+
+def _without_tray(drive: ET.Element) -> ET.Element:
+    """A copy of *drive* without the live XML's ``tray`` state: libvirt refuses a
+    change whose tray differs from the drive's ("cannot modify field 'tray'"),
+    and the guest can move the tray between our read and the change."""
+    new = copy.deepcopy(drive)
+    target = new.find("target")
+    if target is not None:
+        target.attrib.pop("tray", None)
+    return new
 
 
 #: libvirt/QEMU errors that mean the tray moved under us (the guest closed it).

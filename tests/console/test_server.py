@@ -50,12 +50,7 @@ async def _status(ws: WebSocketClientConnection, state: str) -> dict:
 
 
 def _apply(screen: np.ndarray | None, msg: bytes) -> np.ndarray:
-    w, h, rects = encoders.decode_update(msg)
-    if screen is None or screen.shape[:2] != (h, w):
-        screen = np.zeros((h, w, 4), np.uint8)
-    for (x, y, rw, rh), px in rects:
-        screen[y : y + rh, x : x + rw] = px
-    return screen
+    return encoders.apply_update(screen, msg)  # copies of rows it has, then tiles
 
 
 async def test_websocket_streams_the_framebuffer_and_fans_out(

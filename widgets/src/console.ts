@@ -5,7 +5,7 @@ import css from './console.css';
 import { attachAudio } from './console_audio';
 import { attachInput } from './console_input';
 import { followVM, loadPreview, room, vmIsGone, zoom } from './console_life';
-import { decodeUpdate } from './console_decode';
+import { decodeUpdate, drawUpdate } from './console_decode';
 
 /**
  * The live VM console: a canvas painted from the server's websocket
@@ -298,9 +298,7 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   const paint = async (buf: ArrayBuffer): Promise<void> => {
     const update = await decodeUpdate(buf, inflate); // console_decode.ts: every encoding
     resize(update.width, update.height);
-    for (const r of update.rects) {
-      ctx.putImageData(new ImageData(r.pixels, r.w, r.h), r.x, r.y);
-    }
+    drawUpdate(ctx, update); // console_decode.ts: copies, then rects
     painted += 1;
     root.dataset.painted = String(painted);
   };

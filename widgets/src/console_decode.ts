@@ -5,7 +5,11 @@
  *   u8 kind=1, u8 data encoding, u16 nrects, u16 fb width, u16 fb height, u32 data length,
  *   nrects x (u16 x, y, w, h), then the data:
  *   0 = every rect's RGBA rows; 1 = the same, zlib'd; 2 = per-tile palette, zlib'd:
- *   u32 n_tiles, len(ncol), len(palette), len(bits), len(raw), then those sections.
+ *   u32 n_tiles, len(ncol), len(palette), len(bits), len(raw), then those sections;
+ *   3 = as 2, with copies between the rects and the data (shadow.py): u16 ncopies,
+ *   ncopies x (u16 x, y, w, h, src_y): rows src_y.. of the canvas as it was before
+ *   this message go to y.., before the rects are painted (tiles the browser already
+ *   has elsewhere in the same columns: scrolled rows, repeated text).
  *
  * Why its own module: console.ts (the view) only paints what this returns, so
  * the encodings can change without touching the view.
@@ -23,6 +27,8 @@ export interface DecodedUpdate {
   width: number;
   height: number;
   rects: DecodedRect[];
+  /** [x, y, w, h, srcY]: copy canvas rows srcY.. to y.. (columns x..x+w), in order */
+  copies: [number, number, number, number, number][];
 }
 
 const TILE = 16;
@@ -116,12 +122,27 @@ export async function decodeUpdate(
       view.getUint16(off + 6, true)
     ]);
   }
-  let data = new Uint8Array(buf, 12 + 8 * n, len);
-  if (enc === 1 || enc === 2) {
+  let off = 12 + 8 * n;
+  const copies: [number, number, number, number, number][] = [];
+  if (enc === 3) {
+    const count = view.getUint16(off, true);
+    off += 2;
+    for (let i = 0; i < count; i++, off += 10) {
+      copies.push([
+        view.getUint16(off, true),
+        view.getUint16(off + 2, true),
+        view.getUint16(off + 4, true),
+        view.getUint16(off + 6, true),
+        view.getUint16(off + 8, true)
+      ]);
+    }
+  }
+  let data = new Uint8Array(buf, off, len);
+  if (enc === 1 || enc === 2 || enc === 3) {
     data = await inflate(data);
   }
   const rects: DecodedRect[] = [];
-  if (enc === 2) {
+  if (enc === 2 || enc === 3) {
     const pixels = decodeTiles(data, geometry);
     geometry.forEach(([x, y, w, h], i) => rects.push({ x, y, w, h, pixels: pixels[i] }));
   } else {
@@ -132,5 +153,32 @@ export async function decodeUpdate(
       pos += w * h * 4;
     }
   }
-  return { width, height, rects };
+  return { width, height, rects, copies };
+}
+
+let before: HTMLCanvasElement | null = null;
+
+/**
+ * Paint *update* on *ctx* (whose canvas already has the update's size): the
+ * copies first, all from a picture of the canvas taken before the first one
+ * (a copy may read what another writes), then the rects.
+ */
+export function drawUpdate(ctx: CanvasRenderingContext2D, update: DecodedUpdate): void {
+  if (update.copies.length) {
+    const { width, height } = ctx.canvas;
+    before ??= document.createElement('canvas');
+    if (before.width !== width || before.height !== height) {
+      before.width = width;
+      before.height = height;
+    }
+    const bctx = before.getContext('2d') as CanvasRenderingContext2D;
+    bctx.globalCompositeOperation = 'copy';
+    bctx.drawImage(ctx.canvas, 0, 0);
+    for (const [x, y, w, h, sy] of update.copies) {
+      ctx.drawImage(before, x, sy, w, h, x, y, w, h);
+    }
+  }
+  for (const r of update.rects) {
+    ctx.putImageData(new ImageData(r.pixels, r.w, r.h), r.x, r.y);
+  }
 }
