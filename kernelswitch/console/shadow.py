@@ -169,7 +169,8 @@ class Shadow:
         # else the nearest row (repeated text: rows next to each other share a source)
         same = (h_new[:, None, :] == h_old[None, :, :]) & need[:, None, :]  # r x r' x c
         shift = np.arange(rows)[None, :, None] - np.arange(rows)[:, None, None]  # r' - r
-        votes = np.bincount((shift[same.nonzero()[:2]] + rows).ravel(), minlength=2 * rows)
+        per_pair = same.sum(axis=2)  # r x r': tiles of row r found in old row r'
+        votes = np.bincount((shift[..., 0] + rows).ravel(), per_pair.ravel(), 2 * rows).astype(int)
         votes[rows] = 0
         best = int(votes.argmax()) - rows
         dist = np.where(same, np.abs(shift), 4 * rows)
