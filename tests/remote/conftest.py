@@ -8,6 +8,7 @@ stops the sshd and ends the user's session daemon (by pid).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -19,6 +20,8 @@ from typing import Any
 import pytest
 
 from .sshhost import SSHD, USER, SSHHost, kill_user_daemons
+
+LOCAL = "qemu:///session"
 
 #: The remote user's pool for disks and uploaded ISOs (made through libvirt, as an admin would).
 POOL = "default"
@@ -95,6 +98,45 @@ def ssh_host() -> Iterator[SSHHost]:
         host.stop()
         kill_user_daemons()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+
+@pytest.fixture(scope="module")
+def two_host_lab(
+    ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, Path]]:
+    """A JupyterLab with kernelswitch on both hosts (this one first): (server, root)."""
+    from browser.conftest import LABEXTENSION
+    from support.jupyter import jupyter_server
+
+    base = tmp_path_factory.mktemp("lab-hosts")
+    root = base / "root"
+    root.mkdir()
+    labext = base / "labextensions"
+    labext.mkdir()
+    (labext / "kernelswitch").symlink_to(LABEXTENSION, target_is_directory=True)
+    config = base / "config"
+    config.mkdir()
+    (config / "jupyter_server_config.json").write_text(json.dumps({
+        "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
+        "LabApp": {"extra_labextensions_path": [str(labext)], "news_url": None},
+        "KernelSwitchApp": {"libvirt_uris": [LOCAL, ssh_host.uri()],
+                            "ssh_known_hosts": str(ssh_host.known_hosts),
+                            "env_roots": [str(root)], "env_depth": 1},
+    }))  # fmt: skip
+    # no "Jupyter news?" toast over the screenshots (the feed is offline anyway)
+    notification = (base / "settings" / "@jupyterlab" / "apputils-extension"
+                    / "notification.jupyterlab-settings")  # fmt: skip
+    notification.parent.mkdir(parents=True)
+    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    env = {
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),
+    }
+    with jupyter_server(root, app="lab", env=env, timeout=120) as server:
+        yield server, root
 
 
 def _sweep(uri: str) -> None:

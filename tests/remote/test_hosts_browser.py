@@ -11,7 +11,6 @@ progress line before the VM is made on that host.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import shutil
@@ -21,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser.conftest import CHROMIUM_ARGS, LABEXTENSION
-from support.jupyter import RunningServer, jupyter_server
+from browser.conftest import CHROMIUM_ARGS
+from support.jupyter import RunningServer
 from support.notebooks import open_notebook, write_notebook
 
 from .sshhost import SSHHost
@@ -59,35 +58,8 @@ def twins(ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 @pytest.fixture(scope="module")
-def lab3(ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory
-         ) -> Iterator[tuple[RunningServer, Path]]:  # fmt: skip
-    base = tmp_path_factory.mktemp("lab-hosts")
-    root = base / "root"
-    root.mkdir()
-    labext = base / "labextensions"
-    labext.mkdir()
-    (labext / "kernelswitch").symlink_to(LABEXTENSION, target_is_directory=True)
-    config = base / "config"
-    config.mkdir()
-    (config / "jupyter_server_config.json").write_text(json.dumps({
-        "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
-        "LabApp": {"extra_labextensions_path": [str(labext)], "news_url": None},
-        "KernelSwitchApp": {"libvirt_uris": [LOCAL, ssh_host.uri()],
-                            "ssh_known_hosts": str(ssh_host.known_hosts),
-                            "env_roots": [str(root)], "env_depth": 1},
-    }))  # fmt: skip
-    notification = (base / "settings" / "@jupyterlab" / "apputils-extension"
-                    / "notification.jupyterlab-settings")  # fmt: skip
-    notification.parent.mkdir(parents=True)
-    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    env = {
-        "JUPYTER_CONFIG_DIR": str(config),
-        "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),
-    }
-    with jupyter_server(root, app="lab", env=env, timeout=120) as server:
-        yield server, root
+def lab3(two_host_lab: tuple[RunningServer, Path]) -> tuple[RunningServer, Path]:
+    return two_host_lab
 
 
 @pytest.fixture(scope="module")

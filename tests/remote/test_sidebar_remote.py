@@ -5,16 +5,14 @@ while its sshd is down and back when it returns (all pushed by the events websoc
 
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser.conftest import CHROMIUM_ARGS, LABEXTENSION
-from support.jupyter import RunningServer, jupyter_server
+from browser.conftest import CHROMIUM_ARGS
+from support.jupyter import RunningServer
 
 from .sshhost import SSHHost
 
@@ -37,35 +35,8 @@ def remote_off_vm(ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture(scope="module")
-def lab2(ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    base = tmp_path_factory.mktemp("lab-remote")
-    root = base / "root"
-    root.mkdir()
-    labext = base / "labextensions"
-    labext.mkdir()
-    (labext / "kernelswitch").symlink_to(LABEXTENSION, target_is_directory=True)
-    config = base / "config"
-    config.mkdir()
-    (config / "jupyter_server_config.json").write_text(json.dumps({
-        "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
-        "LabApp": {"extra_labextensions_path": [str(labext)], "news_url": None},
-        "KernelSwitchApp": {"libvirt_uris": [LOCAL, ssh_host.uri()],
-                            "ssh_known_hosts": str(ssh_host.known_hosts),
-                            "env_roots": [str(root)], "env_depth": 1},
-    }))  # fmt: skip
-    # no "Jupyter news?" toast over the screenshots (the feed is offline anyway)
-    notification = (base / "settings" / "@jupyterlab" / "apputils-extension"
-                    / "notification.jupyterlab-settings")  # fmt: skip
-    notification.parent.mkdir(parents=True)
-    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    env = {
-        "JUPYTER_CONFIG_DIR": str(config),
-        "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),
-    }
-    with jupyter_server(root, app="lab", env=env, timeout=120) as server:
-        yield server
+def lab2(two_host_lab: tuple[RunningServer, Path]) -> RunningServer:
+    return two_host_lab[0]
 
 
 @pytest.fixture(scope="session")

@@ -109,3 +109,14 @@ async def test_an_empty_check_is_a_clear_400(jp_fetch) -> None:
             await jp_fetch("kernelswitch", "api", "vmspec", method="POST", body=body)
         assert e.value.code == 400
         assert "non-empty" in json.loads(e.value.response.body)["error"]["message"]
+
+
+async def test_share_checks_answer_bad_paths_per_entry(jp_fetch, tmp_path: Path) -> None:
+    """Every share entry gets its own answer; a path no OS could hold (a NUL,
+    found by the API contract test) is one of them, never a 500."""
+    answer = await _check(jp_fetch, {"shares": ["\u0000", f"{tmp_path}/missing:data"]})
+    nul, missing = answer["shares"]
+    assert "NUL character" in nul["error"], nul
+    assert "does not exist" in missing["error"], missing
+    assert answer["errors"]["shares"].startswith("Share 1 ")  # the first problem, named
+    assert "NUL character" in answer["errors"]["shares"]

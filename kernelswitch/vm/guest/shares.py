@@ -92,6 +92,12 @@ def check_share(
 
     if not isinstance(host_dir, str) or not host_dir.strip():
         raise InvalidVMSpec("No folder given: name the host folder to share, e.g. ~/data.")
+    if "\x00" in host_dir:
+        raise InvalidVMSpec(
+            f"The folder {host_dir!r} has a NUL character, which no path can hold: "
+            "check what was pasted.",
+            details={"field": "dir"},
+        )
     path = Path(os.path.realpath(os.path.expanduser(host_dir)))
     shown = {"field": "dir", "dir": str(path)}
     if not path.exists():
