@@ -176,15 +176,20 @@ class ConsoleStream:
             self._set_mark()
         self._set_state(state, message)
         self._wake()  # ready() waits for this open, whatever its state
-        early, self._early = bytes(self._early), bytearray()
-        if early and state == "connected":
+        # what was typed while it opened: written now; kept through a failed
+        # attempt that is tried again (typed keys are not lost to a retry)
+        if state == "connected" and self._early:
+            early, self._early = bytes(self._early), bytearray()
             EVENTS.ensure().call_soon_threadsafe(self._write, early)
+        elif state != "error":
+            self._early = bytearray()
         if state == "error" and "console session" in message and (
             self.loop.time() - self._ended_at < 10 * RETRY_DELAY
         ):
             # our stream was just closed by someone who forced the console open
             # (`virsh console --force`, another server): do not fight over it
             self._taken = True
+            self._early = bytearray()
             self._set_state("error", "another client took the serial console over; "
                                      "open the terminal again to take it back")  # fmt: skip
         elif state == "error":
