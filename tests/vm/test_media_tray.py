@@ -35,6 +35,10 @@ from .guest import ask, type_text
 pytestmark = pytest.mark.vm
 
 SMALL = {"os": "alpinelinux3.17", "memory": "256M", "disk": "1G", "cpus": 1}
+#: Seconds a guest command that reads the drive may take: right after a disc
+#: change Linux's sr driver can meet I/O errors, and each failed ATAPI command
+#: waits its 30 s timeout before the retry (several, under TCG on a loaded host).
+DRIVE_WAIT = 150
 MEDIUM = "dd if=/dev/sr0 of=/dev/null bs=2048 count=1 2>/dev/null && echo yes || echo no"
 #: The guest's own eject: the cdrom driver opens the tray when the drive is closed.
 GUEST_EJECT = ("echo 1 > /proc/sys/dev/cdrom/autoeject; dd if=/dev/sr0 of=/dev/null count=1 "
@@ -102,7 +106,7 @@ def test_tray_the_guest_opened(
     _guest_tray(libvirt_conn, name, "close")
     vm_manager.insert(name, iso)
     assert _drive(libvirt_conn, name)["tray"] == "closed"
-    seen = [ask(libvirt_conn, name, guest["serial_log"], MEDIUM) for _ in range(2)]
+    seen = [ask(libvirt_conn, name, guest["serial_log"], MEDIUM, DRIVE_WAIT) for _ in range(2)]
     assert seen[-1] == "yes", seen
     # eject --force on an empty drive resets it instead of saying "no disc"
     vm_manager.eject(name)
@@ -159,7 +163,7 @@ def test_guest_that_holds_or_keeps_reading_the_drive(
     name, iso = guest["name"], str(testos["plain"])
     dom = libvirt_conn.lookupByName(name)
     # a read first: a disc just changed answers the first open with "medium changed"
-    seen = [ask(libvirt_conn, name, guest["serial_log"], MEDIUM) for _ in range(2)]
+    seen = [ask(libvirt_conn, name, guest["serial_log"], MEDIUM, DRIVE_WAIT) for _ in range(2)]
     assert seen[-1] == "yes", seen
     type_text(dom, "exec 3</dev/sr0\n")  # the shell itself holds the drive open
     held = ask(libvirt_conn, name, guest["serial_log"], "readlink /proc/$$/fd/3")
@@ -187,7 +191,7 @@ def test_guest_that_holds_or_keeps_reading_the_drive(
 
 def _guest_ejects(vm_manager: Any, guest: dict, libvirt_conn: Any) -> None:
     name = guest["name"]
-    assert ask(libvirt_conn, name, guest["serial_log"], GUEST_EJECT) == "ok"
+    assert ask(libvirt_conn, name, guest["serial_log"], GUEST_EJECT, DRIVE_WAIT) == "ok"
     for _ in range(50):
         if _drive(libvirt_conn, name)["tray"] == "open":
             break
@@ -208,7 +212,7 @@ def _in_and_closed(libvirt_conn: Any, guest: dict, iso: str) -> None:
     assert drive["path"] == iso and drive["tray"] == "closed", drive
     assert not _qemu_tray_open(libvirt_conn, name)
     # the first read after a change answers "medium changed"
-    seen = [ask(libvirt_conn, name, guest["serial_log"], MEDIUM) for _ in range(2)]
+    seen = [ask(libvirt_conn, name, guest["serial_log"], MEDIUM, DRIVE_WAIT) for _ in range(2)]
     assert seen[-1] == "yes", seen
 
 
@@ -245,7 +249,7 @@ def test_insert_into_the_tray_the_guest_ejected(
     _in_and_closed(libvirt_conn, guest, iso)
 
     _guest_ejects(vm_manager, guest, libvirt_conn)
-    ask(libvirt_conn, name, guest["serial_log"], MEDIUM)  # closes it (maybe "medium changed")
+    ask(libvirt_conn, name, guest["serial_log"], MEDIUM, DRIVE_WAIT)  # closes it (maybe "medium changed")
     assert _drive(libvirt_conn, name)["tray"] == "closed"
     vm_manager.insert(name, iso)
     _in_and_closed(libvirt_conn, guest, iso)
@@ -258,7 +262,7 @@ def test_insert_after_reverting_to_a_guest_ejected_tray(
     vm_manager.insert(name, iso)
     _guest_ejects(vm_manager, guest, libvirt_conn)
     vm_manager.snapshot_create(name, "guest-ejected", "")
-    ask(libvirt_conn, name, guest["serial_log"], MEDIUM)  # closes it (maybe "medium changed")
+    ask(libvirt_conn, name, guest["serial_log"], MEDIUM, DRIVE_WAIT)  # closes it (maybe "medium changed")
     assert _drive(libvirt_conn, name)["tray"] == "closed"
     vm_manager.snapshot_revert(name, "guest-ejected")
     drive = _drive(libvirt_conn, name)
