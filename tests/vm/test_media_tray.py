@@ -249,7 +249,8 @@ def test_insert_into_the_tray_the_guest_ejected(
     _in_and_closed(libvirt_conn, guest, iso)
 
     _guest_ejects(vm_manager, guest, libvirt_conn)
-    ask(libvirt_conn, name, guest["serial_log"], MEDIUM, DRIVE_WAIT)  # closes it (maybe "medium changed")
+    # a read closes it (and may answer "medium changed")
+    ask(libvirt_conn, name, guest["serial_log"], MEDIUM, DRIVE_WAIT)
     assert _drive(libvirt_conn, name)["tray"] == "closed"
     vm_manager.insert(name, iso)
     _in_and_closed(libvirt_conn, guest, iso)
@@ -262,7 +263,8 @@ def test_insert_after_reverting_to_a_guest_ejected_tray(
     vm_manager.insert(name, iso)
     _guest_ejects(vm_manager, guest, libvirt_conn)
     vm_manager.snapshot_create(name, "guest-ejected", "")
-    ask(libvirt_conn, name, guest["serial_log"], MEDIUM, DRIVE_WAIT)  # closes it (maybe "medium changed")
+    # a read closes it (and may answer "medium changed")
+    ask(libvirt_conn, name, guest["serial_log"], MEDIUM, DRIVE_WAIT)
     assert _drive(libvirt_conn, name)["tray"] == "closed"
     vm_manager.snapshot_revert(name, "guest-ejected")
     drive = _drive(libvirt_conn, name)
