@@ -79,5 +79,6 @@ def test_scrolling_is_copied_and_the_canvas_is_the_framebuffer(
         shown = canvas(page, 0)
         assert np.unique(shown.reshape(-1, 4), axis=0).shape[0] >= 2  # text, not blank
     finally:
-        _typed(page, "printf '\\033[?25h'; clear")
+        # the shared guest as the other tests find it: cursor on, a screen of text
+        _typed(page, "printf '\\033[?25h'; clear; ls -l /bin | head -30")
         context.close()
