@@ -81,4 +81,11 @@ def test_scrolling_is_copied_and_the_canvas_is_the_framebuffer(
     finally:
         # the shared guest as the other tests find it: cursor on, a screen of text
         _typed(page, "printf '\\033[?25h'; clear; ls -l /bin | head -30")
+        page.wait_for_function(  # typed and shown before this viewer goes
+            """() => { const c = document.querySelector('.ks-console canvas');
+                       const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                       let n = 0; for (let i = 0; i < d.length; i += 4) n += d[i] > 128 ? 1 : 0;
+                       return n > 5000; }""",
+            timeout=60_000,
+        )
         context.close()
