@@ -54,6 +54,17 @@ def guest(vm_manager: Any, testos: dict) -> Iterator[dict]:
     vm_manager.delete(name, disks=True, force=True)
 
 
+@pytest.fixture(scope="module")
+def ejecting_guest(vm_manager: Any, testos: dict) -> Iterator[dict]:
+    """A guest of its own for the guest-ejected cases: the drive-holding test
+    before them leaves its guest's drive busy for a while (a reader in D state)."""
+    name = unique_name("eject")
+    info = vm_manager.create(name, str(testos["plain"]), **SMALL)
+    wait_serial(info["serial_log"])
+    yield info
+    vm_manager.delete(name, disks=True, force=True)
+
+
 def _qmp(conn: Any, name: str, command: str, **args: Any) -> Any:
     import libvirt_qemu
 
@@ -216,13 +227,23 @@ def _in_and_closed(libvirt_conn: Any, guest: dict, iso: str) -> None:
     assert seen[-1] == "yes", seen
 
 
-@pytest.mark.parametrize("disc", ["same", "other"])
+# Known bug (issue 18 stays open for it): after the guest ejected its disc and
+# the same ISO is inserted again, the guest often cannot read the drive (no
+# answer to a 1-block read in 150 s), on a guest of its own too. The other ISO
+# works. Kept running, so it shows the day it is fixed.
+SAME_ISO_BUG = pytest.mark.xfail(
+    reason="same ISO after a guest eject: the guest cannot read the drive (issue 18, open)"
+)
+
+
+@pytest.mark.parametrize("disc", [pytest.param("same", marks=SAME_ISO_BUG), "other"])
 def test_insert_into_the_tray_the_guest_ejected(
-    vm_manager: Any, guest: dict, libvirt_conn: Any, testos: dict, disc: str
+    vm_manager: Any, ejecting_guest: dict, libvirt_conn: Any, testos: dict, disc: str
 ) -> None:
     """The guest ejected its disc (tray open, disc still in): insert the same
     ISO or another one; then after a pause/resume, while paused, and after the
     guest closed the tray again itself."""
+    guest = ejecting_guest
     name, plain = guest["name"], str(testos["plain"])
     dom = libvirt_conn.lookupByName(name)
     vm_manager.insert(name, plain)
@@ -257,8 +278,9 @@ def test_insert_into_the_tray_the_guest_ejected(
 
 
 def test_insert_after_reverting_to_a_guest_ejected_tray(
-    vm_manager: Any, guest: dict, libvirt_conn: Any, testos: dict
+    vm_manager: Any, ejecting_guest: dict, libvirt_conn: Any, testos: dict
 ) -> None:
+    guest = ejecting_guest
     name, iso = guest["name"], str(testos["plain"])
     vm_manager.insert(name, iso)
     _guest_ejects(vm_manager, guest, libvirt_conn)
