@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from .conftest import unique_name, wait_serial
-from .guest import ask, type_text
+from .guest import ask, serial_run
 
 pytestmark = pytest.mark.vm
 
@@ -172,11 +172,11 @@ def test_guest_that_holds_or_keeps_reading_the_drive(
     from kernelswitch.vm.errors import VMStateError
 
     name, iso = guest["name"], str(testos["plain"])
-    dom = libvirt_conn.lookupByName(name)
+    log = guest["serial_log"]
     # a read first: a disc just changed answers the first open with "medium changed"
     seen = [ask(libvirt_conn, name, guest["serial_log"], MEDIUM, DRIVE_WAIT) for _ in range(2)]
     assert seen[-1] == "yes", seen
-    type_text(dom, "exec 3</dev/sr0\n")  # the shell itself holds the drive open
+    serial_run(libvirt_conn, name, log, "exec 3</dev/sr0")  # the shell holds the drive open
     held = ask(libvirt_conn, name, guest["serial_log"], "readlink /proc/$$/fd/3")
     assert held == "/dev/sr0", held
     try:
@@ -187,8 +187,9 @@ def test_guest_that_holds_or_keeps_reading_the_drive(
         vm_manager.insert(name, iso)
         assert _drive(libvirt_conn, name)["path"] == iso
     finally:
-        type_text(dom, "exec 3<&-\n")
-    type_text(dom, "while :; do dd if=/dev/sr0 of=/dev/null count=1 2>/dev/null; done &\n")
+        serial_run(libvirt_conn, name, log, "exec 3<&-")
+    reader = "while :; do dd if=/dev/sr0 of=/dev/null count=1 2>/dev/null; done &"
+    serial_run(libvirt_conn, name, log, reader)
     time.sleep(2)
     try:
         for _ in range(3):
@@ -197,7 +198,7 @@ def test_guest_that_holds_or_keeps_reading_the_drive(
             vm_manager.insert(name, iso)
             assert _drive(libvirt_conn, name)["path"] == iso
     finally:
-        type_text(dom, "kill %1\n")
+        serial_run(libvirt_conn, name, log, "kill %1")
 
 
 def _guest_ejects(vm_manager: Any, guest: dict, libvirt_conn: Any) -> None:
@@ -227,16 +228,7 @@ def _in_and_closed(libvirt_conn: Any, guest: dict, iso: str) -> None:
     assert seen[-1] == "yes", seen
 
 
-# Known bug (issue 18 stays open for it): after the guest ejected its disc and
-# the same ISO is inserted again, the guest often cannot read the drive (no
-# answer to a 1-block read in 150 s), on a guest of its own too. The other ISO
-# works. Kept running, so it shows the day it is fixed.
-SAME_ISO_BUG = pytest.mark.xfail(
-    reason="same ISO after a guest eject: the guest cannot read the drive (issue 18, open)"
-)
-
-
-@pytest.mark.parametrize("disc", [pytest.param("same", marks=SAME_ISO_BUG), "other"])
+@pytest.mark.parametrize("disc", ["same", "other"])
 def test_insert_into_the_tray_the_guest_ejected(
     vm_manager: Any, ejecting_guest: dict, libvirt_conn: Any, testos: dict, disc: str
 ) -> None:

@@ -22,7 +22,7 @@ from .conftest import (
     unique_name,
     wait_serial,
 )
-from .guest import Events, type_text
+from .guest import Events, ask
 
 pytestmark = pytest.mark.vm
 
@@ -105,9 +105,8 @@ def test_shutdown_ignored_says_use_destroy(
     from kernelswitch.vm.manager import ShutdownTimeout
 
     name = booted_vm["name"]
-    # Make the guest deaf to the power button: stop its acpid from the console.
-    type_text(libvirt_conn.lookupByName(name), "killall acpid; echo acpid-gone > /dev/ttyS0\n")
-    wait_serial(booted_vm["serial_log"], "acpid-gone", timeout=30)
+    # Make the guest deaf to the power button: stop its acpid from its shell.
+    assert ask(libvirt_conn, name, booted_vm["serial_log"], "killall acpid; echo gone") == "gone"
     with pytest.raises(ShutdownTimeout) as e:
         vm_manager.shutdown(name, timeout=3.0)
     assert "still running" in e.value.message and "destroy" in e.value.message
