@@ -68,6 +68,11 @@ export class HostHeads {
   }
 }
 
+/** A host as the headings and the storage lines name it: its alias, else from its URI. */
+export function hostName(host: Host): string {
+  return host.alias ?? alias(host.uri);
+}
+
 /** `local` for a URI naming no host (qemu:///session), else the URI itself. */
 function alias(uri: string): string {
   return /^[a-z0-9+]+:\/\/\//.test(uri) ? 'local' : uri;
