@@ -211,6 +211,9 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     void loadStorage();
   };
 
+  // a host that is up but whose pool could not be read (its daemon still
+  // starting, a dropped link) is asked again, not left saying so for good
+  let retry: ReturnType<typeof setTimeout> | undefined;
   const loadStorage = async (): Promise<void> => {
     try {
       const pool = await fetchStorage(vmList.hosts, signal);
@@ -218,6 +221,13 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
         model.set('storage', pool as unknown as Record<string, unknown>);
         save();
         drawStorage();
+        const up = new Set(vmList.hosts.filter(h => h.state !== 'down').map(h => h.uri));
+        if (!retry && pool.hosts?.some(h => h.error && up.has(h.uri))) {
+          retry = setTimeout(() => {
+            retry = undefined;
+            void loadStorage();
+          }, 5000);
+        }
       }
     } catch (error) {
       storage.textContent = `Storage: ${errorLine(error)}`;
@@ -271,6 +281,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     vmList.stop();
     stats.stop();
     clearInterval(ticker);
+    clearTimeout(retry);
     stopWatching();
     setThumbnailsVisible(root, false);
     stats.watch(false);
