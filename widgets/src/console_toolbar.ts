@@ -108,7 +108,11 @@ export function makeConsoleBar(
   volume.step = '0.05';
   volume.className = 'ks-console-volume';
   volume.title = 'Volume';
-  bar.append(badge, keys, typeBox, typeBtn, scaleSel, audioBtn, volume, fullBtn);
+  // the box and its button wrap as one: never the box on one line, Type on the next
+  const typing = document.createElement('span');
+  typing.className = 'ks-console-typing';
+  typing.append(typeBox, typeBtn);
+  bar.append(badge, keys, typing, scaleSel, audioBtn, volume, fullBtn);
 
   const fullChanged = (): void => {
     const full = document.fullscreenElement === root;
