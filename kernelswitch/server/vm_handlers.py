@@ -283,16 +283,30 @@ class StorageHandler(VMBaseHandler):
     openapi = {
         "get": {
             "operationId": "getStorage",
-            "summary": "The disk pool: capacity, allocation, available, volumes (bytes)",
+            "summary": "The disk pool: capacity, allocation, available, volumes (bytes); "
+            "with ?uri=HOST, that host's pool (default: the first host's)",
             "responses": {"200": S.ok({"$ref": "#/components/schemas/Storage"}), **S.errors(503)},
         }
     }
+    query_schema: ClassVar[dict[str, dict[str, Any]]] = {
+        "get": {"type": "object", "properties": {"uri": {
+            "type": "string", "minLength": 1, "maxLength": S.MAX_PATH,
+            "description": "the host: a configured libvirt URI or its alias"}}},
+    }  # fmt: skip
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        """The disk pool: capacity, allocation, available, and its volumes (bytes)."""
-        self.send_json(await self.vms.aio(self.vms.storage_usage))
+        """The disk pool: capacity, allocation, available, and its volumes (bytes).
+
+        Why ``?uri=``: with several hosts the VM manager shows each host's
+        pool, as each host's disks go in its own.
+        """
+        host = self.get_query_argument("uri", None)
+        if host:
+            self.send_json(await self.vms.aio(self.vms.manager_for(host).storage_usage))
+        else:
+            self.send_json(await self.vms.aio(self.vms.storage_usage))
 
 
 def routes(api: str) -> list[tuple[str, Any]]:

@@ -280,9 +280,11 @@ def test_sidebar_opens_console_and_create_form(
         form.locator(".ks-cvm-name").fill("fedora-37")
         expect(form.locator(".ks-cvm-error-name")).to_have_text("")
         main = page.locator(".ks-CreateVMTab").bounding_box()
-        assert main
+        whole = form.bounding_box()  # down to its Create button: all of the form in the picture
+        assert main and whole
         shoot(page, shots_dir, "create-vm.png", clip={
-            "x": main["x"] - 4, "y": main["y"] - 34, "width": 860, "height": 330})
+            "x": main["x"] - 4, "y": main["y"] - 34, "width": 860,
+            "height": whole["y"] + whole["height"] + 8 - (main["y"] - 34)})
         page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="New VM").locator(
             ".lm-TabBar-tabCloseIcon"
         ).click()

@@ -200,6 +200,8 @@ def test_create_then_manage_a_vm(
     row.locator(".ks-vmm-console").click()
     console = row.locator(".ks-vmm-consoleBox .ks-console")
     expect(console).to_have_attribute("data-state", "connected", timeout=60_000)
+    # the picture shows the guest's screen, not the console before its first frame
+    expect(console).to_have_attribute("data-painted", re.compile(r"^[1-9]"), timeout=30_000)
     row.scroll_into_view_if_needed()
     page.screenshot(path=str(shots_dir / "vm-manager.png"))
     row.locator(".ks-vmm-console").click()

@@ -2,10 +2,12 @@ import type { RenderProps } from '@anywidget/types';
 
 import { pageConfig } from './api';
 import css from './console.css';
+import frameCss from './vm_frame.css';
 import { attachAudio } from './console_audio';
 import { attachInput } from './console_input';
 import { followVM, loadPreview, room, vmIsGone, zoom } from './console_life';
-import { decodeUpdate, drawUpdate } from './console_decode';
+import { decodeUpdate, drawUpdate, inflate } from './console_decode';
+import { makeConsoleBar } from './console_toolbar';
 
 /**
  * The live VM console: a canvas painted from the server's websocket
@@ -30,17 +32,6 @@ export interface ConsoleModel {
   muted: boolean;
 }
 
-const SPECIAL_KEYS: [string, string][] = [
-  ['Ctrl+Alt+Del', 'ctrl+alt+delete'],
-  ['Ctrl+Alt+F1', 'ctrl+alt+f1'],
-  ['Ctrl+Alt+F2', 'ctrl+alt+f2'],
-  ['Alt+Tab', 'alt+tab'],
-  ['Alt+F4', 'alt+f4'],
-  ['Ctrl+W', 'ctrl+w'],
-  ['Ctrl+T', 'ctrl+t'],
-  ['Super', 'meta'],
-  ['PrtSc', 'printscreen']
-];
 const OVERLAY: Record<string, string> = {
   idle: 'Connecting…',
   connecting: 'Connecting…',
@@ -52,50 +43,6 @@ const OVERLAY: Record<string, string> = {
   closed: 'Disconnected from the server'
 };
 
-function button(label: string, title: string, cls = 'ks-console-btn'): HTMLButtonElement {
-  const b = document.createElement('button');
-  b.className = cls;
-  b.textContent = label;
-  b.title = title;
-  b.type = 'button';
-  return b;
-}
-
-
-/**
- * Inflate one zlib stream. Straight through the stream's writer and reader:
- * wrapping it in a Blob and a Response cost 2 ms more CPU per 400 kB update
- * (headless Chromium, captured updates of a scrolling console: 6.1-6.9 vs
- * 3.7-5.2 ms per paint); fflate's synchronous inflate measured 4.8-7.0.
- */
-async function inflate(data: Uint8Array): Promise<Uint8Array> {
-  const ds = new DecompressionStream('deflate');
-  const writer = ds.writable.getWriter();
-  writer.write(data).catch(() => undefined); // a bad stream fails the read below
-  writer.close().catch(() => undefined);
-  const reader = ds.readable.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) {
-      break;
-    }
-    chunks.push(value);
-    total += value.length;
-  }
-  if (chunks.length === 1) {
-    return chunks[0];
-  }
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
-}
-
 export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => void {
   const root = document.createElement('div');
   root.className = 'ks-console';
@@ -104,68 +51,11 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   root.setAttribute('data-lm-suppress-shortcuts', 'true');
   root.setAttribute('data-p-suppress-shortcuts', 'true');
   const style = document.createElement('style');
-  style.textContent = css;
+  style.textContent = frameCss + css;
 
-  const bar = document.createElement('div');
-  bar.className = 'ks-console-bar';
-  const badge = document.createElement('span');
-  badge.className = 'ks-console-status';
-  const keys = document.createElement('span');
-  keys.className = 'ks-console-keys';
-  for (const [label, combo] of SPECIAL_KEYS) {
-    const b = button(label, `Send ${label} to the VM`);
-    b.dataset.keys = combo;
-    b.addEventListener('click', () => {
-      send({ type: 'press', keys: combo });
-      root.focus();
-    });
-    keys.append(b);
-  }
-  const typeBox = document.createElement('input');
-  typeBox.className = 'ks-console-typebox';
-  typeBox.placeholder = 'Type text into the VM…';
-  const typeBtn = button('Type', 'Type this text as keystrokes (Enter: type and press Enter)');
-  const doType = (enter: boolean): void => {
-    const text = typeBox.value + (enter ? '\n' : '');
-    if (text) {
-      send({ type: 'type', text });
-      typeBox.value = '';
-    }
-  };
-  typeBtn.addEventListener('click', () => doType(false));
-  typeBox.addEventListener('keydown', (e) => {
-    e.stopPropagation();
-    if (e.key === 'Enter') {
-      e.preventDefault();
-      doType(true);
-    }
-  });
-  const scaleSel = document.createElement('select');
-  scaleSel.className = 'ks-console-scale';
-  scaleSel.title = 'Scale: fit the cell, 1:1 device pixels, or crisp integer zoom';
-  for (const [v, label] of [
-    ['fit', 'Fit'],
-    ['1:1', '1:1'],
-    ['integer', 'Crisp ×N']
-  ]) {
-    const o = document.createElement('option');
-    o.value = v;
-    o.textContent = label;
-    scaleSel.append(o);
-  }
-  // words, not symbols: emoji fonts are missing on many Linux desktops
-  const fullBtn = button('Full screen', 'Full screen (keyboard lock where the browser allows)');
-  fullBtn.classList.add('ks-console-fullscreen');
-  const audioBtn = button('Sound off', 'Play the VM’s sound');
-  audioBtn.classList.add('ks-console-audio');
-  const volume = document.createElement('input');
-  volume.type = 'range';
-  volume.min = '0';
-  volume.max = '1';
-  volume.step = '0.05';
-  volume.className = 'ks-console-volume';
-  volume.title = 'Volume';
-  bar.append(badge, keys, typeBox, typeBtn, scaleSel, audioBtn, volume, fullBtn);
+  // the toolbar's input goes out through send (below); full screen changes the room
+  const { bar, badge, typeBox, scaleSel, audioBtn, volume, setLive, close: closeBar } =
+    makeConsoleBar(root, msg => send(msg), () => applyScale());
 
   const screen = document.createElement('div');
   screen.className = 'ks-console-screen';
@@ -234,10 +124,7 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
       model.save_changes();
     }
     // keys and typing reach a running guest only
-    const live = state === 'connected';
-    for (const c of [...keys.querySelectorAll('button'), typeBox, typeBtn]) {
-      (c as HTMLButtonElement | HTMLInputElement).disabled = !live;
-    }
+    setLive(state === 'connected');
     if (state === 'stopped' && !painted && !previewing) {
       previewing = true;
       void showPreview().finally(() => (previewing = false));
@@ -388,26 +275,6 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   // ------------------------------------------------------------ keyboard, mouse
   attachInput(root, canvas, typeBox, send);
 
-  // ------------------------------------------------------------ fullscreen
-  const onFullscreen = (): void => {
-    const full = document.fullscreenElement === root;
-    fullBtn.textContent = full ? 'Exit full screen' : 'Full screen';
-    fullBtn.title = full ? 'Back to the notebook (Esc)' : 'Full screen (keyboard lock where the browser allows)';
-    root.classList.toggle('ks-mod-fullscreen', full);
-    applyScale();
-  };
-  document.addEventListener('fullscreenchange', onFullscreen);
-  fullBtn.addEventListener('click', async () => {
-    if (document.fullscreenElement) {
-      await document.exitFullscreen();
-      return;
-    }
-    await root.requestFullscreen();
-    root.focus();
-    const kb = (navigator as unknown as { keyboard?: { lock?: () => Promise<void> } }).keyboard;
-    await kb?.lock?.().catch(() => undefined);
-  });
-
   // ------------------------------------------------------------ audio
   const audio = attachAudio(model, root, audioBtn, volume, send);
 
@@ -415,7 +282,7 @@ export function renderConsole({ model, el }: RenderProps<ConsoleModel>): () => v
   return () => {
     closed = true;
     unfollow();
-    document.removeEventListener('fullscreenchange', onFullscreen);
+    closeBar();
     ro.disconnect();
     ws?.close();
     audio.close();

@@ -1,15 +1,14 @@
 import type { RenderProps } from '@anywidget/types';
 
 import { APIError, requestAPI } from './api';
-import { HostPicker, uploadWithBar } from './create_vm_hosts';
+import { makeCreateForm } from './create_vm_fields';
+import { uploadWithBar } from './create_vm_hosts';
 import {
   Checked, CreateOptions, CreateVMModel, Field, FIELDS, LABELS, NAME_RE, newCreateModel, OS,
   SIZE_FIELDS, VMInfo
 } from './create_vm_model';
 import { fillFromAnswer } from './create_vm_fill';
-import { SharesEditor } from './create_vm_shares';
-import { button, el, elapsed, errorField, errorLine, LocalModel } from './vm_common';
-import css from './vm_widgets.css';
+import { el, elapsed, errorField, errorLine, LocalModel } from './vm_common';
 
 export type { CreateOptions, CreateVMModel, VMInfo } from './create_vm_model';
 
@@ -18,85 +17,31 @@ export type { CreateOptions, CreateVMModel, VMInfo } from './create_vm_model';
  * by the server (`POST vmspec`, which creates nothing), so each field shows the
  * server's own message beside it while the user types; the OS libosinfo
  * identifies fills the OS line and the sizes its recommendations (capped by
- * the host), until the user types a size of their own.
+ * the host), until the user types a size of their own. The elements are
+ * made in create_vm_fields.ts; here the checks, the fill and the submit.
  */
 export function renderCreateVM(
   { model, el: host }: RenderProps<CreateVMModel>,
   options: CreateOptions = {}
 ): () => void {
-  const root = el('div', 'ks-vmw ks-cvm');
-  const style = el('style');
-  style.textContent = css;
-  const title = el('div', 'ks-vmw-title', 'New virtual machine');
-  const form = el('div', 'ks-cvm-fields');
-  const inputs = {} as Record<Field, HTMLInputElement>;
-  const errs = {} as Record<Field, HTMLElement>;
-  const hints = {} as Record<Field, HTMLElement>;
-  const isoList = el('datalist');
-  isoList.id = `ks-cvm-isos-${Math.random().toString(36).slice(2)}`;
-  // the host row (shown once several hosts are configured) comes first
-  const hostPick = new HostPicker(isoList.id, () => {
+  const {
+    root, inputs, errs, hints, isoList, osList, hostPick, shares, start, createBtn, progress, bar, formErr,
+    result
+  } = makeCreateForm(() => {
+    // another host: its ISOs, and the OS told again unless the user chose one
     if (!dirty.has('os')) {
       inputs.os.value = '';
     }
     result.textContent = '';
     pickHost();
     schedule(0);
-  });
-  form.append(hostPick.row);
-  const remoteAlias = (): string => hostPick.remoteAlias();
-  const osList = el('datalist');
-  osList.id = `ks-cvm-oses-${Math.random().toString(36).slice(2)}`;
-  for (const f of FIELDS) {
-    const row = el('div', `ks-cvm-row ks-cvm-row-${f}`);
-    const label = el('label', 'ks-cvm-label', LABELS[f][0]);
-    const input = el('input', `ks-cvm-input ks-cvm-${f}`);
-    input.id = `${isoList.id}-${f}`;
-    label.htmlFor = input.id;
-    input.placeholder = LABELS[f][1];
-    input.autocomplete = 'off';
-    input.spellcheck = false;
-    input.dataset.field = f;
-    const hint = el('div', `ks-cvm-hint ks-cvm-hint-${f}`);
-    const err = el('div', `ks-cvm-error ks-cvm-error-${f}`);
-    err.dataset.field = f;
-    err.setAttribute('role', 'alert');
-    err.id = `${input.id}-error`;
-    input.setAttribute('aria-describedby', `${err.id}`);
-    row.append(label, input, hint, err);
-    form.append(row);
-    inputs[f] = input;
-    errs[f] = err;
-    hints[f] = hint;
-  }
-  const sharesLabel = el('span', 'ks-cvm-label', 'Shared folders');
-  sharesLabel.id = `${isoList.id}-shares-label`;
-  const shares = new SharesEditor(() => {
+  }, () => {
     model.set('shares', shares.values());
     save();
     result.textContent = '';
     schedule();
-  }, sharesLabel.id);
-  const sharesRow = el('div', 'ks-cvm-row ks-cvm-row-shares');
-  sharesRow.append(sharesLabel, shares.root);
-  form.append(sharesRow);
-  inputs.iso.setAttribute('list', isoList.id);
-  inputs.os.setAttribute('list', osList.id);
-  inputs.cpus.inputMode = 'numeric';
-  const startRow = el('label', 'ks-cvm-startRow');
-  const start = el('input', 'ks-cvm-start');
-  start.type = 'checkbox';
-  startRow.append(start, ' Start it once it is made');
-  const createBtn = button('Create', 'ks-vmw-btn ks-cvm-create', 'Make the VM (Enter)');
-  const progress = el('div', 'ks-cvm-progress');
-  progress.setAttribute('aria-live', 'polite');
-  const bar = el('progress', 'ks-cvm-upload');
-  bar.hidden = true;
-  const formErr = el('div', 'ks-cvm-error ks-cvm-error-form');
-  formErr.setAttribute('role', 'alert');
-  const result = el('div', 'ks-cvm-result');
-  result.setAttribute('aria-live', 'polite');
-  root.append(style, title, form, isoList, osList, startRow, createBtn, progress, bar, formErr, result);
+  });
+  const remoteAlias = (): string => hostPick.remoteAlias();
   host.append(root);
 
   // What the user typed themselves; sizes they did not type follow the OS.

@@ -4,6 +4,7 @@ import xtermCss from '@xterm/xterm/css/xterm.css';
 
 import { pageConfig } from './api';
 import css from './serial.css';
+import frameCss from './vm_frame.css';
 import { fitRows } from './serial_fit';
 
 /**
@@ -33,7 +34,7 @@ export function renderSerial({ model, el }: RenderProps<SerialModel>): () => voi
   const root = document.createElement('div');
   root.className = 'ks-serial';
   const style = document.createElement('style');
-  style.textContent = xtermCss + css;
+  style.textContent = xtermCss + frameCss + css;
   const bar = document.createElement('div');
   bar.className = 'ks-serial-bar';
   const name = document.createElement('span');

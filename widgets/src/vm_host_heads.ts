@@ -68,7 +68,27 @@ export class HostHeads {
   }
 }
 
-/** `local` for a URI naming no host (qemu:///session), else the URI itself. */
+/** A host as the headings and the storage lines name it: its alias, else from its URI. */
+export function hostName(host: Host): string {
+  return host.alias ?? alias(host.uri);
+}
+
+/**
+ * A URI's short name as the server's aliases go: `local` for one naming no
+ * host (qemu:///session), else `user@host[:port]`. Why here too: the events'
+ * host records carry no alias, and a full qemu+ssh URI (keyfile=...) is too
+ * long for a line.
+ */
 function alias(uri: string): string {
-  return /^[a-z0-9+]+:\/\/\//.test(uri) ? 'local' : uri;
+  let u: URL;
+  try {
+    u = new URL(uri);
+  } catch {
+    return uri;
+  }
+  if (!u.hostname) {
+    return 'local';
+  }
+  const who = u.username ? `${decodeURIComponent(u.username)}@` : '';
+  return `${who}${u.hostname}${u.port ? `:${u.port}` : ''}`;
 }

@@ -1,29 +1,13 @@
 import type { RenderProps } from '@anywidget/types';
 
-import { APIError, requestAPI } from './api';
-import { ConsoleModel, renderConsole } from './console';
 import { setThumbnailsVisible } from './events';
-import { button, el, elapsed, errorLine, LocalModel } from './vm_common';
-import {
-  RowAction,
-  ACTIONS,
-  ACTIVE,
-  Deleted,
-  deleteDialog,
-  makeRow,
-  paintRowState,
-  Row,
-  RUNNING,
-  uriQuery,
-  VM,
-  vmKey
-} from './vm_row';
+import { button, el, errorLine } from './vm_common';
+import { ACTIVE, makeRow, paintRowState, Row, RUNNING, VM, vmKey } from './vm_row';
 import { HostHeads } from './vm_host_heads';
 import { LiveVMList } from './vm_list';
+import { rowActions } from './vm_manager_actions';
 import { newFormToggle } from './vm_new_form';
 import { paintPreview, whileOnScreen } from './vm_preview';
-import { confirmIn } from './confirm';
-import { makeDetails } from './vm_details';
 import { paintStats, StatsFeed } from './vm_stats';
 import { fetchStorage, paintStorage, StorageState } from './vm_storage';
 import css from './vm_widgets.css';
@@ -32,8 +16,8 @@ import css from './vm_widgets.css';
  * The VM manager (`kernelswitch.widgets.VMManager`), after virt-manager's main
  * window: a live list (pushed by the server's events websocket: no polling),
  * live thumbnails (taken only while the list is on screen), per-VM actions
- * that fit the state, the console opened below a row, and the storage pool's
- * use. Everything comes from the server to the browser (events,
+ * that fit the state (vm_manager_actions.ts), the console opened below a row,
+ * and each host's storage pool (vm_storage.ts). Everything comes from the server to the browser (events,
  * `vms/{name}/thumbnail`, `GET storage`), never through the kernel.
  */
 export interface VMManagerModel {
@@ -77,6 +61,7 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   const rows = new Map<string, Row>();
   let current = (model.get('vms') ?? []) as VM[];
   let synced = signature(current);
+  let hostsSeen = '';
   let alive = true;
 
   const save = (): void => {
@@ -198,8 +183,10 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     if (!alive) {
       return;
     }
-    if (vmList.vms.length !== current.length) {
-      void loadStorage(); // a VM came or went: its disks did too
+    const hosts = vmList.hosts.map(h => `${h.uri} ${h.state}`).join('\n');
+    if (vmList.vms.length !== current.length || hosts !== hostsSeen) {
+      hostsSeen = hosts;
+      void loadStorage(); // a VM came or went (its disks did too), or a host did
     }
     current = vmList.vms;
     // the kernel gets the list when what it shows changes
@@ -224,13 +211,23 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     void loadStorage();
   };
 
+  // a host that is up but whose pool could not be read (its daemon still
+  // starting, a dropped link) is asked again, not left saying so for good
+  let retry: ReturnType<typeof setTimeout> | undefined;
   const loadStorage = async (): Promise<void> => {
     try {
-      const pool = await fetchStorage(signal);
+      const pool = await fetchStorage(vmList.hosts, signal);
       if (alive) {
         model.set('storage', pool as unknown as Record<string, unknown>);
         save();
         drawStorage();
+        const up = new Set(vmList.hosts.filter(h => h.state !== 'down').map(h => h.uri));
+        if (!retry && pool.hosts?.some(h => h.error && up.has(h.uri))) {
+          retry = setTimeout(() => {
+            retry = undefined;
+            void loadStorage();
+          }, 5000);
+        }
       }
     } catch (error) {
       storage.textContent = `Storage: ${errorLine(error)}`;
@@ -238,154 +235,14 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   };
 
   // ------------------------------------------------------------ actions
-  const act = async (key: string, action: RowAction, confirmed = false): Promise<void> => {
-    const row = rows.get(key);
-    const vm = current.find(v => vmKey(v) === key);
-    if (!row || !vm || (row.busy && !(row.busy === 'shutting down' && action === 'destroy'))) {
-      return;
+  const { act, closeConsole } = rowActions({
+    signal, rows, notice, paintRow, reload,
+    current: () => current,
+    report: last => {
+      model.set('last_action', last);
+      save();
     }
-    row.error.textContent = '';
-    if (action === 'console') {
-      toggleConsole(row, vm);
-      return;
-    }
-    if (action === 'delete') {
-      askDelete(row, vm);
-      return;
-    }
-    if (action === 'details') {
-      toggleDetails(row, vm);
-      return;
-    }
-    const name = vm.name;
-    if ((action === 'destroy' || action === 'reboot') && !confirmed) {
-      confirmIn(row.confirm, {
-        text: action === 'destroy'
-          ? `Force ${name} off? This pulls the plug: the guest gets no chance to save its work.`
-          : `Reboot ${name}? The guest is asked to restart (ACPI); unsaved work in it may be lost.`,
-        accept: action === 'destroy' ? 'Force off' : 'Reboot',
-        danger: action === 'destroy',
-        returnFocus: row.buttons.get(action),
-        onAccept: () => void act(key, action, true)
-      });
-      return;
-    }
-    const verb = ACTIONS.find(a => a.action === action) as (typeof ACTIONS)[number];
-    const body = action === 'shutdown' ? { wait: true, timeout: 60 } : {};
-    await run(row, vm, verb.doing, async () => {
-      await requestAPI(`vms/${encodeURIComponent(name)}/${action}${uriQuery(vm)}`, {
-        method: 'POST',
-        body: JSON.stringify(body)
-      });
-      return '';
-    }, action);
-  };
-
-  /** Run one request for *row*: buttons greyed, elapsed time shown, one-line error. */
-  const run = async (
-    row: Row, vm: VM, doing: string, work: () => Promise<string>, action: string
-  ): Promise<void> => {
-    row.busy = doing.toLowerCase();
-    row.li.dataset.busy = action;
-    paintRow(row, vm);
-    const since = performance.now();
-    const tick = (): void => {
-      row.progress.textContent = `${doing} ${vm.name}… ${elapsed(since)}`;
-    };
-    tick();
-    const ticker = setInterval(tick, 500);
-    let ok = true;
-    let message = '';
-    try {
-      message = await work();
-    } catch (error) {
-      ok = false;
-      message = errorLine(error);
-      if (error instanceof APIError && error.code === 'vm_busy') {
-        message += ' (another change to this VM is running; try again when it ends)';
-      }
-    } finally {
-      clearInterval(ticker);
-    }
-    row.busy = '';
-    delete row.li.dataset.busy;
-    row.progress.textContent = ok ? message : '';
-    row.error.textContent = ok ? '' : message;
-    model.set('last_action', { vm: vm.name, uri: vm.uri ?? '', action, ok, message });
-    save();
-    await reload();
-    notice.textContent = rows.has(vmKey(vm)) ? '' : message;
-  };
-
-  const askDelete = (row: Row, vm: VM): void => {
-    const running = ACTIVE.has(vm.state);
-    deleteDialog(row, vm, disksToo => {
-      closeConsole(row);
-      void run(row, vm, 'Deleting', async () => {
-        const q = `disks=${disksToo ? 1 : 0}&force=${running ? 1 : 0}`;
-        const answer = await requestAPI<Deleted>(`vms/${encodeURIComponent(vm.name)}?${q}${uriQuery(vm, '&')}`, {
-          method: 'DELETE'
-        });
-        const kept = answer.kept_disks.map(k => `${k.path} (${k.reason})`);
-        return [
-          `Deleted VM ${answer.name}.`,
-          answer.removed_disks.length ? `Removed ${answer.removed_disks.join(', ')}.` : '',
-          kept.length ? `Kept ${kept.join(', ')}.` : ''
-        ].filter(Boolean).join(' ');
-      }, 'delete');
-    });
-  };
-
-  const toggleDetails = (row: Row, vm: VM): void => {
-    if (row.details) {
-      row.details.close();
-      row.details = null;
-      row.detailsBox.replaceChildren();
-      row.detailsBox.hidden = true;
-    } else {
-      const now = (): VM => current.find(v => vmKey(v) === vmKey(vm)) ?? vm;
-      row.details = makeDetails({
-        vm: now,
-        signal,
-        run: async (doing, work, action) => {
-          if (!row.busy) {
-            await run(row, now(), doing, work, action);
-          }
-        }
-      });
-      row.detailsBox.replaceChildren(row.details.root);
-      row.detailsBox.hidden = false;
-    }
-    paintRow(row, vm);
-  };
-
-  const closeConsole = (row: Row): void => {
-    row.closeConsole?.();
-    row.closeConsole = null;
-    row.consoleBox.replaceChildren();
-    row.consoleBox.hidden = true;
-  };
-
-  const toggleConsole = (row: Row, vm: VM): void => {
-    if (row.closeConsole) {
-      closeConsole(row);
-    } else {
-      const local = new LocalModel<ConsoleModel>({
-        vm: vm.name, uri: vm.uri ?? '', scale: 'fit', status: '', width: 0, height: 0,
-        audio: false, volume: 1, muted: false
-      });
-      row.consoleBox.hidden = false;
-      const cleanup = renderConsole(
-        { model: local, el: row.consoleBox, signal } as unknown as RenderProps<ConsoleModel>
-      );
-      row.closeConsole = () => {
-        cleanup();
-        local.off();
-      };
-      row.consoleBox.querySelector<HTMLElement>('.ks-console')?.focus();
-    }
-    paintRow(row, vm);
-  };
+  });
 
   // ------------------------------------------------------------ visibility
   // thumbnails and stats are taken by the server only while some list is on screen
@@ -424,11 +281,12 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
     vmList.stop();
     stats.stop();
     clearInterval(ticker);
+    clearTimeout(retry);
     stopWatching();
     setThumbnailsVisible(root, false);
     stats.watch(false);
     for (const row of rows.values()) {
-      row.closeConsole?.();
+      closeConsole(row);
       row.details?.close();
       if (row.previewUrl) {
         URL.revokeObjectURL(row.previewUrl);

@@ -1,12 +1,16 @@
 /**
- * The foot of the VM manager: the storage pool's use (`GET storage`) and the
- * Disks list (`GET storage/disks`): every disk image with its size and the VMs
- * using it, orphans (no VM uses them) marked, each with a Delete… that asks.
+ * The foot of the VM manager: each host's storage pool (`GET storage`, and
+ * `GET storage?uri=HOST` for every other configured host) and the Disks list
+ * (`GET storage/disks`, the first host's): every disk image with its size and
+ * the VMs using it, orphans (no VM uses them) marked, each with a Delete…
+ * that asks.
  */
 
 import { requestAPI } from './api';
 import { confirmIn } from './confirm';
-import { button, el, humanSize } from './vm_common';
+import { button, el, errorLine, humanSize } from './vm_common';
+import { hostName } from './vm_host_heads';
+import { Host } from './vm_list';
 import { Storage } from './vm_row';
 
 export interface DiskImage {
@@ -18,36 +22,104 @@ export interface DiskImage {
   orphan: boolean;
 }
 
+/** One host's pool, or why it cannot be read (the host is down). */
+export interface HostPool {
+  uri: string;
+  /** the host as the list's headings name it: local, user@host[:port] */
+  name: string;
+  pool?: Storage;
+  error?: string;
+}
+
 export interface StorageState extends Storage {
   disks?: DiskImage[];
+  /** every host's pool, in the configured order; absent with one host */
+  hosts?: HostPool[];
 }
 
-export async function fetchStorage(signal?: AbortSignal): Promise<StorageState> {
-  const [pool, disks] = await Promise.all([
+/**
+ * The first host's pool and disks, and with several *hosts* each one's pool
+ * (a host that is down or fails says why; the others still show).
+ */
+export async function fetchStorage(hosts: Host[], signal?: AbortSignal): Promise<StorageState> {
+  const others = hosts.length > 1 ? hosts.slice(1) : [];
+  const [pool, disks, more] = await Promise.all([
     requestAPI<Storage>('storage', { signal }),
-    requestAPI<{ totals: Storage['totals']; disks: DiskImage[] }>('storage/disks', { signal }).catch(() => null)
+    requestAPI<{ totals: Storage['totals']; disks: DiskImage[] }>('storage/disks', { signal }).catch(() => null),
+    Promise.all(others.map(h => hostPool(h, signal)))
   ]);
-  return { ...pool, totals: disks?.totals, disks: disks?.disks };
+  const first = { ...pool, totals: disks?.totals };
+  const state: StorageState = { ...first, disks: disks?.disks };
+  if (hosts.length > 1) {
+    state.hosts = [{ uri: hosts[0].uri, name: hostName(hosts[0]), pool: first }, ...more];
+  }
+  return state;
 }
 
-export function storageText(s: Storage | undefined): string {
-  if (!s || !s.pool) {
-    return '';
+async function hostPool(host: Host, signal?: AbortSignal): Promise<HostPool> {
+  const name = hostName(host);
+  if (host.state === 'down') {
+    return { uri: host.uri, name, error: `not reachable${host.reason ? ` (${host.reason})` : ''}` };
   }
-  const parts = [
-    `Storage pool “${s.pool}” (${s.path}): ${humanSize(s.allocation)} used of ${humanSize(
-      s.capacity
-    )}, ${humanSize(s.available)} free`, // the pool is named at the start of the line
-    `${s.volumes?.length ?? 0} disk image(s)`
-  ];
+  try {
+    const pool = await requestAPI<Storage>(`storage?uri=${encodeURIComponent(host.uri)}`, { signal });
+    return { uri: host.uri, name, pool };
+  } catch (error) {
+    return { uri: host.uri, name, error: errorLine(error) };
+  }
+}
+
+/** Disk images, and the orphans among them: " · 3 disk image(s) · 1 orphan(s) using 2G". */
+function imagesText(s: Storage): string {
+  const parts = [`${s.volumes?.length ?? 0} disk image(s)`];
   if (s.totals?.orphans) {
     parts.push(`${s.totals.orphans} orphan(s) using ${humanSize(s.totals.orphan_allocation)}`);
   }
   return parts.join(' · ');
 }
 
+export function storageText(s: Storage | undefined): string {
+  if (!s || !s.pool) {
+    return '';
+  }
+  return [
+    `Storage pool “${s.pool}” (${s.path}): ${humanSize(s.allocation)} used of ${humanSize(
+      s.capacity
+    )}, ${humanSize(s.available)} free`, // the pool is named at the start of the line
+    imagesText(s)
+  ].join(' · ');
+}
+
+/** One host's line, short enough for a narrow panel: "local: pool “default”, 21G free of 68G · …". */
+function hostLine(h: HostPool): HTMLElement {
+  const line = el('div', 'ks-vmm-poolLine ks-vmm-hostPool');
+  line.dataset.uri = h.uri;
+  const who = el('span', 'ks-vmm-poolHost', h.name);
+  who.title = h.uri;
+  const p = h.pool;
+  if (!p) {
+    line.dataset.state = 'down';
+    line.append(who, `: storage ${h.error ?? 'not known'}`);
+    return line;
+  }
+  line.title = `${p.path}: ${humanSize(p.allocation)} used of ${humanSize(p.capacity)}`;
+  line.append(
+    who,
+    `: pool “${p.pool}”, ${humanSize(p.available)} free of ${humanSize(p.capacity)} · ${imagesText(p)}`
+  );
+  return line;
+}
+
+/** The pool line(s): one line with one host, a line a host with several. */
+function poolLines(s: StorageState | undefined): HTMLElement[] {
+  if (s?.hosts?.length) {
+    return s.hosts.map(hostLine);
+  }
+  return [el('div', 'ks-vmm-poolLine', storageText(s))];
+}
+
 /**
- * Draw the pool line and, under a "Disks" disclosure, every image; *run*
+ * Draw the pool line(s) and, under a "Disks" disclosure, every image; *run*
  * deletes an orphan (after asking) and reloads.
  */
 export function paintStorage(
@@ -61,10 +133,10 @@ export function paintStorage(
   const before = Number(box.dataset.orphans ?? 0);
   box.dataset.key = key;
   box.dataset.orphans = String(s?.totals?.orphans ?? 0);
-  const line = el('div', 'ks-vmm-poolLine', storageText(s));
+  const lines = poolLines(s);
   const disks = s?.disks ?? [];
   if (!disks.length) {
-    box.replaceChildren(line);
+    box.replaceChildren(...lines);
     return;
   }
   // open when an orphan appears (someone deleted a VM and kept its disks)
@@ -74,7 +146,8 @@ export function paintStorage(
   details.replaceChildren();
   details.open = open;
   const orphans = disks.filter(d => d.orphan).length;
-  details.append(el('summary', '', `Disks (${disks.length}${orphans ? `, ${orphans} orphan${orphans === 1 ? '' : 's'}` : ''})`));
+  const where = s?.hosts?.length ? ` on ${s.hosts[0].name}` : ''; // the first host's
+  details.append(el('summary', '', `Disks${where} (${disks.length}${orphans ? `, ${orphans} orphan${orphans === 1 ? '' : 's'}` : ''})`));
   const confirm = el('div', 'ks-vmm-confirm');
   confirm.hidden = true;
   const list = el('ul', 'ks-vmm-diskList');
@@ -104,6 +177,6 @@ export function paintStorage(
     list.append(li);
   }
   details.append(list, confirm);
-  box.replaceChildren(line, details);
+  box.replaceChildren(...lines, details);
 }
 
