@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from .._common import RUN_ACTIONS
@@ -57,7 +58,8 @@ class LocalBackend:
         from .vm_upload import needs_upload, upload_then_create
 
         if needs_upload(self.manager, request.get("iso")):
-            bar = _ProgressBar("uploading the ISO") if self.progress is not None else None
+            what = f"uploading {Path(request['iso']).name} to {self.manager.alias}"
+            bar = _ProgressBar(what) if self.progress is not None else None
             try:
                 return upload_then_create(self.manager, request, bar, self.progress)
             finally:
@@ -176,6 +178,7 @@ class _ProgressBar:
     def close(self) -> None:
         if self._drawn:
             print(file=sys.stderr)
+            self._drawn = False
 
 
 def register(subparsers: Any) -> None:

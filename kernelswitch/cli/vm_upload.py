@@ -45,15 +45,16 @@ def upload_then_create(manager: Any, request: dict[str, Any], bar: Bar | None,
     if free is not None and size > free:
         raise _too_big(manager, size, free)
     say = progress or (lambda _m: None)
-    say(f"uploading {os.path.basename(spec.iso)} to {manager.alias}")
-    # the bar shows the percentages; the engine's other lines (reused, done) still go out
-    lines = say if bar is None else (lambda m: None if m.startswith("uploading ") else say(m))
+    # the bar shows the percentages; of the engine's lines only "already there" still goes out
+    lines = say if bar is None else (lambda m: None if m.startswith("upload") else say(m))
     try:
         remote = upload_iso(manager.storage, spec.iso, lines, bar)
     except Exception as e:
         if is_no_space(e):
             raise pool_full(e, request["name"], manager.storage) from e
         raise
+    finally:
+        getattr(bar, "close", lambda: None)()  # the bar's line ends before the create's
     create = {**request, "iso": remote, "os": os_info.short_id}
     return dict(manager.create(**create, progress=progress))
 

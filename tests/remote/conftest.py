@@ -25,6 +25,8 @@ LOCAL = "qemu:///session"
 
 #: The remote user's pool for disks and uploaded ISOs (made through libvirt, as an admin would).
 POOL = "default"
+#: Its folder (the "remote" host is this machine: tests can look into it)
+POOL_DIR = Path(f"/home/{USER}/kernelswitch-test-pool")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -57,7 +59,7 @@ def _ensure_pool(uri: str) -> None:
             xml = ET.Element("pool", type="dir")
             ET.SubElement(xml, "name").text = POOL
             target = ET.SubElement(xml, "target")
-            ET.SubElement(target, "path").text = f"/home/{USER}/kernelswitch-test-pool"
+            ET.SubElement(target, "path").text = str(POOL_DIR)
             pool = conn.storagePoolDefineXML(ET.tostring(xml, encoding="unicode"), 0)
             pool.build(0)
         if not pool.isActive():
@@ -101,40 +103,50 @@ def ssh_host() -> Iterator[SSHHost]:
 
 
 
-@pytest.fixture(scope="module")
-def two_host_lab(
-    ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Any, Path]]:
-    """A JupyterLab with kernelswitch on both hosts (this one first): (server, root)."""
-    from browser.conftest import LABEXTENSION
-    from support.jupyter import jupyter_server
-
-    base = tmp_path_factory.mktemp("lab-hosts")
-    root = base / "root"
-    root.mkdir()
-    labext = base / "labextensions"
-    labext.mkdir()
-    (labext / "kernelswitch").symlink_to(LABEXTENSION, target_is_directory=True)
+def two_host_env(base: Path, ssh_host: SSHHost, root: Path, *, lab: bool = False,
+                 uris: list[str] | None = None) -> dict[str, str]:  # fmt: skip
+    """The environment of a Jupyter server in *base* with kernelswitch on this host
+    and the remote one (*uris*: those instead); *lab* adds the labextension."""
     config = base / "config"
     config.mkdir()
-    (config / "jupyter_server_config.json").write_text(json.dumps({
+    settings: dict[str, Any] = {
         "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
-        "LabApp": {"extra_labextensions_path": [str(labext)], "news_url": None},
-        "KernelSwitchApp": {"libvirt_uris": [LOCAL, ssh_host.uri()],
+        "KernelSwitchApp": {"libvirt_uris": uris or [LOCAL, ssh_host.uri()],
                             "ssh_known_hosts": str(ssh_host.known_hosts),
                             "env_roots": [str(root)], "env_depth": 1},
-    }))  # fmt: skip
-    # no "Jupyter news?" toast over the screenshots (the feed is offline anyway)
-    notification = (base / "settings" / "@jupyterlab" / "apputils-extension"
-                    / "notification.jupyterlab-settings")  # fmt: skip
-    notification.parent.mkdir(parents=True)
-    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    env = {
+    }  # fmt: skip
+    if lab:
+        from browser.conftest import LABEXTENSION
+
+        labext = base / "labextensions"
+        labext.mkdir()
+        (labext / "kernelswitch").symlink_to(LABEXTENSION, target_is_directory=True)
+        settings["LabApp"] = {"extra_labextensions_path": [str(labext)], "news_url": None}
+        # no "Jupyter news?" toast over the screenshots (the feed is offline anyway)
+        notification = (base / "settings" / "@jupyterlab" / "apputils-extension"
+                        / "notification.jupyterlab-settings")  # fmt: skip
+        notification.parent.mkdir(parents=True)
+        notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    (config / "jupyter_server_config.json").write_text(json.dumps(settings))
+    return {
         "JUPYTER_CONFIG_DIR": str(config),
         "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
         "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),
     }
+
+
+@pytest.fixture(scope="module")
+def two_host_lab(
+    ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, Path]]:
+    """A JupyterLab with kernelswitch on both hosts (this one first): (server, root)."""
+    from support.jupyter import jupyter_server
+
+    base = tmp_path_factory.mktemp("lab-hosts")
+    root = base / "root"
+    root.mkdir()
+    env = two_host_env(base, ssh_host, root, lab=True)
     with jupyter_server(root, app="lab", env=env, timeout=120) as server:
         yield server, root
 
