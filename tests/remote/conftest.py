@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ import pytest
 from .sshhost import SSHD, USER, SSHHost, kill_user_daemons
 
 LOCAL = "qemu:///session"
+#: A small guest of the test OS (most tests here only define it)
+GUEST = {"os": "alpinelinux3.17", "memory": "256M", "disk": "1G", "cpus": 1}
 
 #: The remote user's pool for disks and uploaded ISOs (made through libvirt, as an admin would).
 POOL = "default"
@@ -101,6 +104,60 @@ def ssh_host() -> Iterator[SSHHost]:
         kill_user_daemons()
         shutil.rmtree(folder, ignore_errors=True)
 
+
+
+def host_alias(ssh_host: SSHHost) -> str:
+    """How the remote host is named for people: ``user@host:port``."""
+    return f"{USER}@127.0.0.1:{ssh_host.port}"
+
+
+def two_host_server_config(ssh_host: SSHHost) -> dict[str, Any]:
+    """A ``jp_server_config`` with kernelswitch on this host and the remote one."""
+    from support.jp import ks_server_config
+
+    return ks_server_config(libvirt_uris=[LOCAL, ssh_host.uri()],
+                            ssh_known_hosts=str(ssh_host.known_hosts))  # fmt: skip
+
+
+def remote_shutoff_vm(ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory,
+                      tag: str) -> dict[str, Any]:  # fmt: skip
+    """A shut-off VM on the remote host, defined from an ISO uploaded there (an ISO of
+    this session's own name, so the sweep removes it), never booted."""
+    from vm.conftest import unique_name
+
+    from kernelswitch._paths import testos_dir
+    from kernelswitch.vm.manager import VMManager
+
+    name = unique_name(tag)
+    iso = tmp_path_factory.mktemp("iso") / f"{name}.iso"
+    shutil.copy(testos_dir() / "testos-plain.iso", iso)
+    return VMManager(ssh_host.uri()).create(name, str(iso), start=False, **GUEST)
+
+
+@pytest.fixture(scope="session")
+def shots() -> Path:
+    """Where browser tests leave screenshots (read before the per-test cache override)."""
+    from kernelswitch._paths import cache_dir
+
+    folder = Path(os.environ.get("KERNELSWITCH_SCREENSHOTS_DIR") or cache_dir() / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@contextmanager
+def chromium_page(height: int = 800) -> Iterator[Any]:
+    """A page of a real Chromium, 1280 px wide, closed after the block."""
+    from browser.conftest import CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": height}).new_page()
+            page.set_default_timeout(60_000)
+            yield page
+        finally:
+            browser.close()
 
 
 def two_host_env(base: Path, ssh_host: SSHHost, root: Path, *, lab: bool = False,

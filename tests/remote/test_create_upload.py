@@ -23,7 +23,7 @@ from IPython.core.error import UsageError
 from support.jupyter import RunningServer, free_port, jupyter_server
 from support.shell import kernelswitch_shell
 
-from .conftest import LOCAL, POOL_DIR, two_host_env
+from .conftest import LOCAL, POOL_DIR, host_alias, two_host_env
 from .sshhost import SSHHost
 
 #: Fedora 37's minimums; defined only (nothing here boots, the qcow2 disk stays small)
@@ -67,8 +67,13 @@ def _server_iso(tmp_path: Path, tag: str, source: str = FEDORA) -> tuple[str, Pa
     return name, iso
 
 
-def _alias(ssh_host: SSHHost) -> str:
-    return f"ksremote@127.0.0.1:{ssh_host.port}"
+def _cli_create(name: str, iso: Path, ssh_host: SSHHost) -> subprocess.CompletedProcess[str]:
+    """``kernelswitch vm create`` on the remote host, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "kernelswitch.cli", "vm", "create", name, "--iso", str(iso),
+         "--host", ssh_host.uri(), *SIZES.split()],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
 
 
 def _remote(ssh_host: SSHHost) -> Any:
@@ -85,7 +90,7 @@ def test_magic_uploads_with_a_bar_then_creates_from_the_upload(
     ip: Any, ssh_host: SSHHost, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     name, iso = _server_iso(tmp_path, "upmagic")
-    ip.run_line_magic("vm", f"create {name} --iso {iso} --host {_alias(ssh_host)} {SIZES}")
+    ip.run_line_magic("vm", f"create {name} --iso {iso} --host {host_alias(ssh_host)} {SIZES}")
     out = capsys.readouterr().out
     bars = re.findall(rf"Uploading {re.escape(iso.name)} \[[#.]+\]\s+(\d+)%", out)
     assert bars and bars[0] == "0" and bars[-1] == "100", out
@@ -102,13 +107,9 @@ def test_cli_uploads_with_a_bar_then_creates_from_the_upload(
     ssh_host: SSHHost, tmp_path: Path
 ) -> None:
     name, iso = _server_iso(tmp_path, "upcli")
-    done = subprocess.run(
-        [sys.executable, "-m", "kernelswitch.cli", "vm", "create", name, "--iso", str(iso),
-         "--host", ssh_host.uri(), *SIZES.split()],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    done = _cli_create(name, iso, ssh_host)
     assert done.returncode == 0, done.stderr
-    what = re.escape(f"uploading {iso.name} to {_alias(ssh_host)}")
+    what = re.escape(f"uploading {iso.name} to {host_alias(ssh_host)}")
     bars = re.findall(rf"{what} \[[#.]+\]\s+(\d+)%", done.stderr)
     assert bars and bars[-1] == "100", done.stderr
     assert [int(b) for b in bars] == sorted(int(b) for b in bars), done.stderr
@@ -124,13 +125,10 @@ def test_a_missing_iso_is_refused_before_any_upload(
     missing = tmp_path / "no-such.iso"
     before = _pool_volumes()
     with pytest.raises(UsageError) as e:
-        ip.run_line_magic("vm", f"create {name} --iso {missing} --host {_alias(ssh_host)} {SIZES}")
+        ip.run_line_magic("vm", f"create {name} --iso {missing} --host {host_alias(ssh_host)} "
+                          f"{SIZES}")  # fmt: skip
     assert str(missing) in str(e.value) and "Nothing was uploaded" in str(e.value), e.value
-    done = subprocess.run(
-        [sys.executable, "-m", "kernelswitch.cli", "vm", "create", name, "--iso", str(missing),
-         "--host", ssh_host.uri(), *SIZES.split()],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    done = _cli_create(name, missing, ssh_host)
     assert done.returncode != 0 and str(missing) in done.stderr, done.stderr
     assert "uploading" not in done.stderr, done.stderr
     assert _pool_volumes() == before

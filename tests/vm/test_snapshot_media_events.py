@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from support.events import about, next_message
+from support.jp import ks_server_config
 
 from .conftest import unique_name, wait_serial
 from .test_media_tray import SMALL, _guest_tray
@@ -22,7 +23,7 @@ pytestmark = [pytest.mark.server, pytest.mark.vm]
 
 @pytest.fixture
 def jp_server_config() -> dict:
-    return {"ServerApp": {"jpserver_extensions": {"kernelswitch": True}}}
+    return ks_server_config()
 
 
 def _tray(record: dict) -> str:
