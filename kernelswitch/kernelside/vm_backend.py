@@ -5,8 +5,9 @@ CLI pointed at a server); the CLI's ``LocalBackend`` (libvirt directly) lives
 in :mod:`kernelswitch.cli.vm`, outside the kernel side.
 
 A create on another host (``--host``) from an ISO on the server goes as the
-create form does it: ``POST vmspec`` checks the request first (nothing is
-uploaded for a request that would fail), then the ISO is uploaded as a job
+create form does it: ``POST vmspec`` checks the request first (one that would
+fail goes to ``POST vms`` as it is, for the create's own error, given before
+anything is uploaded), then the ISO is uploaded as a job
 (``POST isos/upload``, polled at ``GET isos/uploads/{job}``, progress told to
 :attr:`RESTBackend.upload_progress`) and the VM is made from the uploaded path
 with the OS identified from the server's file. Why not let ``POST vms`` upload
@@ -89,12 +90,10 @@ class RESTBackend(RESTManage, RESTReach):
         server file there (else as it is); raises what a create would say, before
         anything is uploaded."""
         checked = self._req("POST", "vmspec", request)
-        if not checked.get("remote") or checked.get("in_pool"):
-            return request  # a local host reads the ISO where it is; a pool ISO is there
-        if checked.get("errors"):
-            field, message = next(iter(checked["errors"].items()))
-            raise APIError(f"{message} Nothing was uploaded.", code="invalid_vm_spec",
-                           status=400, details={"field": field})  # fmt: skip
+        if not checked.get("remote") or checked.get("in_pool") or checked.get("errors"):
+            # a local host reads the ISO where it is, a pool ISO is there; a request with
+            # errors gets the create's own answer (it checks before it uploads anything)
+            return request
         os_id = request.get("os") or (checked.get("os") or {}).get("short_id")
         path = self._upload(str(request["iso"]), str(checked.get("uri") or request["uri"]))
         return {**request, "iso": path, **({"os": os_id} if os_id else {})}

@@ -99,8 +99,9 @@ def _check(fleet: Any, iso: str, host: str) -> tuple[Any, str, int]:
         pool = manager.storage.pool_name
         raise PoolFull(
             f"The ISO is {human_size(size)} but the storage pool {pool!r} on {manager.alias} "
-            f"has {human_size(free)} free. Free some space there (unused disks: `vm disks`) "
-            "or put the ISO into one of its pools. Nothing was uploaded.",
+            f"has {human_size(free)} free. Free some space there (unused disks: `vm disks "
+            f"--host {manager.alias}`) or put the ISO into one of its pools. Nothing was "
+            "uploaded.",
             details={"pool": pool, "available": free, "size": size, "uri": manager.uri},
         )
     return manager, str(path), size

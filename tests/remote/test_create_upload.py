@@ -127,7 +127,7 @@ def test_a_missing_iso_is_refused_before_any_upload(
     with pytest.raises(UsageError) as e:
         ip.run_line_magic("vm", f"create {name} --iso {missing} --host {host_alias(ssh_host)} "
                           f"{SIZES}")  # fmt: skip
-    assert str(missing) in str(e.value) and "Nothing was uploaded" in str(e.value), e.value
+    assert str(missing) in str(e.value) and "does not exist" in str(e.value), e.value
     done = _cli_create(name, missing, ssh_host)
     assert done.returncode != 0 and str(missing) in done.stderr, done.stderr
     assert "uploading" not in done.stderr, done.stderr
@@ -146,3 +146,23 @@ def test_an_unreachable_host_is_named_before_any_upload(
                           f"{SIZES}")  # fmt: skip
     assert f"127.0.0.1:{port}" in str(e.value), e.value
     assert "Uploading" not in capsys.readouterr().out
+
+
+def test_an_iso_larger_than_the_pool_is_refused_before_any_upload(
+    ip: Any, ssh_host: SSHHost, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    name, iso = _server_iso(tmp_path, "upfull")
+    with iso.open("r+b") as f:  # the test OS's header, then a hole: 2 TiB on no disk
+        f.truncate(2 * 1024**4)
+    before = _pool_volumes()
+    with pytest.raises(UsageError) as e:
+        ip.run_line_magic("vm", f"create {name} --iso {iso} --host {host_alias(ssh_host)} "
+                          f"{SIZES}")  # fmt: skip
+    assert "2T" in str(e.value) and "free" in str(e.value), e.value
+    assert "Nothing was uploaded" in str(e.value), e.value
+    assert "Uploading" not in capsys.readouterr().out
+    done = _cli_create(name, iso, ssh_host)
+    assert done.returncode != 0 and "2T" in done.stderr and "free" in done.stderr, done.stderr
+    assert "uploading" not in done.stderr, done.stderr
+    assert _pool_volumes() == before
+    assert name not in _remote(ssh_host).names()
