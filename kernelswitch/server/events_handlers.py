@@ -8,7 +8,8 @@ Server -> client, JSON text. First one ``{"type": "snapshot", "vms": [records
 as GET vms gives them, each with "uri" and "thumbnail_version"], "envs_version",
 "hosts": [{"uri", "state": "up"|"down", "reason"?}]}``, then one message per
 change: ``vm {name, uri, state, reason}``, ``vm_defined {name, uri, vm}``,
-``vm_undefined {name, uri}``, ``media {name, uri, device, tray}``,
+``vm_undefined {name, uri}``, ``media {name, uri, device, tray}`` (also after a
+snapshot revert that moved a tray or changed a disc: :func:`tell_media_changes`),
 ``thumbnail {name, uri, version}``, ``envs {version}``, ``host {uri, state,
 reason?}``. A slow client gets the latest of each (:mod:`kernelswitch.hub`),
 never a backlog; one with over 10,000 things pending is closed (1013) and
