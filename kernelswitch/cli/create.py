@@ -15,6 +15,8 @@ import json
 import sys
 from typing import Any
 
+from ..kernelside._pyenv_create import add_env_options  # one grammar with %pyenv create
+
 
 def cmd_create(args: argparse.Namespace) -> int:
     from ..envs import discover, resolve
@@ -57,13 +59,7 @@ def register(subparsers: Any) -> None:
         description="Make a venv at PATH from a Python on this machine (pyenv builds, the "
         "system Python, other envs' bases), with ipykernel so a kernel can switch to it.")
     p.add_argument("path", metavar="PATH", help="a new or empty folder")
-    p.add_argument("--python", metavar="VERSION_OR_PATH",
-                   help="a version on this machine (3.12) or an interpreter's path "
-                   "(default: CURRENT's major.minor)")
-    p.add_argument("--tool", choices=["venv", "uv"], help="default: uv when installed")
-    p.add_argument("--packages", default="none", metavar="none|current|REQUIREMENTS_FILE",
-                   help="also install CURRENT's distributions at their versions, or a "
-                   "requirements file (default: only ipykernel)")
+    add_env_options(p, "CURRENT's")
     p.add_argument("--current", metavar="ENV",
                    help="the env to copy from (default: this command's interpreter)")
     p.add_argument("--dry-run", action="store_true", help="show the commands, make nothing")

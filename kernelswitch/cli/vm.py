@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from .._common import RUN_ACTIONS
@@ -54,6 +55,16 @@ class LocalBackend:
         request = {k: v for k, v in request.items() if k != "uri"}  # on_host chose it
         if request.get("shares"):
             self._local_only("shared folders", "shares")
+        from .vm_upload import needs_upload, upload_then_create
+
+        if needs_upload(self.manager, request.get("iso")):
+            what = f"uploading {Path(request['iso']).name} to {self.manager.alias}"
+            bar = _ProgressBar(what) if self.progress is not None else None
+            try:
+                return upload_then_create(self.manager, request, bar, self.progress)
+            finally:
+                if bar is not None:
+                    bar.close()
         return self.manager.create(**request, progress=self.progress)
 
     def action(self, name: str, action: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -142,13 +153,15 @@ class LocalBackend:
 
 
 class _ProgressBar:
-    """``[#######.......]  45%  12.0M/27.0M`` on stderr, redrawn at most ~10 times a second."""
+    """``[#######.......]  45%  12.0M/27.0M`` on stderr, redrawn at most ~10 times a second
+    (after *label* when given)."""
 
     WIDTH = 30
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "") -> None:
         import time
 
+        self._label = f"{label} " if label else ""
         self._clock = time.monotonic
         self._last = 0.0
         self._drawn = False
@@ -159,12 +172,13 @@ class _ProgressBar:
             return
         self._last = now
         text = bar_text(done, total, self.WIDTH)
-        print(f"\r{text}", end="", file=sys.stderr, flush=True)
+        print(f"\r{self._label}{text}", end="", file=sys.stderr, flush=True)
         self._drawn = True
 
     def close(self) -> None:
         if self._drawn:
             print(file=sys.stderr)
+            self._drawn = False
 
 
 def register(subparsers: Any) -> None:

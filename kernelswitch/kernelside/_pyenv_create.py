@@ -8,17 +8,23 @@ import os
 from typing import Any
 
 
+def add_env_options(p: Any, whose: str) -> None:
+    """``--python``, ``--tool``, ``--packages``: the options ``%pyenv create`` and the
+    CLI's ``kernelswitch create`` share (*whose* env they copy: "this env's", "CURRENT's")."""
+    p.add_argument("--python", metavar="VERSION_OR_PATH",
+                   help="a Python version on this machine (3.12) or an interpreter's path "
+                   f"(default: {whose} major.minor)")  # fmt: skip
+    p.add_argument("--tool", choices=["venv", "uv"], help="default: uv when installed")
+    p.add_argument("--packages", default="none", metavar="none|current|REQUIREMENTS_FILE",
+                   help=f"also install {whose} distributions at their versions (current) "
+                   "or a requirements file (default: only ipykernel)")  # fmt: skip
+
+
 def add_parser(sub: Any) -> None:
     cr = sub.add_parser("create", help="make a new environment at PATH with ipykernel, "
                         "so it can be switched to at once")
     cr.add_argument("path", help="the new env's folder (new or empty)")
-    cr.add_argument("--python", metavar="VERSION_OR_PATH",
-                    help="a Python version on this machine (3.12) or an interpreter's path "
-                    "(default: this env's major.minor)")
-    cr.add_argument("--tool", choices=["venv", "uv"], help="default: uv when installed")
-    cr.add_argument("--packages", default="none", metavar="none|current|REQUIREMENTS_FILE",
-                    help="also install this env's distributions at their versions (current) "
-                    "or a requirements file (default: only ipykernel)")
+    add_env_options(cr, "this env's")
     cr.add_argument("--switch", action="store_true", help="move this kernel to it afterwards")
     cr.add_argument("--add-root", action="store_true",
                     help="have the server scan PATH's parent folder too (when it is outside "

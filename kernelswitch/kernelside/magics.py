@@ -121,6 +121,31 @@ def _download_bar(label: str) -> Iterator[Any]:
     yield update
 
 
+def _upload_bar() -> Any:
+    """``(label, done, total)`` -> a text progress bar in the cell's output, shown
+    from the first call on (a create that uploads nothing shows none)."""
+    from IPython.display import display
+
+    from .vm_manage_grammar import bar_text
+
+    handle: Any = None
+    last: list[int] = []
+
+    def update(label: str, done: int, total: int) -> None:
+        nonlocal handle
+        pct = 100 * done // total if total else 0
+        if last == [pct]:
+            return  # redraw on a new percent only: a long upload polls hundreds of times
+        last[:] = [pct]
+        text = {"text/plain": f"{label} {bar_text(done, total)}"}
+        if handle is None:
+            handle = display(text, raw=True, display_id=True)
+        else:
+            handle.update(text, raw=True)
+
+    return update
+
+
 @magics_class
 class KernelSwitchMagics(Magics):
     """``%vm ...`` and ``%pyenv ...``; ``%vm --help`` lists the verbs."""
@@ -157,6 +182,8 @@ class KernelSwitchMagics(Magics):
         else:
             label = _LONG_VERBS.get(args.vm_command)
             subject = getattr(args, "name", None)
+            if args.vm_command == "create":
+                backend.upload_progress = _upload_bar()
             with _progress(f"{label} {subject!r}" if label else None):
                 result = vm_grammar.run(args, backend)
         if getattr(args, "json", False):

@@ -8,7 +8,8 @@ Server -> client, JSON text. First one ``{"type": "snapshot", "vms": [records
 as GET vms gives them, each with "uri" and "thumbnail_version"], "envs_version",
 "hosts": [{"uri", "state": "up"|"down", "reason"?}]}``, then one message per
 change: ``vm {name, uri, state, reason}``, ``vm_defined {name, uri, vm}``,
-``vm_undefined {name, uri}``, ``media {name, uri, device, tray}``,
+``vm_undefined {name, uri}``, ``media {name, uri, device, tray}`` (also after a
+snapshot revert that moved a tray or changed a disc: :func:`tell_media_changes`),
 ``thumbnail {name, uri, version}``, ``envs {version}``, ``host {uri, state,
 reason?}``. A slow client gets the latest of each (:mod:`kernelswitch.hub`),
 never a backlog; one with over 10,000 things pending is closed (1013) and
@@ -70,6 +71,26 @@ def events(settings: dict[str, Any]) -> Any:
             app.vm_manager, env_version, sessions
         )
     return service
+
+
+def tell_media_changes(settings: dict[str, Any], before: dict[str, Any],
+                       after: dict[str, Any]) -> None:  # fmt: skip
+    """A ``media`` message for each CD/DVD drive whose tray or disc differs between
+    two records of one VM (*before* and *after* a snapshot revert).
+
+    Why the server says it: reverting restores the tray with the guest's memory
+    and libvirt records it, but neither QEMU nor libvirt sends a tray event for
+    it, so every UI kept the tray the last event told. ``device`` is the drive's
+    target (``sda``), as the UIs match it. Nobody watches before the first
+    events client: then there is no service and nothing to tell."""
+    service = settings.get("kernelswitch_events")
+    if service is None:
+        return
+    old = {m["target"]: (m["tray"], m["path"]) for m in before.get("media") or []}
+    for m in after.get("media") or []:
+        if old.get(m["target"]) != (m["tray"], m["path"]):
+            service.hub.publish({"type": "media", "name": after["name"], "uri": after["uri"],
+                                 "device": m["target"], "tray": m["tray"]})  # fmt: skip
 
 
 class EventsSocket(SameOriginSocket):

@@ -90,7 +90,21 @@ def _check(fleet: Any, iso: str, host: str) -> tuple[Any, str, int]:
             details={"field": "uri", "uri": manager.uri},
         )
     path = check_iso(iso, _local_user(), uri=manager.uri)
-    return manager, str(path), path.stat().st_size
+    size = path.stat().st_size
+    free = manager.storage.available()
+    if free is not None and size > free:  # refused now, not after minutes of copying
+        from .._common import human_size
+        from ..vm.errors import PoolFull
+
+        pool = manager.storage.pool_name
+        raise PoolFull(
+            f"The ISO is {human_size(size)} but the storage pool {pool!r} on {manager.alias} "
+            f"has {human_size(free)} free. Free some space there (unused disks: `vm disks "
+            f"--host {manager.alias}`) or put the ISO into one of its pools. Nothing was "
+            "uploaded.",
+            details={"pool": pool, "available": free, "size": size, "uri": manager.uri},
+        )
+    return manager, str(path), size
 
 
 class UploadHandler(VMBaseHandler):
@@ -107,7 +121,7 @@ class UploadHandler(VMBaseHandler):
         "post": {
             "summary": "Upload an ISO on the server into a remote host's pool: a job to "
             "poll at its Location (202)",
-            "responses": {"202": S.ok(_JOB, "started"), **S.errors(400, 503)},
+            "responses": {"202": S.ok(_JOB, "started"), **S.errors(400, 503, 507)},
         }
     }
 
@@ -129,7 +143,11 @@ class UploadHandler(VMBaseHandler):
             except KernelSwitchError as e:
                 _UPLOADS.update(job["id"], state="failed", error=e.message)
             except Exception as e:  # libvirt or OS errors: the job says them
-                _UPLOADS.update(job["id"], state="failed", error=f"The upload failed: {e}")
+                from ..vm.storage import is_no_space, pool_full
+
+                why = (pool_full(e, None, manager.storage).message if is_no_space(e)
+                       else f"The upload failed: {e}")  # fmt: skip
+                _UPLOADS.update(job["id"], state="failed", error=why)
             else:
                 _UPLOADS.update(job["id"], state="done", done=size, path=remote)
 

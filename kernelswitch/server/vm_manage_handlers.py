@@ -189,7 +189,12 @@ class SnapshotRevertHandler(VMBaseHandler):
     @web.authenticated
     @authorized
     async def post(self, name: str, snap: str) -> None:
-        self.send_json(await run_in(LONG_POOL, self.vms.snapshot_revert, name, snap))
+        from .events_handlers import tell_media_changes
+
+        before = await self.vms.aio(self.vms.info, name)
+        after = await run_in(LONG_POOL, self.vms.snapshot_revert, name, snap)
+        tell_media_changes(self.settings, before, after)
+        self.send_json(after)
 
 
 def _name_free_everywhere(fleet: Any, new: str) -> None:

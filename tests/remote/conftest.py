@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,13 @@ import pytest
 from .sshhost import SSHD, USER, SSHHost, kill_user_daemons
 
 LOCAL = "qemu:///session"
+#: A small guest of the test OS (most tests here only define it)
+GUEST = {"os": "alpinelinux3.17", "memory": "256M", "disk": "1G", "cpus": 1}
 
 #: The remote user's pool for disks and uploaded ISOs (made through libvirt, as an admin would).
 POOL = "default"
+#: Its folder (the "remote" host is this machine: tests can look into it)
+POOL_DIR = Path(f"/home/{USER}/kernelswitch-test-pool")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -57,7 +62,7 @@ def _ensure_pool(uri: str) -> None:
             xml = ET.Element("pool", type="dir")
             ET.SubElement(xml, "name").text = POOL
             target = ET.SubElement(xml, "target")
-            ET.SubElement(target, "path").text = f"/home/{USER}/kernelswitch-test-pool"
+            ET.SubElement(target, "path").text = str(POOL_DIR)
             pool = conn.storagePoolDefineXML(ET.tostring(xml, encoding="unicode"), 0)
             pool.build(0)
         if not pool.isActive():
@@ -101,40 +106,104 @@ def ssh_host() -> Iterator[SSHHost]:
 
 
 
-@pytest.fixture(scope="module")
-def two_host_lab(
-    ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Any, Path]]:
-    """A JupyterLab with kernelswitch on both hosts (this one first): (server, root)."""
-    from browser.conftest import LABEXTENSION
-    from support.jupyter import jupyter_server
+def host_alias(ssh_host: SSHHost) -> str:
+    """How the remote host is named for people: ``user@host:port``."""
+    return f"{USER}@127.0.0.1:{ssh_host.port}"
 
-    base = tmp_path_factory.mktemp("lab-hosts")
-    root = base / "root"
-    root.mkdir()
-    labext = base / "labextensions"
-    labext.mkdir()
-    (labext / "kernelswitch").symlink_to(LABEXTENSION, target_is_directory=True)
+
+def two_host_server_config(ssh_host: SSHHost) -> dict[str, Any]:
+    """A ``jp_server_config`` with kernelswitch on this host and the remote one."""
+    from support.jp import ks_server_config
+
+    return ks_server_config(libvirt_uris=[LOCAL, ssh_host.uri()],
+                            ssh_known_hosts=str(ssh_host.known_hosts))  # fmt: skip
+
+
+def remote_shutoff_vm(ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory,
+                      tag: str) -> dict[str, Any]:  # fmt: skip
+    """A shut-off VM on the remote host, defined from an ISO uploaded there (an ISO of
+    this session's own name, so the sweep removes it), never booted."""
+    from vm.conftest import unique_name
+
+    from kernelswitch._paths import testos_dir
+    from kernelswitch.vm.manager import VMManager
+
+    name = unique_name(tag)
+    iso = tmp_path_factory.mktemp("iso") / f"{name}.iso"
+    shutil.copy(testos_dir() / "testos-plain.iso", iso)
+    return VMManager(ssh_host.uri()).create(name, str(iso), start=False, **GUEST)
+
+
+@pytest.fixture(scope="session")
+def shots() -> Path:
+    """Where browser tests leave screenshots (read before the per-test cache override)."""
+    from kernelswitch._paths import cache_dir
+
+    folder = Path(os.environ.get("KERNELSWITCH_SCREENSHOTS_DIR") or cache_dir() / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@contextmanager
+def chromium_page(height: int = 800) -> Iterator[Any]:
+    """A page of a real Chromium, 1280 px wide, closed after the block."""
+    from browser.conftest import CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": height}).new_page()
+            page.set_default_timeout(60_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def two_host_env(base: Path, ssh_host: SSHHost, root: Path, *, lab: bool = False,
+                 uris: list[str] | None = None) -> dict[str, str]:  # fmt: skip
+    """The environment of a Jupyter server in *base* with kernelswitch on this host
+    and the remote one (*uris*: those instead); *lab* adds the labextension."""
     config = base / "config"
     config.mkdir()
-    (config / "jupyter_server_config.json").write_text(json.dumps({
+    settings: dict[str, Any] = {
         "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
-        "LabApp": {"extra_labextensions_path": [str(labext)], "news_url": None},
-        "KernelSwitchApp": {"libvirt_uris": [LOCAL, ssh_host.uri()],
+        "KernelSwitchApp": {"libvirt_uris": uris or [LOCAL, ssh_host.uri()],
                             "ssh_known_hosts": str(ssh_host.known_hosts),
                             "env_roots": [str(root)], "env_depth": 1},
-    }))  # fmt: skip
-    # no "Jupyter news?" toast over the screenshots (the feed is offline anyway)
-    notification = (base / "settings" / "@jupyterlab" / "apputils-extension"
-                    / "notification.jupyterlab-settings")  # fmt: skip
-    notification.parent.mkdir(parents=True)
-    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    env = {
+    }  # fmt: skip
+    if lab:
+        from browser.conftest import LABEXTENSION
+
+        labext = base / "labextensions"
+        labext.mkdir()
+        (labext / "kernelswitch").symlink_to(LABEXTENSION, target_is_directory=True)
+        settings["LabApp"] = {"extra_labextensions_path": [str(labext)], "news_url": None}
+        # no "Jupyter news?" toast over the screenshots (the feed is offline anyway)
+        notification = (base / "settings" / "@jupyterlab" / "apputils-extension"
+                        / "notification.jupyterlab-settings")  # fmt: skip
+        notification.parent.mkdir(parents=True)
+        notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    (config / "jupyter_server_config.json").write_text(json.dumps(settings))
+    return {
         "JUPYTER_CONFIG_DIR": str(config),
         "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
         "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),
     }
+
+
+@pytest.fixture(scope="module")
+def two_host_lab(
+    ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, Path]]:
+    """A JupyterLab with kernelswitch on both hosts (this one first): (server, root)."""
+    from support.jupyter import jupyter_server
+
+    base = tmp_path_factory.mktemp("lab-hosts")
+    root = base / "root"
+    root.mkdir()
+    env = two_host_env(base, ssh_host, root, lab=True)
     with jupyter_server(root, app="lab", env=env, timeout=120) as server:
         yield server, root
 

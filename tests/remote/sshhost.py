@@ -123,11 +123,7 @@ class SSHHost:
                 self.proc.kill()
                 self.proc.wait()
         # per-connection sshd children outlive the listener: end those of our port
-        for pid in self._session_pids():
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        _terminate(self._session_pids())
         self.proc = None
 
     def _session_pids(self) -> list[int]:
@@ -176,8 +172,12 @@ def user_daemon_pids(user: str = USER) -> list[int]:
 
 def kill_user_daemons(user: str = USER) -> None:
     """End the user's session daemons by pid (they would otherwise linger 120 s)."""
-    for pid in user_daemon_pids(user):
+    _terminate(user_daemon_pids(user))
+
+
+def _terminate(pids: list[int]) -> None:
+    for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
-            pass
+            pass  # ended meanwhile

@@ -21,39 +21,19 @@ import pytest
 
 from kernelswitch.vm.hosts.refs import ref
 
+from .conftest import GUEST, host_alias, remote_shutoff_vm, two_host_server_config
 from .sshhost import SSHHost
-
-LOCAL = "qemu:///session"
-GUEST = {"os": "alpinelinux3.17", "memory": "256M", "disk": "1G", "cpus": 1}
 
 
 @pytest.fixture(scope="module")
 def remote_off(ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A shut-off VM on the remote host, from an ISO uploaded there (never booted)."""
-    from vm.conftest import unique_name
-
-    from kernelswitch._paths import testos_dir
-    from kernelswitch.vm.manager import VMManager
-
-    name = unique_name("scope")
-    iso = tmp_path_factory.mktemp("iso") / f"{name}.iso"
-    shutil.copy(testos_dir() / "testos-plain.iso", iso)
-    return VMManager(ssh_host.uri()).create(name, str(iso), start=False, **GUEST)
+    return remote_shutoff_vm(ssh_host, tmp_path_factory, "scope")
 
 
 @pytest.fixture
 def jp_server_config(ssh_host: SSHHost) -> dict:
-    return {
-        "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
-        "KernelSwitchApp": {
-            "libvirt_uris": [LOCAL, ssh_host.uri()],
-            "ssh_known_hosts": str(ssh_host.known_hosts),
-        },
-    }
-
-
-def _alias(ssh_host: SSHHost) -> str:
-    return f"ksremote@127.0.0.1:{ssh_host.port}"
+    return two_host_server_config(ssh_host)
 
 
 async def _error(jp_fetch: Any, *path: str, **kw: Any) -> tuple[int, dict]:
@@ -71,13 +51,13 @@ async def test_one_lock_per_vm_whether_named_bare_or_with_its_host(
     fleet = jp_serverapp.web_app.settings["kernelswitch_app"].vm_manager
     bare = await fleet.lock_key(name)
     assert bare == ref(name, ssh_host.uri())  # the one host that has it
-    assert await fleet.lock_key(ref(name, _alias(ssh_host))) == bare
+    assert await fleet.lock_key(ref(name, host_alias(ssh_host))) == bare
     assert await fleet.lock_key(ref(name, ssh_host.uri())) == bare
     # held through the bare name: a start through ?uri= waits, then is refused
     async with fleet.operation(name, "a test's hold"):
         code, err = await _error(jp_fetch, "kernelswitch", "api", "vms", name, "start",
                                  method="POST", body="{}",
-                                 params={"uri": _alias(ssh_host)})  # fmt: skip
+                                 params={"uri": host_alias(ssh_host)})  # fmt: skip
     assert code == 409 and err["code"] == "vm_busy", err
     assert err["details"]["busy_with"] == "a test's hold"
     # and the other way round: held with its host named, the bare name is busy too
@@ -101,7 +81,7 @@ def share_dir() -> Any:
 async def test_shares_and_forwards_say_they_do_not_apply_on_a_remote_host(
     jp_fetch: Any, remote_off: dict, ssh_host: SSHHost, share_dir: Path
 ) -> None:
-    name, alias = remote_off["name"], _alias(ssh_host)
+    name, alias = remote_off["name"], host_alias(ssh_host)
     tmp_path = share_dir
     code, err = await _error(jp_fetch, "kernelswitch", "api", "vms", name, "shares",
                              method="POST", body=json.dumps({"dir": str(tmp_path)}),
@@ -147,11 +127,12 @@ async def test_an_iso_is_uploaded_to_a_host_as_a_job_with_progress(
 
     from kernelswitch._paths import testos_dir
 
+    there = host_alias(ssh_host)
     iso = tmp_path / f"{unique_name('up')}.iso"
     shutil.copy(testos_dir() / "testos-plain.iso", iso)
     tmp_path.chmod(0o755)
     res = await jp_fetch("kernelswitch", "api", "isos", "upload", method="POST",
-                         body=json.dumps({"iso": str(iso), "uri": _alias(ssh_host)}))  # fmt: skip
+                         body=json.dumps({"iso": str(iso), "uri": there}))  # fmt: skip
     assert res.code == 202
     job = json.loads(res.body)
     assert res.headers["Location"].endswith(f"/isos/uploads/{job['id']}")
@@ -167,7 +148,7 @@ async def test_an_iso_is_uploaded_to_a_host_as_a_job_with_progress(
     assert job["done"] == job["total"] and job["path"].endswith(iso.name)
     assert seen == sorted(seen)  # progress only goes forward
     isos = json.loads((await jp_fetch("kernelswitch", "api", "isos",
-                                      params={"uri": _alias(ssh_host)})).body)["isos"]  # fmt: skip
+                                      params={"uri": there})).body)["isos"]  # fmt: skip
     assert any(i["path"] == job["path"] and i["where"] == "host" for i in isos)
     # the local host reads ISOs where they are: nothing to upload
     code, err = await _error(jp_fetch, "kernelswitch", "api", "isos", "upload", method="POST",
@@ -188,7 +169,7 @@ async def test_remote_info_says_where_the_serial_log_is_without_reading_it_here(
 ) -> None:
     from kernelswitch.kernelside.vm_grammar import Result, format_human
 
-    alias = _alias(ssh_host)
+    alias = host_alias(ssh_host)
     info = json.loads((await jp_fetch("kernelswitch", "api", "vms", remote_off["name"],
                                       params={"uri": alias})).body)  # fmt: skip
     log = info["serial_log"]

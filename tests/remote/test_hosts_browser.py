@@ -20,14 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser.conftest import CHROMIUM_ARGS
 from support.jupyter import RunningServer
 from support.notebooks import open_notebook, write_notebook
 
+from .conftest import GUEST, LOCAL, chromium_page, host_alias, remote_shutoff_vm
 from .sshhost import SSHHost
 
-LOCAL = "qemu:///session"
-GUEST = {"os": "alpinelinux3.17", "memory": "256M", "disk": "1G", "cpus": 1}
 #: ``page.evaluate`` it: every text the form's progress line shows, in window.__ksProgress
 WATCH_PROGRESS = """
 window.__ksProgress = [];
@@ -40,15 +38,10 @@ new MutationObserver(() => window.__ksProgress.push(line.textContent))
 @pytest.fixture(scope="module")
 def twins(ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One name, two shut-off VMs: one on each host (the local one removed after)."""
-    from vm.conftest import unique_name
-
     from kernelswitch._paths import testos_dir
     from kernelswitch.vm.manager import VMManager
 
-    name = unique_name("twin")
-    iso = tmp_path_factory.mktemp("iso") / f"{name}.iso"
-    shutil.copy(testos_dir() / "testos-plain.iso", iso)
-    VMManager(ssh_host.uri()).create(name, str(iso), start=False, **GUEST)
+    name = remote_shutoff_vm(ssh_host, tmp_path_factory, "twin")["name"]
     local = VMManager(LOCAL)
     local.create(name, str(testos_dir() / "testos-plain.iso"), start=False, **GUEST)
     try:
@@ -60,17 +53,6 @@ def twins(ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 @pytest.fixture(scope="module")
 def lab3(two_host_lab: tuple[RunningServer, Path]) -> tuple[RunningServer, Path]:
     return two_host_lab
-
-
-@pytest.fixture(scope="module")
-def shots() -> Path:
-    import os
-
-    from kernelswitch._paths import cache_dir
-
-    folder = Path(os.environ.get("KERNELSWITCH_SCREENSHOTS_DIR") or cache_dir() / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture
@@ -89,75 +71,69 @@ def test_manager_groups_by_host_and_each_row_acts_on_its_own_host(
     lab3: tuple[RunningServer, Path], ssh_host: SSHHost, twins: str, shots: Path,
     share_dir: Path, tmp_path: Path,
 ) -> None:  # fmt: skip
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     lab, root = lab3
-    alias = f"ksremote@127.0.0.1:{ssh_host.port}"
+    alias = host_alias(ssh_host)
     write_notebook(root / "hosts.ipynb", "%load_ext kernelswitch\nm = %vm manager\nm")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            page: Any = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            page.set_default_timeout(60_000)
-            urls: list[str] = []
-            page.on("request", lambda r: urls.append(r.url))
-            sockets: list[str] = []
-            page.on("websocket", lambda ws: sockets.append(ws.url))
-            notebook = open_notebook(page, lab, f"ks-hosts-{secrets.token_hex(4)}", "hosts.ipynb")
-            cell = notebook.locator(".jp-CodeCell").first
-            cell.locator(".jp-InputArea-editor").click()
-            page.keyboard.press("Shift+Enter")
-            manager = cell.locator(".ks-vmm")
-            expect(manager).to_have_attribute("data-state", "ready", timeout=60_000)
+    with chromium_page(900) as page:
+        urls: list[str] = []
+        page.on("request", lambda r: urls.append(r.url))
+        sockets: list[str] = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        notebook = open_notebook(page, lab, f"ks-hosts-{secrets.token_hex(4)}", "hosts.ipynb")
+        cell = notebook.locator(".jp-CodeCell").first
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        manager = cell.locator(".ks-vmm")
+        expect(manager).to_have_attribute("data-state", "ready", timeout=60_000)
 
-            # one heading per host, in the configured order; the twins under each
-            heads = manager.locator(".ks-vmm-host")
-            expect(heads).to_have_count(2)
-            expect(heads.nth(0)).to_have_text("local (this machine)")
-            expect(heads.nth(1)).to_have_text(alias)
-            expect(heads.nth(1)).to_have_attribute("title", ssh_host.uri())
-            there = manager.locator(f'.ks-vmm-vm[data-name="{twins}"][data-uri="{ssh_host.uri()}"]')
-            here = manager.locator(f'.ks-vmm-vm[data-name="{twins}"][data-uri="{LOCAL}"]')
-            expect(there.locator(".ks-vmm-meta")).not_to_contain_text(alias)  # its heading says
-            expect(here).to_have_attribute("data-state", "shutoff")
+        # one heading per host, in the configured order; the twins under each
+        heads = manager.locator(".ks-vmm-host")
+        expect(heads).to_have_count(2)
+        expect(heads.nth(0)).to_have_text("local (this machine)")
+        expect(heads.nth(1)).to_have_text(alias)
+        expect(heads.nth(1)).to_have_attribute("title", ssh_host.uri())
+        there = manager.locator(f'.ks-vmm-vm[data-name="{twins}"][data-uri="{ssh_host.uri()}"]')
+        here = manager.locator(f'.ks-vmm-vm[data-name="{twins}"][data-uri="{LOCAL}"]')
+        expect(there.locator(".ks-vmm-meta")).not_to_contain_text(alias)  # its heading says
+        expect(here).to_have_attribute("data-state", "shutoff")
 
-            # Start on the remote row starts the remote twin only
-            there.locator(".ks-vmm-start").click()
-            expect(there).to_have_attribute("data-state", "running", timeout=90_000)
-            expect(here).to_have_attribute("data-state", "shutoff")
-            there.locator(".ks-vmm-console").click()
-            screen = there.locator(".ks-console")
-            expect(screen).to_have_attribute("data-state", "connected", timeout=60_000)
-            there.scroll_into_view_if_needed()
-            page.screenshot(path=str(shots / "hosts-manager-remote-console.png"))
-            there.locator(".ks-vmm-console").click()  # hide it
-            there.locator(".ks-vmm-destroy").click()
-            there.locator(".ks-vmm-confirm button", has_text="Force off").click()
-            expect(there).to_have_attribute("data-state", "shutoff", timeout=60_000)
-            expect(here).to_have_attribute("data-state", "shutoff")
+        # Start on the remote row starts the remote twin only
+        there.locator(".ks-vmm-start").click()
+        expect(there).to_have_attribute("data-state", "running", timeout=90_000)
+        expect(here).to_have_attribute("data-state", "shutoff")
+        there.locator(".ks-vmm-console").click()
+        screen = there.locator(".ks-console")
+        expect(screen).to_have_attribute("data-state", "connected", timeout=60_000)
+        there.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "hosts-manager-remote-console.png"))
+        there.locator(".ks-vmm-console").click()  # hide it
+        there.locator(".ks-vmm-destroy").click()
+        there.locator(".ks-vmm-confirm button", has_text="Force off").click()
+        expect(there).to_have_attribute("data-state", "shutoff", timeout=60_000)
+        expect(here).to_have_attribute("data-state", "shutoff")
 
-            consoles = [u for u in sockets if _about(twins, u)]
-            assert consoles and all(f"uri={_q(ssh_host.uri())}" in u for u in consoles), sockets
-            # (the VM sidebar's own thumbnail fetches are the sidebar's business, not this page's)
-            mine = [u for u in urls
-                    if _about(twins, u) and not u.split("?")[0].endswith("/thumbnail")]
-            assert len(mine) >= 3 and all(f"uri={_q(ssh_host.uri())}" in u for u in mine), mine
-            # its Disc tab offers the ISOs in its host's pools (what a remote QEMU can read)
-            there.locator(".ks-vmm-act.ks-vmm-details").click()
-            there.locator('.ks-vmm-dtab[data-tab="disc"]').click()
-            picks = there.locator(".ks-vmm-media datalist option")
-            expect(picks.filter(has_text="on the host")).not_to_have_count(0)
-            there.locator(".ks-vmm-iso").fill(f"{twins}.iso")
-            expect(there.locator(".ks-vmm-isoCheck")).to_have_text(
-                "The hypervisor can read this ISO.")
-            there.locator(".ks-vmm-act.ks-vmm-details").click()
-            manager.scroll_into_view_if_needed()
-            page.screenshot(path=str(shots / "hosts-manager.png"))
+        consoles = [u for u in sockets if _about(twins, u)]
+        assert consoles and all(f"uri={_q(ssh_host.uri())}" in u for u in consoles), sockets
+        # (the VM sidebar's own thumbnail fetches are the sidebar's business, not this page's)
+        mine = [u for u in urls
+                if _about(twins, u) and not u.split("?")[0].endswith("/thumbnail")]
+        assert len(mine) >= 3 and all(f"uri={_q(ssh_host.uri())}" in u for u in mine), mine
+        # its Disc tab offers the ISOs in its host's pools (what a remote QEMU can read)
+        there.locator(".ks-vmm-act.ks-vmm-details").click()
+        there.locator('.ks-vmm-dtab[data-tab="disc"]').click()
+        picks = there.locator(".ks-vmm-media datalist option")
+        expect(picks.filter(has_text="on the host")).not_to_have_count(0)
+        there.locator(".ks-vmm-iso").fill(f"{twins}.iso")
+        expect(there.locator(".ks-vmm-isoCheck")).to_have_text(
+            "The hypervisor can read this ISO.")
+        there.locator(".ks-vmm-act.ks-vmm-details").click()
+        manager.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "hosts-manager.png"))
 
-            _create_on_the_remote_host(page, manager, ssh_host, alias, twins, shots,
-                                       share_dir, tmp_path)  # fmt: skip
-        finally:
-            browser.close()
+        _create_on_the_remote_host(page, manager, ssh_host, alias, twins, shots,
+                                   share_dir, tmp_path)  # fmt: skip
 
 
 def _q(text: str) -> str:

@@ -17,17 +17,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from vm.conftest import MARKER, wait_serial
 
 from kernelswitch.console.backend import LibvirtBackend
 from kernelswitch.console.keys import text_events
 from kernelswitch.console.session import ConsoleRegistry
 from kernelswitch.vm.hosts.refs import VMAmbiguous, ref
 
+from .conftest import GUEST, LOCAL, two_host_server_config
 from .sshhost import SSHHost
-
-LOCAL = "qemu:///session"
-GUEST = {"os": "alpinelinux3.17", "memory": "256M", "disk": "1G", "cpus": 1}
-MARKER = "KERNELSWITCH-TESTOS-READY"
 
 
 @pytest.fixture(scope="module")
@@ -54,22 +52,6 @@ def remote_vm(fleet: Any, ssh_host: SSHHost, tmp_path_factory: pytest.TempPathFa
     return info
 
 
-def _serial(info: dict[str, Any]) -> str:
-    # the "remote" host is this machine: its serial log can be read here to check
-    try:
-        return Path(info["serial_log"]).read_text(errors="replace")
-    except OSError:
-        return ""
-
-
-def _wait_serial(info: dict[str, Any], needle: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while needle not in _serial(info):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{needle!r} not in {info['serial_log']}:\n{_serial(info)[-1500:]}")
-        time.sleep(0.3)
-
-
 def test_vm_created_remotely_from_an_uploaded_iso(remote_vm: dict, ssh_host: SSHHost,
                                                   fleet: Any) -> None:  # fmt: skip
     assert remote_vm["uri"] == ssh_host.uri()
@@ -82,7 +64,7 @@ def test_vm_created_remotely_from_an_uploaded_iso(remote_vm: dict, ssh_host: SSH
     xml = manager.connection.call(lambda c: c.lookupByName(plain).XMLDesc(0))
     listens = [x.get("type") for x in ET.fromstring(xml).findall("./devices/graphics/listen")]
     assert listens == ["socket"]
-    _wait_serial(remote_vm, MARKER)
+    wait_serial(remote_vm["serial_log"], MARKER, timeout=120)
 
 
 def test_console_frames_typing_and_screenshot_through_ssh(remote_vm: dict, fleet: Any,
@@ -109,7 +91,7 @@ def test_console_frames_typing_and_screenshot_through_ssh(remote_vm: dict, fleet
     assert frame.ndim == 3 and frame.shape[2] == 4 and frame.shape[0] >= 200
     assert frame[..., :3].std() > 1.0, "the remote console frame is blank"
     assert changed, "no console update came through the tunnel"
-    _wait_serial(remote_vm, token + "\n", timeout=30)
+    wait_serial(remote_vm["serial_log"], token + "\n", timeout=30)
 
 
 def test_list_labels_both_hosts_and_asks_for_the_host_when_ambiguous(
@@ -140,13 +122,7 @@ def fleet_iso() -> str:
 
 @pytest.fixture
 def jp_server_config(ssh_host: SSHHost) -> dict:
-    return {
-        "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
-        "KernelSwitchApp": {
-            "libvirt_uris": [LOCAL, ssh_host.uri()],
-            "ssh_known_hosts": str(ssh_host.known_hosts),
-        },
-    }
+    return two_host_server_config(ssh_host)
 
 
 async def test_rest_lists_hosts_and_serves_the_remote_screen(
@@ -168,7 +144,7 @@ async def test_rest_lists_hosts_and_serves_the_remote_screen(
                            method="POST", body=json.dumps({"text": f"echo {token} > /dev/ttyS0\n"}),
                            params={"uri": alias})  # fmt: skip
     assert json.loads(typed.body)["done"] is True
-    await asyncio.to_thread(_wait_serial, remote_vm, token + "\n", 30)
+    await asyncio.to_thread(wait_serial, remote_vm["serial_log"], token + "\n", 1, 30)
     res = await jp_fetch("kernelswitch", "api", "vms", remote_vm["name"], "screenshot",
                          params={"uri": alias})  # fmt: skip
     assert res.headers["Content-Type"] == "image/png"

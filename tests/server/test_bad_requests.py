@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from jupyter_server.utils import url_path_join
+from support.jp import ks_server_config
 from tornado import web
 from tornado.httpclient import HTTPClientError
 from tornado.routing import PathMatches, Rule
@@ -24,14 +25,8 @@ pytestmark = pytest.mark.server
 @pytest.fixture
 def jp_server_config(tmp_path: Path) -> dict:
     (tmp_path / "roots").mkdir()
-    return {
-        "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
-        "KernelSwitchApp": {
-            "libvirt_uris": ["test:///default"],
-            "env_roots": [str(tmp_path / "roots")],
-            "env_depth": 2,
-        },
-    }
+    return ks_server_config(libvirt_uris=["test:///default"], env_roots=[str(tmp_path / "roots")],
+                            env_depth=2)  # fmt: skip
 
 
 async def _fail(jp_fetch: Any, *path: str, **kw: Any) -> tuple[int, dict]:

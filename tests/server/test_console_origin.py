@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from support.jp import ks_server_config
 from tornado.httpclient import HTTPClientError
 
 pytestmark = pytest.mark.server
@@ -17,10 +18,7 @@ pytestmark = pytest.mark.server
 
 @pytest.fixture
 def jp_server_config() -> dict:
-    return {
-        "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
-        "KernelSwitchApp": {"libvirt_uris": ["test:///default"]},
-    }
+    return ks_server_config(libvirt_uris=["test:///default"])
 
 
 @pytest.mark.parametrize(

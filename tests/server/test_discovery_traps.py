@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.jp import ks_server_config
 
 pytestmark = pytest.mark.server
 
@@ -108,14 +109,8 @@ def test_unprivileged_scan_of_traps_finishes_within_its_deadline(traps: dict[str
 
 @pytest.fixture
 def jp_server_config(traps: dict[str, Path]) -> dict:
-    return {
-        "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
-        "KernelSwitchApp": {
-            "libvirt_uris": ["test:///default"],
-            "env_roots": [str(traps["root"])],
-            "env_depth": 4,
-        },
-    }
+    return ks_server_config(libvirt_uris=["test:///default"], env_roots=[str(traps["root"])],
+                            env_depth=4)  # fmt: skip
 
 
 async def _get(jp_fetch: Any, *path: str, **params: str) -> tuple[dict, float]:

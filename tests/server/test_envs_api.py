@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.jp import ks_server_config
 from tornado.httpclient import HTTPClientError
 
 pytestmark = pytest.mark.server
@@ -25,10 +26,7 @@ def env_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def jp_server_config(env_root: Path) -> dict:
-    return {
-        "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
-        "KernelSwitchApp": {"env_roots": [str(env_root)], "env_depth": 3},
-    }
+    return ks_server_config(env_roots=[str(env_root)], env_depth=3)
 
 
 async def test_envs_authenticated(jp_fetch, env_root: Path) -> None:

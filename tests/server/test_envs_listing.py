@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.jp import ks_server_config
 from support.venvs import make_venv
 from tornado.httpclient import HTTPClientError
 
@@ -30,10 +31,7 @@ def env_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def jp_server_config(env_root: Path) -> dict:
-    return {
-        "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
-        "KernelSwitchApp": {"env_roots": [str(env_root)], "env_depth": 3},
-    }
+    return ks_server_config(env_roots=[str(env_root)], env_depth=3)
 
 
 async def _envs(jp_fetch, **params: str) -> list[dict]:

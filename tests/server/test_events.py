@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import tornado.websocket
 from support.events import StalledClient, about, next_message
+from support.jp import ks_server_config
 from tornado.httpclient import HTTPClientError
 
 from kernelswitch.hub.queue import KEEP_APART
@@ -25,10 +26,7 @@ TEST_URI = "test:///default"
 
 @pytest.fixture
 def jp_server_config() -> dict:
-    return {
-        "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
-        "KernelSwitchApp": {"libvirt_uris": ["qemu:///session", TEST_URI]},
-    }
+    return ks_server_config(libvirt_uris=["qemu:///session", TEST_URI])
 
 
 async def _post(jp_fetch: Any, *path: str) -> dict:

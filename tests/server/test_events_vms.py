@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from support.events import about, next_message
+from support.events import about, events_and_service, next_message
 from support.venvs import make_venv
 from vm.conftest import libvirt_conn, testos, unique_name, vm_manager  # noqa: F401 (fixtures)
 
@@ -100,9 +100,7 @@ async def test_thumbnail_follows_the_screen_only_while_visible(
     jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any, console_vm: dict
 ) -> None:
     name = console_vm["name"]
-    ws = await jp_ws_fetch("kernelswitch", "api", "events")
-    await next_message(ws, lambda m: m["type"] == "snapshot")
-    service = jp_serverapp.web_app.settings["kernelswitch_events"]
+    ws, service = await events_and_service(jp_ws_fetch, jp_serverapp)
     assert not service.thumbnails.visible  # nobody shows thumbnails: none are taken
 
     ws.write_message(json.dumps({"type": "thumbnails", "visible": True}))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from support.jp import ks_server_config
 from tornado.httpclient import HTTPClientError
 from traitlets import TraitError
 
@@ -17,10 +18,7 @@ pytestmark = [pytest.mark.server, pytest.mark.vm]
 
 @pytest.fixture
 def jp_server_config() -> dict:
-    return {
-        "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
-        "KernelSwitchApp": {"libvirt_uris": ["qemu:///session", "test:///default"]},
-    }
+    return ks_server_config(libvirt_uris=["qemu:///session", "test:///default"])
 
 
 async def _json(jp_fetch, *path: str, method: str = "GET", body: dict | None = None) -> dict:

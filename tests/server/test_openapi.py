@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from openapi_spec_validator import validate
+from support.jp import ks_server_config
 from tornado.websocket import WebSocketHandler
 
 pytestmark = pytest.mark.server
@@ -14,10 +15,7 @@ pytestmark = pytest.mark.server
 
 @pytest.fixture
 def jp_server_config() -> dict:
-    return {
-        "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
-        "KernelSwitchApp": {"libvirt_uris": ["test:///default"]},
-    }
+    return ks_server_config(libvirt_uris=["test:///default"])
 
 
 async def test_served_document_is_valid_openapi(jp_fetch: Any, jp_base_url: str) -> None:

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import pytest
-from support.events import about, next_message
+from support.events import about, events_and_service, next_message
 
 pytestmark = [pytest.mark.server, pytest.mark.vm]
 
@@ -40,9 +40,7 @@ async def test_stats_move_when_busy_flat_when_idle(
     jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any, console_vm: dict
 ) -> None:
     name = console_vm["name"]
-    ws = await jp_ws_fetch("kernelswitch", "api", "events")
-    await next_message(ws, lambda m: m["type"] == "snapshot")
-    service = jp_serverapp.web_app.settings["kernelswitch_events"]
+    ws, service = await events_and_service(jp_ws_fetch, jp_serverapp)
     assert not service.stats.watched  # nobody watches: nothing is sampled
     ws.write_message(json.dumps({"type": "stats", "watch": True}))
     await _cpu(ws, name, 2)  # settle

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.jp import jp_call
+from support.jp import jp_call, ks_server_config
 from tornado.httpclient import HTTPClientError
 
 pytestmark = pytest.mark.server
@@ -30,14 +30,8 @@ QUICK = 5.0
 @pytest.fixture
 def jp_server_config(tmp_path: Path) -> dict:
     (tmp_path / "roots").mkdir()
-    return {
-        "ServerApp": {"jpserver_extensions": {"kernelswitch": True}},
-        "KernelSwitchApp": {
-            "libvirt_uris": ["test:///default"],
-            "env_roots": [str(tmp_path / "roots")],
-            "env_depth": 2,
-        },
-    }
+    return ks_server_config(libvirt_uris=["test:///default"], env_roots=[str(tmp_path / "roots")],
+                            env_depth=2)  # fmt: skip
 
 
 @contextlib.asynccontextmanager

@@ -97,3 +97,11 @@ class StalledClient:
 
     def close(self) -> None:
         self.writer.close()
+
+
+async def events_and_service(jp_ws_fetch: Any, jp_serverapp: Any) -> tuple[Any, Any]:
+    """An events websocket past its snapshot, and the server's event service behind it
+    (made by that first client)."""
+    ws = await jp_ws_fetch("kernelswitch", "api", "events")
+    await next_message(ws, lambda m: m["type"] == "snapshot")
+    return ws, jp_serverapp.web_app.settings["kernelswitch_events"]

@@ -30,3 +30,11 @@ async def jp_error(
         await jp_call(jp_fetch, method, *path, body=body)
     assert e.value.response is not None
     return e.value.code, json.loads(e.value.response.body)["error"]
+
+
+def ks_server_config(**kernelswitch: Any) -> dict[str, Any]:
+    """A ``jp_server_config`` with kernelswitch on and these ``KernelSwitchApp`` settings."""
+    config: dict[str, Any] = {"ServerApp": {"jpserver_extensions": {"kernelswitch": True}}}
+    if kernelswitch:
+        config["KernelSwitchApp"] = kernelswitch
+    return config
