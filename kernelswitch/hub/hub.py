@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..vm.errors import HostError, VMNotFound
+from ..vm.errors import HostError, VMError, VMNotFound
 from ..vm.events import VMEvent
 from .messages import host_message, lifecycle_message, tray_message
 from .queue import Subscriber
@@ -211,8 +211,7 @@ class EventHub:
             return
         key = (event.uri, event.vm)
         if event.kind == "tray":
-            msg = tray_message(event)
-            self._chain(key, lambda: self.publish(msg))
+            self._chain(key, lambda: self._tray(event))
         elif event.event in ("defined", "undefined"):
             self._chain(key, lambda: self._definition(event))
         else:
@@ -222,6 +221,29 @@ class EventHub:
             transient = not self.known.get(key, {}).get("persistent", True)
             if event.event == "stopped" and transient:  # a transient VM is gone when off
                 self._chain(key, lambda: self._definition(event))
+
+    def _tray(self, event: VMEvent) -> Awaitable[None] | None:
+        """The tray message, naming the drive by its target (``sda``) as records
+        do; libvirt names it by its alias (``sata0-0-0``), learnt from the VM's
+        record (read once when the alias is new: a VM started since)."""
+        drives = self.known.get((event.uri, event.vm or ""), {}).get("drives", {})
+        if event.device in drives:
+            self.publish(tray_message(event, drives[event.device]))
+            return None
+        return self._tray_after_lookup(event)
+
+    async def _tray_after_lookup(self, event: VMEvent) -> None:
+        manager, name = self.managers[event.uri], event.vm or ""
+        target = event.device
+        try:
+            record = await manager.aio(manager.info, name)
+        except (HostError, VMError) as e:
+            log.debug("kernelswitch events: no record of %s for its tray: %s", name, e)
+        else:
+            drives = _drives(record)
+            self.known.setdefault((event.uri, name), _known(record))["drives"] = drives
+            target = drives.get(event.device or "", target)
+        self.publish(tray_message(event, target))
 
     async def _after_restore(self, uri: str) -> None:
         manager = self.managers[uri]
@@ -286,4 +308,10 @@ class EventHub:
 
 
 def _known(record: dict[str, Any]) -> dict[str, Any]:
-    return {"state": record.get("state"), "persistent": record.get("persistent", True)}
+    return {"state": record.get("state"), "persistent": record.get("persistent", True),
+            "drives": _drives(record)}  # fmt: skip
+
+
+def _drives(record: dict[str, Any]) -> dict[str, str]:
+    """A record's CD/DVD drives: alias -> target."""
+    return {m["alias"]: m["target"] for m in record.get("media") or [] if m.get("alias")}

@@ -59,8 +59,9 @@ def lifecycle_message(event: VMEvent) -> dict[str, Any] | None:
             "reason": reason(event)}  # fmt: skip
 
 
-def tray_message(event: VMEvent) -> dict[str, Any]:
-    return {"type": "media", "name": event.vm, "uri": event.uri, "device": event.device,
+def tray_message(event: VMEvent, device: str | None) -> dict[str, Any]:
+    """``device`` is the drive's target (``sda``), as in the VM's record."""
+    return {"type": "media", "name": event.vm, "uri": event.uri, "device": device,
             "tray": "open" if event.event == "opened" else "closed"}  # fmt: skip
 
 

@@ -172,7 +172,7 @@ class VMManager(GuestMixin, CreateMixin, PowerMixin, ManageMixin):
             disks.append({**d, **self._disk_sizes(dom, d["path"], active, d.get("format"))})
         media = [
             {"target": m["target"], "bus": m["bus"], "path": m["path"], "ejected": not m["path"],
-             "tray": m["tray"] if state in ACTIVE_STATES else "closed"}
+             "tray": m["tray"] if state in ACTIVE_STATES else "closed", "alias": m["alias"]}
             for m in parsed["media"]
         ]
         uuid = parsed["uuid"]

@@ -50,7 +50,7 @@ async def test_tray_follows_the_guest_and_insert(
         )
         assert answer == "ok"
         tray = await next_message(ws, about(name, "media"), seen=seen)
-        assert tray["tray"] == "open", seen
+        assert tray["tray"] == "open" and tray["device"] == "sda", seen
 
         r = await jp_fetch("kernelswitch", "api", "vms", name, "insert", method="POST",
                            body=json.dumps({"iso": iso}))  # fmt: skip

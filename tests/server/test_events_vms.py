@@ -63,7 +63,9 @@ async def test_rest_create_eject_and_delete_are_pushed_in_order(
         # the disc ejected from the running guest: its drive's tray opens
         await _call(jp_fetch, "POST", "vms", name, "eject", body={})
         tray = await next_message(ws, about(name, "media"), seen=seen)
-        assert tray["tray"] == "open" and tray["device"] and tray["uri"] == "qemu:///session"
+        assert tray["tray"] == "open" and tray["uri"] == "qemu:///session"
+        # the drive named as in the record (its target), not libvirt's alias (sata0-0-0)
+        assert tray["device"] == defined["vm"]["media"][0]["target"] == "sda", tray
 
         await _call(jp_fetch, "POST", "vms", name, "suspend", body={})
         await _call(jp_fetch, "POST", "vms", name, "resume", body={})

@@ -41,6 +41,7 @@ def _disk(el: ET.Element) -> dict[str, Any]:
     target = el.find("target")
     driver = el.find("driver")
     boot = el.find("boot")
+    alias = el.find("alias")
     return {
         "device": el.get("device", "disk"),
         "type": el.get("type"),
@@ -53,6 +54,8 @@ def _disk(el: ET.Element) -> dict[str, Any]:
         "boot_order": int(boot.get("order", "0")) if boot is not None else None,
         # libvirt writes tray='open' in the live XML only while it is open
         "tray": (target.get("tray") or "closed") if target is not None else "closed",
+        # the live XML's device alias (``sata0-0-0``): what libvirt's tray events name
+        "alias": alias.get("name") if alias is not None else None,
     }
 
 
