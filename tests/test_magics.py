@@ -84,13 +84,21 @@ def test_server_unreachable_is_explained(ip, capsys, monkeypatch) -> None:
 def test_vm_list_matches_libvirt(ip, capsys) -> None:
     import libvirt
 
-    conn = libvirt.open("qemu:///session")
-    try:
-        names = sorted(d.name() for d in conn.listAllDomains(0))
-    finally:
-        conn.close()
-    vms = ip.run_line_magic("vm", "list --json")
-    assert sorted(v["name"] for v in vms) == names
+    def libvirt_names() -> list[str]:
+        conn = libvirt.open("qemu:///session")
+        try:
+            return sorted(d.name() for d in conn.listAllDomains(0))
+        finally:
+            conn.close()
+
+    # Compared while libvirt's list holds still (other test sessions on this
+    # machine may define or undefine VMs meanwhile).
+    for _ in range(5):
+        names = libvirt_names()
+        listed = sorted(v["name"] for v in ip.run_line_magic("vm", "list --json"))
+        if libvirt_names() == names:
+            break
+    assert listed == names
     assert ip.run_line_magic("vm", "list") is None
     out = capsys.readouterr().out
     if names:

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from ..vm.events import VMEvent
+from ..vm.hosts.uri import HostURI
 
 #: A lifecycle event -> the state ``GET vms`` reports after it.
 EVENT_STATE = {
@@ -66,7 +67,9 @@ def tray_message(event: VMEvent, device: str | None) -> dict[str, Any]:
 
 
 def host_message(uri: str, up: bool, why: str = "") -> dict[str, Any]:
-    msg: dict[str, Any] = {"type": "host", "uri": uri, "state": "up" if up else "down"}
+    """A host's state, with the short name every UI shows (``local``, ``user@host``)."""
+    msg: dict[str, Any] = {"type": "host", "uri": uri, "alias": HostURI.parse(uri).alias,
+                           "state": "up" if up else "down"}  # fmt: skip
     if why:
         msg["reason"] = why
     return msg

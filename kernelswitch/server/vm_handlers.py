@@ -285,7 +285,10 @@ class StorageHandler(VMBaseHandler):
             "operationId": "getStorage",
             "summary": "The disk pool: capacity, allocation, available, volumes (bytes); "
             "with ?uri=HOST, that host's pool (default: the first host's)",
-            "responses": {"200": S.ok({"$ref": "#/components/schemas/Storage"}), **S.errors(503)},
+            "responses": {
+                "200": S.ok({"$ref": "#/components/schemas/Storage"}),
+                **S.errors(400, 503),
+            },
         }
     }
     query_schema: ClassVar[dict[str, dict[str, Any]]] = {

@@ -4,24 +4,22 @@ As VS Code's interpreter picker: the kernel's env first, then "Recommended"
 (the env of the notebook's project), the usable envs by kind, the incompatible
 ones folded at the end under a count; two lines per env; the server's env and
 the system interpreter always there; JupyterLab's own inputs and buttons;
-keyboard-navigable. The screenshot goes into the README (docs/images).
+keyboard-navigable. The screenshot goes into the README (docs/images/) with ./dev screenshots.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page, expect
+from support.docs_images import shoot
 from support.envui import PY312, box, open_with_sidebar, row, venv
 from support.jupyter import RunningServer
 from support.notebooks import write_notebook
-
-REPO = Path(__file__).resolve().parents[2]
-README_SHOT = REPO / "docs" / "images" / "env-sidebar.png"
 
 #: Text of a placeholder against the room its input has: [needed px, available px].
 PLACEHOLDER_FIT = """(el) => {
@@ -42,6 +40,7 @@ def _groups(panel: Any) -> list[str]:
     ]
 
 
+@pytest.mark.screenshots
 def test_grouped_layout_at_250px(
     page: Page, lab: RunningServer, lab_root: Path, shots_dir: Path
 ) -> None:
@@ -138,11 +137,8 @@ def test_grouped_layout_at_250px(
     page.set_viewport_size({"width": 1280, "height": 1000})  # the whole sidebar in the shot
     panel.evaluate("p => { p.scrollTop = 0; }")
     page.wait_for_timeout(300)
-    panel.screenshot(path=str(shots_dir / "env-sidebar.png"))
-    README_SHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shots_dir / "env-sidebar.png", README_SHOT)
-    size = README_SHOT.stat().st_size
-    assert 5_000 < size <= 150_000, size
+    shot = shoot(panel, shots_dir, "env-sidebar.png")  # the README's, with ./dev screenshots
+    assert shot.stat().st_size > 5_000
 
 
 def test_filter_hides_rows(page: Page, lab: RunningServer, lab_root: Path) -> None:

@@ -179,7 +179,7 @@ async def test_a_cut_libvirt_link_is_host_down_then_up(jp_ws_fetch: Any) -> None
 
     ws = await jp_ws_fetch("kernelswitch", "api", "events")
     snap = await next_message(ws, lambda m: m["type"] == "snapshot")
-    assert {"uri": "qemu:///session", "state": "up"} in snap["hosts"]
+    assert {"uri": "qemu:///session", "alias": "local", "state": "up"} in snap["hosts"]
     for cid in _client_ids_of_this_process():
         subprocess.run(["virt-admin", "client-disconnect", "libvirtd", cid],
                        check=True, capture_output=True)  # fmt: skip

@@ -35,9 +35,9 @@ from .guest import ask, serial_run
 pytestmark = pytest.mark.vm
 
 SMALL = {"os": "alpinelinux3.17", "memory": "256M", "disk": "1G", "cpus": 1}
-#: Seconds a guest command that reads the drive may take: right after a disc
-#: change Linux's sr driver can meet I/O errors, and each failed ATAPI command
-#: waits its 30 s timeout before the retry (several, under TCG on a loaded host).
+#: Seconds a guest command that reads the drive may take: a read right after a
+#: disc change answers "medium changed" and is retried; generous for TCG on a
+#: loaded host (the commands go over the serial shell: see guest.py).
 DRIVE_WAIT = 150
 MEDIUM = "dd if=/dev/sr0 of=/dev/null bs=2048 count=1 2>/dev/null && echo yes || echo no"
 #: The guest's own eject: the cdrom driver opens the tray when the drive is closed.
@@ -56,8 +56,8 @@ def guest(vm_manager: Any, testos: dict) -> Iterator[dict]:
 
 @pytest.fixture(scope="module")
 def ejecting_guest(vm_manager: Any, testos: dict) -> Iterator[dict]:
-    """A guest of its own for the guest-ejected cases: the drive-holding test
-    before them leaves its guest's drive busy for a while (a reader in D state)."""
+    """A guest of its own for the guest-ejected cases, so they start from a drive
+    no other case has used (the one before them keeps a reader loop on it)."""
     name = unique_name("eject")
     info = vm_manager.create(name, str(testos["plain"]), **SMALL)
     wait_serial(info["serial_log"])

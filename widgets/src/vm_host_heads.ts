@@ -36,7 +36,7 @@ export class HostHeads {
       for (const uri of uris) {
         const mine = vms.filter(v => v.uri === uri);
         const host = hosts.find(h => h.uri === uri);
-        out.push({ head: this.head(uri, host, host?.alias ?? mine[0]?.host ?? alias(uri)), vms: mine });
+        out.push({ head: this.head(uri, host, host?.alias ?? mine[0]?.host ?? uri), vms: mine });
       }
     }
     const shown = new Set(out.map(g => g.head?.dataset.uri));
@@ -68,27 +68,7 @@ export class HostHeads {
   }
 }
 
-/** A host as the headings and the storage lines name it: its alias, else from its URI. */
+/** A host as the headings and the storage lines name it: its alias (from the server). */
 export function hostName(host: Host): string {
-  return host.alias ?? alias(host.uri);
-}
-
-/**
- * A URI's short name as the server's aliases go: `local` for one naming no
- * host (qemu:///session), else `user@host[:port]`. Why here too: the events'
- * host records carry no alias, and a full qemu+ssh URI (keyfile=...) is too
- * long for a line.
- */
-function alias(uri: string): string {
-  let u: URL;
-  try {
-    u = new URL(uri);
-  } catch {
-    return uri;
-  }
-  if (!u.hostname) {
-    return 'local';
-  }
-  const who = u.username ? `${decodeURIComponent(u.username)}@` : '';
-  return `${who}${u.hostname}${u.port ? `:${u.port}` : ''}`;
+  return host.alias ?? host.uri;
 }
