@@ -144,6 +144,20 @@ def shots() -> Path:
     return folder
 
 
+def open_manager(page: Any, lab: Any, workspace: str, notebook: str) -> Any:
+    """Open *notebook*, run its first cell (a ``%vm manager``) and wait for the
+    manager to be ready; its locator."""
+    from playwright.sync_api import expect
+    from support.notebooks import open_notebook
+
+    cell = open_notebook(page, lab, workspace, notebook).locator(".jp-CodeCell").first
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    manager = cell.locator(".ks-vmm")
+    expect(manager).to_have_attribute("data-state", "ready", timeout=60_000)
+    return manager
+
+
 @contextmanager
 def chromium_page(height: int = 800) -> Iterator[Any]:
     """A page of a real Chromium, 1280 px wide, closed after the block."""

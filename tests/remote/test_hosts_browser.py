@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 from support.jupyter import RunningServer
-from support.notebooks import open_notebook, write_notebook
+from support.notebooks import write_notebook
 
-from .conftest import GUEST, LOCAL, chromium_page, host_alias, remote_shutoff_vm
+from .conftest import GUEST, LOCAL, chromium_page, host_alias, open_manager, remote_shutoff_vm
 from .sshhost import SSHHost
 
 #: ``page.evaluate`` it: every text the form's progress line shows, in window.__ksProgress
@@ -81,12 +81,7 @@ def test_manager_groups_by_host_and_each_row_acts_on_its_own_host(
         page.on("request", lambda r: urls.append(r.url))
         sockets: list[str] = []
         page.on("websocket", lambda ws: sockets.append(ws.url))
-        notebook = open_notebook(page, lab, f"ks-hosts-{secrets.token_hex(4)}", "hosts.ipynb")
-        cell = notebook.locator(".jp-CodeCell").first
-        cell.locator(".jp-InputArea-editor").click()
-        page.keyboard.press("Shift+Enter")
-        manager = cell.locator(".ks-vmm")
-        expect(manager).to_have_attribute("data-state", "ready", timeout=60_000)
+        manager = open_manager(page, lab, f"ks-hosts-{secrets.token_hex(4)}", "hosts.ipynb")
 
         # one heading per host, in the configured order; the twins under each
         heads = manager.locator(".ks-vmm-host")

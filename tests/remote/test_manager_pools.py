@@ -13,13 +13,12 @@ from urllib.error import HTTPError
 from urllib.parse import quote
 
 import pytest
-from browser.conftest import CHROMIUM_ARGS
 from support.jupyter import RunningServer
-from support.notebooks import open_notebook, write_notebook
+from support.notebooks import write_notebook
 
+from .conftest import LOCAL, chromium_page, host_alias, open_manager
 from .sshhost import SSHHost
 
-LOCAL = "qemu:///session"
 #: ``evaluate`` on the manager: 250 px wide all told, as in a narrow panel
 NARROW = "el => { el.style.boxSizing = 'border-box'; el.style.width = '250px'; }"
 #: ``evaluate`` on a pool line: true when its text is all in sight (wrapped, not cut)
@@ -31,22 +30,11 @@ FITS = """el => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def shots() -> Path:
-    import os
-
-    from kernelswitch._paths import cache_dir
-
-    folder = Path(os.environ.get("KERNELSWITCH_SCREENSHOTS_DIR") or cache_dir() / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def test_storage_api_answers_for_each_host(
     two_host_lab: tuple[RunningServer, Path], ssh_host: SSHHost
 ) -> None:
     lab, _root = two_host_lab
-    alias = f"ksremote@127.0.0.1:{ssh_host.port}"
+    alias = host_alias(ssh_host)
     first: Any = lab.api("storage")
     here: Any = lab.api(f"storage?uri={quote(LOCAL, safe='')}")
     there: Any = lab.api(f"storage?uri={quote(ssh_host.uri(), safe='')}")
@@ -63,47 +51,36 @@ def test_storage_api_answers_for_each_host(
 def test_manager_shows_each_hosts_pool_at_250px(
     two_host_lab: tuple[RunningServer, Path], ssh_host: SSHHost, shots: Path
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     lab, root = two_host_lab
-    alias = f"ksremote@127.0.0.1:{ssh_host.port}"
+    alias = host_alias(ssh_host)
     pools = {uri: lab.api(f"storage?uri={quote(uri, safe='')}") for uri in (LOCAL, ssh_host.uri())}
     write_notebook(root / "pools.ipynb", "%load_ext kernelswitch\nm = %vm manager\nm")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            page: Any = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            page.set_default_timeout(60_000)
-            notebook = open_notebook(page, lab, f"ks-pools-{secrets.token_hex(4)}", "pools.ipynb")
-            cell = notebook.locator(".jp-CodeCell").first
-            cell.locator(".jp-InputArea-editor").click()
-            page.keyboard.press("Shift+Enter")
-            manager = cell.locator(".ks-vmm")
-            expect(manager).to_have_attribute("data-state", "ready", timeout=60_000)
+    with chromium_page(900) as page:
+        manager = open_manager(page, lab, f"ks-pools-{secrets.token_hex(4)}", "pools.ipynb")
 
-            # one line a host, in the configured order, each named by its host
-            lines = manager.locator(".ks-vmm-storage .ks-vmm-hostPool")
-            expect(lines).to_have_count(2, timeout=30_000)
-            for i, (uri, name) in enumerate(((LOCAL, "local"), (ssh_host.uri(), alias))):
-                line = lines.nth(i)
-                pool: Any = pools[uri]
-                expect(line).to_have_attribute("data-uri", uri)
-                expect(line.locator(".ks-vmm-poolHost")).to_have_text(name)
-                expect(line.locator(".ks-vmm-poolHost")).to_have_attribute("title", uri)
-                # (a pool not read yet, the remote daemon still starting, is asked again)
-                expect(line).to_contain_text(f"pool “{pool['pool']}”", timeout=30_000)
-                expect(line).to_contain_text(" free of ")
-                # the pool's folder is in its tooltip: the second line is the remote pool
-                assert (line.get_attribute("title") or "").startswith(f"{pool['path']}: ")
+        # one line a host, in the configured order, each named by its host
+        lines = manager.locator(".ks-vmm-storage .ks-vmm-hostPool")
+        expect(lines).to_have_count(2, timeout=30_000)
+        for i, (uri, name) in enumerate(((LOCAL, "local"), (ssh_host.uri(), alias))):
+            line = lines.nth(i)
+            pool: Any = pools[uri]
+            expect(line).to_have_attribute("data-uri", uri)
+            expect(line.locator(".ks-vmm-poolHost")).to_have_text(name)
+            expect(line.locator(".ks-vmm-poolHost")).to_have_attribute("title", uri)
+            # (a pool not read yet, the remote daemon still starting, is asked again)
+            expect(line).to_contain_text(f"pool “{pool['pool']}”", timeout=30_000)
+            expect(line).to_contain_text(" free of ")
+            # the pool's folder is in its tooltip: the second line is the remote pool
+            assert (line.get_attribute("title") or "").startswith(f"{pool['path']}: ")
 
-            # a narrow panel: every line wraps inside the manager, none is cut
-            manager.evaluate(NARROW)
-            manager.locator(".ks-vmm-storage").scroll_into_view_if_needed()
-            for i in range(2):
-                expect(lines.nth(i)).to_be_visible()
-                assert lines.nth(i).evaluate(FITS), lines.nth(i).inner_text()
-            box = manager.bounding_box()
-            assert box and box["width"] <= 252
-            manager.locator(".ks-vmm-storage").screenshot(path=str(shots / "manager-pools-250.png"))
-        finally:
-            browser.close()
+        # a narrow panel: every line wraps inside the manager, none is cut
+        manager.evaluate(NARROW)
+        manager.locator(".ks-vmm-storage").scroll_into_view_if_needed()
+        for i in range(2):
+            expect(lines.nth(i)).to_be_visible()
+            assert lines.nth(i).evaluate(FITS), lines.nth(i).inner_text()
+        box = manager.bounding_box()
+        assert box and box["width"] <= 252
+        manager.locator(".ks-vmm-storage").screenshot(path=str(shots / "manager-pools-250.png"))
