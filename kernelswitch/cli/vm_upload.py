@@ -29,7 +29,7 @@ def upload_then_create(manager: Any, request: dict[str, Any], bar: Bar | None,
                        progress: Callable[[str], None] | None) -> dict[str, Any]:  # fmt: skip
     """Check *request*, upload its ISO to *manager*'s host, create the VM from there."""
     from ..vm.hosts.create import _local_user, remote_limits
-    from ..vm.hosts.media import upload_iso
+    from ..vm.hosts.media import check_room_for, upload_iso
     from ..vm.spec import resolve_spec
     from ..vm.storage import is_no_space, pool_full
 
@@ -40,10 +40,7 @@ def upload_then_create(manager: Any, request: dict[str, Any], bar: Bar | None,
         existing_names=existing, limits=manager.connection.call(remote_limits),
         user=_local_user(), uri=manager.uri,
     )  # fmt: skip
-    size = os.path.getsize(spec.iso)
-    free = manager.storage.available()
-    if free is not None and size > free:
-        raise _too_big(manager, size, free)
+    check_room_for(manager, os.path.getsize(spec.iso))
     say = progress or (lambda _m: None)
     # the bar shows the percentages; of the engine's lines only "already there" still goes out
     lines = say if bar is None else (lambda m: None if m.startswith("upload") else say(m))
@@ -58,15 +55,3 @@ def upload_then_create(manager: Any, request: dict[str, Any], bar: Bar | None,
     create = {**request, "iso": remote, "os": os_info.short_id}
     return dict(manager.create(**create, progress=progress))
 
-
-def _too_big(manager: Any, size: int, free: int) -> Exception:
-    from .._common import human_size
-    from ..vm.errors import PoolFull
-
-    pool = manager.storage.pool_name
-    return PoolFull(
-        f"The ISO is {human_size(size)} but the storage pool {pool!r} on {manager.alias} has "
-        f"{human_size(free)} free. Free some space there (`kernelswitch vm disks --host "
-        f"{manager.alias}`) or put the ISO into one of its pools. Nothing was uploaded.",
-        details={"pool": pool, "available": free, "size": size, "uri": manager.uri},
-    )

@@ -80,6 +80,7 @@ _RUNNING: set[asyncio.Task[None]] = set()
 def _check(fleet: Any, iso: str, host: str) -> tuple[Any, str, int]:
     """(manager, real local path, size) of a valid upload request (blocking)."""
     from ..vm.hosts.create import _local_user
+    from ..vm.hosts.media import check_room_for
     from ..vm.spec import check_iso
 
     manager = fleet.manager_for(host)
@@ -91,19 +92,7 @@ def _check(fleet: Any, iso: str, host: str) -> tuple[Any, str, int]:
         )
     path = check_iso(iso, _local_user(), uri=manager.uri)
     size = path.stat().st_size
-    free = manager.storage.available()
-    if free is not None and size > free:  # refused now, not after minutes of copying
-        from .._common import human_size
-        from ..vm.errors import PoolFull
-
-        pool = manager.storage.pool_name
-        raise PoolFull(
-            f"The ISO is {human_size(size)} but the storage pool {pool!r} on {manager.alias} "
-            f"has {human_size(free)} free. Free some space there (unused disks: `vm disks "
-            f"--host {manager.alias}`) or put the ISO into one of its pools. Nothing was "
-            "uploaded.",
-            details={"pool": pool, "available": free, "size": size, "uri": manager.uri},
-        )
+    check_room_for(manager, size)
     return manager, str(path), size
 
 

@@ -8,6 +8,8 @@ Public API (stable):
   made on *this* machine, not there.
 - :func:`pool_isos` ``(conn) -> [{"name", "path", "pool", "size"}]`` — the
   ISOs in the host's pools (what ``--iso`` and the create form offer).
+- :func:`check_room_for` ``(manager, size)`` — refuses (``PoolFull``) an upload
+  larger than the host pool's free space, before anything is copied.
 - :func:`upload_iso` ``(storage, local_path, progress) -> remote path`` — a
   local ISO copied into the pool over a libvirt stream
   (``virStorageVol.upload``); an identical one already there is reused.
@@ -127,6 +129,25 @@ def find_pool_iso(conn: Any, wanted: str) -> str | None:
         if wanted in (iso["path"], iso["name"]):
             return str(iso["path"])
     return None
+
+
+def check_room_for(manager: Any, size: int) -> None:
+    """Refuse an ISO of *size* bytes that *manager*'s host pool has no room for:
+    refused now, not after minutes of copying (the server's upload job and the
+    CLI's create both ask)."""
+    from ..._common import human_size
+    from ..errors import PoolFull
+
+    free = manager.storage.available()
+    if free is None or size <= free:
+        return
+    pool, host = manager.storage.pool_name, manager.alias
+    raise PoolFull(
+        f"The ISO is {human_size(size)} but the storage pool {pool!r} on {host} has "
+        f"{human_size(free)} free. Free some space there (unused disks: `vm disks --host "
+        f"{host}`) or put the ISO into one of its pools. Nothing was uploaded.",
+        details={"pool": pool, "available": free, "size": size, "uri": manager.uri},
+    )
 
 
 def upload_iso(
