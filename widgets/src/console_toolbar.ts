@@ -5,6 +5,8 @@
  * messages through *send* and tells the view about a full-screen change.
  */
 
+import { button, el } from './vm_common';
+
 /** Combinations a browser would keep for itself, as buttons. */
 const SPECIAL_KEYS: [string, string][] = [
   ['Ctrl+Alt+Del', 'ctrl+alt+delete'],
@@ -37,14 +39,7 @@ export interface ConsoleBar {
   close: () => void;
 }
 
-function button(label: string, title: string, cls = 'ks-console-btn'): HTMLButtonElement {
-  const b = document.createElement('button');
-  b.className = cls;
-  b.textContent = label;
-  b.title = title;
-  b.type = 'button';
-  return b;
-}
+const BTN = 'ks-console-btn';
 
 /**
  * The bar for the console *root*; *send* takes an input message, *onFullscreen*
@@ -53,14 +48,11 @@ function button(label: string, title: string, cls = 'ks-console-btn'): HTMLButto
 export function makeConsoleBar(
   root: HTMLElement, send: (msg: Record<string, unknown>) => void, onFullscreen: () => void
 ): ConsoleBar {
-  const bar = document.createElement('div');
-  bar.className = 'ks-console-bar';
-  const badge = document.createElement('span');
-  badge.className = 'ks-console-status';
-  const keys = document.createElement('span');
-  keys.className = 'ks-console-keys';
+  const bar = el('div', 'ks-console-bar');
+  const badge = el('span', 'ks-console-status');
+  const keys = el('span', 'ks-console-keys');
   for (const [label, combo] of SPECIAL_KEYS) {
-    const b = button(label, `Send ${label} to the VM`);
+    const b = button(label, BTN, `Send ${label} to the VM`);
     b.dataset.keys = combo;
     b.addEventListener('click', () => {
       send({ type: 'press', keys: combo });
@@ -68,10 +60,9 @@ export function makeConsoleBar(
     });
     keys.append(b);
   }
-  const typeBox = document.createElement('input');
-  typeBox.className = 'ks-console-typebox';
+  const typeBox = el('input', 'ks-console-typebox');
   typeBox.placeholder = 'Type text into the VM…';
-  const typeBtn = button('Type', 'Type this text as keystrokes (Enter: type and press Enter)');
+  const typeBtn = button('Type', BTN, 'Type this text as keystrokes (Enter: type and press Enter)');
   const doType = (enter: boolean): void => {
     const text = typeBox.value + (enter ? '\n' : '');
     if (text) {
@@ -87,20 +78,17 @@ export function makeConsoleBar(
       doType(true);
     }
   });
-  const scaleSel = document.createElement('select');
-  scaleSel.className = 'ks-console-scale';
+  const scaleSel = el('select', 'ks-console-scale');
   scaleSel.title = 'Scale: fit the cell, 1:1 device pixels, or crisp integer zoom';
   for (const [v, label] of SCALES) {
-    const o = document.createElement('option');
+    const o = el('option', '', label);
     o.value = v;
-    o.textContent = label;
     scaleSel.append(o);
   }
   // words, not symbols: emoji fonts are missing on many Linux desktops
-  const fullBtn = button('Full screen', 'Full screen (keyboard lock where the browser allows)');
-  fullBtn.classList.add('ks-console-fullscreen');
-  const audioBtn = button('Sound off', 'Play the VM’s sound');
-  audioBtn.classList.add('ks-console-audio');
+  const fullBtn = button('Full screen', `${BTN} ks-console-fullscreen`,
+    'Full screen (keyboard lock where the browser allows)');
+  const audioBtn = button('Sound off', `${BTN} ks-console-audio`, 'Play the VM’s sound');
   const volume = document.createElement('input');
   volume.type = 'range';
   volume.min = '0';
@@ -109,8 +97,7 @@ export function makeConsoleBar(
   volume.className = 'ks-console-volume';
   volume.title = 'Volume';
   // the box and its button wrap as one: never the box on one line, Type on the next
-  const typing = document.createElement('span');
-  typing.className = 'ks-console-typing';
+  const typing = el('span', 'ks-console-typing');
   typing.append(typeBox, typeBtn);
   bar.append(badge, keys, typing, scaleSel, audioBtn, volume, fullBtn);
 

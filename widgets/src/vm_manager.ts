@@ -212,25 +212,35 @@ export function renderVMManager({ model, el: host, signal }: RenderProps<VMManag
   };
 
   // a host that is up but whose pool could not be read (its daemon still
-  // starting, a dropped link) is asked again, not left saying so for good
+  // starting, a dropped link) is asked again a few times (5, 10, 20 s), not
+  // left saying so for good, nor polled: a host event asks again anyway
   let retry: ReturnType<typeof setTimeout> | undefined;
+  let retries = 0;
+  // only the latest load is drawn: an older one (started before the host list
+  // arrived, say) that answers last must not put back what it saw
+  let loads = 0;
   const loadStorage = async (): Promise<void> => {
+    const load = ++loads;
     try {
       const pool = await fetchStorage(vmList.hosts, signal);
-      if (alive) {
+      if (alive && load === loads) {
         model.set('storage', pool as unknown as Record<string, unknown>);
         save();
         drawStorage();
         const up = new Set(vmList.hosts.filter(h => h.state !== 'down').map(h => h.uri));
-        if (!retry && pool.hosts?.some(h => h.error && up.has(h.uri))) {
+        if (!pool.hosts?.some(h => h.error && up.has(h.uri))) {
+          retries = 0;
+        } else if (!retry && retries < 3) {
           retry = setTimeout(() => {
             retry = undefined;
             void loadStorage();
-          }, 5000);
+          }, 5000 * 2 ** retries++);
         }
       }
     } catch (error) {
-      storage.textContent = `Storage: ${errorLine(error)}`;
+      if (load === loads) {
+        storage.textContent = `Storage: ${errorLine(error)}`;
+      }
     }
   };
 
